@@ -1,0 +1,5 @@
+"""`python -m pdtui`."""
+
+from pdtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The headless command line: ``pdtui [CLUSTER]`` opens the app, subcommands do one step each.
+
+Exit codes: 0 ok, 1 findings or failures, 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pdtui import __version__
+from pdtui.cluster import Cluster, ClusterError, load
+
+EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {}
+
+
+def register(
+    name: str, help: str, add_args: Callable[[argparse.ArgumentParser], None], handler: Handler
+) -> None:
+    """Add a subcommand: ``add_args`` declares its arguments, ``handler`` runs it."""
+    _COMMANDS[name] = (add_args, handler, help)
+
+
+def err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def load_or_report(path: str) -> Cluster | None:
+    """Load a cluster file; print its problems (one per line) and return None on failure."""
+    try:
+        return load(path)
+    except ClusterError as exc:
+        for line in exc.problems:
+            err(line)
+        return None
+
+
+# --- validate ---------------------------------------------------------------
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cluster", help="cluster file (TOML)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+
+
+def _validate(ns: argparse.Namespace) -> int:
+    cluster = load_or_report(ns.cluster)
+    if cluster is None:
+        return EXIT_CONFIG
+    if not ns.quiet:
+        print(f"{ns.cluster}: ok")
+        for line in cluster.summary():
+            print(line)
+    for w in cluster.warnings:
+        err(f"warning: {w}")
+    return EXIT_OK
+
+
+register("validate", "check a cluster file and print a summary or its errors", _validate_args,
+         _validate)
+
+
+# --- the app ----------------------------------------------------------------
+
+
+def run_app(cluster_path: str | None) -> int:
+    cluster = None
+    if cluster_path is not None:
+        cluster = load_or_report(cluster_path)
+        if cluster is None:
+            return EXIT_CONFIG
+    from pdtui.tui.app import PdTui  # Textual is imported only when the app runs
+
+    PdTui(cluster=cluster).run()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pdtui",
+        description="Bring up and verify prefill-decode disaggregated vLLM-Ascend serving.",
+        epilog="Run 'pdtui COMMAND --help' for a command's options. "
+        "'pdtui demo' starts a simulated cluster and opens the app on it.",
+    )
+    parser.add_argument("--version", action="version", version=f"pdtui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_args, _handler, help_text) in _COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(sp)
+    return parser
+
+
+def _load_commands() -> None:
+    # Modules that register further subcommands.
+    from pdtui.sim import cli as _sim_cli  # noqa: F401
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _load_commands()
+    if args and not args[0].startswith("-") and args[0] not in _COMMANDS:
+        if len(args) > 1:
+            err(f"pdtui: unknown command {args[0]!r}; see 'pdtui --help'")
+            return EXIT_CONFIG
+        return run_app(args[0])
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if ns.command is None:
+        return run_app(None)
+    _add, handler, _help = _COMMANDS[ns.command]
+    try:
+        return handler(ns)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""CLI for the simulator (`pdtui sim ...`, `pdtui demo`): filled in with the simulator."""

@@ -1,0 +1,147 @@
+"""The pdtui App: one mode per area of the runbook, switched with F2-F7 or 1-6."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.worker import Worker, WorkerState
+
+from pdtui.cluster import Cluster
+from pdtui.settings import Settings, load_settings, save_settings
+from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
+from pdtui.tui.screens.help import HelpScreen
+from pdtui.tui.screens.modes import (
+    CommandLogScreen,
+    ConsoleScreen,
+    GridScreen,
+    LaunchScreen,
+    OverviewScreen,
+    RanktableScreen,
+)
+
+#: (mode id, title, F-key, number key)
+MODE_KEYS: list[tuple[str, str, str, str]] = [
+    ("overview", "Runbook", "f2", "1"),
+    ("grid", "NPU grid", "f3", "2"),
+    ("ranktable", "Ranktable", "f4", "3"),
+    ("launch", "Launch", "f5", "4"),
+    ("console", "Console", "f6", "5"),
+    ("log", "Command log", "f7", "6"),
+]
+
+
+def to_textual_theme(spec: ThemeSpec) -> Theme:
+    return Theme(
+        name=spec.name,
+        primary=spec.primary,
+        secondary=spec.secondary,
+        accent=spec.accent,
+        warning=spec.warning,
+        error=spec.error,
+        success=spec.success,
+        foreground=spec.foreground,
+        background=spec.background,
+        surface=spec.surface,
+        panel=spec.panel,
+        boost=spec.boost,
+        dark=spec.dark,
+        variables={**HEALTH_VARIABLES, **spec.variables},
+    )
+
+
+class PdTui(App[None]):
+    """Terminal control panel for PD-disaggregated vLLM-Ascend."""
+
+    TITLE = "pdtui"
+    CSS_PATH = "pdtui.tcss"
+    MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
+        "overview": OverviewScreen,
+        "grid": GridScreen,
+        "ranktable": RanktableScreen,
+        "launch": LaunchScreen,
+        "console": ConsoleScreen,
+        "log": CommandLogScreen,
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *[
+            Binding(fkey, f"switch_mode('{mode}')", title, key_display=f"{fkey.upper()}",
+                    priority=True, id=f"mode-{mode}", show=False)
+            for mode, title, fkey, _num in MODE_KEYS
+        ],
+        *[
+            Binding(num, f"switch_mode('{mode}')", title, show=False, id=f"mode-{mode}-num")
+            for mode, title, _f, num in MODE_KEYS
+        ],
+        Binding("f1", "help", "Help", priority=True, id="help"),
+        Binding("question_mark", "help", "Help", show=False, id="help-q"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("q", "quit", "Quit", show=False, id="quit-q"),
+    ]
+
+    def __init__(
+        self,
+        cluster: Cluster | None = None,
+        *,
+        settings: Settings | None = None,
+        persist_settings: bool = True,
+    ) -> None:
+        self.cluster = cluster
+        self.persist_settings = persist_settings
+        self.startup_warnings: list[str] = []
+        if settings is None:
+            settings, warning = load_settings()
+            if warning:
+                self.startup_warnings.append(warning)
+        self.settings = settings
+        super().__init__()
+        specs, problems = load_themes()
+        self.startup_warnings.extend(problems)
+        for spec in specs:
+            self.register_theme(to_textual_theme(spec))
+        if cluster is not None:
+            self.sub_title = cluster.name
+        wanted = settings.theme
+        self.theme = wanted if wanted in self.available_themes else "textual-dark"
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(HEALTH_VARIABLES)
+
+    def on_mount(self) -> None:
+        self.switch_mode("overview")
+        for warning in self.startup_warnings:
+            self.notify(warning, severity="warning", timeout=10)
+
+    def watch_theme(self, theme: str) -> None:
+        if self.settings.theme != theme:
+            self.settings.theme = theme
+            if self.persist_settings:
+                try:
+                    save_settings(self.settings)
+                except OSError as exc:
+                    self.notify(f"could not save settings: {exc}", severity="warning")
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        self.push_screen(HelpScreen(self.focused, self.screen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, title, fkey, num in MODE_KEYS:
+            yield SystemCommand(
+                f"Go to {title}",
+                f"Switch to the {title} view ({fkey.upper()} or {num})",
+                lambda mode=mode: self.switch_mode(mode),  # type: ignore[misc]
+            )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Background work never takes the app down: a failure is shown where it happened."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            where = event.worker.name or "background task"
+            self.notify(f"{where}: {event.worker.error}", severity="error", timeout=15)

@@ -1,0 +1,259 @@
+"""One screen per mode. Each renders state from the core; none builds remote commands itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from pdtui.cluster import Cluster, format_devices
+
+if TYPE_CHECKING:
+    from pdtui.tui.app import PdTui
+
+
+class ModeBar(Static):
+    """The row of modes with their keys; the active one highlighted."""
+
+    def __init__(self, active: str) -> None:
+        super().__init__(id="mode-bar")
+        self.active = active
+
+    def on_mount(self) -> None:
+        from pdtui.tui.app import MODE_KEYS
+
+        text = Text()
+        for mode, title, fkey, num in MODE_KEYS:
+            style = "reverse bold" if mode == self.active else ""
+            text.append(f" {fkey.upper()}/{num} {title} ", style=style)
+            text.append(" ")
+        self.update(text)
+
+
+class ModeScreen(Screen[None]):
+    """Common frame: header, mode bar, body, footer."""
+
+    MODE: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+
+    @property
+    def pdtui(self) -> PdTui:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def cluster(self) -> Cluster | None:
+        return self.pdtui.cluster
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ModeBar(self.MODE)
+        with VerticalScroll(id="body"):
+            yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield Static("")
+
+    def no_cluster(self) -> Static:
+        return Static(
+            "No cluster file is open.\n\n"
+            "  pdtui CLUSTER.toml      open a cluster file (see sample_clusters/)\n"
+            "  pdtui demo              start a simulated cluster and open it\n"
+            "  pdtui validate FILE     check a cluster file",
+            classes="placeholder",
+        )
+
+
+def _table(id: str, columns: list[str], rows: list[list[str]]) -> DataTable[str]:
+    table: DataTable[str] = DataTable(id=id, cursor_type="row", zebra_stripes=True)
+    table.add_columns(*columns)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+RUNBOOK_STEPS = [
+    ("Verify NPU network", "link, net health, lldp, netdetect, gateway, IPs on every device", "grid"),
+    ("Cross-node ping", "every device pings its peers (ping on A2, hccs_ping on A3)", "grid"),
+    ("Generate ranktable", "collected centrally over SSH, pushed to every node", "ranktable"),
+    ("Launch prefill and decode", "vllm serve on their nodes, detached, logs tailed", "launch"),
+    ("Start the proxy", "load_balance_proxy_server_example.py with derived backends", "launch"),
+    ("Verify", "a completion through the proxy, with TTFT and tokens/s", "console"),
+]
+
+
+class OverviewScreen(ModeScreen):
+    MODE = "overview"
+    HELP = (
+        "The runbook at a glance: the cluster's nodes, instances and proxy as the cluster file "
+        "defines them, and the bring-up steps in order. Each step's state fills in as the "
+        "views that own it (NPU grid, Ranktable, Launch, Console) run it."
+    )
+
+    def body(self) -> ComposeResult:
+        c = self.cluster
+        if c is None:
+            yield self.no_cluster()
+            return
+        desc = c.spec.cluster.description
+        yield Static(f"[b]{c.name}[/b]  {desc}", id="cluster-title")
+        yield Static("Nodes", classes="section")
+        yield _table(
+            "nodes",
+            ["node", "ssh", "data-plane ip", "soc", "npus", "nic", "jump"],
+            [
+                [
+                    n.name,
+                    f"{n.ssh.user + '@' if n.ssh.user else ''}{n.host}"
+                    + (f":{n.ssh.port}" if n.ssh.port else ""),
+                    n.ip,
+                    n.soc,
+                    str(n.npus),
+                    n.nic or "-",
+                    " > ".join(n.ssh.jump) or "-",
+                ]
+                for n in c.nodes
+            ],
+        )
+        yield Static("Instances", classes="section")
+        yield _table(
+            "instances",
+            ["instance", "role", "node", "port", "devices", "connector"],
+            [
+                [
+                    i.name,
+                    i.role,
+                    i.node,
+                    str(i.port) if len(i.processes) == 1 else f"{i.port}-{i.processes[-1].port}",
+                    format_devices(list(i.devices)),
+                    str(i.kv_transfer.get("kv_connector", "-")),
+                ]
+                for i in c.instances
+            ],
+        )
+        if c.spec.proxy:
+            p = c.spec.proxy
+            yield Static(
+                f"Proxy  {p.host}:{p.port} on {p.node}  "
+                f"({len(c.backends('prefill'))} prefillers, {len(c.backends('decode'))} decoders)",
+                classes="section",
+            )
+        yield Static("Runbook", classes="section")
+        yield _table(
+            "steps",
+            ["", "step", "what pdtui does", "view"],
+            [["·", name, what, view] for name, what, view in RUNBOOK_STEPS],
+        )
+        yield Static("· not run yet   ✓ passed   ! warning   ✗ failed", classes="legend")
+
+
+class GridScreen(ModeScreen):
+    MODE = "grid"
+    HELP = (
+        "Every NPU of every node, coloured and marked by its hccn_tool health (link, net "
+        "health, lldp, netdetect, gateway, IP, pings to peers). Select a cell for the raw "
+        "tool output."
+    )
+
+    def body(self) -> ComposeResult:
+        c = self.cluster
+        if c is None:
+            yield self.no_cluster()
+            return
+        total = sum(n.npus for n in c.nodes)
+        yield Static(
+            f"NPU grid: {len(c.nodes)} nodes, {total} devices.\n\n"
+            "Not built yet (issue #4): one row per node and one cell per device, each with a "
+            "symbol and colour from the hccn_tool probe, the age of its sample, a drill-down "
+            "with raw output, the all-pairs ping matrix and a failing-only filter.",
+            classes="placeholder",
+        )
+
+
+class RanktableScreen(ModeScreen):
+    MODE = "ranktable"
+    HELP = "Generate the ranktable centrally over SSH, edit it, lint it, diff it and push it."
+
+    def body(self) -> ComposeResult:
+        c = self.cluster
+        if c is None:
+            yield self.no_cluster()
+            return
+        rt = c.spec.ranktable
+        where = (
+            f"Ranktable path on every node: {rt.path}\n"
+            f"prefill devices {rt.prefill_device_count}, decode devices {rt.decode_device_count}"
+            if rt
+            else "This cluster has no [ranktable] section: its connector does not need one."
+        )
+        yield Static(
+            f"{where}\n\nNot built yet (issue #5): generate the ranktable the way "
+            "gen_ranktable.py does, from hccn_tool/npu-smi output collected over SSH; edit, "
+            "lint against the live cluster, diff against each node's copy and push atomically.",
+            classes="placeholder",
+        )
+
+
+class LaunchScreen(ModeScreen):
+    MODE = "launch"
+    HELP = "Start, watch and stop the prefill, decode and proxy processes on their nodes."
+
+    def body(self) -> ComposeResult:
+        c = self.cluster
+        if c is None:
+            yield self.no_cluster()
+            return
+        yield Static("Processes this cluster file defines", classes="section")
+        yield _table(
+            "processes",
+            ["process", "role", "node", "url", "devices"],
+            [
+                [p.name, p.role, p.node, f"http://{c.node(p.node).ip}:{p.port}",
+                 format_devices(list(p.devices))]
+                for p in c.processes()
+            ],
+        )
+        yield Static(
+            "Not built yet (issue #6): start each process detached on its node, tail its log "
+            "live, recognise startup stages and known fatal errors, stop exactly what pdtui "
+            "started.",
+            classes="placeholder",
+        )
+
+
+class ConsoleScreen(ModeScreen):
+    MODE = "console"
+    HELP = "Send completions and chat requests through the proxy; see TTFT and tokens/s."
+
+    def body(self) -> ComposeResult:
+        c = self.cluster
+        if c is None:
+            yield self.no_cluster()
+            return
+        target = (
+            f"Proxy: http://{c.spec.proxy.host}:{c.spec.proxy.port}  model "
+            f"{c.spec.model.served_name}"
+            if c.spec.proxy
+            else "This cluster file defines no proxy."
+        )
+        yield Static(
+            f"{target}\n\nNot built yet (issue #7): an OpenAI-compatible prompt console "
+            "(completions and chat, streaming) with time to first token and tokens/s.",
+            classes="placeholder",
+        )
+
+
+class CommandLogScreen(ModeScreen):
+    MODE = "log"
+    HELP = (
+        "Every remote command pdtui runs: node, command line (secrets redacted), exit status "
+        "and duration, newest last."
+    )
+
+    def body(self) -> ComposeResult:
+        yield _table("command-log", ["time", "node", "rc", "ms", "command"], [])
+        yield Static("No remote commands yet.", id="command-log-empty", classes="placeholder")
