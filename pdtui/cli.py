@@ -82,6 +82,7 @@ def run_app(cluster_path: str | None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pdtui",
+        usage="pdtui [CLUSTER]  |  pdtui COMMAND [ARGS...]",
         description="Bring up and verify prefill-decode disaggregated vLLM-Ascend serving.",
         epilog="Run 'pdtui COMMAND --help' for a command's options. "
         "'pdtui demo' starts a simulated cluster and opens the app on it.",
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pdtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_args, _handler, help_text) in _COMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(name, help=help_text, description=help_text, prog=f"pdtui {name}")
         add_args(sp)
     return parser
 

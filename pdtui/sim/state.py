@@ -297,21 +297,18 @@ def _build_device(node: NodeState, node_index: int, dev: int) -> DeviceState:
     h = _mix(node.name, dev)
     a3 = node.soc == "A3"
     die = dev % 2 if a3 else 0
-    power: float | None
-    if die == 1:
-        power = None
-    else:
-        power = round((181.0 if a3 else 86.0) + (h % 80) / 10, 1)
+    base_power = 181.0 if a3 else 86.0
+    power = None if die == 1 else round(base_power + (h % 80) / 10, 1)
     bus = (_A3_BUS if a3 else _A2_BUS)[dev % (16 if a3 else 8)]
     return DeviceState(
         id=dev,
         roce_ip=roce_ip(node_index, dev),
         lldp_ifname=lldp_ifname(node_index, dev),
         lldp_system=f"leaf-{node_index // 8 + 1}",
-        hbm_used_mb=(3200 if a3 else 2800) + (h >> 8) % 300,
+        hbm_used_mb=(3200 if a3 else 2800) + _mix(node.name, dev, "hbm") % 300,
         hbm_total_mb=65536 if a3 else 32768,
         power_w=power,
-        temp_c=33 + (h >> 16) % 8,
+        temp_c=33 + _mix(node.name, dev, "temp") % 8,
         bus_id=f"0000:{bus:02X}:00.0",
     )
 
@@ -410,7 +407,7 @@ def modify_state(path: str | os.PathLike[str]) -> Iterator[SimState]:
 
 def render_hccn_conf(node: NodeState) -> str:
     """/etc/hccn.conf as the tool writes it (``key_<id>=value``), faults applied."""
-    from pdtui.sim.faults import effective_device  # noqa: PLC0415 (cycle: faults imports us)
+    from pdtui.sim.faults import effective_device  # import cycle: faults imports us
 
     lines: list[str] = []
     for base in node.devices:

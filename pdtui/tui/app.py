@@ -129,7 +129,13 @@ class PdTui(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
-        self.push_screen(HelpScreen(self.focused, self.screen))
+        keys: list[tuple[str, str]] = []
+        for _node, binding, enabled, _tooltip in self.active_bindings.values():
+            row = (binding.key_display or self.get_key_display(binding),
+                   binding.description or binding.action)
+            if enabled and row not in keys:
+                keys.append(row)
+        self.push_screen(HelpScreen(self.focused, self.screen, keys))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

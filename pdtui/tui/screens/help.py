@@ -16,24 +16,19 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
 
-    def __init__(self, focused: Widget | None, screen: Screen[object]) -> None:
+    def __init__(
+        self, focused: Widget | None, screen: Screen[object], keys: list[tuple[str, str]]
+    ) -> None:
         super().__init__(id="help-screen")
         self.focused_widget = focused
         self.under = screen
+        self.keys = keys
 
     def compose(self) -> ComposeResult:
         about = getattr(self.focused_widget, "HELP", "") or getattr(self.under, "HELP", "")
         title = getattr(self.under, "MODE", "") or "pdtui"
         lines = [f"[b]{title}[/b]", "", about or "No help for this view.", "", "[b]Keys[/b]"]
-        seen: set[tuple[str, str]] = set()
-        for _node, binding, enabled, _tooltip in self.app.active_bindings.values():
-            if not enabled:
-                continue
-            key = binding.key_display or self.app.get_key_display(binding)
-            row = (key, binding.description or binding.action)
-            if row not in seen:
-                seen.add(row)
-                lines.append(f"  {key:<12} {row[1]}")
-        lines += ["", "  ctrl+p       command palette (views, theme, quit)", "", "esc closes"]
+        lines += [f"  {key:<12} {what}" for key, what in self.keys]
+        lines += ["", "ctrl+p opens the command palette (views, themes, quit); esc closes this"]
         with VerticalScroll(id="help-box"):
             yield Static("\n".join(lines), markup=True)

@@ -1,0 +1,126 @@
+"""The app shell driven through Textual's Pilot: modes, keys, help, themes, errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from pdtui.cluster import load
+from pdtui.settings import Settings, settings_path
+from pdtui.themes import load_themes
+from pdtui.tui.app import MODE_KEYS, PdTui
+from pdtui.tui.screens.help import HelpScreen
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+
+
+def make_app(**kw: object) -> PdTui:
+    return PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, **kw)  # type: ignore[arg-type]
+
+
+async def test_every_mode_is_reached_by_f_key_and_number_key() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.current_mode == "overview"
+        for mode, _title, fkey, num in MODE_KEYS:
+            await pilot.press("f2" if mode != "overview" else "f3")
+            await pilot.press(fkey)
+            assert app.current_mode == mode
+            await pilot.press("f3" if mode != "grid" else "f2")
+            await pilot.press(num)
+            assert app.current_mode == mode
+
+
+async def test_f_keys_switch_modes_even_while_a_text_input_has_focus() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = Input(id="probe")
+        await app.screen.mount(field)
+        field.focus()
+        await pilot.press("2", "x")
+        assert field.value == "2x" and app.current_mode == "overview"
+        await pilot.press("f5")
+        assert app.current_mode == "launch"
+
+
+async def test_overview_shows_the_cluster_nodes_and_instances() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)):
+        nodes = app.screen.query_one("#nodes", DataTable)
+        assert [nodes.get_row_at(i)[0] for i in range(nodes.row_count)] == [
+            "prefill-0", "decode-0"]
+        assert nodes.get_row_at(0)[2] == "172.22.0.218"
+        inst = app.screen.query_one("#instances", DataTable)
+        assert inst.get_row_at(1)[:4] == ["decode-0", "decode", "decode-0", "8000"]
+        assert app.sub_title == "deepseek-v3.2-a3-1p1d"
+
+
+async def test_help_shows_the_view_description_and_keys_and_closes_with_escape() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3", "f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-box Static").render())
+        assert "hccn_tool" in text and "f1" in text.lower() and "F5" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_app_without_a_cluster_says_how_to_get_one() -> None:
+    app = PdTui(None, settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(100, 30)):
+        assert "pdtui demo" in str(app.screen.query_one(".placeholder").render())
+
+
+def test_shipped_themes_load_including_colour_blind_and_high_contrast() -> None:
+    specs, problems = load_themes()
+    assert problems == []
+    names = {s.name for s in specs}
+    assert {"pdtui-dark", "pdtui-colorblind", "pdtui-high-contrast", "pdtui-light"} <= names
+
+
+async def test_every_theme_renders_and_the_choice_is_remembered() -> None:
+    app = PdTui(load(RUNBOOK), settings=Settings())
+    async with app.run_test(size=(100, 30)) as pilot:
+        for spec in load_themes()[0]:
+            app.theme = spec.name
+            await pilot.pause()
+        app.theme = "pdtui-colorblind"
+        await pilot.pause()
+    saved = tomllib.loads(settings_path().read_text())
+    assert saved["theme"] == "pdtui-colorblind"
+    again = PdTui(None)
+    assert again.theme == "pdtui-colorblind"
+
+
+def test_a_broken_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('name = "x"\nprimary = 3\n')
+    (tmp_path / "junk.toml").write_text("name = \n")
+    specs, problems = load_themes([tmp_path])
+    assert specs == [] and len(problems) == 2
+    assert any("bad.toml: primary" in p for p in problems)
+
+
+async def test_a_failing_background_worker_is_shown_not_fatal() -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+
+        async def boom() -> None:
+            raise RuntimeError("node decode-0 unreachable")
+
+        app.run_worker(boom(), name="probe decode-0", exit_on_error=False)
+        await pilot.pause(0.2)
+        assert app.is_running
+        assert any("node decode-0 unreachable" in str(n.message)
+                   for n in app._notifications)
+
+
+@pytest.mark.parametrize("keys", [(), ("f3",), ("f1",)], ids=["overview", "grid", "help"])
+def test_snapshots(snap_compare, keys: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_app(), press=keys, terminal_size=(110, 34))
