@@ -110,6 +110,7 @@ class SshSettings(_Model):
     user: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     identity_file: str | None = None
+    known_hosts: str | None = None
     jump: list[str] | None = None
     connect_timeout: float | None = Field(default=None, gt=0)
     command_timeout: float | None = Field(default=None, gt=0)
@@ -238,6 +239,7 @@ class Ssh:
     user: str | None
     port: int | None
     identity_file: str | None
+    known_hosts: str | None
     jump: tuple[str, ...]
     connect_timeout: float
     command_timeout: float
@@ -492,6 +494,16 @@ def _fill_any(value: Any, ctx: dict[str, dict[str, str]], where: str, problems: 
     return value
 
 
+def _local(value: str | None, cluster_path: Path | None) -> str | None:
+    """A local file named in the cluster file: ``~`` expanded, relative to the file's folder."""
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    if not p.is_absolute() and cluster_path is not None:
+        p = cluster_path.resolve().parent / p
+    return str(p)
+
+
 def _pick(*values: Any) -> Any:
     for v in values:
         if v is not None:
@@ -523,7 +535,8 @@ def resolve(spec: ClusterSpec, *, source: str = "cluster.toml", path: Path | Non
                 ssh=Ssh(
                     user=_pick(ns.ssh.user, d.ssh.user),
                     port=_pick(ns.ssh.port, d.ssh.port),
-                    identity_file=_pick(ns.ssh.identity_file, d.ssh.identity_file),
+                    identity_file=_local(_pick(ns.ssh.identity_file, d.ssh.identity_file), path),
+                    known_hosts=_local(_pick(ns.ssh.known_hosts, d.ssh.known_hosts), path),
                     jump=tuple(_pick(ns.ssh.jump, d.ssh.jump, [])),
                     connect_timeout=_pick(ns.ssh.connect_timeout, d.ssh.connect_timeout, 10.0),
                     command_timeout=_pick(ns.ssh.command_timeout, d.ssh.command_timeout, 60.0),
@@ -838,6 +851,15 @@ def dump_spec(spec: ClusterSpec) -> str:
     data = spec.model_dump(mode="python", exclude_none=True, exclude_defaults=True)
     # `cluster`, `nodes` and `model` are required, keep them even if they equal defaults.
     data.setdefault("cluster", spec.cluster.model_dump(exclude_defaults=True))
+    first = ("name", "host", "ip", "role", "node")
+    for key in ("nodes", "instances"):
+        data[key] = [
+            {**{k: v for k, v in item.items() if k in first},
+             **{k: v for k, v in item.items() if k not in first}}
+            for item in data.get(key, [])
+        ]
+    if not data["instances"]:
+        del data["instances"]
     return tomli_w.dumps(_prune(data))
 
 

@@ -1,1 +1,267 @@
-"""CLI for the simulator (`pdtui sim ...`, `pdtui demo`): filled in with the simulator."""
+"""``pdtui sim up|fault|clear|status`` and ``pdtui demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from pdtui.cli import EXIT_CONFIG, EXIT_OK, err, load_or_report, register, run_app
+from pdtui.cluster import ClusterError, ClusterSpec, load
+
+
+def _up_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--from", dest="source", metavar="CLUSTER",
+                     help="simulate the nodes of this cluster file (names, roles, SoC, NPUs, IPs)")
+    src.add_argument("--nodes", type=int, metavar="N",
+                     help="simulate N nodes (half prefill, half decode) instead of the runbook's 1P1D")
+    p.add_argument("--soc", choices=["A2", "A3"], default="A3", help="with --nodes (default A3)")
+    p.add_argument("--npus", type=int, default=None, help="with --nodes: NPUs per node "
+                   "(default 16 on A3, 8 on A2)")
+    p.add_argument("--latency-ms", type=int, default=100,
+                   help="time each fake tool call takes (default 100)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down (repeatable)")
+    p.add_argument("--address-prefix", default="127.0.1", metavar="A.B.C",
+                   help="nodes listen on A.B.C.1, A.B.C.2, ... (default 127.0.1)")
+    p.add_argument("--port", type=int, default=2222, help="SSH port of every node (default "
+                   "2222; a free port is taken where it is busy)")
+    p.add_argument("--write-cluster", required=True, metavar="FILE",
+                   help="write a cluster file that reaches the fake nodes")
+
+
+def _base_spec(ns: argparse.Namespace) -> ClusterSpec | None:
+    from pdtui.sim.rig import SimError, generated_spec, runbook_spec
+
+    if ns.source:
+        cluster = load_or_report(ns.source)
+        return cluster.spec if cluster else None
+    if ns.nodes is not None:
+        npus = ns.npus or (16 if ns.soc == "A3" else 8)
+        try:
+            return generated_spec(ns.nodes, ns.soc, npus)
+        except (SimError, ClusterError) as exc:
+            err(f"pdtui sim up: {exc}")
+            return None
+    return runbook_spec()
+
+
+def _up(ns: argparse.Namespace) -> int:
+    from pdtui.sim.rig import SimError, Simulator
+
+    base = _base_spec(ns)
+    if base is None:
+        return EXIT_CONFIG
+    sim = Simulator(base, Path(ns.write_cluster), latency_ms=ns.latency_ms, faults=ns.fault,
+                    address_prefix=ns.address_prefix, port=ns.port)
+
+    async def run() -> int:
+        try:
+            await sim.start()
+        except SimError as exc:
+            err(f"pdtui sim up: {exc}")
+            return EXIT_CONFIG
+        print("\n".join(sim.describe()), flush=True)
+        print("\nrunning; ctrl+c stops the simulated nodes", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await sim.stop()
+        print("stopped", flush=True)
+        return EXIT_OK
+
+    return asyncio.run(run())
+
+
+def _state_path(cluster_file: str) -> Path | None:
+    from pdtui.sim.rig import sim_dir_for
+
+    path = sim_dir_for(Path(cluster_file)) / "state.json"
+    if not path.exists():
+        err(f"{cluster_file}: not a simulated cluster (no {path}); start one with "
+            "'pdtui sim up --write-cluster FILE'")
+        return None
+    return path
+
+
+def _fault_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cluster", help="cluster file written by 'pdtui sim up'")
+    p.add_argument("faults", nargs="+", metavar="SPEC",
+                   help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down")
+
+
+def _fault(ns: argparse.Namespace) -> int:
+    from pdtui.sim.faults import FaultError, apply_fault, parse_fault
+    from pdtui.sim.state import modify_state
+    from pdtui.sim.tools import sync_tools
+
+    path = _state_path(ns.cluster)
+    if path is None:
+        return EXIT_CONFIG
+    with modify_state(path) as state:
+        try:
+            faults = [apply_fault(state, parse_fault(s, state.node_names())) for s in ns.faults]
+        except FaultError as exc:
+            err(str(exc))
+            return EXIT_CONFIG
+    sync_tools(state, path, path.parent / "nodes")
+    for f in faults:
+        print(f"fault set: {f}")
+    return EXIT_OK
+
+
+def _clear_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cluster", help="cluster file written by 'pdtui sim up'")
+    p.add_argument("--node", help="only this node's faults")
+    p.add_argument("--device", type=int, help="only this device's faults")
+    p.add_argument("--kind", help="only faults of this kind")
+
+
+def _clear(ns: argparse.Namespace) -> int:
+    from pdtui.sim.faults import clear_faults
+    from pdtui.sim.state import modify_state
+    from pdtui.sim.tools import sync_tools
+
+    path = _state_path(ns.cluster)
+    if path is None:
+        return EXIT_CONFIG
+    with modify_state(path) as state:
+        if ns.node is not None and ns.node not in state.node_names():
+            err(f"--node: unknown node {ns.node!r} (known: {', '.join(state.node_names())})")
+            return EXIT_CONFIG
+        removed = clear_faults(state, ns.node, ns.device, ns.kind)
+    sync_tools(state, path, path.parent / "nodes")
+    for f in removed:
+        print(f"fault cleared: {f}")
+    if not removed:
+        print("no matching faults")
+    return EXIT_OK
+
+
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cluster", help="cluster file written by 'pdtui sim up'")
+
+
+def _status(ns: argparse.Namespace) -> int:
+    from pdtui.sim.state import load_state
+
+    path = _state_path(ns.cluster)
+    if path is None:
+        return EXIT_CONFIG
+    cluster = load_or_report(ns.cluster)
+    if cluster is None:
+        return EXIT_CONFIG
+    state = load_state(path)
+    print(f"simulated cluster {cluster.name}: tool latency {state.latency_ms} ms")
+    for node in state.nodes:
+        n = cluster.node(node.name)
+        faults = ", ".join(str(f) for f in node.faults) or "no faults"
+        print(f"  {node.name:<12} ssh {n.host}:{n.ssh.port}  ip {node.ip:<15} {node.soc} "
+              f"x{node.npus}  {faults}")
+    return EXIT_OK
+
+
+def _sim_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="sim_command", metavar="SIMCOMMAND", required=True)
+    for name, add, handler, text in (
+        ("up", _up_args, _up, "start fake nodes and write a cluster file that reaches them"),
+        ("fault", _fault_args, _fault, "inject faults into a running (or stopped) simulator"),
+        ("clear", _clear_args, _clear, "clear faults (all, or by node, device, kind)"),
+        ("status", _status_args, _status, "show the simulated nodes and their faults"),
+    ):
+        sp = sub.add_parser(name, help=text, description=text, prog=f"pdtui sim {name}")
+        add(sp)
+        sp.set_defaults(sim_handler=handler)
+
+
+def _sim(ns: argparse.Namespace) -> int:
+    handler = ns.sim_handler
+    result: int = handler(ns)
+    return result
+
+
+register("sim", "run a simulated cluster of fake NPU nodes over real SSH", _sim_args, _sim)
+
+
+# --- demo -------------------------------------------------------------------
+
+
+def demo_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pdtui" / "demo"
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", default=None, help=f"where to keep the demo files (default "
+                   f"{demo_dir()})")
+    p.add_argument("--latency-ms", type=int, default=100, help="fake tool latency (default 100)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="start with a fault, e.g. decode-0:3:link-down (repeatable)")
+
+
+class _SimThread(threading.Thread):
+    """The simulator on its own event loop, beside the app's."""
+
+    def __init__(self, sim: object) -> None:
+        super().__init__(name="pdtui-sim", daemon=True)
+        self.sim = sim
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        from pdtui.sim.rig import Simulator
+
+        assert isinstance(self.sim, Simulator)
+        self._stop = asyncio.Event()
+        try:
+            await self.sim.start()
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        await self._stop.wait()
+        await self.sim.stop()
+
+    def shutdown(self) -> None:
+        if self._stop is not None and self.is_alive():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self.join(timeout=10)
+
+
+def _demo(ns: argparse.Namespace) -> int:
+    from pdtui.sim.rig import SimError, Simulator, runbook_spec
+
+    folder = Path(ns.dir) if ns.dir else demo_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    cluster_file = folder / "demo-1p1d.toml"
+    sim = Simulator(runbook_spec(), cluster_file, latency_ms=ns.latency_ms, faults=ns.fault)
+    thread = _SimThread(sim)
+    thread.start()
+    thread.ready.wait(timeout=60)
+    if thread.error is not None:
+        msg = thread.error if isinstance(thread.error, SimError) else repr(thread.error)
+        err(f"pdtui demo: {msg}")
+        return EXIT_CONFIG
+    try:
+        load(cluster_file)
+        print("\n".join(sim.describe()), file=sys.stderr)
+        return run_app(str(cluster_file))
+    finally:
+        thread.shutdown()
+
+
+register("demo", "start a simulated 1P1D cluster and open the app on it", _demo_args, _demo)
