@@ -105,7 +105,7 @@ class _Model(BaseModel):
 
 
 class SshSettings(_Model):
-    """How pdtui reaches a node. Unset keys fall back to ``~/.ssh/config``, then OpenSSH defaults."""
+    """How pdtui reaches a node; unset keys fall back to ``~/.ssh/config``, then defaults."""
 
     user: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -511,7 +511,9 @@ def _pick(*values: Any) -> Any:
     return None
 
 
-def resolve(spec: ClusterSpec, *, source: str = "cluster.toml", path: Path | None = None) -> Cluster:
+def resolve(
+    spec: ClusterSpec, *, source: str = "cluster.toml", path: Path | None = None
+) -> Cluster:
     """Apply defaults, fill placeholders and run the semantic checks."""
     problems: list[str] = []
     warnings: list[str] = []
@@ -605,13 +607,13 @@ def resolve(spec: ClusterSpec, *, source: str = "cluster.toml", path: Path | Non
         serve = {**spec.serve, **ins.serve}
         processes = _expand(ins, serve, where, problems)
         for proc in processes:
-            key = (node.name, proc.port)
-            if key in used:
+            pkey = (node.name, proc.port)
+            if pkey in used:
                 problems.append(
                     f"{where}.port: port {proc.port} on node {node.name!r} is also used by"
-                    f" {used[key]!r}"
+                    f" {used[pkey]!r}"
                 )
-            used.setdefault(key, proc.name)
+            used.setdefault(pkey, proc.name)
         for dev in ins.devices:
             dkey = (node.name, dev)
             if dkey in used_dev:
@@ -694,7 +696,9 @@ def _check_flag(key: str, where: str, problems: list[str]) -> None:
     if key.startswith("-"):
         problems.append(f"{where}: write the flag without leading dashes ({key.lstrip('-')!r})")
     elif not _FLAG_RE.match(key):
-        problems.append(f"{where}: not a vllm serve flag name (use kebab-case, e.g. 'max-model-len')")
+        problems.append(
+            f"{where}: not a vllm serve flag name (use kebab-case, e.g. 'max-model-len')"
+        )
     elif key in RESERVED_FLAGS:
         problems.append(f"{where}: set this with {RESERVED_FLAGS[key]} instead")
 
@@ -796,7 +800,9 @@ def _check_proxy(
             f"{source}: proxy.port: port {proxy.port} on node {proxy.node!r} is also used by"
             f" {used[(proxy.node, proxy.port)]!r}"
         )
-    for role, given in (("prefill", proxy.prefillers), ("decode", proxy.decoders)):
+    checks: tuple[tuple[Role, list[str] | None], ...] = (
+        ("prefill", proxy.prefillers), ("decode", proxy.decoders))
+    for role, given in checks:
         key = "prefillers" if role == "prefill" else "decoders"
         if given is None:
             continue

@@ -1,4 +1,4 @@
-"""The user's own settings (theme, last cluster), kept in ``$XDG_CONFIG_HOME/pdtui/settings.toml``."""
+"""The user's own settings (theme, last cluster) in ``$XDG_CONFIG_HOME/pdtui/settings.toml``."""
 
 from __future__ import annotations
 

@@ -266,7 +266,7 @@ def _short(text: str, limit: int = 120) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _SECRET_WORD = r"(?:token|secret|pass(?:word)?|key|auth|cookie|credential)"
-_ENV_NAME = rf"[A-Za-z_][A-Za-z0-9_]*?{_SECRET_WORD}[A-Za-z0-9_]*"
+_ENV_NAME = rf"(?=[A-Za-z_])[A-Za-z0-9_]*?{_SECRET_WORD}[A-Za-z0-9_]*"
 _UNQUOTED_VALUE = r"""(?:'[^']*'|"(?:[^"\\]|\\.)*"|[^\s;&|'"<>()])+"""
 # In a shlex-quoted pair ('KEY=v a l'), the value runs to the closing quote; an embedded quote is
 # encoded by shlex.quote as '"'"'.

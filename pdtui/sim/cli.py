@@ -19,7 +19,8 @@ def _up_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--from", dest="source", metavar="CLUSTER",
                      help="simulate the nodes of this cluster file (names, roles, SoC, NPUs, IPs)")
     src.add_argument("--nodes", type=int, metavar="N",
-                     help="simulate N nodes (half prefill, half decode) instead of the runbook's 1P1D")
+                     help="simulate N nodes (half prefill, half decode) instead of the "
+                     "runbook's 1P1D")
     p.add_argument("--soc", choices=["A2", "A3"], default="A3", help="with --nodes (default A3)")
     p.add_argument("--npus", type=int, default=None, help="with --nodes: NPUs per node "
                    "(default 16 on A3, 8 on A2)")

@@ -69,8 +69,8 @@ def generated_spec(nodes: int, soc: str, npus: int) -> ClusterSpec:
     n_pre = max(1, nodes // 2)
     specs: list[NodeSpec] = []
     instances: list[InstanceSpec] = []
-    pre = [i for i in base.instances if i.role == "prefill"][0]
-    dec = [i for i in base.instances if i.role == "decode"][0]
+    pre = next(i for i in base.instances if i.role == "prefill")
+    dec = next(i for i in base.instances if i.role == "decode")
     for i in range(nodes):
         role = "prefill" if i < n_pre else "decode"
         idx = i if role == "prefill" else i - n_pre
@@ -164,9 +164,13 @@ class Simulator:
     def _build_state(self) -> SimState:
         resolved = loads(dump_spec(self.base), source="base cluster")
         try:
+            # Server Index 25.. reproduces the reference's worked A3 example; larger
+            # clusters start at 0 so that up to 48 nodes fit one super pod.
+            base = 25 if len(resolved.nodes) <= 23 else 0
             state = build_state(
                 [(n.name, n.ip, n.soc, n.npus) for n in resolved.nodes],
                 latency_ms=self.latency_ms,
+                server_index_base=base,
             )
         except ValueError as exc:
             raise SimError(f"cannot simulate this cluster: {exc}") from None

@@ -124,10 +124,12 @@ class _ConnServer(asyncssh.SSHServer):
         self.conn = conn
         self.sim.connections += 1
         self.sim._conns.add(conn)
+        self.sim._servers.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.conn is not None:
             self.sim._conns.discard(self.conn)
+        self.sim._servers.discard(self)
 
     def session_requested(self) -> Any:
         limit = self.sim.max_sessions
@@ -143,6 +145,7 @@ class _ConnServer(asyncssh.SSHServer):
     def connection_requested(
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
     ) -> bool:
+        self.sim.forward_requests.append((dest_host, dest_port))
         try:
             return bool(self.sim.allow_forward_to(dest_host, dest_port))
         except Exception:
@@ -188,6 +191,9 @@ class SimNodeServer:
         self._port: int | None = None
         self._conns: set[asyncssh.SSHServerConnection] = set()
         self._procs: set[asyncio.subprocess.Process] = set()
+        self._servers: set[_ConnServer] = set()
+        #: direct-tcpip destinations requested (host, port), for tests of jump chains
+        self.forward_requests: list[tuple[str, int]] = []
 
     @staticmethod
     def _load_authorized(src: str | os.PathLike[str]) -> asyncssh.SSHAuthorizedKeys:
@@ -205,6 +211,15 @@ class SimNodeServer:
         if self._port is None:
             raise RuntimeError(f"sim node {self.name} has not been started")
         return self._port
+
+    @property
+    def open_sessions(self) -> int:
+        """Session channels currently open on all connections."""
+        return sum(s.sessions for s in self._servers)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
 
     @property
     def running(self) -> bool:

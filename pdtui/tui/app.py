@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -12,9 +13,21 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from pdtui.cluster import Cluster
+from pdtui.remote import pool_for, target
 from pdtui.settings import Settings, load_settings, save_settings
+from pdtui.ssh import (
+    CommandRecord,
+    HostKeyChanged,
+    HostKeyUnknown,
+    NodeState,
+    NodeStatus,
+    SshError,
+    SshPool,
+)
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
+from pdtui.tui.messages import CommandRecorded, NodeStatusChanged
 from pdtui.tui.screens.help import HelpScreen
+from pdtui.tui.screens.hostkey import HostKeyScreen
 from pdtui.tui.screens.modes import (
     CommandLogScreen,
     ConsoleScreen,
@@ -89,8 +102,13 @@ class PdTui(App[None]):
         *,
         settings: Settings | None = None,
         persist_settings: bool = True,
+        connect: bool = True,
     ) -> None:
         self.cluster = cluster
+        self.connect_on_start = connect
+        self.pool: SshPool | None = None
+        self.node_status: dict[str, NodeStatus] = {}
+        self._asked: set[tuple[str, int, str]] = set()
         self.persist_settings = persist_settings
         self.startup_warnings: list[str] = []
         if settings is None:
@@ -111,10 +129,70 @@ class PdTui(App[None]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(HEALTH_VARIABLES)
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.switch_mode("overview")
         for warning in self.startup_warnings:
             self.notify(warning, severity="warning", timeout=10)
+        if self.cluster is not None:
+            self.pool = pool_for(self.cluster)
+            await self.pool.__aenter__()
+            self.pool.listeners.append(self._on_command)
+            self.pool.state_listeners.append(self._on_node_status)
+            if self.connect_on_start:
+                self.connect_nodes()
+
+    async def on_unmount(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    # -- SSH --------------------------------------------------------------------------------
+
+    def _on_command(self, record: CommandRecord) -> None:
+        self.screen.post_message(CommandRecorded(record))
+
+    def _on_node_status(self, status: NodeStatus) -> None:
+        self.node_status[status.name] = status
+        self.screen.post_message(NodeStatusChanged(status))
+
+    @work(group="connect", exclusive=True, exit_on_error=False, name="connect")
+    async def connect_nodes(self, names: list[str] | None = None) -> None:
+        """Connect to every node (or the named ones); ask about unknown host keys."""
+        assert self.cluster is not None and self.pool is not None
+        nodes = [n for n in self.cluster.nodes if names is None or n.name in names]
+        results = await self.pool.connect_all([target(n) for n in nodes])
+        for name, error in results.items():
+            if isinstance(error, HostKeyChanged):
+                self.notify(str(error), title="HOST KEY CHANGED", severity="error", timeout=60)
+            elif isinstance(error, HostKeyUnknown):
+                await self._ask_host_key(name, error)
+            elif isinstance(error, SshError):
+                self.notify(str(error), severity="error", timeout=15)
+
+    async def _ask_host_key(self, name: str, error: HostKeyUnknown) -> None:
+        assert self.pool is not None and self.cluster is not None
+        ask = (error.host, error.port, error.fingerprint)
+        if ask in self._asked or error.key is None:
+            return
+        self._asked.add(ask)
+        decision = await self.push_screen_wait(
+            HostKeyScreen(error, str(self.pool.store.save_to))
+        )
+        if decision == "refuse":
+            self.notify(f"{name}: host key refused; the node stays disconnected",
+                        severity="warning")
+            return
+        tgt = error.target or target(self.cluster.node(name))
+        self.pool.trust_host_key(tgt, error.key, save=decision == "save")
+        self._asked.discard(ask)
+        results = await self.pool.connect_all([target(self.cluster.node(name))])
+        failure = results.get(name)
+        if isinstance(failure, HostKeyUnknown):
+            await self._ask_host_key(name, failure)
+        elif failure is not None:
+            self.notify(str(failure), severity="error", timeout=15)
+
+    def status_of(self, name: str) -> NodeStatus:
+        return self.node_status.get(name, NodeStatus(name, NodeState.DISCONNECTED))
 
     def watch_theme(self, theme: str) -> None:
         if self.settings.theme != theme:
@@ -143,7 +221,7 @@ class PdTui(App[None]):
             yield SystemCommand(
                 f"Go to {title}",
                 f"Switch to the {title} view ({fkey.upper()} or {num})",
-                lambda mode=mode: self.switch_mode(mode),  # type: ignore[misc]
+                lambda mode=mode: self.switch_mode(mode),
             )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -112,9 +112,9 @@ def test_parse_known_nodes() -> None:
 
 def test_apply_checks_state() -> None:
     s = cluster()
-    with pytest.raises(FaultError, match="device 16 out of range, decode-0 has devices 0..15"):
+    with pytest.raises(FaultError, match=r"device 16 out of range, decode-0 has devices 0\.\.15"):
         apply_fault(s, "decode-0:16:link-down")
-    with pytest.raises(FaultError, match="device 8 out of range, a2-0 has devices 0..7"):
+    with pytest.raises(FaultError, match=r"device 8 out of range, a2-0 has devices 0\.\.7"):
         apply_fault(s, "a2-0:8:no-ip")
     with pytest.raises(FaultError, match="unknown node 'zz'"):
         apply_fault(s, "zz:unreachable")

@@ -326,7 +326,8 @@ def test_npu_smi_info_a2() -> None:
     assert len(rows) == 8
     assert rows[0].startswith("| 0     910B4               | OK            | ")
     i = lines.index(rows[1])
-    assert lines[i + 1].startswith("| 0                         | 0000:01:00.0  | 0           0    / 0")
+    assert lines[i + 1].startswith(
+        "| 0                         | 0000:01:00.0  | 0           0    / 0")
     assert lines[i + 1].endswith(" / 32768         |")
     assert lines[i + 2] == "+" + "+".join("=" * w for w in (27, 15, 52)) + "+"
     assert all(len(line) == 98 for line in lines)
@@ -337,7 +338,8 @@ def test_npu_smi_info_l() -> None:
     out = ok(s, "prefill-0", "npu-smi info -l")
     assert out.startswith(fixture("npu_smi_info_l.txt"))
     assert out.count("Chip Count                     : 2") == 8
-    assert out.endswith("\tNPU ID                         : 7\n\tChip Count                     : 2\n")
+    assert out.endswith(
+        "\tNPU ID                         : 7\n\tChip Count                     : 2\n")
     a2 = ok(s, "a2-0", "npu-smi info -l")
     assert a2.count("Chip Count                     : 1") == 8
     assert a2.startswith("\tTotal Count                    : 8\n\n")

@@ -19,7 +19,9 @@ RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
 
 def make_app(**kw: object) -> PdTui:
-    return PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, **kw)  # type: ignore[arg-type]
+    # connect=False: the sample's addresses are not ours; tests never leave loopback.
+    return PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False,
+                 **kw)  # type: ignore[arg-type]
 
 
 async def test_every_mode_is_reached_by_f_key_and_number_key() -> None:
@@ -86,7 +88,7 @@ def test_shipped_themes_load_including_colour_blind_and_high_contrast() -> None:
 
 
 async def test_every_theme_renders_and_the_choice_is_remembered() -> None:
-    app = PdTui(load(RUNBOOK), settings=Settings())
+    app = PdTui(load(RUNBOOK), settings=Settings(), connect=False)
     async with app.run_test(size=(100, 30)) as pilot:
         for spec in load_themes()[0]:
             app.theme = spec.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -11,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pdtui.cluster import Cluster, format_devices
+from pdtui.ssh import CommandRecord, NodeState, NodeStatus
+from pdtui.tui.messages import CommandRecorded, NodeStatusChanged
 
 if TYPE_CHECKING:
     from pdtui.tui.app import PdTui
@@ -68,16 +71,39 @@ class ModeScreen(Screen[None]):
         )
 
 
-def _table(id: str, columns: list[str], rows: list[list[str]]) -> DataTable[str]:
-    table: DataTable[str] = DataTable(id=id, cursor_type="row", zebra_stripes=True)
-    table.add_columns(*columns)
-    for row in rows:
-        table.add_row(*row)
+def _table(
+    id: str, columns: list[str], rows: list[list[str]], keys: list[str] | None = None
+) -> DataTable[str | Text]:
+    table: DataTable[str | Text] = DataTable(id=id, cursor_type="row", zebra_stripes=True)
+    for col in columns:
+        table.add_column(col, key=col)
+    for i, row in enumerate(rows):
+        table.add_row(*row, key=keys[i] if keys else None)
     return table
 
 
+_SSH_SYMBOL = {
+    NodeState.READY: ("●", "success", "connected"),
+    NodeState.CONNECTING: ("◌", "warning", "connecting"),
+    NodeState.FAILED: ("✗", "error", "failed"),
+    NodeState.DISCONNECTED: ("·", "", "not connected"),
+}
+
+
+def ssh_cell(status: NodeStatus, app: object) -> Text:
+    """Symbol (the state on its own, for colour-blind users) + word, coloured from the theme."""
+    symbol, colour, word = _SSH_SYMBOL[status.state]
+    theme = getattr(app, "current_theme", None)
+    style = getattr(theme, colour, None) or "" if colour else ""
+    text = Text(f"{symbol} {word}", style=str(style) if style else "")
+    if status.error is not None:
+        text.append(f": {status.error.message}"[:70], style="dim")
+    return text
+
+
 RUNBOOK_STEPS = [
-    ("Verify NPU network", "link, net health, lldp, netdetect, gateway, IPs on every device", "grid"),
+    ("Verify NPU network", "link, net health, lldp, netdetect, gateway, IP of every device",
+     "grid"),
     ("Cross-node ping", "every device pings its peers (ping on A2, hccs_ping on A3)", "grid"),
     ("Generate ranktable", "collected centrally over SSH, pushed to every node", "ranktable"),
     ("Launch prefill and decode", "vllm serve on their nodes, detached, logs tailed", "launch"),
@@ -104,7 +130,7 @@ class OverviewScreen(ModeScreen):
         yield Static("Nodes", classes="section")
         yield _table(
             "nodes",
-            ["node", "ssh", "data-plane ip", "soc", "npus", "nic", "jump"],
+            ["node", "ssh", "data-plane ip", "soc", "npus", "nic", "jump", "connection"],
             [
                 [
                     n.name,
@@ -115,9 +141,11 @@ class OverviewScreen(ModeScreen):
                     str(n.npus),
                     n.nic or "-",
                     " > ".join(n.ssh.jump) or "-",
+                    ssh_cell(self.pdtui.status_of(n.name), self.app),  # type: ignore[list-item]
                 ]
                 for n in c.nodes
             ],
+            keys=[n.name for n in c.nodes],
         )
         yield Static("Instances", classes="section")
         yield _table(
@@ -149,6 +177,22 @@ class OverviewScreen(ModeScreen):
             [["·", name, what, view] for name, what, view in RUNBOOK_STEPS],
         )
         yield Static("· not run yet   ✓ passed   ! warning   ✗ failed", classes="legend")
+
+    def on_node_status_changed(self, message: NodeStatusChanged) -> None:
+        self._show_status(message.status)
+
+    def on_screen_resume(self) -> None:
+        for status in self.pdtui.node_status.values():
+            self._show_status(status)
+
+    def _show_status(self, status: NodeStatus) -> None:
+        tables = self.query("#nodes")
+        if not tables:
+            return
+        table = tables.first(DataTable)
+        if status.name in {str(k.value) for k in table.rows}:
+            table.update_cell(status.name, "connection", ssh_cell(status, self.app),
+                              update_width=True)
 
 
 class GridScreen(ModeScreen):
@@ -257,3 +301,40 @@ class CommandLogScreen(ModeScreen):
     def body(self) -> ComposeResult:
         yield _table("command-log", ["time", "node", "rc", "ms", "command"], [])
         yield Static("No remote commands yet.", id="command-log-empty", classes="placeholder")
+
+    def on_mount(self) -> None:
+        self._shown = 0
+        self._fill()
+
+    def on_screen_resume(self) -> None:
+        self._fill()
+
+    def on_command_recorded(self, message: CommandRecorded) -> None:
+        self._fill()
+
+    def _fill(self) -> None:
+        pool = self.pdtui.pool
+        if pool is None:
+            return
+        records = list(pool.command_log)
+        table = self.query_one("#command-log", DataTable)
+        if len(records) < self._shown:  # the bounded log dropped old rows
+            table.clear()
+            self._shown = 0
+        for rec in records[self._shown:]:
+            table.add_row(*self._row(rec))
+        self._shown = len(records)
+        self.query_one("#command-log-empty").display = not records
+        if records:
+            table.move_cursor(row=table.row_count - 1)
+
+    def _row(self, rec: CommandRecord) -> list[str | Text]:
+        when = time.strftime("%H:%M:%S", time.localtime(rec.started_at))
+        if rec.error is not None:
+            rc: str | Text = Text("err", style="bold red")
+        elif rec.exit_status == 0:
+            rc = "0"
+        else:
+            rc = Text(str(rec.exit_status), style="bold yellow")
+        cmd = " ".join(rec.command.split())
+        return [when, rec.node, rc, f"{rec.duration * 1000:.0f}", cmd[:200]]
