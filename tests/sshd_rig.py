@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,7 @@ class SshdRig:
     client_key_path: Path
     proc: subprocess.Popen[bytes] | None = None
     config_path: Path = field(default_factory=Path)
+    auth_dir: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -132,7 +134,11 @@ class SshdRig:
         if client_key_path is None:
             client_key_path = workdir / "id_ed25519"
             _keygen(client_key_path)
-        auth = workdir / "authorized_keys"
+        # sshd reads AuthorizedKeysFile as the login user: keep it in a world-traversable
+        # directory (pytest's tmp dirs are 0700 root).
+        auth_dir = Path(tempfile.mkdtemp(prefix="pdtui-sshd-auth-"))
+        auth_dir.chmod(0o755)
+        auth = auth_dir / "authorized_keys"
         auth.write_text(Path(str(client_key_path) + ".pub").read_text())
         auth.chmod(0o644)
         port = port or free_port(addresses[0])
@@ -182,6 +188,7 @@ class SshdRig:
         )
         log.close()
         rig = cls(workdir, list(addresses), port, user, host_key, client_key_path, proc, cfg)
+        rig.auth_dir = auth_dir
         rig._wait_ready(timeout)
         return rig
 
@@ -206,6 +213,9 @@ class SshdRig:
                 time.sleep(0.05)
 
     def stop(self) -> None:
+        if self.auth_dir is not None:
+            shutil.rmtree(self.auth_dir, ignore_errors=True)
+            self.auth_dir = None
         proc, self.proc = self.proc, None
         if proc is None:
             return

@@ -41,8 +41,7 @@ def test_redact_env_pairs_and_tokens() -> None:
 def test_redact_shlex_quoted_pair_and_json() -> None:
     pair = shlex.quote("MY_SECRET=it's a; $(secret)")
     out = redact(f"exec env {pair} python x.py")
-    assert "it" not in out.replace("exec", "") or "secret)" not in out
-    assert "$(secret)" not in out and "a;" not in out
+    assert out == "exec env 'MY_SECRET=***' python x.py"
     assert redact('{"api_key": "zzz-top", "port": 1}') == '{"api_key": "***", "port": 1}'
     assert redact("ls -la /tmp; echo keyless") == "ls -la /tmp; echo keyless"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import socket
 import stat
 import time
@@ -509,7 +508,6 @@ async def test_sim_env_and_ssh_connection(
     client_ip, _cport, server_ip, server_port = lines[1].split()
     assert (server_ip, int(server_port)) == ("127.0.1.50", node.port)
     assert lines[2] == "from-stdin"
-    assert shlex.split(lines[1])[0].startswith("127.")
     assert client_ip.startswith("127.")
 
 

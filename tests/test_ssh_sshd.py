@@ -70,7 +70,7 @@ async def test_unknown_host_key_fingerprint_and_trust(sshd_node: SshdRig, tmp_pa
 
 async def test_100_commands_behind_max_sessions_10(sshd_node: SshdRig, tmp_path: Path) -> None:
     store = store_for(tmp_path, sshd_node)
-    for channels in (4, 10):
+    for channels in (4, 10, 32):
         async with SshPool(store, channels_per_node=channels) as pool:
             t = sshd_node.target("n1")
             await pool.connect(t)

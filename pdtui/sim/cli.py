@@ -216,7 +216,7 @@ class _SimThread(threading.Thread):
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
+        self._stop_event: asyncio.Event | None = None
 
     def run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -226,7 +226,7 @@ class _SimThread(threading.Thread):
         from pdtui.sim.rig import Simulator
 
         assert isinstance(self.sim, Simulator)
-        self._stop = asyncio.Event()
+        self._stop_event = asyncio.Event()
         try:
             await self.sim.start()
         except BaseException as exc:  # reported by the main thread
@@ -234,12 +234,12 @@ class _SimThread(threading.Thread):
             self.ready.set()
             return
         self.ready.set()
-        await self._stop.wait()
+        await self._stop_event.wait()
         await self.sim.stop()
 
     def shutdown(self) -> None:
-        if self._stop is not None and self.is_alive():
-            self.loop.call_soon_threadsafe(self._stop.set)
+        if self._stop_event is not None and self.is_alive():
+            self.loop.call_soon_threadsafe(self._stop_event.set)
         self.join(timeout=10)
 
 
