@@ -67,7 +67,7 @@ register("validate", "check a cluster file and print a summary or its errors", _
 # --- the app ----------------------------------------------------------------
 
 
-def run_app(cluster_path: str | None) -> int:
+def run_app(cluster_path: str | None, notes: list[str] | None = None) -> int:
     cluster = None
     if cluster_path is not None:
         cluster = load_or_report(cluster_path)
@@ -75,7 +75,7 @@ def run_app(cluster_path: str | None) -> int:
             return EXIT_CONFIG
     from pdtui.tui.app import PdTui  # Textual is imported only when the app runs
 
-    PdTui(cluster=cluster).run()
+    PdTui(cluster=cluster, notes=notes).run()
     return EXIT_OK
 
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -259,8 +258,14 @@ def _demo(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         load(cluster_file)
-        print("\n".join(sim.describe()), file=sys.stderr)
-        return run_app(str(cluster_file))
+        cfg = sim.ssh_config_path
+        note = (
+            f"Simulated cluster: {len(sim.nodes)} fake nodes over real SSH.\n"
+            f"While the demo runs, from another terminal:\n"
+            f"  ssh -F {cfg} {sim.nodes[0].name}\n"
+            f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down"
+        )
+        return run_app(str(cluster_file), notes=[note])
     finally:
         thread.shutdown()
 

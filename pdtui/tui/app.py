@@ -103,6 +103,7 @@ class PdTui(App[None]):
         settings: Settings | None = None,
         persist_settings: bool = True,
         connect: bool = True,
+        notes: list[str] | None = None,
     ) -> None:
         self.cluster = cluster
         self.connect_on_start = connect
@@ -111,6 +112,7 @@ class PdTui(App[None]):
         self._asked: set[tuple[str, int, str]] = set()
         self.persist_settings = persist_settings
         self.startup_warnings: list[str] = []
+        self.notes = notes or []
         if settings is None:
             settings, warning = load_settings()
             if warning:
@@ -133,6 +135,8 @@ class PdTui(App[None]):
         self.switch_mode("overview")
         for warning in self.startup_warnings:
             self.notify(warning, severity="warning", timeout=10)
+        for note in self.notes:
+            self.notify(note, timeout=20)
         if self.cluster is not None:
             self.pool = pool_for(self.cluster)
             await self.pool.__aenter__()
