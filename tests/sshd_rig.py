@@ -271,3 +271,19 @@ class SshdRig:
     def hop(self, address: str | None = None) -> str:
         """A jump spec ``user@host:port`` for this rig."""
         return f"{self.user}@{address or self.addresses[0]}:{self.port}"
+
+
+async def process_gone(pid: int, within: float = 3.0) -> bool:
+    """True once ``pid`` no longer runs (a zombie awaiting its reaper counts as gone)."""
+    import asyncio
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return True
+        if fields[0] in ("Z", "X"):
+            return True
+        await asyncio.sleep(0.05)
+    return False

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from sshd_rig import SshdRig
+from sshd_rig import SshdRig, process_gone
 
 from pdtui.ssh import (
     CommandResult,
@@ -190,14 +190,7 @@ async def test_timeout_quoting_put_stream_forward(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         pid = int(pidfile.read_text())
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("remote loop still running after the stream was cancelled")
+        assert await process_gone(pid), "remote loop still running after the stream was cancelled"
 
         # forward to a TCP service reachable from the node
         async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

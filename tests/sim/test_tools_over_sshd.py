@@ -10,11 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sshd_rig import SshdRig, sshd_unavailable_reason  # noqa: E402
+from sshd_rig import SshdRig, sshd_unavailable_reason
 
-from pdtui.sim.state import build_state, save_state  # noqa: E402
-from pdtui.sim.tools import sync_tools  # noqa: E402
-from pdtui.ssh import HostKeyStore, SshPool  # noqa: E402
+from pdtui.sim.state import build_state, save_state
+from pdtui.sim.tools import sync_tools
+from pdtui.ssh import HostKeyStore, SshPool
 
 ADDRS = ["127.0.4.1", "127.0.4.2"]
 
