@@ -83,6 +83,8 @@ def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[
     """Run ``jobs`` in parallel (``cap`` at once, each under ``timeout``), print them framed.
 
     Also prints ``tool.<name>`` frames saying whether each of ``tools`` exists (rc 0 / 127).
+    Per job the node forks only a subshell, ``timeout`` and the tool: headers are written with
+    the shell's own ``printf`` and everything is printed by one ``cat`` at the end.
     """
     q = shlex.quote
     body = "\n".join(f"job {q(key)} {shlex.join(argv)}" for key, argv in jobs)
@@ -92,27 +94,27 @@ export LC_ALL=C
 N={q(nonce)}
 CAP={int(cap)}
 TO={int(timeout)}
-T=$(mktemp -d 2>/dev/null || mktemp -d -t pdtui) || {{ echo "@@PDTUI:$N fatal 90 0 0"; exit 90; }}
+T=$(mktemp -d 2>/dev/null || mktemp -d -t pdtui) || {{ printf '@@%s fatal 90 out\\n' "$N"; exit 90; }}
 trap 'rm -rf "$T"' EXIT
-KEYS=""
+FILES=()
+RUNNING=0
 job() {{
-    local key=$1; shift
-    while [ "$(jobs -rp | wc -l)" -ge "$CAP" ]; do wait -n 2>/dev/null || sleep 0.01; done
-    ( timeout -k 2 "$TO" "$@" >"$T/$key.o" 2>"$T/$key.e" </dev/null; echo $? >"$T/$key.r" ) &
-    KEYS="$KEYS $key"
+    local k=$1; shift
+    if [ "$RUNNING" -ge "$CAP" ]; then wait -n; RUNNING=$((RUNNING - 1)); fi
+    printf '\\n@@%s %s - out\\n' "$N" "$k" >"$T/$k.a"
+    ( timeout -k 2 "$TO" "$@" >"$T/$k.o" 2>"$T/$k.e" </dev/null
+      printf '\\n@@%s %s %s err\\n' "$N" "$k" "$?" >"$T/$k.m" ) &
+    RUNNING=$((RUNNING + 1))
+    FILES+=("$T/$k.a" "$T/$k.o" "$T/$k.m" "$T/$k.e")
 }}
 for t in {tool_words}; do
     if command -v "$t" >/dev/null 2>&1; then r=0; else r=127; fi
-    printf '@@PDTUI:%s tool.%s %s 0 0\\n' "$N" "$(basename -- "$t")" "$r"
+    printf '\\n@@%s tool.%s %s out\\n' "$N" "${{t##*/}}" "$r"
 done
 {body}
 wait
-for key in $KEYS; do
-    rc=$(cat "$T/$key.r" 2>/dev/null || echo x)
-    printf '@@PDTUI:%s %s %s %s %s\\n' "$N" "$key" "$rc" \\
-        "$(wc -c <"$T/$key.o" | tr -d ' ')" "$(wc -c <"$T/$key.e" | tr -d ' ')"
-    cat "$T/$key.o" "$T/$key.e"
-done
+[ "${{#FILES[@]}}" -gt 0 ] && cat "${{FILES[@]}}" 2>/dev/null
+printf '\\n@@%s end - out\\n' "$N"
 """
 
 
@@ -120,36 +122,46 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
-_HEADER = re.compile(rb"^@@PDTUI:([0-9a-f]+) (\S+) (-?\d+|x) (\d+) (\d+)$")
-
-
 def parse_frames(data: bytes, nonce: str) -> list[Frame]:
-    """Split the probe's output into frames; bytes outside frames are ignored."""
-    frames: list[Frame] = []
-    pos = 0
-    marker = f"@@PDTUI:{nonce} ".encode()
-    while True:
-        start = data.find(marker, pos)
-        if start < 0:
+    """Split the probe's output into frames; bytes outside frames are ignored.
+
+    Each job prints ``\\n@@<nonce> <key> - out\\n<stdout>\\n@@<nonce> <key> <rc> err\\n<stderr>``;
+    the nonce is random per run, so tool output cannot imitate a marker.
+    """
+    marker = re.compile(
+        rb"\n@@" + re.escape(nonce.encode()) + rb" (\S+) (-?\d+|-) (out|err)\n"
+    )
+    data = b"\n" + data if not data.startswith(b"\n") else data
+    found = list(marker.finditer(data))
+    parts: dict[str, dict[str, bytes]] = {}
+    rcs: dict[str, int | None] = {}
+    order: list[str] = []
+    for i, m in enumerate(found):
+        key = m.group(1).decode(errors="replace")
+        if key == "end":
             break
-        if start > 0 and data[start - 1 : start] != b"\n":
-            pos = start + 1
+        end = found[i + 1].start() if i + 1 < len(found) else len(data)
+        content = data[m.end() : end]
+        if key not in parts:
+            parts[key] = {}
+            order.append(key)
+        stream = m.group(3).decode()
+        parts[key][stream] = content
+        rc_text = m.group(2)
+        if stream == "err" or key.startswith("tool.") or key == "fatal":
+            rcs[key] = None if rc_text == b"-" else int(rc_text)
+    frames = []
+    for key in order:
+        if key.startswith("tool.") or key == "fatal":
+            frames.append(Frame(key, rcs.get(key), "", ""))
             continue
-        end = data.find(b"\n", start)
-        if end < 0:
-            break
-        m = _HEADER.match(data[start:end])
-        if m is None or m.group(1).decode() != nonce:
-            pos = end + 1
-            continue
-        key = m.group(2).decode(errors="replace")
-        rc = None if m.group(3) == b"x" else int(m.group(3))
-        n_out, n_err = int(m.group(4)), int(m.group(5))
-        body = end + 1
-        out = data[body : body + n_out]
-        err = data[body + n_out : body + n_out + n_err]
-        frames.append(Frame(key, rc, out.decode(errors="replace"), err.decode(errors="replace")))
-        pos = body + n_out + n_err
+        p = parts[key]
+        frames.append(Frame(
+            key,
+            rcs.get(key),
+            p.get("out", b"").decode(errors="replace"),
+            p.get("err", b"").decode(errors="replace"),
+        ))
     return frames
 
 

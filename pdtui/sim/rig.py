@@ -40,6 +40,7 @@ from pdtui.sim.faults import apply_fault, is_unreachable, parse_fault
 from pdtui.sim.sshd import SimNodeServer
 from pdtui.sim.state import SimState, build_state, load_state, save_state
 from pdtui.sim.tools import sync_tools
+from pdtui.sim.toolserver import ToolServer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 RUNBOOK_SAMPLE = "deepseek-v3.2-a3-1p1d.toml"
@@ -148,6 +149,7 @@ class Simulator:
     max_sessions: int | None = 10
     nodes: list[SimNode] = field(default_factory=list)
     _watcher: asyncio.Task[None] | None = None
+    _tools: ToolServer | None = None
 
     @property
     def dir(self) -> Path:
@@ -187,6 +189,8 @@ class Simulator:
         state = self._build_state()
         save_state(state, self.state_path)
         sync_tools(state, self.state_path, d / "nodes")
+        self._tools = ToolServer(self.state_path)
+        await self._tools.start()
         client_key = _key(d / "keys" / "id_ed25519")
         names = [n.name for n in state.nodes]
         addrs = _loopback_addresses(len(names), self.address_prefix)
@@ -317,7 +321,12 @@ class Simulator:
         for n in self.nodes:
             with contextlib.suppress(Exception):
                 await n.server.stop()
+            with contextlib.suppress(Exception):
+                await n.server.kill_all()
         self.nodes.clear()
+        if self._tools is not None:
+            await self._tools.stop()
+            self._tools = None
 
     async def __aenter__(self) -> Simulator:
         await self.start()

@@ -532,14 +532,33 @@ def package_root() -> Path:
 
 
 def wrapper_script(tool: str, state_path: Path, node: str, python: str) -> str:
+    """A bash wrapper: ask the running simulator's tool server, else run the Python tool.
+
+    The server (`pdtui.sim.toolserver`) writes its port next to the state file; a call through
+    it costs a bash start instead of a Python start.
+    """
     q = shlex.quote
     root = q(str(package_root()))
+    state = Path(state_path).resolve()
+    port_file = q(str(state.parent / "toolserver.port"))
     return (
-        "#!/bin/sh\n"
+        "#!/bin/bash\n"
         f"# pdtui simulator wrapper for {tool} on node {node}\n"
-        f"PDTUI_SIM_STATE={q(str(Path(state_path).resolve()))}\n"
+        f"if read -r PORT 2>/dev/null < {port_file} && "
+        '{ exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null; then\n'
+        f'    printf \'%s\\0\' "$#" {q(node)} {q(tool)} "$@" >&3\n'
+        "    export LC_ALL=C\n"
+        "    IFS=' ' read -r rc olen elen <&3 || "
+        f"{{ echo {q(tool + ': simulator did not answer')} >&2; exit 1; }}\n"
+        "    if [ \"$olen\" -gt 0 ]; then IFS= read -r -d '' -N \"$olen\" out <&3; "
+        "printf '%s' \"$out\"; fi\n"
+        "    if [ \"$elen\" -gt 0 ]; then IFS= read -r -d '' -N \"$elen\" err <&3; "
+        "printf '%s' \"$err\" >&2; fi\n"
+        '    exit "$rc"\n'
+        "fi\n"
+        f"PDTUI_SIM_STATE={q(str(state))}\n"
         f"PDTUI_SIM_NODE={q(node)}\n"
-        f'PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}\n'
+        f"PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}\n"
         "export PDTUI_SIM_STATE PDTUI_SIM_NODE PYTHONPATH\n"
         f'exec {q(python)} -m pdtui.sim.tools {q(tool)} "$@"\n'
     )

@@ -1,0 +1,389 @@
+"""Health classification of parsed NPU data: per device, then across the cluster.
+
+States: ok / warn / fail / unknown, combined with `worst` (fail > unknown > warn > ok).
+Every reason is one short sentence naming the value it is about. Reasons are sorted
+most severe first, so ``reasons[0]`` explains ``state``.
+
+Device rules (`classify_device`):
+
+- Missing data is never ok: a required value that is absent gives ``unknown`` with
+  "no data: <check> (<why>)" -- not collected, the tool's rc and message, or unparsable
+  output. Required: link, net_health, ip, tls, npu-smi health; on A3 also vnic, spod.
+  lldp, netdetect and gateway are informational and never change the state.
+- link DOWN -> fail; net health other than Success -> fail.
+- A3 HCCS-only case (reference §4.2): link DOWN or net health Init/Fault, with no RoCE IP
+  preset, while the vNIC is UP -> warn (RoCE plane not configured; hccs_ping is the truth).
+- No RoCE IP preset -> fail on A2 (RoCE is the only plane), warn on A3 (HCCS may be used).
+- A3: vNIC link DOWN -> fail; missing vNIC IP or SDID -> fail.
+- A3: SDID that does not decode to the reported Server Index and device -> warn.
+- hccn.conf address differs from ``-ip -g``, or only one of them has an address -> warn;
+  hccn.conf ``tls_enable`` differs from ``-tls -g`` -> warn.
+- npu-smi health Warning -> warn; any other non-OK value (Alarm, Critical, ...) -> fail.
+- Processes on the device -> warn ("busy: N processes, pid ...").
+
+Cluster rules (`classify_cluster`):
+
+- Unreachable node -> every device unknown with the node error.
+- TLS switch differing from the cluster majority -> fail on each differing device (the
+  reason names both values and the nodes). On a tie the documented setting, 0 (disabled),
+  counts as the majority.
+- Duplicate SDID or duplicate vNIC IP within one super pod -> fail on every holder.
+- Duplicate RoCE IP across the cluster -> fail on every holder.
+- A failed ping -> fail on its source and destination ("ping to <node>:<dev> <address>
+  lost N/M" / "ping from ..."), except RoCE pings touching an A3 HCCS-only device. A
+  successful hccs_ping to or from an HCCS-only device turns its explanation into
+  "RoCE plane not configured; HCCS ping ok" (still warn).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from pdtui.npu.model import (
+    STATE_ORDER,
+    DeviceHealth,
+    NodeHealth,
+    PingResult,
+    Raw,
+    State,
+    state_rank,
+    worst,
+)
+from pdtui.npu.parse import decode_sdid
+
+__all__ = [
+    "HCCS_OK_REASON",
+    "STATE_ORDER",
+    "classify_cluster",
+    "classify_device",
+    "is_hccs_only",
+    "worst",
+]
+
+HCCS_OK_REASON = "RoCE plane not configured; HCCS ping ok"
+_HCCS_ONLY_PREFIX = "RoCE plane not configured"
+_RAW_SNIPPET = 60
+
+
+def _snippet(text: str) -> str:
+    s = " ".join(text.split())
+    return s if len(s) <= _RAW_SNIPPET else s[: _RAW_SNIPPET - 3] + "..."
+
+
+def _tool(raw: Raw) -> str:
+    words = raw.command.split()
+    return words[0].rsplit("/", 1)[-1] if words else "command"
+
+
+def _why(raw: Raw | None) -> str:
+    """Why a check gave no value, from its evidence."""
+    if raw is None:
+        return "not collected"
+    msg = _snippet(raw.stderr) or _snippet(raw.stdout)
+    if raw.rc is None:
+        return f"{_tool(raw)} gave no exit status" + (f": {msg}" if msg else "")
+    if raw.rc != 0:
+        return f"{_tool(raw)} rc {raw.rc}" + (f": {msg}" if msg else "")
+    if not raw.stdout.strip():
+        return f"{_tool(raw)} printed nothing"
+    return f"unparsable output: {_snippet(raw.stdout)!r}"
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.items: list[tuple[State, str]] = []
+
+    def add(self, state: State, reason: str) -> None:
+        self.items.append((state, reason))
+
+    def no_data(self, check: str, raw: Raw | None) -> None:
+        self.add("unknown", f"no data: {check} ({_why(raw)})")
+
+
+def _finish(dev: DeviceHealth, found: Iterable[tuple[State, str]]) -> DeviceHealth:
+    items = sorted(found, key=lambda sr: -state_rank(sr[0]))
+    dev.state = worst(s for s, _ in items)
+    dev.reasons = list(dict.fromkeys(r for _, r in items))
+    return dev
+
+
+def is_hccs_only(dev: DeviceHealth, soc: str) -> bool:
+    """A3 device whose RoCE plane is simply not configured (reference §4.2).
+
+    RoCE link DOWN or net health Init/Fault, no RoCE IP preset, vNIC UP.
+    """
+    if soc != "A3" or dev.ip_preset is not False or dev.vnic_link != "UP":
+        return False
+    return dev.link == "DOWN" or dev.net_health in ("Init", "Fault")
+
+
+def _device_findings(dev: DeviceHealth, soc: str,
+                     node_raw: dict[str, Raw] | None) -> list[tuple[State, str]]:
+    f = _Findings()
+    a3 = soc == "A3"
+    raw = dev.raw
+    hccs_only = is_hccs_only(dev, soc)
+
+    # RoCE plane: link, net health, IP.
+    if dev.link is None:
+        f.no_data("link", raw.get("link"))
+    if dev.net_health is None:
+        f.no_data("net health", raw.get("net_health"))
+    if dev.ip_preset is None:
+        f.no_data("RoCE IP", raw.get("ip"))
+    if hccs_only:
+        parts = []
+        if dev.link == "DOWN":
+            parts.append("link DOWN")
+        if dev.net_health is not None and dev.net_health != "Success":
+            parts.append(f"net health '{dev.net_health}'")
+        parts.append("no RoCE IP preset")
+        f.add("warn", f"{_HCCS_ONLY_PREFIX} ({', '.join(parts)}) while the vNIC is UP; "
+                      "on A3 hccs_ping is the ground truth")
+    else:
+        if dev.link == "DOWN":
+            f.add("fail", "link DOWN")
+        if dev.net_health is not None and dev.net_health != "Success":
+            f.add("fail", f"net health '{dev.net_health}' (expected Success)")
+        if dev.ip_preset is False:
+            f.add("warn" if a3 else "fail", "no RoCE IP preset (hccn_tool -ip -g rc "
+                  f"{_rc_text(raw.get('ip'))})")
+
+    # TLS.
+    if dev.tls_switch is None:
+        f.no_data("TLS switch", raw.get("tls"))
+
+    # A3 HCCS plane: vNIC + SDID.
+    if a3:
+        missing = []
+        if dev.vnic_ip is None:
+            if "vnic" not in raw:
+                f.no_data("vNIC", None)
+            else:
+                missing.append(f"vNIC IP ({_why(raw.get('vnic'))})")
+        if dev.sdid is None:
+            if "spod" not in raw:
+                f.no_data("SDID", None)
+            else:
+                missing.append(f"SDID ({_why(raw.get('spod'))})")
+        if missing:
+            f.add("fail", f"A3 links need the vNIC IP and SDID; missing {', '.join(missing)}")
+        if dev.vnic_link == "DOWN":
+            f.add("fail", "vNIC link DOWN")
+        elif dev.vnic_link is None and "vnic" in raw and dev.vnic_ip is not None:
+            f.no_data("vNIC link", raw.get("vnic"))
+        if dev.sdid is not None and dev.server_index is not None:
+            server, _card, _die, sdev = decode_sdid(dev.sdid)
+            want_dev = dev.phy_id if dev.phy_id is not None else dev.id
+            if server != dev.server_index or sdev != want_dev:
+                f.add("warn", f"SDID {dev.sdid} decodes to server {server} device {sdev}, "
+                              f"expected server {dev.server_index} device {want_dev}")
+
+    # hccn.conf vs hccn_tool.
+    conf_raw = (node_raw or {}).get("hccn_conf")
+    conf_ok = conf_raw is not None and conf_raw.rc == 0
+    conf_addr = dev.conf.get("address")
+    if conf_addr is not None and dev.ip is not None and conf_addr != dev.ip:
+        f.add("warn", f"hccn.conf address {conf_addr} differs from hccn_tool -ip {dev.ip}")
+    elif conf_addr is not None and dev.ip_preset is False:
+        f.add("warn", f"hccn.conf address {conf_addr} but hccn_tool -ip has no IP preset")
+    elif conf_addr is None and dev.ip is not None and conf_raw is not None:
+        if conf_ok:
+            f.add("warn", f"hccn.conf has no address_{dev.phy_id if dev.phy_id is not None else dev.id}"
+                          f" (hccn_tool -ip {dev.ip})")
+        else:
+            f.add("warn", f"/etc/hccn.conf unreadable ({_why(conf_raw)})")
+    conf_tls = dev.conf.get("tls_enable")
+    if conf_tls is not None and dev.tls_switch is not None and conf_tls != str(dev.tls_switch):
+        f.add("warn", f"hccn.conf tls_enable {conf_tls} differs from hccn_tool -tls "
+                      f"switch {dev.tls_switch}")
+
+    # npu-smi.
+    if dev.npu_health is None:
+        smi = (node_raw or {}).get("npu_smi_info")
+        if smi is not None and smi.rc == 0 and smi.stdout.strip():
+            f.add("unknown", "no data: npu-smi health (device not in npu-smi info)")
+        else:
+            f.no_data("npu-smi health", smi)
+    elif dev.npu_health.upper() != "OK":
+        sev: State = "warn" if dev.npu_health.lower() == "warning" else "fail"
+        f.add(sev, f"npu-smi health {dev.npu_health} (expected OK)")
+    if dev.processes:
+        pids = ", ".join(str(p.pid) for p in dev.processes)
+        n = len(dev.processes)
+        f.add("warn", f"busy: {n} process{'es' if n != 1 else ''}, pid {pids}")
+    return f.items
+
+
+def _rc_text(raw: Raw | None) -> str:
+    if raw is None or raw.rc is None:
+        return "?"
+    return str(raw.rc)
+
+
+def classify_device(dev: DeviceHealth, soc: str,
+                    node_raw: dict[str, Raw] | None = None) -> DeviceHealth:
+    """A copy of ``dev`` with ``state`` and ``reasons`` set from its own data.
+
+    ``node_raw`` (the node's npu_smi_info / hccn_conf evidence) sharpens some reasons.
+    Idempotent: earlier state and reasons are ignored.
+    """
+    out = dataclasses.replace(dev, reasons=[])
+    items = _device_findings(out, soc, node_raw)
+    return _finish(out, items if items else [("ok", "")]) if items else _ok(out)
+
+
+def _ok(dev: DeviceHealth) -> DeviceHealth:
+    dev.state = "ok"
+    dev.reasons = []
+    return dev
+
+
+def _raise(dev: DeviceHealth, state: State, reason: str) -> None:
+    if reason not in dev.reasons:
+        dev.reasons.append(reason)
+    dev.state = worst([dev.state, state])
+    dev.reasons.sort(key=lambda r: 0)  # keep order; severity sort is done at the end
+
+
+def _tag(node: str, dev: int) -> str:
+    return f"{node}:{dev}"
+
+
+def classify_cluster(nodes: list[NodeHealth],
+                     pings: list[PingResult] | None = None) -> list[NodeHealth]:
+    """Classify every device of every node, then apply the cross-node rules.
+
+    Returns new `NodeHealth` objects (the inputs are not modified); each node's ``state``
+    is the worst of its devices and its own ``reasons`` (tool missing, no devices, ...).
+    """
+    out: list[NodeHealth] = []
+    extra: dict[tuple[str, int], list[tuple[State, str]]] = defaultdict(list)
+    for n in nodes:
+        node = dataclasses.replace(n, reasons=[], devices=[])
+        if not n.reachable:
+            why = n.error or "no error message"
+            node.devices = [
+                dataclasses.replace(d, state="unknown",
+                                    reasons=[f"no data: node unreachable ({why})"])
+                for d in n.devices
+            ]
+            node.reasons = [f"node unreachable ({why})"]
+        else:
+            node.devices = [classify_device(d, n.soc, n.raw) for d in n.devices]
+            for tool, present in sorted(n.tools.items()):
+                if not present:
+                    node.reasons.append(f"{tool} not found on {n.name}")
+            if not n.devices:
+                node.reasons.append("no NPU devices found")
+        out.append(node)
+
+    live = [n for n in out if n.reachable]
+    index = {(n.name, d.id): (n, d) for n in live for d in n.devices}
+
+    # TLS consistency.
+    tls: list[tuple[str, int, int]] = [
+        (n.name, d.id, d.tls_switch) for n in live for d in n.devices if d.tls_switch is not None
+    ]
+    counts = Counter(v for _, _, v in tls)
+    if len(counts) > 1:
+        top = max(counts.values())
+        leaders = sorted(v for v, c in counts.items() if c == top)
+        majority = 0 if 0 in leaders else leaders[0]
+        nodes_by_val: dict[int, list[str]] = defaultdict(list)
+        for name, _, v in tls:
+            if name not in nodes_by_val[v]:
+                nodes_by_val[v].append(name)
+        for name, dev_id, v in tls:
+            if v != majority:
+                extra[(name, dev_id)].append((
+                    "fail",
+                    f"TLS switch {v} differs from the cluster majority {majority} "
+                    f"({v} on {', '.join(nodes_by_val[v])}; {majority} on "
+                    f"{', '.join(nodes_by_val[majority])})",
+                ))
+
+    # Uniqueness: SDID and vNIC IP within a super pod, RoCE IP across the cluster.
+    def dupes(key_of: str) -> dict[object, list[tuple[str, int]]]:
+        groups: dict[object, list[tuple[str, int]]] = defaultdict(list)
+        for n in live:
+            for d in n.devices:
+                if key_of == "sdid" and n.soc == "A3" and d.sdid is not None:
+                    groups[(d.super_pod_id, d.sdid)].append((n.name, d.id))
+                elif key_of == "vnic" and n.soc == "A3" and d.vnic_ip is not None:
+                    groups[(d.super_pod_id, d.vnic_ip)].append((n.name, d.id))
+                elif key_of == "roce" and d.ip is not None:
+                    groups[d.ip].append((n.name, d.id))
+        return {k: v for k, v in groups.items() if len(v) > 1}
+
+    for (pod, value), holders in _pairs(dupes("sdid")):
+        where = ", ".join(_tag(*h) for h in holders)
+        for h in holders:
+            extra[h].append(("fail", f"SDID {value} duplicated in super pod {pod}: {where}"))
+    for (pod, value), holders in _pairs(dupes("vnic")):
+        where = ", ".join(_tag(*h) for h in holders)
+        for h in holders:
+            extra[h].append(("fail", f"vNIC IP {value} duplicated in super pod {pod}: {where}"))
+    for value, holders in dupes("roce").items():
+        where = ", ".join(_tag(*h) for h in holders)
+        for h in holders:
+            extra[h].append(("fail", f"RoCE IP {value} duplicated: {where}"))
+
+    # Pings.
+    hccs_ok: set[tuple[str, int]] = set()
+    for p in pings or []:
+        src, dst = (p.src_node, p.src_dev), (p.dst_node, p.dst_dev)
+        if p.ok:
+            if p.kind == "hccs":
+                hccs_ok.update((src, dst))
+            continue
+        if p.kind == "roce" and any(_is_hccs_only(index.get(k)) for k in (src, dst)):
+            continue
+        what = "hccs_ping" if p.kind == "hccs" else "ping"
+        loss = (f"lost {max(p.transmitted - p.received, 0)}/{p.transmitted}"
+                if p.transmitted is not None and p.received is not None
+                else f"failed ({p.reason or 'no summary'})")
+        if src in index:
+            extra[src].append(("fail", f"{what} to {_tag(*dst)} {p.address} {loss}"))
+        if dst in index and dst != src:
+            extra[dst].append(("fail", f"{what} from {_tag(*src)} {p.address} {loss}"))
+
+    for n in out:
+        for i, d in enumerate(n.devices):
+            key = (n.name, d.id)
+            items = [(d.state, r) for r in d.reasons] if d.reasons else []
+            if key in hccs_ok and _is_hccs_only((n, d)):
+                items = [(s, HCCS_OK_REASON if r.startswith(_HCCS_ONLY_PREFIX) else r)
+                         for s, r in items]
+            # Re-derive per-reason severity: keep the device-level verdict, add extras.
+            base_state = d.state
+            more = extra.get(key, [])
+            if more:
+                merged = [(base_state, r) for _, r in items] + more
+                n.devices[i] = _finish(d, merged)
+            else:
+                d.reasons = [r for _, r in items]
+        n.state = _node_state(n)
+    return out
+
+
+def _pairs(d: dict[object, list[tuple[str, int]]]
+           ) -> list[tuple[tuple[object, object], list[tuple[str, int]]]]:
+    out: list[tuple[tuple[object, object], list[tuple[str, int]]]] = []
+    for k, v in d.items():
+        if isinstance(k, tuple) and len(k) == 2:
+            out.append(((k[0], k[1]), v))
+    return out
+
+
+def _is_hccs_only(entry: tuple[NodeHealth, DeviceHealth] | None) -> bool:
+    return entry is not None and is_hccs_only(entry[1], entry[0].soc)
+
+
+def _node_state(n: NodeHealth) -> State:
+    if not n.reachable or not n.devices:
+        return "unknown" if not any(d.state == "fail" for d in n.devices) else "fail"
+    node_level: list[State] = ["warn" for _ in n.reasons]
+    return worst([*(d.state for d in n.devices), *node_level])
