@@ -97,3 +97,38 @@ def sshd_bastion(
 # ============================================================================================
 # end of SSH fixtures
 # ============================================================================================
+
+
+# ============================================================================================
+# The simulator as a real process
+# ============================================================================================
+
+
+@pytest.fixture
+def sim_up(tmp_path: Path) -> Iterator[Path]:
+    """`pdtui sim up` as a real process on 127.0.3.x; yields the cluster file it wrote."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cluster = tmp_path / "c.toml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdtui", "sim", "up", "--write-cluster", str(cluster),
+         "--latency-ms", "0", "--address-prefix", "127.0.3", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith("running;") or not line:
+            break
+    assert cluster.exists(), "".join(lines) + (proc.stderr.read() if proc.stderr else "")
+    yield cluster
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "stopped" in out

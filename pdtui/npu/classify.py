@@ -103,6 +103,7 @@ class _Findings:
 
 
 def _finish(dev: DeviceHealth, found: Iterable[tuple[State, str]]) -> DeviceHealth:
+    """Set state (ok when nothing was found) and reasons, most severe first."""
     items = sorted(found, key=lambda sr: -state_rank(sr[0]))
     dev.state = worst(s for s, _ in items)
     dev.reasons = list(dict.fromkeys(r for _, r in items))
@@ -191,8 +192,8 @@ def _device_findings(dev: DeviceHealth, soc: str,
         f.add("warn", f"hccn.conf address {conf_addr} but hccn_tool -ip has no IP preset")
     elif conf_addr is None and dev.ip is not None and conf_raw is not None:
         if conf_ok:
-            f.add("warn", f"hccn.conf has no address_{dev.phy_id if dev.phy_id is not None else dev.id}"
-                          f" (hccn_tool -ip {dev.ip})")
+            phy = dev.phy_id if dev.phy_id is not None else dev.id
+            f.add("warn", f"hccn.conf has no address_{phy} (hccn_tool -ip {dev.ip})")
         else:
             f.add("warn", f"/etc/hccn.conf unreadable ({_why(conf_raw)})")
     conf_tls = dev.conf.get("tls_enable")
@@ -231,25 +232,97 @@ def classify_device(dev: DeviceHealth, soc: str,
     Idempotent: earlier state and reasons are ignored.
     """
     out = dataclasses.replace(dev, reasons=[])
-    items = _device_findings(out, soc, node_raw)
-    return _finish(out, items if items else [("ok", "")]) if items else _ok(out)
+    return _finish(out, _device_findings(out, soc, node_raw))
 
 
-def _ok(dev: DeviceHealth) -> DeviceHealth:
-    dev.state = "ok"
-    dev.reasons = []
-    return dev
+def _tag(key: tuple[str, int]) -> str:
+    return f"{key[0]}:{key[1]}"
 
 
-def _raise(dev: DeviceHealth, state: State, reason: str) -> None:
-    if reason not in dev.reasons:
-        dev.reasons.append(reason)
-    dev.state = worst([dev.state, state])
-    dev.reasons.sort(key=lambda r: 0)  # keep order; severity sort is done at the end
+Key = tuple[str, int]
+Finding = tuple[State, str]
 
 
-def _tag(node: str, dev: int) -> str:
-    return f"{node}:{dev}"
+def _tls_rule(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
+    tls = [(n.name, d.id, d.tls_switch) for n in live for d in n.devices
+           if d.tls_switch is not None]
+    counts = Counter(v for _, _, v in tls)
+    if len(counts) < 2:
+        return
+    top = max(counts.values())
+    leaders = sorted(v for v, c in counts.items() if c == top)
+    majority = 0 if 0 in leaders else leaders[0]
+    nodes_by_val: dict[int, list[str]] = defaultdict(list)
+    for name, _, v in tls:
+        if name not in nodes_by_val[v]:
+            nodes_by_val[v].append(name)
+    for name, dev_id, v in tls:
+        if v != majority:
+            found[(name, dev_id)].append((
+                "fail",
+                f"TLS switch {v} differs from the cluster majority {majority} "
+                f"({v} on {', '.join(nodes_by_val[v])}; {majority} on "
+                f"{', '.join(nodes_by_val[majority])})",
+            ))
+
+
+def _unique_rules(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
+    sdids: dict[tuple[int | None, int], list[Key]] = defaultdict(list)
+    vnics: dict[tuple[int | None, str], list[Key]] = defaultdict(list)
+    roce: dict[str, list[Key]] = defaultdict(list)
+    for n in live:
+        for d in n.devices:
+            if n.soc == "A3" and d.sdid is not None:
+                sdids[(d.super_pod_id, d.sdid)].append((n.name, d.id))
+            if n.soc == "A3" and d.vnic_ip is not None:
+                vnics[(d.super_pod_id, d.vnic_ip)].append((n.name, d.id))
+            if d.ip is not None:
+                roce[d.ip].append((n.name, d.id))
+
+    def pod(p: int | None) -> str:
+        return "?" if p is None else str(p)
+
+    for (p, sdid), holders in sdids.items():
+        if len(holders) > 1:
+            where = ", ".join(_tag(h) for h in holders)
+            for h in holders:
+                found[h].append(("fail", f"SDID {sdid} duplicated in super pod {pod(p)}: "
+                                         f"{where}"))
+    for (p, ip), holders in vnics.items():
+        if len(holders) > 1:
+            where = ", ".join(_tag(h) for h in holders)
+            for h in holders:
+                found[h].append(("fail", f"vNIC IP {ip} duplicated in super pod {pod(p)}: "
+                                         f"{where}"))
+    for ip, holders in roce.items():
+        if len(holders) > 1:
+            where = ", ".join(_tag(h) for h in holders)
+            for h in holders:
+                found[h].append(("fail", f"RoCE IP {ip} duplicated: {where}"))
+
+
+def _ping_rules(pings: list[PingResult], index: dict[Key, tuple[NodeHealth, DeviceHealth]],
+                found: dict[Key, list[Finding]]) -> set[Key]:
+    """Add ping failures; return the devices with a successful hccs_ping."""
+    hccs_ok: set[Key] = set()
+    for p in pings:
+        src, dst = (p.src_node, p.src_dev), (p.dst_node, p.dst_dev)
+        if p.ok:
+            if p.kind == "hccs":
+                hccs_ok.update((src, dst))
+            continue
+        if p.kind == "roce" and any(_is_hccs_only(index.get(k)) for k in (src, dst)):
+            continue
+        what = "hccs_ping" if p.kind == "hccs" else "ping"
+        if p.transmitted is not None and p.received is not None:
+            loss = f"lost {max(p.transmitted - p.received, 0)}/{p.transmitted}"
+        else:
+            loss = f"failed: {p.reason or 'no ping summary'}"
+        if src in index:
+            found[src].append(("fail", f"{what} to {_tag(dst)} {p.address} {loss}"))
+        if dst in index and dst != src:
+            found[dst].append(("fail", f"{what} from {_tag(src)} {p.address} {loss}"))
+    return hccs_ok
 
 
 def classify_cluster(nodes: list[NodeHealth],
@@ -258,21 +331,21 @@ def classify_cluster(nodes: list[NodeHealth],
 
     Returns new `NodeHealth` objects (the inputs are not modified); each node's ``state``
     is the worst of its devices and its own ``reasons`` (tool missing, no devices, ...).
+    Idempotent: earlier states and reasons are ignored.
     """
     out: list[NodeHealth] = []
-    extra: dict[tuple[str, int], list[tuple[State, str]]] = defaultdict(list)
+    found: dict[Key, list[Finding]] = defaultdict(list)
     for n in nodes:
-        node = dataclasses.replace(n, reasons=[], devices=[])
+        node = dataclasses.replace(
+            n, reasons=[], devices=[dataclasses.replace(d, reasons=[]) for d in n.devices])
         if not n.reachable:
             why = n.error or "no error message"
-            node.devices = [
-                dataclasses.replace(d, state="unknown",
-                                    reasons=[f"no data: node unreachable ({why})"])
-                for d in n.devices
-            ]
+            for d in node.devices:
+                d.state, d.reasons = "unknown", [f"no data: node unreachable ({why})"]
             node.reasons = [f"node unreachable ({why})"]
         else:
-            node.devices = [classify_device(d, n.soc, n.raw) for d in n.devices]
+            for d in node.devices:
+                found[(n.name, d.id)] = _device_findings(d, n.soc, n.raw)
             for tool, present in sorted(n.tools.items()):
                 if not present:
                     node.reasons.append(f"{tool} not found on {n.name}")
@@ -282,99 +355,20 @@ def classify_cluster(nodes: list[NodeHealth],
 
     live = [n for n in out if n.reachable]
     index = {(n.name, d.id): (n, d) for n in live for d in n.devices}
+    _tls_rule(live, found)
+    _unique_rules(live, found)
+    hccs_ok = _ping_rules(pings or [], index, found)
 
-    # TLS consistency.
-    tls: list[tuple[str, int, int]] = [
-        (n.name, d.id, d.tls_switch) for n in live for d in n.devices if d.tls_switch is not None
-    ]
-    counts = Counter(v for _, _, v in tls)
-    if len(counts) > 1:
-        top = max(counts.values())
-        leaders = sorted(v for v, c in counts.items() if c == top)
-        majority = 0 if 0 in leaders else leaders[0]
-        nodes_by_val: dict[int, list[str]] = defaultdict(list)
-        for name, _, v in tls:
-            if name not in nodes_by_val[v]:
-                nodes_by_val[v].append(name)
-        for name, dev_id, v in tls:
-            if v != majority:
-                extra[(name, dev_id)].append((
-                    "fail",
-                    f"TLS switch {v} differs from the cluster majority {majority} "
-                    f"({v} on {', '.join(nodes_by_val[v])}; {majority} on "
-                    f"{', '.join(nodes_by_val[majority])})",
-                ))
-
-    # Uniqueness: SDID and vNIC IP within a super pod, RoCE IP across the cluster.
-    def dupes(key_of: str) -> dict[object, list[tuple[str, int]]]:
-        groups: dict[object, list[tuple[str, int]]] = defaultdict(list)
-        for n in live:
-            for d in n.devices:
-                if key_of == "sdid" and n.soc == "A3" and d.sdid is not None:
-                    groups[(d.super_pod_id, d.sdid)].append((n.name, d.id))
-                elif key_of == "vnic" and n.soc == "A3" and d.vnic_ip is not None:
-                    groups[(d.super_pod_id, d.vnic_ip)].append((n.name, d.id))
-                elif key_of == "roce" and d.ip is not None:
-                    groups[d.ip].append((n.name, d.id))
-        return {k: v for k, v in groups.items() if len(v) > 1}
-
-    for (pod, value), holders in _pairs(dupes("sdid")):
-        where = ", ".join(_tag(*h) for h in holders)
-        for h in holders:
-            extra[h].append(("fail", f"SDID {value} duplicated in super pod {pod}: {where}"))
-    for (pod, value), holders in _pairs(dupes("vnic")):
-        where = ", ".join(_tag(*h) for h in holders)
-        for h in holders:
-            extra[h].append(("fail", f"vNIC IP {value} duplicated in super pod {pod}: {where}"))
-    for value, holders in dupes("roce").items():
-        where = ", ".join(_tag(*h) for h in holders)
-        for h in holders:
-            extra[h].append(("fail", f"RoCE IP {value} duplicated: {where}"))
-
-    # Pings.
-    hccs_ok: set[tuple[str, int]] = set()
-    for p in pings or []:
-        src, dst = (p.src_node, p.src_dev), (p.dst_node, p.dst_dev)
-        if p.ok:
-            if p.kind == "hccs":
-                hccs_ok.update((src, dst))
-            continue
-        if p.kind == "roce" and any(_is_hccs_only(index.get(k)) for k in (src, dst)):
-            continue
-        what = "hccs_ping" if p.kind == "hccs" else "ping"
-        loss = (f"lost {max(p.transmitted - p.received, 0)}/{p.transmitted}"
-                if p.transmitted is not None and p.received is not None
-                else f"failed ({p.reason or 'no summary'})")
-        if src in index:
-            extra[src].append(("fail", f"{what} to {_tag(*dst)} {p.address} {loss}"))
-        if dst in index and dst != src:
-            extra[dst].append(("fail", f"{what} from {_tag(*src)} {p.address} {loss}"))
-
-    for n in out:
-        for i, d in enumerate(n.devices):
+    for n in live:
+        for d in n.devices:
             key = (n.name, d.id)
-            items = [(d.state, r) for r in d.reasons] if d.reasons else []
-            if key in hccs_ok and _is_hccs_only((n, d)):
+            items = found.get(key, [])
+            if key in hccs_ok and is_hccs_only(d, n.soc):
                 items = [(s, HCCS_OK_REASON if r.startswith(_HCCS_ONLY_PREFIX) else r)
                          for s, r in items]
-            # Re-derive per-reason severity: keep the device-level verdict, add extras.
-            base_state = d.state
-            more = extra.get(key, [])
-            if more:
-                merged = [(base_state, r) for _, r in items] + more
-                n.devices[i] = _finish(d, merged)
-            else:
-                d.reasons = [r for _, r in items]
+            _finish(d, items)
+    for n in out:
         n.state = _node_state(n)
-    return out
-
-
-def _pairs(d: dict[object, list[tuple[str, int]]]
-           ) -> list[tuple[tuple[object, object], list[tuple[str, int]]]]:
-    out: list[tuple[tuple[object, object], list[tuple[str, int]]]] = []
-    for k, v in d.items():
-        if isinstance(k, tuple) and len(k) == 2:
-            out.append(((k[0], k[1]), v))
     return out
 
 
@@ -383,7 +377,8 @@ def _is_hccs_only(entry: tuple[NodeHealth, DeviceHealth] | None) -> bool:
 
 
 def _node_state(n: NodeHealth) -> State:
+    """Worst device state; unknown when unreachable or without devices; node-level
+    reasons (a missing tool) count as warn."""
     if not n.reachable or not n.devices:
-        return "unknown" if not any(d.state == "fail" for d in n.devices) else "fail"
-    node_level: list[State] = ["warn" for _ in n.reasons]
-    return worst([*(d.state for d in n.devices), *node_level])
+        return "unknown"
+    return worst([*(d.state for d in n.devices), *("warn" for _ in n.reasons)])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 State = Literal["ok", "warn", "fail", "unknown"]
 
@@ -205,7 +205,7 @@ class PingResult:
     def from_dict(cls, d: dict[str, Any]) -> PingResult:
         kw = {k: v for k, v in d.items() if k in _PING_FIELDS}
         kw["raw"] = Raw.from_dict(d.get("raw", {}))
-        return cast(PingResult, cls(**kw))
+        return cls(**kw)
 
 
 _DEVICE_FIELDS = frozenset(DeviceHealth.__dataclass_fields__)

@@ -189,7 +189,8 @@ def parse_netdetect(text: str) -> str | None:
 def parse_gateway(text: str) -> tuple[str, str | None] | None:
     """``default gateway:11.12.165.1, Iface:eth0`` -> (``"11.12.165.1"``, ``"eth0"``)."""
     m = re.search(
-        r"^[ \t]*default[ \t]+gateway[ \t]*:[ \t]*([^\s,]+)[ \t]*(?:,[ \t]*iface[ \t]*:[ \t]*(\S+))?",
+        r"^[ \t]*default[ \t]+gateway[ \t]*:[ \t]*([^\s,]+)"
+        r"[ \t]*(?:,[ \t]*iface[ \t]*:[ \t]*(\S+))?",
         text, _FLAGS)
     if m is None:
         return None
@@ -481,12 +482,11 @@ def parse_ping(text: str, rc: int | None, kind: PingKind = "roce",
     failure line or non-zero L1 result appears. ``reason`` is None when ok.
     """
     both = f"{text}\n{stderr}"
-    m = None
-    for m in re.finditer(
+    summaries = list(re.finditer(
         r"([0-9]{1,9})[ \t]+packets?[ \t]+transmitted[ \t]*,[ \t]*([0-9]{1,9})[ \t]+received"
         r"(?:[ \t]*,[ \t]*([0-9]{1,4}(?:\.[0-9]{1,6})?)[ \t]*%[ \t]*packets?[ \t]+loss)?",
-        text, _FLAGS):
-        pass
+        text, _FLAGS))
+    m = summaries[-1] if summaries else None
     tx = _int(m.group(1)) if m else None
     rx = _int(m.group(2)) if m else None
     loss = _float(m.group(3)) if m and m.group(3) else None

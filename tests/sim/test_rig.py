@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,31 +26,6 @@ def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60)
 
 
-@pytest.fixture
-def sim_up(tmp_path: Path) -> Iterator[Path]:
-    """`pdtui sim up` as a real process on 127.0.3.x; yields the cluster file it wrote."""
-    cluster = tmp_path / "c.toml"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pdtui", "sim", "up", "--write-cluster", str(cluster),
-         "--latency-ms", "0", "--address-prefix", "127.0.3", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if line.startswith("running;") or not line:
-            break
-    assert cluster.exists(), "".join(lines) + (proc.stderr.read() if proc.stderr else "")
-    yield cluster
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "stopped" in out
-
-
 def ssh(cluster: Path, node: str, command: str) -> subprocess.CompletedProcess[str]:
     cfg = cluster.parent / f"{cluster.stem}.sim" / "ssh_config"
     return subprocess.run([SSH, "-F", str(cfg), "-o", "BatchMode=yes", node, command],
@@ -68,7 +40,8 @@ def test_sim_up_nodes_answer_the_plain_ssh_client_with_their_identity(sim_up: Pa
         "prefill-0", "172.22.0.218 ", "vnic link status: UP", "vnic ipaddr: 192.25.2.199",
         "vnic netmask: 255.255.255.0"]
     r = ssh(sim_up, "decode-0", "hostname -I; npu-smi info -t spod-info -i 0 -c 1 | head -1")
-    assert r.stdout.splitlines() == ["172.22.0.155 ", "\tSDID                           : 109117441"]
+    assert r.stdout.splitlines() == [
+        "172.22.0.155 ", "\tSDID                           : 109117441"]
 
 
 def test_sim_up_writes_a_valid_cluster_matching_the_runbook(sim_up: Path) -> None:
