@@ -94,7 +94,8 @@ export LC_ALL=C
 N={q(nonce)}
 CAP={int(cap)}
 TO={int(timeout)}
-T=$(mktemp -d 2>/dev/null || mktemp -d -t pdtui) || {{ printf '@@%s fatal 90 out\\n' "$N"; exit 90; }}
+T=$(mktemp -d 2>/dev/null || mktemp -d -t pdtui) ||
+    {{ printf '\\n@@%s fatal 90 out\\n' "$N"; exit 90; }}
 trap 'rm -rf "$T"' EXIT
 FILES=()
 RUNNING=0

@@ -18,9 +18,9 @@ import contextlib
 import os
 from pathlib import Path
 
-from pdtui.sim.faults import extra_latency_ms, tool_hangs, tool_missing
+from pdtui.sim.faults import TOOL_NAMES, extra_latency_ms, tool_hangs, tool_missing
 from pdtui.sim.state import SimState, StateError, load_state
-from pdtui.sim.tools import TOOL_NAMES, run
+from pdtui.sim.tools import run
 
 PORT_FILE = "toolserver.port"
 
