@@ -412,7 +412,7 @@ def test_wrappers_installed(sim: tuple[SimState, Path, Path]) -> None:
             w = root / node / "bin" / tool
             assert os.access(w, os.X_OK)
             text = w.read_text()
-            assert text.startswith("#!/bin/sh\n")
+            assert text.startswith("#!/bin/bash\n")
             assert 'exec ' in text and f"-m pdtui.sim.tools {tool} \"$@\"" in text
         conf = (root / node / "etc" / "hccn.conf").read_text()
         assert conf == render_hccn_conf(load_state(path).node(node))
