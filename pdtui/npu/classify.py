@@ -30,9 +30,10 @@ Cluster rules (`classify_cluster`):
 - Duplicate SDID or duplicate vNIC IP within one super pod -> fail on every holder.
 - Duplicate RoCE IP across the cluster -> fail on every holder.
 - A failed ping -> fail on its source and destination ("ping to <node>:<dev> <address>
-  lost N/M" / "ping from ..."), except RoCE pings touching an A3 HCCS-only device. A
-  successful hccs_ping to or from an HCCS-only device turns its explanation into
-  "RoCE plane not configured; HCCS ping ok" (still warn).
+  lost N/M" / "ping from ..."; the address is always the one that was pinged), except
+  RoCE pings touching an A3 HCCS-only device. A successful hccs_ping to or from an
+  HCCS-only device turns its explanation into "RoCE plane not configured; HCCS ping ok"
+  (still warn).
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ __all__ = [
     "PingStats",
     "SpodInfo",
     "VnicInfo",
+    "command_text",
     "decode_sdid",
     "device_from_raw",
     "logic_to_card_chip",

@@ -284,7 +284,7 @@ def test_sim_hccn_tool_outputs_parse() -> None:
     spod = parse_spod_info(out(call(st_, "prefill-0", "npu-smi", "info", "-t", "spod-info",
                                     "-i", "1", "-c", "1")))
     assert spod == (sdid(a3.server_index, 3), 48, 0, a3.server_index)
-    assert decode_sdid(spod.sdid or 0) == (a3.server_index, 1, 1, 3)
+    assert decode_sdid(spod[0] or 0) == (a3.server_index, 1, 1, 3)
 
 
 def test_sim_npu_smi_a3_and_a2() -> None:
