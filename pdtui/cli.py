@@ -171,3 +171,73 @@ def _nodes(ns: argparse.Namespace) -> int:
 
 register("nodes", "connect to every node over SSH and check its identity (hostname -I)",
          _nodes_args, _nodes)
+
+
+# --- check ------------------------------------------------------------------
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cluster", help="cluster file (TOML)")
+    p.add_argument("--json", action="store_true", help="print every parsed value and raw output")
+    p.add_argument("--ping", action="store_true",
+                   help="also ping every device's peers on the other nodes")
+    p.add_argument("--ping-all", action="store_true",
+                   help="with --ping: every device pings every device of the other nodes "
+                   "(default: device i pings device i)")
+    p.add_argument("--watch", type=float, metavar="SECONDS",
+                   help="repeat every SECONDS until ctrl+c")
+    p.add_argument("--cap", type=int, default=16,
+                   help="tool calls running at once on each node (default 16)")
+    p.add_argument("--tool-timeout", type=int, default=20,
+                   help="seconds one tool call may take (default 20)")
+    add_host_key_flag(p)
+
+
+def _check(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import os
+    import time
+
+    from pdtui.npu.health import check
+    from pdtui.npu.report import render
+    from pdtui.remote import pool_for
+
+    cluster = load_or_report(ns.cluster)
+    if cluster is None:
+        return EXIT_CONFIG
+    if ns.cap < 1 or ns.tool_timeout < 1 or (ns.watch is not None and ns.watch <= 0):
+        err("pdtui check: --cap, --tool-timeout and --watch must be positive")
+        return EXIT_CONFIG
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+    async def run() -> int:
+        code = EXIT_OK
+        async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+            while True:
+                report = await check(pool, cluster, ping=ns.ping,
+                                     ping_mode="all" if ns.ping_all else "peers",
+                                     cap=ns.cap, timeout=ns.tool_timeout)
+                bad = any(d.state in ("fail", "unknown") for n in report.nodes
+                          for d in n.devices) or any(not n.reachable for n in report.nodes)
+                code = EXIT_FINDINGS if bad else EXIT_OK
+                if ns.json:
+                    print(json.dumps(report.to_dict()), flush=True)
+                else:
+                    if ns.watch is not None and color:
+                        print("\x1b[H\x1b[2J", end="")
+                    stamp = time.strftime("%H:%M:%S")
+                    print(render(report, color=color) + (f"\n[{stamp}]" if ns.watch else ""),
+                          flush=True)
+                if ns.watch is None:
+                    return code
+                await asyncio.sleep(ns.watch)
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+register("check", "check the NPU network of every node (hccn_tool, npu-smi; --ping for peers)",
+         _check_args, _check)
