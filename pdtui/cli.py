@@ -120,6 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(ns)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pdtui check ... | head`: the reader left, nothing to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 # --- nodes ------------------------------------------------------------------

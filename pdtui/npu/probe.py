@@ -80,15 +80,26 @@ def build_script(spec: ProbeSpec, nonce: str) -> str:
 
 def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[str],
                   cap: int = 16, timeout: int = 20) -> str:
-    """Run ``jobs`` in parallel (``cap`` at once, each under ``timeout``), print them framed.
+    """Run ``jobs`` in parallel and print them framed.
 
-    Also prints ``tool.<name>`` frames saying whether each of ``tools`` exists (rc 0 / 127).
-    Per job the node forks only a subshell, ``timeout`` and the tool: headers are written with
-    the shell's own ``printf`` and everything is printed by one ``cat`` at the end.
+    Jobs are grouped by the part of their key before the first ``.`` (``d3.link`` belongs to
+    device 3): the checks of one group run at once, and at most ``cap`` groups run at once
+    (so by default all 16 devices of an A3 node are probed together). Each call runs under
+    ``timeout`` seconds. Also prints ``tool.<name>`` frames saying whether each of ``tools``
+    exists (rc 0 / 127). Per call the node forks only a subshell, ``timeout`` and the tool:
+    headers are written by the shell's own ``printf`` and one ``cat`` prints everything.
     """
     q = shlex.quote
-    body = "\n".join(f"job {q(key)} {shlex.join(argv)}" for key, argv in jobs)
+    groups: dict[str, list[tuple[str, list[str]]]] = {}
+    for key, argv in jobs:
+        groups.setdefault(key.split(".", 1)[0], []).append((key, argv))
+    blocks = []
+    for members in groups.values():
+        calls = "\n".join(f"    run {q(key)} {shlex.join(argv)} &" for key, argv in members)
+        blocks.append(f"gate\n(\n{calls}\n    wait\n) &\nRUNNING=$((RUNNING + 1))")
+    files = " ".join(f'"$T"/{q(key)}.{ext}' for key, _ in jobs for ext in "aome")
     tool_words = " ".join(q(t) for t in tools)
+    body = "\n".join(blocks)
     return f"""set -u
 export LC_ALL=C
 N={q(nonce)}
@@ -97,16 +108,15 @@ TO={int(timeout)}
 T=$(mktemp -d 2>/dev/null || mktemp -d -t pdtui) ||
     {{ printf '\\n@@%s fatal 90 out\\n' "$N"; exit 90; }}
 trap 'rm -rf "$T"' EXIT
-FILES=()
 RUNNING=0
-job() {{
-    local k=$1; shift
+gate() {{
     if [ "$RUNNING" -ge "$CAP" ]; then wait -n; RUNNING=$((RUNNING - 1)); fi
+}}
+run() {{
+    local k=$1; shift
     printf '\\n@@%s %s - out\\n' "$N" "$k" >"$T/$k.a"
-    ( timeout -k 2 "$TO" "$@" >"$T/$k.o" 2>"$T/$k.e" </dev/null
-      printf '\\n@@%s %s %s err\\n' "$N" "$k" "$?" >"$T/$k.m" ) &
-    RUNNING=$((RUNNING + 1))
-    FILES+=("$T/$k.a" "$T/$k.o" "$T/$k.m" "$T/$k.e")
+    timeout -k 2 "$TO" "$@" >"$T/$k.o" 2>"$T/$k.e" </dev/null
+    printf '\\n@@%s %s %s err\\n' "$N" "$k" "$?" >"$T/$k.m"
 }}
 for t in {tool_words}; do
     if command -v "$t" >/dev/null 2>&1; then r=0; else r=127; fi
@@ -114,7 +124,7 @@ for t in {tool_words}; do
 done
 {body}
 wait
-[ "${{#FILES[@]}}" -gt 0 ] && cat "${{FILES[@]}}" 2>/dev/null
+cat {files} 2>/dev/null
 printf '\\n@@%s end - out\\n' "$N"
 """
 
