@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -25,13 +26,14 @@ from pdtui.ssh import (
     SshPool,
 )
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
-from pdtui.tui.messages import CommandRecorded, NodeStatusChanged
+from pdtui.npu.health import CheckReport
+from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.screens.help import HelpScreen
 from pdtui.tui.screens.hostkey import HostKeyScreen
+from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.modes import (
     CommandLogScreen,
     ConsoleScreen,
-    GridScreen,
     LaunchScreen,
     OverviewScreen,
     RanktableScreen,
@@ -109,6 +111,7 @@ class PdTui(App[None]):
         self.connect_on_start = connect
         self.pool: SshPool | None = None
         self.node_status: dict[str, NodeStatus] = {}
+        self.health: CheckReport | None = None
         self._asked: set[tuple[str, int, str]] = set()
         self.persist_settings = persist_settings
         self.startup_warnings: list[str] = []
@@ -194,6 +197,14 @@ class PdTui(App[None]):
             await self._ask_host_key(name, failure)
         elif failure is not None:
             self.notify(str(failure), severity="error", timeout=15)
+
+    def set_health(self, report: CheckReport) -> None:
+        """Keep the latest NPU health report and tell every mode screen about it."""
+        self.health = report
+        for mode in self.MODES:
+            with contextlib.suppress(Exception):
+                for screen in self._screen_stacks.get(mode, []):
+                    screen.post_message(HealthUpdated(report))
 
     def status_of(self, name: str) -> NodeStatus:
         return self.node_status.get(name, NodeStatus(name, NodeState.DISCONNECTED))

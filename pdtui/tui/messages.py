@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from pdtui.npu.health import CheckReport
 from pdtui.ssh import CommandRecord, NodeStatus
 
 
@@ -17,3 +18,11 @@ class CommandRecorded(Message):
     def __init__(self, record: CommandRecord) -> None:
         super().__init__()
         self.record = record
+
+
+class HealthUpdated(Message):
+    """A new NPU health report (sweep or pings) is on the app."""
+
+    def __init__(self, report: CheckReport) -> None:
+        super().__init__()
+        self.report = report

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from pdtui.cluster import Cluster, format_devices
 from pdtui.ssh import CommandRecord, NodeState, NodeStatus
-from pdtui.tui.messages import CommandRecorded, NodeStatusChanged
+from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 
 if TYPE_CHECKING:
     from pdtui.tui.app import PdTui
@@ -175,6 +175,7 @@ class OverviewScreen(ModeScreen):
             "steps",
             ["", "step", "what pdtui does", "view"],
             [["·", name, what, view] for name, what, view in RUNBOOK_STEPS],
+            keys=[f"step{i}" for i in range(len(RUNBOOK_STEPS))],
         )
         yield Static("· not run yet   ✓ passed   ! warning   ✗ failed", classes="legend")
 
@@ -184,6 +185,22 @@ class OverviewScreen(ModeScreen):
     def on_screen_resume(self) -> None:
         for status in self.pdtui.node_status.values():
             self._show_status(status)
+        self._show_steps()
+
+    def on_health_updated(self, message: HealthUpdated) -> None:
+        self._show_steps()
+
+    def _show_steps(self) -> None:
+        report = self.pdtui.health
+        tables = self.query("#steps")
+        if report is None or not tables:
+            return
+        table = tables.first(DataTable)
+        marks = {"ok": "✓", "warn": "!", "fail": "✗", "unknown": "?"}
+        table.update_cell("step0", "", marks.get(report.state, "?"))
+        if report.pings:
+            ok = all(p.ok for p in report.pings)
+            table.update_cell("step1", "", marks["ok" if ok else "fail"])
 
     def _show_status(self, status: NodeStatus) -> None:
         tables = self.query("#nodes")
@@ -193,29 +210,6 @@ class OverviewScreen(ModeScreen):
         if status.name in {str(k.value) for k in table.rows}:
             table.update_cell(status.name, "connection", ssh_cell(status, self.app),
                               update_width=True)
-
-
-class GridScreen(ModeScreen):
-    MODE = "grid"
-    HELP = (
-        "Every NPU of every node, coloured and marked by its hccn_tool health (link, net "
-        "health, lldp, netdetect, gateway, IP, pings to peers). Select a cell for the raw "
-        "tool output."
-    )
-
-    def body(self) -> ComposeResult:
-        c = self.cluster
-        if c is None:
-            yield self.no_cluster()
-            return
-        total = sum(n.npus for n in c.nodes)
-        yield Static(
-            f"NPU grid: {len(c.nodes)} nodes, {total} devices.\n\n"
-            "Not built yet (issue #4): one row per node and one cell per device, each with a "
-            "symbol and colour from the hccn_tool probe, the age of its sample, a drill-down "
-            "with raw output, the all-pairs ping matrix and a failing-only filter.",
-            classes="placeholder",
-        )
 
 
 class RanktableScreen(ModeScreen):

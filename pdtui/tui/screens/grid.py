@@ -1,0 +1,430 @@
+"""The NPU grid: one row per node, one cell per device, from the core's health sweep."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from pdtui.npu.classify import classify_cluster
+from pdtui.npu.health import CheckReport, check, pings
+from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult, worst
+from pdtui.npu.report import SYMBOLS
+from pdtui.tui.messages import HealthUpdated
+from pdtui.tui.screens.modes import ModeBar, ModeScreen
+
+STATE_VAR = {"ok": "success", "warn": "warning", "fail": "error", "unknown": "npu-unknown"}
+
+
+def age_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.0f}h"
+
+
+class GridScreen(ModeScreen):
+    """Every NPU of every node, coloured and marked by its health."""
+
+    MODE = "grid"
+    HELP = (
+        "Every NPU of every node from one batched hccn_tool/npu-smi probe per node: link, net "
+        "health, lldp, netdetect, gateway, IP, vNIC and TLS, plus npu-smi health, HBM and "
+        "processes. Each cell's symbol carries its state on its own (✓ ok, ! warn, ✗ fail, "
+        "? unknown: no data is never shown as ok); the colour repeats it. Move over a cell to "
+        "see why; enter opens every parsed value and the raw tool output. p pings every "
+        "device's peers on the other nodes and shows the matrix."
+    )
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("r", "refresh_now", "Refresh", id="grid-refresh"),
+        Binding("p", "ping", "Ping peers", id="grid-ping"),
+        Binding("f", "toggle_failing", "Failing only", id="grid-failing"),
+        Binding("a", "toggle_auto", "Auto-refresh", id="grid-auto"),
+        Binding("m", "toggle_compact", "Compact", id="grid-compact"),
+        Binding("enter", "details", "Details", id="grid-details", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: dict[str, NodeHealth] = {}
+        self.ping_results: list[PingResult] = []
+        self.failing_only = False
+        self.auto = True
+        self.interval = 15.0
+        self.compact: bool | None = None  # None: chosen by terminal size
+        self.busy = False
+        self.last_seconds: float | None = None
+        self._timer: object | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ModeBar(self.MODE)
+        yield Static("", id="grid-status")
+        if self.cluster is None:
+            with VerticalScroll(id="body"):
+                yield self.no_cluster()
+        else:
+            table: DataTable[Text | str] = DataTable(id="grid", cursor_type="cell",
+                                                     zebra_stripes=False)
+            yield table
+            with VerticalScroll(id="grid-detail"):
+                yield Static("", id="grid-detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.cluster is None:
+            return
+        self._build_columns()
+        self._render_all()
+        self.query_one("#grid", DataTable).focus()
+        if self.pdtui.connect_on_start:
+            self.action_refresh_now()
+
+    # -- layout -----------------------------------------------------------------------
+
+    def _is_compact(self) -> bool:
+        if self.compact is not None:
+            return self.compact
+        c = self.cluster
+        if c is None:
+            return False
+        most = max(n.npus for n in c.nodes)
+        wide = 14 + 30 + most * 8
+        return self.size.width < wide or len(c.nodes) > max(self.size.height - 14, 4)
+
+    def _build_columns(self) -> None:
+        assert self.cluster is not None
+        table = self.query_one("#grid", DataTable)
+        table.clear(columns=True)
+        most = max(n.npus for n in self.cluster.nodes)
+        table.add_column("node", key="node")
+        table.add_column("summary", key="summary")
+        compact = self._is_compact()
+        for i in range(most):
+            table.add_column(f"{i}" if compact else f" {i:>2}  ", key=f"d{i}")
+
+    def _cell(self, dev: DeviceHealth | None, compact: bool) -> Text:
+        if dev is None:
+            return Text("")
+        style = self._style(dev.state)
+        sym = SYMBOLS.get(dev.state, "?")
+        if self.failing_only and dev.state == "ok":
+            return Text("·", style="dim")
+        if compact:
+            return Text(sym, style=style)
+        word = {"ok": "ok", "warn": "warn", "fail": "FAIL", "unknown": "?"}[dev.state]
+        return Text(f"{sym} {word}", style=style)
+
+    def _style(self, state: str) -> str:
+        variables = self.app.get_css_variables()
+        colour = variables.get(STATE_VAR.get(state, "npu-unknown"), "")
+        return f"bold {colour}" if state == "fail" else colour
+
+    def _summary(self, node: NodeHealth | None, name: str) -> Text:
+        status = self.pdtui.status_of(name)
+        if node is None:
+            return Text(f"? no data  ({status.state.value})", style=self._style("unknown"))
+        if not node.reachable:
+            return Text(f"? unreachable: {node.error or ''}"[:60], style=self._style("unknown"))
+        counts = {s: sum(1 for d in node.devices if d.state == s)
+                  for s in ("ok", "warn", "fail", "unknown")}
+        state = worst(d.state for d in node.devices) if node.devices else "unknown"
+        age = age_text(max(0.0, time.time() - node.taken_at))
+        parts = [f"{SYMBOLS[state]} {counts['ok']}/{len(node.devices)} ok"]
+        if counts["warn"]:
+            parts.append(f"{counts['warn']} warn")
+        if counts["fail"]:
+            parts.append(f"{counts['fail']} fail")
+        if counts["unknown"]:
+            parts.append(f"{counts['unknown']} ?")
+        parts.append(age)
+        return Text("  ".join(parts), style=self._style(state))
+
+    def _render_all(self) -> None:
+        c = self.cluster
+        if c is None:
+            return
+        table = self.query_one("#grid", DataTable)
+        compact = self._is_compact()
+        keep = table.cursor_coordinate
+        table.clear()
+        most = max(n.npus for n in c.nodes)
+        for n in c.nodes:
+            h = self.nodes.get(n.name)
+            if self.failing_only and h is not None and h.reachable and all(
+                d.state == "ok" for d in h.devices
+            ):
+                continue
+            devs = {d.id: d for d in h.devices} if h else {}
+            cells = [self._cell(devs.get(i), compact) if h else Text("·", style="dim")
+                     for i in range(most)]
+            table.add_row(Text(n.name), self._summary(h, n.name), *cells, key=n.name)
+        if table.row_count:
+            table.cursor_coordinate = table.validate_cursor_coordinate(keep)
+        self._render_status()
+        self._render_detail()
+
+    def _render_status(self) -> None:
+        bits = []
+        if self.busy:
+            bits.append("probing…")
+        elif self.last_seconds is not None:
+            bits.append(f"last sweep {self.last_seconds:.2f} s")
+        else:
+            bits.append("no sweep yet")
+        bits.append(f"auto-refresh every {self.interval:.0f} s" if self.auto
+                    else "auto-refresh off")
+        if self.failing_only:
+            bits.append("showing failing only")
+        if self.ping_results:
+            bad = sum(1 for p in self.ping_results if not p.ok)
+            bits.append(f"pings {len(self.ping_results) - bad}/{len(self.ping_results)} ok")
+        legend = "  ".join(f"{SYMBOLS[s]} {s}" for s in ("ok", "warn", "fail", "unknown"))
+        self.query_one("#grid-status", Static).update(" · ".join(bits) + "    " + legend)
+
+    def selected(self) -> tuple[NodeHealth | None, DeviceHealth | None]:
+        table = self.query_one("#grid", DataTable)
+        if not table.row_count:
+            return None, None
+        row_key, col_key = table.coordinate_to_cell_key(table.cursor_coordinate)
+        node = self.nodes.get(str(row_key.value))
+        col = str(col_key.value)
+        if node is None or not col.startswith("d"):
+            return node, None
+        return node, node.device(int(col[1:]))
+
+    def _render_detail(self) -> None:
+        node, dev = self.selected()
+        out = self.query_one("#grid-detail-text", Static)
+        if node is None:
+            out.update("Select a cell. r refreshes now.")
+            return
+        if dev is None:
+            lines = [f"[b]{node.name}[/b]  {node.soc}  "
+                     f"{'reachable' if node.reachable else 'unreachable: ' + (node.error or '')}"]
+            lines += [f"  {r}" for r in node.reasons]
+            tools = ", ".join(f"{k} {'found' if v else 'MISSING'}" for k, v in node.tools.items())
+            if tools:
+                lines.append(f"  tools: {tools}")
+            bad = [d for d in node.devices if d.state != "ok"]
+            lines += [f"  {d.id}: {SYMBOLS[d.state]} {'; '.join(d.reasons)}" for d in bad[:8]]
+            out.update(Text.from_markup("\n".join(lines[:1])).append("\n" + "\n".join(lines[1:])))
+            return
+        lines = [f"{node.name}:{dev.id}  {SYMBOLS[dev.state]} {dev.state}"]
+        lines += [f"  {r}" for r in dev.reasons] or ["  all checks passed"]
+        lines.append(
+            f"  link {dev.link or '?'}  health {dev.net_health or '?'}  ip {dev.ip or '-'}"
+            f"  vnic {dev.vnic_ip or '-'}  sdid {dev.sdid if dev.sdid is not None else '-'}"
+            f"  tls {dev.tls_switch if dev.tls_switch is not None else '?'}"
+            f"  lldp {dev.lldp_ifname or '-'}"
+        )
+        out.update(Text("\n".join(lines)))
+
+    # -- events -----------------------------------------------------------------------
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        self._render_detail()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        self.action_details()
+
+    def on_resize(self) -> None:
+        if self.cluster is not None and self.is_mounted:
+            self._build_columns()
+            self._render_all()
+
+    def on_health_updated(self, message: HealthUpdated) -> None:
+        self._render_all()
+
+    # -- actions ----------------------------------------------------------------------
+
+    def action_details(self) -> None:
+        node, dev = self.selected()
+        if node is not None:
+            self.app.push_screen(DeviceDetailScreen(node, dev))
+
+    def action_toggle_failing(self) -> None:
+        self.failing_only = not self.failing_only
+        self._render_all()
+
+    def action_toggle_compact(self) -> None:
+        self.compact = not self._is_compact()
+        self._build_columns()
+        self._render_all()
+
+    def action_toggle_auto(self) -> None:
+        self.auto = not self.auto
+        if self.auto and not self.busy:
+            self._arm()
+        self._render_status()
+
+    def action_refresh_now(self) -> None:
+        if self.busy:
+            self.notify("a sweep is already running")
+            return
+        self.sweep()
+
+    def action_ping(self) -> None:
+        if self.busy:
+            self.notify("a sweep is already running")
+            return
+        self.ping()
+
+    def _arm(self) -> None:
+        """Re-arm after each sweep finishes, so sweeps never overlap."""
+        if self.auto:
+            self.set_timer(self.interval, self._auto_tick, name="grid-auto")
+
+    def _auto_tick(self) -> None:
+        if self.auto and not self.busy:
+            self.sweep()
+
+    def _on_node(self, node: NodeHealth) -> None:
+        self.nodes[node.name] = node
+        self._render_all()
+
+    @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU sweep")
+    async def sweep(self) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        if pool is None or cluster is None:
+            return
+        self.busy = True
+        self._render_status()
+        try:
+            report = await check(pool, cluster, on_node=self._on_node)
+            self.nodes = {n.name: n for n in report.nodes}
+            if self.ping_results:  # keep the last pings' verdicts until the next ping run
+                self.nodes = {n.name: n for n in classify_cluster(report.nodes,
+                                                                  self.ping_results)}
+            self.last_seconds = report.seconds
+            self.pdtui.set_health(CheckReport(report.cluster, list(self.nodes.values()),
+                                              self.ping_results, report.started_at,
+                                              report.seconds))
+        finally:
+            self.busy = False
+            self._render_all()
+            self._arm()
+
+    @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU pings")
+    async def ping(self) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        if pool is None or cluster is None:
+            return
+        self.busy = True
+        self._render_status()
+        try:
+            if not self.nodes:
+                report = await check(pool, cluster, on_node=self._on_node)
+                self.nodes = {n.name: n for n in report.nodes}
+            current = [self.nodes[n.name] for n in cluster.nodes if n.name in self.nodes]
+            self.ping_results = await pings(pool, cluster, current)
+            self.nodes = {n.name: n for n in classify_cluster(current, self.ping_results)}
+            self.pdtui.set_health(CheckReport(cluster.name, list(self.nodes.values()),
+                                              self.ping_results, time.time(), 0.0))
+        finally:
+            self.busy = False
+            self._render_all()
+        self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes],
+                                              self.ping_results))
+
+
+class DeviceDetailScreen(ModalScreen[None]):
+    """Every parsed value of a device (or a node) and the raw tool output behind it."""
+
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("escape,q,enter", "dismiss", "Close"),
+    ]
+
+    def __init__(self, node: NodeHealth, dev: DeviceHealth | None) -> None:
+        super().__init__(id="detail-screen")
+        self.node = node
+        self.dev = dev
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail-box"):
+            yield Static(self._text(), markup=False)
+
+    def _text(self) -> Text:
+        n, d = self.node, self.dev
+        t = Text()
+        if d is None:
+            t.append(f"{n.name}  ({n.soc})  {'reachable' if n.reachable else 'unreachable'}\n",
+                     style="bold")
+            if n.error:
+                t.append(f"error: {n.error}\n")
+            for r in n.reasons:
+                t.append(f"  {r}\n")
+            t.append(f"tools: {n.tools}\n")
+            raws = n.raw
+        else:
+            t.append(f"{n.name} device {d.id}: {SYMBOLS[d.state]} {d.state}\n", style="bold")
+            for r in d.reasons:
+                t.append(f"  {r}\n")
+            t.append("\n")
+            fields = d.to_dict()
+            for key in ("link", "net_health", "lldp_ifname", "netdetect", "gateway",
+                        "gateway_iface", "ip", "netmask", "ip_preset", "vnic_link", "vnic_ip",
+                        "vnic_netmask", "tls_switch", "sdid", "super_pod_id", "server_index",
+                        "card", "chip", "phy_id", "npu_health", "hbm_used_mb", "hbm_total_mb"):
+                t.append(f"  {key:<14} {fields.get(key)!s}\n")
+            if d.processes:
+                t.append(f"  processes      {', '.join(f'{p.pid} {p.name}' for p in d.processes)}\n")
+            if d.conf:
+                t.append(f"  hccn.conf      {d.conf}\n")
+            raws = d.raw
+        for key, raw in raws.items():
+            t.append(f"\n$ {raw.command}   (rc {raw.rc})\n", style="bold")
+            t.append(raw.stdout or "")
+            if raw.stderr:
+                t.append(raw.stderr, style="red")
+        t.append("\n\nesc closes")
+        return t
+
+
+class PingMatrixScreen(ModalScreen[None]):
+    """Source node x destination node, answered/sent, with the failing pairs listed."""
+
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("escape,q,enter", "dismiss", "Close"),
+    ]
+
+    def __init__(self, names: list[str], results: list[PingResult]) -> None:
+        super().__init__(id="ping-screen")
+        self.names = names
+        self.results = results
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(id="ping-matrix", cursor_type="none")
+        table.add_column("from \\ to")
+        for n in self.names:
+            table.add_column(n)
+        for src in self.names:
+            row = [src]
+            for dst in self.names:
+                mine = [p for p in self.results if p.src_node == src and p.dst_node == dst]
+                if src == dst or not mine:
+                    row.append("-")
+                    continue
+                good = sum(1 for p in mine if p.ok)
+                avg = [p.avg_ms for p in mine if p.avg_ms is not None]
+                mean = f" {sum(avg) / len(avg):.3f} ms" if avg else ""
+                mark = SYMBOLS["ok"] if good == len(mine) else SYMBOLS["fail"]
+                row.append(f"{mark} {good}/{len(mine)}{mean}")
+            table.add_row(*row)
+        bad = [p for p in self.results if not p.ok]
+        lines = [f"{len(self.results)} pings, {len(bad)} failed"]
+        lines += [f"  {p.src_node}:{p.src_dev} → {p.dst_node}:{p.dst_dev} {p.address}: "
+                  f"{p.reason or 'failed'}" for p in bad[:50]]
+        lines.append("esc closes")
+        with VerticalScroll(id="ping-box"):
+            yield Static("Pings between nodes (answered/sent, mean latency)", classes="section")
+            yield table
+            yield Static("\n".join(lines), markup=False)
