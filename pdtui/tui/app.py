@@ -14,6 +14,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from pdtui.cluster import Cluster
+from pdtui.npu.health import CheckReport
 from pdtui.remote import pool_for, target
 from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.ssh import (
@@ -26,11 +27,10 @@ from pdtui.ssh import (
     SshPool,
 )
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
-from pdtui.npu.health import CheckReport
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
+from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.help import HelpScreen
 from pdtui.tui.screens.hostkey import HostKeyScreen
-from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.modes import (
     CommandLogScreen,
     ConsoleScreen,

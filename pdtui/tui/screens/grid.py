@@ -376,11 +376,12 @@ class DeviceDetailScreen(ModalScreen[None]):
                         "card", "chip", "phy_id", "npu_health", "hbm_used_mb", "hbm_total_mb"):
                 t.append(f"  {key:<14} {fields.get(key)!s}\n")
             if d.processes:
-                t.append(f"  processes      {', '.join(f'{p.pid} {p.name}' for p in d.processes)}\n")
+                procs = ", ".join(f"{p.pid} {p.name}" for p in d.processes)
+                t.append(f"  processes      {procs}\n")
             if d.conf:
                 t.append(f"  hccn.conf      {d.conf}\n")
             raws = d.raw
-        for key, raw in raws.items():
+        for raw in raws.values():
             t.append(f"\n$ {raw.command}   (rc {raw.rc})\n", style="bold")
             t.append(raw.stdout or "")
             if raw.stderr:
