@@ -160,16 +160,21 @@ def _device_findings(dev: DeviceHealth, soc: str,
     # A3 HCCS plane: vNIC + SDID.
     if a3:
         missing = []
+        # A tool that timed out (124) or is missing (126/127) gave no data: that is unknown,
+        # not a verdict on the device.
+        no_answer = {124, 126, 127}
         if dev.vnic_ip is None:
-            if "vnic" not in raw:
-                f.no_data("vNIC", None)
+            r_vnic = raw.get("vnic")
+            if r_vnic is None or r_vnic.rc in no_answer or r_vnic.rc is None:
+                f.no_data("vNIC", r_vnic)
             else:
-                missing.append(f"vNIC IP ({_why(raw.get('vnic'))})")
+                missing.append(f"vNIC IP ({_why(r_vnic)})")
         if dev.sdid is None:
-            if "spod" not in raw:
-                f.no_data("SDID", None)
+            r_spod = raw.get("spod")
+            if r_spod is None or r_spod.rc in no_answer or r_spod.rc is None:
+                f.no_data("SDID", r_spod)
             else:
-                missing.append(f"SDID ({_why(raw.get('spod'))})")
+                missing.append(f"SDID ({_why(r_spod)})")
         if missing:
             f.add("fail", f"A3 links need the vNIC IP and SDID; missing {', '.join(missing)}")
         if dev.vnic_link == "DOWN":
