@@ -1,0 +1,62 @@
+"""`pdtui check` through a subprocess against `pdtui sim up`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_healthy_cluster_exits_0_with_plain_symbols(sim_up: Path) -> None:
+    r = pdtui("check", str(sim_up))
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[2].startswith("prefill-0") and lines[2].split()[1:17] == ["+"] * 16
+    assert "\x1b[" not in r.stdout  # not a terminal: no colour codes
+    assert "no problems" in r.stdout
+
+
+def test_faults_exit_1_and_json_names_device_state_and_reason(sim_up: Path) -> None:
+    assert pdtui("sim", "fault", str(sim_up), "decode-0:3:link-down",
+                 "prefill-0:1:ping-loss=decode-0:1").returncode == 0
+    r = pdtui("check", str(sim_up), "--json", "--ping")
+    assert r.returncode == 1
+    data = json.loads(r.stdout)
+    nodes = {n["name"]: n for n in data["nodes"]}
+    assert set(nodes) == {"prefill-0", "decode-0"}
+    d3 = nodes["decode-0"]["devices"][3]
+    assert d3["id"] == 3 and d3["state"] == "fail" and "link DOWN" in d3["reasons"]
+    assert d3["link"] == "DOWN" and d3["raw"]["link"]["stdout"] == "link status: DOWN\n"
+    assert nodes["decode-0"]["reachable"] is True and nodes["decode-0"]["error"] is None
+    lost = [p for p in data["pings"] if not p["ok"]]
+    assert {(p["src_node"], p["src_dev"], p["dst_node"], p["dst_dev"]) for p in lost} == {
+        ("prefill-0", 1, "decode-0", 1), ("decode-0", 1, "prefill-0", 1)}
+
+    text = pdtui("check", str(sim_up), "--ping")
+    assert "X decode-0:3  link DOWN" in text.stdout
+    assert "X 15/16" in text.stdout  # the ping matrix
+
+
+def test_unreachable_node_is_reported_not_fatal(sim_up: Path) -> None:
+    pdtui("sim", "fault", str(sim_up), "decode-0:unreachable")
+    import time
+
+    time.sleep(1)
+    r = pdtui("check", str(sim_up), "--json")
+    assert r.returncode == 1
+    nodes = {n["name"]: n for n in json.loads(r.stdout)["nodes"]}
+    assert nodes["decode-0"]["reachable"] is False and "refused" in nodes["decode-0"]["error"]
+    assert nodes["prefill-0"]["state"] == "ok"
+
+
+def test_bad_cluster_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text("[cluster]\n")
+    r = pdtui("check", str(bad))
+    assert r.returncode == 2 and "c.toml: cluster.name: missing required key" in r.stderr

@@ -1,0 +1,114 @@
+"""The NPU grid driven through Pilot against the simulator over real SSH."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from pdtui.cluster import load
+from pdtui.settings import Settings
+from pdtui.sim.faults import apply_fault
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.state import modify_state
+from pdtui.tui.app import PdTui
+from pdtui.tui.screens.grid import DeviceDetailScreen, GridScreen, PingMatrixScreen
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                  faults=["decode-0:3:link-down"], address_prefix="127.0.9", port=0)
+    async with s:
+        yield s
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 15) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+def cell(app: PdTui, row: str, col: str) -> str:
+    return str(app.screen.query_one("#grid", DataTable).get_cell(row, col))
+
+
+async def open_grid(app: PdTui, pilot: Pilot[None]) -> GridScreen:
+    await pilot.press("f3")
+    screen = app.screen
+    assert isinstance(screen, GridScreen)
+    await wait_for(pilot, lambda: len(screen.nodes) == 2 and not screen.busy)
+    return screen
+
+
+async def test_grid_fills_from_a_sweep_and_marks_the_faulty_device(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        await open_grid(app, pilot)
+        assert cell(app, "decode-0", "d3") == "✗ FAIL"
+        assert cell(app, "decode-0", "d2") == "✓ ok"
+        assert cell(app, "prefill-0", "summary").startswith("✓ 16/16 ok")
+        assert cell(app, "decode-0", "summary").startswith("✗ 15/16 ok  1 fail")
+
+
+async def test_refresh_picks_up_a_new_fault(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        screen = await open_grid(app, pilot)
+        with modify_state(sim.state_path) as state:
+            apply_fault(state, "prefill-0:5:net-health=Receive timeout")
+        before = screen.last_seconds
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not screen.busy and screen.last_seconds is not before
+                       and cell(app, "prefill-0", "d5") == "✗ FAIL")
+
+
+async def test_moving_over_a_cell_explains_it_and_enter_shows_raw_output(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        await open_grid(app, pilot)
+        table = app.screen.query_one("#grid", DataTable)
+        table.cursor_coordinate = table.get_cell_coordinate("decode-0", "d3")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#grid-detail-text", Static).render())
+        assert "decode-0:3" in detail and "link DOWN" in detail
+        await pilot.press("enter")
+        assert isinstance(app.screen, DeviceDetailScreen)
+        text = str(app.screen.query_one("#detail-box Static", Static).render())
+        assert "$ hccn_tool -i 3 -link -g   (rc 0)" in text and "link status: DOWN" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, GridScreen)
+
+
+async def test_failing_only_hides_healthy_nodes_and_cells(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        await open_grid(app, pilot)
+        await pilot.press("f")
+        table = app.screen.query_one("#grid", DataTable)
+        assert [str(k.value) for k in table.rows] == ["decode-0"]
+        assert cell(app, "decode-0", "d2") == "·" and cell(app, "decode-0", "d3") == "✗ FAIL"
+        await pilot.press("f")
+        assert table.row_count == 2
+
+
+async def test_ping_shows_the_matrix(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        await open_grid(app, pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PingMatrixScreen))
+        matrix = app.screen.query_one("#ping-matrix", DataTable)
+        assert str(matrix.get_row_at(0)[2]).startswith("✓ 16/16")
+
+
+async def test_compact_mode_for_a_narrow_terminal(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_grid(app, pilot)
+        assert cell(app, "decode-0", "d3") == "✗"
