@@ -95,7 +95,7 @@ async def test_ping_loss_fails_both_ends_only(sim) -> None:  # type: ignore[no-u
     report = await check(pool, cluster, ping=True)
     bad = sorted((n.name, d.id) for n in report.nodes for d in n.devices if d.state != "ok")
     assert bad == [("decode-0", 1), ("prefill-0", 1)]
-    state, reasons = dev(report.nodes, "prefill-0", 1)
+    _state, reasons = dev(report.nodes, "prefill-0", 1)
     assert any(r.startswith("hccs_ping to decode-0:1 192.26.3.198 lost 3/3") for r in reasons)
 
 
