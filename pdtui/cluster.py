@@ -317,6 +317,17 @@ class Cluster:
                 return i
         raise KeyError(name)
 
+    def ranktable_path(self, node: Node) -> str:
+        """The ranktable's path on ``node`` (``{node.*}`` placeholders filled in)."""
+        if self.spec.ranktable is None:
+            raise KeyError("ranktable")
+        ctx = {"name": node.name, "host": node.host, "ip": node.ip, "nic": node.nic or "",
+               "soc": node.soc}
+        return _PLACEHOLDER_RE.sub(
+            lambda m: ctx.get(m.group(2), m.group(0)) if m.group(1) == "node" else m.group(0),
+            self.spec.ranktable.path,
+        )
+
     def processes(self, role: Role | None = None) -> Iterator[Process]:
         for inst in self.instances:
             for p in inst.processes:
@@ -641,7 +652,10 @@ def resolve(
             "model": model_ctx,
         }
         if rt_ctx:
-            ctx["ranktable"] = rt_ctx
+            ctx["ranktable"] = {
+                "path": _fill(rt_ctx["path"], {"node": ctx["node"]},
+                              f"{source}: ranktable.path", problems)
+            }
         if proxy_ctx:
             ctx["proxy"] = proxy_ctx
         if node.nic is None and any(

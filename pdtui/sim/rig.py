@@ -260,12 +260,19 @@ class Simulator:
             "tools": ToolPaths(hccn_tool="hccn_tool", npu_smi="npu-smi"),
         })
         desc = self.base.cluster.description
-        spec = self.base.model_copy(update={
+        update: dict[str, object] = {
             "cluster": self.base.cluster.model_copy(
                 update={"description": f"[simulated] {desc}".strip()}),
             "defaults": defaults,
             "nodes": nodes,
-        })
+        }
+        rt = self.base.ranktable
+        if rt is not None:
+            # The fake nodes share this machine's filesystem: give each its own root for
+            # absolute remote paths, so a copy on one node is not a copy on all of them.
+            update["ranktable"] = rt.model_copy(
+                update={"path": f"{d / 'nodes'}/{{node.name}}/fs{rt.path}"})
+        spec = self.base.model_copy(update=update)
         header = (
             f"# Written by `pdtui sim up` for a simulated cluster; its files are in {rel}/.\n"
             f"# Reach a node with: ssh -F {rel}/ssh_config {nodes[0].name}\n"
