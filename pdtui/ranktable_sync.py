@@ -77,6 +77,18 @@ def same_json(a: str, b: str) -> bool:
         return a == b
 
 
+def restate(copies: list[NodeCopy], local_text: str) -> list[NodeCopy]:
+    """The same copies compared with another local text (no new round trip)."""
+    out = []
+    for c in copies:
+        if c.text is None:
+            out.append(c)
+        else:
+            state: SyncState = "same" if same_json(c.text, local_text) else "different"
+            out.append(NodeCopy(c.node, c.path, c.text, state, c.error))
+    return out
+
+
 async def fetch(pool: SshPool, node: Node, path: str, local_text: str | None) -> NodeCopy:
     """Read one node's copy; compare it with ``local_text`` when given."""
     q = shlex.quote(path)

@@ -36,8 +36,8 @@ from pdtui.tui.screens.modes import (
     ConsoleScreen,
     LaunchScreen,
     OverviewScreen,
-    RanktableScreen,
 )
+from pdtui.tui.screens.ranktable import RanktableScreen
 
 #: (mode id, title, F-key, number key)
 MODE_KEYS: list[tuple[str, str, str, str]] = [

@@ -212,30 +212,6 @@ class OverviewScreen(ModeScreen):
                               update_width=True)
 
 
-class RanktableScreen(ModeScreen):
-    MODE = "ranktable"
-    HELP = "Generate the ranktable centrally over SSH, edit it, lint it, diff it and push it."
-
-    def body(self) -> ComposeResult:
-        c = self.cluster
-        if c is None:
-            yield self.no_cluster()
-            return
-        rt = c.spec.ranktable
-        where = (
-            f"Ranktable path on every node: {rt.path}\n"
-            f"prefill devices {rt.prefill_device_count}, decode devices {rt.decode_device_count}"
-            if rt
-            else "This cluster has no [ranktable] section: its connector does not need one."
-        )
-        yield Static(
-            f"{where}\n\nNot built yet (issue #5): generate the ranktable the way "
-            "gen_ranktable.py does, from hccn_tool/npu-smi output collected over SSH; edit, "
-            "lint against the live cluster, diff against each node's copy and push atomically.",
-            classes="placeholder",
-        )
-
-
 class LaunchScreen(ModeScreen):
     MODE = "launch"
     HELP = "Start, watch and stop the prefill, decode and proxy processes on their nodes."
