@@ -215,8 +215,8 @@ def test_generate_without_local_ids_uses_every_live_device() -> None:
     rt = generate(cluster, live)
     pre = rt["prefill_device_list"]
     assert [e["device_id"] for e in pre] == ["0", "1"]
-    # node A's third device takes cluster_id 3 and is the first decode entry? No: P=2, D=2
-    # -> node A's device 2 is the first decode entry, node B's device 1 is dropped.
+    # gen lists node A's 3 devices then node B's; with P=2, D=2 node A's device 2 becomes
+    # the first decode entry and node B's device 1 is dropped.
     assert [(e["server_id"], e["device_id"], e["cluster_id"])
             for e in rt["decode_device_list"]] == [("10.0.0.1", "2", "3"),
                                                     ("10.0.0.2", "0", "4")]
@@ -226,7 +226,7 @@ def test_generate_without_local_ids_uses_every_live_device() -> None:
 
 
 def test_runbook_generate_then_lint_clean() -> None:
-    cluster, state, live = runbook_setup()
+    cluster, _, live = runbook_setup()
     rt = generate(cluster, live)
     assert rt["server_count"] == "2"
     assert len(rt["prefill_device_list"]) == len(rt["decode_device_list"]) == 16
@@ -260,9 +260,6 @@ def test_a2_simulator_generate_lints_clean() -> None:
 
 
 def test_error_no_ranktable_section() -> None:
-    toml = example_toml("A2").replace("[ranktable]", "[ranktable_x]")
-    toml = toml.replace("[ranktable_x]\npath", "[x]\npath")
-    # simplest: drop the section entirely
     lines = example_toml("A2").splitlines()
     start = lines.index("[ranktable]")
     end = lines.index("[env]")
@@ -270,7 +267,7 @@ def test_error_no_ranktable_section() -> None:
         'DISAGGREGATED_PREFILL_RANK_TABLE_PATH = "{ranktable.path}"', "")
     toml = toml.replace('"LLMDataDistCMgrConnector"', '"MooncakeConnectorV1"')
     cluster = cl.loads(toml, source="example.toml")
-    with pytest.raises(RanktableError, match=r"^example.toml: no \[ranktable\] section"):
+    with pytest.raises(RanktableError, match=r"^cluster file: no \[ranktable\] section"):
         generate(cluster, example_live_a2())
 
 
@@ -336,7 +333,7 @@ def test_error_counts_exceed_devices() -> None:
     # local_device_ids = [0] only 2 devices end up in the table.
     toml = example_toml("A2").replace("local_device_ids = [0, 1]", "local_device_ids = [0]")
     cluster = cl.loads(toml, source="example.toml")
-    with pytest.raises(RanktableError, match=r"^example.toml: ranktable: prefill_device_count"
+    with pytest.raises(RanktableError, match=r"^cluster file: ranktable: prefill_device_count"
                        r" \+ decode_device_count = 4 exceeds the 2 devices"):
         generate(cluster, example_live_a2())
 
@@ -389,8 +386,9 @@ def test_lint_server_id_not_in_hostname_i() -> None:
     cluster = cl.load(RUNBOOK)
     state = build_state([(n.name, n.ip, n.soc, n.npus) for n in cluster.nodes])
     live = collect_all(state)
-    toml = RUNBOOK.read_text().replace('host = "172.22.0.218"',
-                                       'host = "172.22.0.218"\nip = "172.22.0.219"')
+    toml = RUNBOOK.read_text().replace(
+        'name = "prefill-0"\nhost = "172.22.0.218"',
+        'name = "prefill-0"\nhost = "172.22.0.218"\nip = "172.22.0.219"')
     wrong = cl.loads(toml)
     rt = generate(wrong, live)
     errs = errors(lint(rt, wrong, live))
@@ -652,7 +650,9 @@ def test_diff_and_summary() -> None:
     assert out.startswith("--- node-a:/work/ranktable.json\n+++ ranktable.json\n@@ ")
     assert '-            "device_ip": "29.1.170.140",\n' in out
     assert '+            "device_ip": "29.1.170.150",\n' in out
-    assert "\\ No newline at end of file\n" in out
+    # json.dump writes no final newline: marked like diff -u does when it is in a hunk.
+    tail = diff(old_text, old_text.replace('"completed"', '"x"'), "a", "b")
+    assert tail.endswith('+    "status": "x"\n }\n\\ No newline at end of file\n')  # = diff -u
     assert all(line.endswith("\n") for line in out.splitlines(keepends=True))
     assert diff(old_text, old_text, "a", "b") == ""
     assert summary_diff(old, new) == [

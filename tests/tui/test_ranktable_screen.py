@@ -1,0 +1,116 @@
+"""The ranktable editor driven through Pilot against the simulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from pdtui.cluster import load
+from pdtui.settings import Settings
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.tui.app import PdTui
+from pdtui.tui.screens.ranktable import ConfirmScreen, EditCellScreen, RanktableScreen
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                  address_prefix="127.0.12", port=0)
+    async with s:
+        yield s
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 15) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def generated(app: PdTui, pilot: Pilot[None]) -> RanktableScreen:
+    await pilot.press("f4")
+    screen = app.screen
+    assert isinstance(screen, RanktableScreen)
+    await pilot.press("g")
+    await wait_for(pilot, lambda: screen.rt is not None and not screen.busy)
+    return screen
+
+
+async def test_generate_edit_save_and_push(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await generated(app, pilot)
+        assert screen.rt is not None
+        assert len(screen.rt["prefill_device_list"]) == 16
+        table = screen.query_one("#prefill_device_list", DataTable)
+        table.focus()
+        table.cursor_coordinate = (2, 2)  # device_ip of entry 2
+        await pilot.press("e")
+        assert isinstance(app.screen, EditCellScreen)
+        field = app.screen.query_one("#edit-input", Input)
+        field.value = "not-an-ip"
+        await pilot.press("enter")
+        assert isinstance(app.screen, EditCellScreen)  # refused
+        assert "IPv4" in str(app.screen.query_one("#edit-error", Static).render())
+        field.value = "192.25.2.199"  # a duplicate of entry 0
+        await pilot.press("enter")
+        assert not isinstance(app.screen, EditCellScreen)
+        assert screen.rt["prefill_device_list"][2]["device_ip"] == "192.25.2.199"
+        assert any(f.field == "device_ip" and f.severity == "error" for f in screen.findings)
+
+        # Selecting the finding jumps to its cell.
+        findings = screen.query_one("#rt-findings", DataTable)
+        findings.focus()
+        row = next(i for i, f in enumerate(screen.findings)
+                   if f.list == "prefill_device_list" and f.field == "device_ip")
+        findings.move_cursor(row=row)
+        await pilot.press("enter")
+        assert app.focused is table and table.cursor_coordinate.column == 2
+
+        await pilot.press("p")  # refused: lint errors
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+
+        table.cursor_coordinate = (2, 2)
+        await pilot.press("e")
+        app.screen.query_one("#edit-input", Input).value = "192.25.2.197"
+        await pilot.press("enter")
+        await pilot.press("s")
+        assert screen.path is not None and screen.path.exists()
+        saved = json.loads(screen.path.read_text())
+        assert saved["prefill_device_list"][2]["device_ip"] == "192.25.2.197"
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not screen.busy and screen.copies
+                       and all(c.state == "same" for c in screen.copies))
+    cluster = load(sim.cluster_file)
+    for n in cluster.nodes:
+        assert Path(cluster.ranktable_path(n)).read_text() == screen.path.read_text()
+
+
+async def test_add_remove_and_move_renumber_cluster_ids(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await generated(app, pilot)
+        assert screen.rt is not None
+        table = screen.query_one("#decode_device_list", DataTable)
+        table.focus()
+        table.cursor_coordinate = (0, 0)
+        await pilot.press("x")
+        ids = [e["cluster_id"] for lst in ("prefill_device_list", "decode_device_list")
+               for e in screen.rt[lst]]
+        assert ids == [str(i) for i in range(1, 32)]
+        first = screen.rt["decode_device_list"][0]["device_id"]
+        await pilot.press("right_square_bracket")
+        assert screen.rt["decode_device_list"][1]["device_id"] == first
+        await pilot.press("a")
+        assert len(screen.rt["decode_device_list"]) == 16
+        assert screen.rt["decode_device_list"][-1]["cluster_id"] == "32"
