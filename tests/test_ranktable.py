@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from simdata import collect
 
 from pdtui import cluster as cl
 from pdtui.npu.model import DeviceHealth, NodeHealth, Raw
-from pdtui.npu.parse import node_from_raw
 from pdtui.ranktable import (
     Finding,
     RanktableError,
@@ -25,52 +25,15 @@ from pdtui.ranktable import (
     loads,
     summary_diff,
 )
-from pdtui.sim.faults import apply_fault, is_unreachable, tool_missing
-from pdtui.sim.state import SimState, build_state, render_hccn_conf
-from pdtui.sim.tools import run
+from pdtui.sim.faults import apply_fault
+from pdtui.sim.state import SimState, build_state
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ranktable"
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
-DEVICE_CHECKS = ("lldp", "link", "net_health", "netdetect", "gateway", "ip", "tls")
 
 # =========================================================================== helpers
-
-
-def collect(state: SimState, name: str) -> NodeHealth:
-    """What the health probe would gather on one simulated node, parsed (not classified)."""
-    node = state.node(name)
-    if is_unreachable(node):
-        return NodeHealth(name=name, soc=node.soc, reachable=False,
-                          error="ssh: connection timed out")
-
-    def raw(tool: str, *args: str) -> Raw:
-        cmd = " ".join([tool, *args])
-        if tool_missing(node, tool):
-            return Raw(cmd, 127, "", f"{tool}: command not found\n")
-        o = run(tool, list(args), state, node)
-        return Raw(cmd, o.rc, "".join(o.out), "".join(o.err))
-
-    a3 = node.soc == "A3"
-    dev_raw: dict[int, dict[str, Raw]] = {}
-    for d in node.devices:
-        checks = {k: raw("hccn_tool", "-i", str(d.id), f"-{k}", "-g") for k in DEVICE_CHECKS}
-        if a3:
-            checks["vnic"] = raw("hccn_tool", "-i", str(d.id), "-vnic", "-g")
-            card, chip = divmod(d.id, 2)
-            checks["spod"] = raw("npu-smi", "info", "-t", "spod-info", "-i", str(card),
-                                 "-c", str(chip))
-        dev_raw[d.id] = checks
-    node_raw = {
-        "npu_smi_info": raw("npu-smi", "info"),
-        "npu_smi_map": raw("npu-smi", "info", "-m"),
-        "npu_smi_list": raw("npu-smi", "info", "-l"),
-        "hccn_conf": Raw("cat /etc/hccn.conf", 0, render_hccn_conf(node), ""),
-        "hostname_i": raw("hostname", "-I"),
-    }
-    tools = {t: not tool_missing(node, t) for t in ("hccn_tool", "npu-smi")}
-    return node_from_raw(name, node.soc, node_raw, dev_raw, tools=tools, taken_at=1.0)
 
 
 def collect_all(state: SimState) -> dict[str, NodeHealth]:

@@ -5,7 +5,7 @@ state file each time, so another process (`pdtui sim fault ...`) can change a ru
 simulator by rewriting the file. Writes are atomic (temp file in the same directory,
 then `os.replace`), so a reader never sees a half-written file.
 
-This module is imported by every fake tool call: stdlib only.
+This module is imported by every fake tool call: stdlib (and the stdlib-only `pdtui.npu.parse`).
 
 Formulas (reference `vllm-ascend-pd.md` §4.6/§4.7):
 
@@ -44,20 +44,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from pdtui.npu.parse import NET_HEALTH_VALUES as NET_HEALTH_VALUES  # re-exported
+
 STATE_VERSION = 1
 
-NET_HEALTH_VALUES: tuple[str, ...] = (
-    "Success",
-    "Socket fail",
-    "Receive timeout",
-    "Unreachable",
-    "Time exceeded",
-    "Fault",
-    "Init",
-    "Thread error",
-    "Detect ip set",
-    "Unknown",
-)
 
 Soc = Literal["A2", "A3"]
 SOCS: tuple[str, ...] = ("A2", "A3")
