@@ -433,6 +433,15 @@ def _hostname_ips(health: NodeHealth) -> builtins.list[str] | None:
     return r.stdout.split()
 
 
+def _route_src(health: NodeHealth) -> str | None:
+    """The default route's source address (``ip -4 -o route get ...``), if the probe got it."""
+    r = health.raw.get("route")
+    if r is None or r.rc != 0:
+        return None
+    words = r.stdout.split()
+    return words[words.index("src") + 1] if "src" in words[:-1] else None
+
+
 def _check_cluster(rt: dict[str, Any], entries: builtins.list[_Entry], cluster: Cluster,
                    live: Mapping[str, NodeHealth] | None, L: _Linter) -> None:
     by_ip = _node_by_ip(cluster)
@@ -467,12 +476,22 @@ def _check_cluster(rt: dict[str, Any], entries: builtins.list[_Entry], cluster: 
                       f" {node.name} (hostname -I: {' '.join(ips) or 'nothing'})",
                       f"fix the node's ip in the cluster file (one of {', '.join(ips)})"
                       if ips else "check the node's network configuration")
+        pinned = False
         for inst in cluster.instances:
             host_ip = inst.env.get("VLLM_HOST_IP")
-            if inst.node == node.name and host_ip is not None and host_ip != sid:
-                L.err(e, "server_id", f"server_id {sid} is not VLLM_HOST_IP {host_ip} of"
-                      f" instance {inst.name}", "the connector matches server_id against"
-                      " VLLM_HOST_IP: make them equal")
+            if inst.node == node.name and host_ip is not None:
+                pinned = True
+                if host_ip != sid:
+                    L.err(e, "server_id", f"server_id {sid} is not VLLM_HOST_IP {host_ip} of"
+                          f" instance {inst.name}", "the connector matches server_id against"
+                          " VLLM_HOST_IP: make them equal")
+        if not pinned and live is not None and node.name in live:
+            src = _route_src(live[node.name])
+            if src is not None and src != sid:
+                L.err(e, "server_id", f"server_id {sid} is not the IP vLLM will pick on"
+                      f" {node.name} (no VLLM_HOST_IP; default-route source {src})",
+                      f"set VLLM_HOST_IP = \"{sid}\" in the instances' env, or route the"
+                      " default through the data-plane NIC")
         dev = e.get("device_id")
         if dev is None:
             continue

@@ -355,10 +355,36 @@ def test_lint_server_id_not_in_hostname_i() -> None:
     wrong = cl.loads(toml)
     rt = generate(wrong, live)
     errs = errors(lint(rt, wrong, live))
-    assert len(errs) == 16
+    assert len(errs) == 32  # not an address of the node, and not what vLLM will pick
     assert errs[0].location == "prefill_device_list[0].server_id"
     assert errs[0].message == ("server_id 172.22.0.219 is not an address of node prefill-0"
                                " (hostname -I: 172.22.0.218)")
+    assert errs[1].message == ("server_id 172.22.0.219 is not the IP vLLM will pick on"
+                               " prefill-0 (no VLLM_HOST_IP; default-route source 172.22.0.218)")
+
+
+def test_lint_server_id_not_the_default_route_source_unless_vllm_host_ip() -> None:
+    """A multi-homed node whose default route leaves through another NIC (vllm#42023)."""
+    import dataclasses
+
+    cluster = cl.load(RUNBOOK)
+    state = build_state([(n.name, n.ip, n.soc, n.npus) for n in cluster.nodes])
+    live = collect_all(state)
+    node = live["decode-0"]
+    route = node.raw["route"]
+    node.raw["route"] = dataclasses.replace(
+        route, stdout=route.stdout.replace("src 172.22.0.155", "src 10.1.1.5"))
+    node.raw["hostname_i"] = dataclasses.replace(node.raw["hostname_i"],
+                                                 stdout="172.22.0.155 10.1.1.5 \n")
+    rt = generate(cluster, live)
+    errs = errors(lint(rt, cluster, live))
+    assert {e.location.split(".")[0] for e in errs} == {
+        f"decode_device_list[{i}]" for i in range(16)}
+    assert errs[0].message.endswith("(no VLLM_HOST_IP; default-route source 10.1.1.5)")
+    pinned = cl.loads(RUNBOOK.read_text().replace(
+        '[[instances]]\nname = "decode-0"',
+        '[[instances]]\nname = "decode-0"\nenv = { VLLM_HOST_IP = "172.22.0.155" }'))
+    assert errors(lint(rt, pinned, live)) == []
 
 
 def test_lint_vllm_host_ip_mismatch() -> None:

@@ -68,6 +68,9 @@ def device_jobs(spec: ProbeSpec) -> list[tuple[str, list[str]]]:
         ("n.npu_smi_list", [spec.npu_smi, "info", "-l"]),
         ("n.hccn_conf", ["cat", spec.hccn_conf]),
         ("n.hostname_i", ["hostname", "-I"]),
+        # The address vLLM's get_ip() picks without VLLM_HOST_IP: the default route's source.
+        # `ip route get` only looks the route up; nothing is sent.
+        ("n.route", ["ip", "-4", "-o", "route", "get", "8.8.8.8"]),
     ]
     return jobs
 

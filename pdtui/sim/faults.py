@@ -67,7 +67,7 @@ __all__ = [
     "register_kind",
 ]
 
-TOOL_NAMES: tuple[str, ...] = ("hccn_tool", "npu-smi", "hostname")
+TOOL_NAMES: tuple[str, ...] = ("hccn_tool", "npu-smi", "hostname", "ip")
 
 
 class FaultError(ValueError):

@@ -176,6 +176,8 @@ class Simulator:
             )
         except ValueError as exc:
             raise SimError(f"cannot simulate this cluster: {exc}") from None
+        for node in resolved.nodes:
+            state.node(node.name).nic = node.nic or "eth0"
         for spec in self.faults:
             try:
                 apply_fault(state, parse_fault(spec, [n.name for n in state.nodes]))

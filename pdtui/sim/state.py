@@ -131,6 +131,7 @@ class NodeState:
     soc: str
     npus: int
     server_index: int = 0
+    nic: str = "eth0"
     devices: list[DeviceState] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
 

@@ -474,6 +474,63 @@ def hostname(node: NodeState, args: list[str]) -> Out:
     return o
 
 
+def _mac(node: NodeState) -> str:
+    h = _mix_bytes(node.name)
+    return "3c:c7:86:" + ":".join(f"{b:02x}" for b in h[:3])
+
+
+def _mix_bytes(text: str) -> bytes:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).digest()
+
+
+def ip_tool(node: NodeState, args: list[str]) -> Out:
+    """A small iproute2 ``ip``: ``route get``, ``addr show`` and ``link show`` (``-o``, ``-4``).
+
+    Not in the reference: the output follows iproute2's one-line (``-o``) formats; the node has
+    one data-plane interface (its ``nic``, /24, gateway .1) besides ``lo``.
+    """
+    o = Out()
+    rest = [a for a in args if a not in ("-4", "-o", "-oneline", "-br")]
+    gw = ".".join([*node.ip.split(".")[:3], "1"])
+    nic = node.nic
+    if len(rest) >= 3 and rest[0] in ("route", "r", "ro") and rest[1] == "get":
+        target = rest[2]
+        if target.startswith("127."):
+            o.line(f"local {target} dev lo src 127.0.0.1 uid 0 \\    cache <local> ")
+        else:
+            o.line(f"{target} via {gw} dev {nic} src {node.ip} uid 0 \\    cache ")
+        return o
+    if rest and rest[0] in ("addr", "a", "address"):
+        dev = rest[rest.index("dev") + 1] if "dev" in rest[:-1] else None
+        if dev not in (None, "lo", nic):
+            return o.fail(f'Device "{dev}" does not exist.', 1)
+        bcast = ".".join([*node.ip.split(".")[:3], "255"])
+        if dev in (None, "lo"):
+            o.line("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever "
+                   "preferred_lft forever")
+        if dev in (None, nic):
+            o.line(f"2: {nic}    inet {node.ip}/24 brd {bcast} scope global {nic}\\       "
+                   "valid_lft forever preferred_lft forever")
+        return o
+    if rest and rest[0] in ("link", "l"):
+        dev = rest[-1] if len(rest) > 2 else None
+        if dev not in (None, "lo", nic):
+            return o.fail(f'Device "{dev}" does not exist.', 1)
+        if dev in (None, "lo"):
+            o.line("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode "
+                   "DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd "
+                   "00:00:00:00:00:00")
+        if dev in (None, nic):
+            o.line(f"2: {nic}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP "
+                   f"mode DEFAULT group default qlen 1000\\    link/ether {_mac(node)} "
+                   "brd ff:ff:ff:ff:ff:ff")
+        return o
+    word = rest[0] if rest else ""
+    return o.fail(f'Object "{word}" is unknown, try "ip help".', 255)
+
+
 # =========================================================================== entry point
 
 
@@ -485,6 +542,8 @@ def run(tool: str, args: list[str], state: SimState, node: NodeState) -> Out:
         return npu_smi(state, node, args)
     if tool == "hostname":
         return hostname(node, args)
+    if tool == "ip":
+        return ip_tool(node, args)
     return Out().fail(f"{tool}: command not found", 127)
 
 

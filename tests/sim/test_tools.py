@@ -524,3 +524,19 @@ def test_main_misconfigured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert capsys.readouterr().out == "172.22.0.220 \n"
     assert main(["ls"]) == 127
     assert capsys.readouterr().err == "ls: command not found\n"
+
+
+def test_ip_tool_answers_route_addr_and_link_for_the_node_nic() -> None:
+    from pdtui.sim.tools import run as run_tool
+
+    st = build_state([("prefill-0", "172.22.0.218", "A3", 16)], latency_ms=0)
+    node = st.nodes[0]
+    node.nic = "enp23s0f3"
+    out = run_tool("ip", ["-4", "-o", "route", "get", "8.8.8.8"], st, node)
+    assert "".join(out.out) == ("8.8.8.8 via 172.22.0.1 dev enp23s0f3 src 172.22.0.218 uid 0 "
+                                "\\    cache \n")
+    addr = "".join(run_tool("ip", ["-o", "-4", "addr", "show", "dev", "enp23s0f3"], st,
+                            node).out)
+    assert addr.startswith("2: enp23s0f3    inet 172.22.0.218/24 brd 172.22.0.255")
+    missing = run_tool("ip", ["-o", "link", "show", "eth7"], st, node)
+    assert (missing.rc, "".join(missing.err)) == (1, 'Device "eth7" does not exist.\n')
