@@ -1,0 +1,225 @@
+"""Start, find, stop and tail processes on the nodes, detached from the SSH connection.
+
+Recipe (reference ``ssh.md`` §1.6): each process gets a run folder
+``<run_dir>/<cluster>/<process>/`` on its node with ``env.sh`` (0600: values stay out of
+``ps``), ``cmd`` (the command, secrets redacted), ``run_id``, ``started_at``, ``pid`` and
+``out.log``. It is started with ``setsid nohup sh -c ...`` with all three streams redirected,
+so it has its own session and process group (pid = pgid = sid) and survives pdtui exiting and
+the connection dropping; the wrapper shell records the exit status in ``rc``. A stop sends
+TERM to that process group only after checking that the process still carries our run id
+(``PDTUI_RUN_ID`` in ``/proc/PID/environ``: a reused pid is never signalled), waits, then
+sends KILL. Nothing is ever killed by name.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from pdtui.cluster import Node
+from pdtui.remote import target
+from pdtui.ssh import SshError, SshPool, redact
+
+RunState = Literal["running", "exited", "stopped", "not-started", "unknown"]
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def run_dir(node: Node, cluster: str, name: str) -> str:
+    for part in (cluster, name):
+        if not _SAFE.match(part):
+            raise ValueError(f"{part!r}: only letters, digits, '.', '_' and '-' in run names")
+    return f"{node.run_dir.rstrip('/')}/{cluster}/{name}"
+
+
+@dataclass
+class Started:
+    node: str
+    name: str
+    dir: str
+    pid: int | None
+    run_id: str
+    error: str | None = None
+
+
+@dataclass
+class Status:
+    node: str
+    name: str
+    dir: str
+    state: RunState
+    pid: int | None = None
+    run_id: str | None = None
+    started_at: float | None = None
+    exit_status: int | None = None
+    log_size: int | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def start_script(directory: str, env: dict[str, str], argv: list[str], run_id: str) -> str:
+    """The bash script (sent on stdin) that starts ``argv`` detached in ``directory``."""
+    q = shlex.quote
+    exports = "".join(f"export {k}={q(v)}\n" for k, v in env.items())
+    exports += f"export PDTUI_RUN_ID={q(run_id)}\n"
+    fence = f"PDTUI_ENV_{secrets.token_hex(8)}"
+    cmd_text = redact(" ".join(q(a) for a in argv))
+    redacted_env = redact("".join(f"{k}={q(v)}\n" for k, v in env.items()))
+    return f"""set -u
+D={q(directory)}
+mkdir -p -- "$D" || exit 90
+cd -- "$D" || exit 90
+if [ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null; then
+    echo "already running: pid $(cat pid)" >&2; exit 91
+fi
+umask 077
+cat > env.sh <<'{fence}'
+{exports}{fence}
+umask 022
+rm -f -- pid rc
+printf '%s\\n' {q(cmd_text)} > cmd
+cat > env.redacted <<'{fence}'
+{redacted_env}{fence}
+printf '%s\\n' {q(run_id)} > run_id
+date +%s > started_at
+: > out.log
+PDTUI_RUN_ID={q(run_id)} setsid nohup sh -c '. ./env.sh; echo $$ > pid; "$@"; echo $? > rc' \\
+    pdtui-run \\
+    {" ".join(q(a) for a in argv)} >> out.log 2>&1 < /dev/null &
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s pid ] && break; sleep 0.05; done
+cat pid 2>/dev/null || echo 0
+"""
+
+
+async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[str, str],
+                argv: list[str]) -> Started:
+    directory = run_dir(node, cluster, name)
+    run_id = secrets.token_hex(8)
+    try:
+        res = await pool.run(target(node), "bash -s",
+                             input=start_script(directory, env, argv, run_id), timeout=30)
+    except SshError as exc:
+        return Started(node.name, name, directory, None, run_id, exc.message)
+    if res.exit_status != 0:
+        why = res.stderr.strip().splitlines()[-1:] or [f"exit {res.exit_status}"]
+        return Started(node.name, name, directory, None, run_id, why[0][:300])
+    pid_text = res.stdout.strip().splitlines()[-1:] or ["0"]
+    pid = int(pid_text[0]) if pid_text[0].isdigit() and pid_text[0] != "0" else None
+    return Started(node.name, name, directory, pid, run_id,
+                   None if pid else "the process did not record its pid")
+
+
+_STATUS_SCRIPT = r"""D=%s
+cd -- "$D" 2>/dev/null || { echo "state=not-started"; exit 0; }
+pid=$(cat pid 2>/dev/null); rid=$(cat run_id 2>/dev/null)
+echo "pid=$pid"; echo "run_id=$rid"; echo "started_at=$(cat started_at 2>/dev/null)"
+echo "rc=$(cat rc 2>/dev/null)"; echo "log_size=$(wc -c < out.log 2>/dev/null)"
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "PDTUI_RUN_ID=$rid"; then
+    st=$(ps -o stat= -p "$pid" 2>/dev/null)
+    case "$st" in Z*) echo "state=exited";; *) echo "state=running";; esac
+  elif [ -r /proc/$pid/environ ]; then echo "state=exited"
+  else echo "state=running"; fi
+elif [ -n "$pid" ]; then
+  if [ -s rc ]; then echo "state=exited"; else echo "state=stopped"; fi
+else echo "state=not-started"; fi
+"""
+
+
+async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
+    directory = run_dir(node, cluster, name)
+    try:
+        res = await pool.run(target(node), _STATUS_SCRIPT % shlex.quote(directory), timeout=30)
+    except SshError as exc:
+        return Status(node.name, name, directory, "unknown", error=exc.message)
+    kv = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+
+    def num(key: str) -> int | None:
+        v = kv.get(key, "").strip()
+        return int(v) if v.lstrip("-").isdigit() else None
+
+    state = kv.get("state", "unknown")
+    return Status(
+        node.name, name, directory,
+        state if state in ("running", "exited", "stopped", "not-started") else "unknown",  # type: ignore[arg-type]
+        pid=num("pid"), run_id=kv.get("run_id") or None,
+        started_at=float(num("started_at") or 0) or None, exit_status=num("rc"),
+        log_size=num("log_size"),
+    )
+
+
+_STOP_SCRIPT = r"""D=%s; GRACE=%d
+cd -- "$D" 2>/dev/null || { echo "result=not-started"; exit 0; }
+pid=$(cat pid 2>/dev/null); rid=$(cat run_id 2>/dev/null)
+[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { echo "result=not-running"; exit 0; }
+if [ -r /proc/$pid/environ ] && ! tr '\0' '\n' < /proc/$pid/environ | grep -qx "PDTUI_RUN_ID=$rid"
+then echo "result=pid-reused"; exit 0; fi
+kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+i=0
+while kill -0 -- "-$pid" 2>/dev/null; do
+  i=$((i + 1)); [ "$i" -ge $((GRACE * 10)) ] && break; sleep 0.1
+done
+if kill -0 -- "-$pid" 2>/dev/null; then
+  kill -KILL -- "-$pid" 2>/dev/null; pkill -KILL -s "$pid" 2>/dev/null; echo "result=killed"
+else echo "result=stopped"; fi
+"""
+
+
+async def stop(pool: SshPool, node: Node, cluster: str, name: str, grace: int = 30) -> str:
+    """TERM the process group pdtui started, KILL after ``grace`` s; returns what happened."""
+    directory = run_dir(node, cluster, name)
+    try:
+        res = await pool.run(target(node), _STOP_SCRIPT % (shlex.quote(directory), grace),
+                             timeout=grace + 30)
+    except SshError as exc:
+        return f"error: {exc.message}"
+    for line in res.stdout.splitlines():
+        if line.startswith("result="):
+            return line.removeprefix("result=")
+    return f"error: exit {res.exit_status}: {res.stderr.strip()[:200]}"
+
+
+@dataclass
+class LogLine:
+    text: str
+    offset: int  # byte offset just after this line: resume from here
+
+
+async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
+               *, follow: bool = True, start_lines: int | None = None,
+               ) -> AsyncIterator[LogLine]:
+    """Lines of ``path`` from byte ``offset``; with ``follow``, keeps following (``tail -F``).
+
+    ``start_lines``: begin with only the last N lines (offset is then found on the node).
+    A reconnect resumes at the last yielded offset: no line lost or repeated. If the file
+    shrank (truncated or rotated), it starts again from 0.
+    """
+    q = shlex.quote(path)
+    if start_lines is not None:
+        res = await pool.run(target(node),
+                             f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
+                             f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); "
+                             "echo $((s - t))", timeout=30)
+        text = res.stdout.strip()
+        offset = int(text) if text.isdigit() else 0
+    else:
+        res = await pool.run(target(node), f"wc -c < {q} 2>/dev/null || echo 0", timeout=30)
+        size = res.stdout.strip()
+        if size.isdigit() and int(size) < offset:
+            offset = 0
+    mode = "-F" if follow else ""
+    cmd = f"exec tail -c +{offset + 1} {mode} {q} 2>/dev/null"
+    async with pool.stream(target(node), cmd) as stream:
+        async for line in stream:
+            offset += len(line.encode("utf-8", "surrogateescape")) + 1
+            yield LogLine(line, offset)
+
+
+def now() -> float:
+    return time.time()
