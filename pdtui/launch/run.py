@@ -89,11 +89,14 @@ cat > env.redacted <<'{fence}'
 printf '%s\\n' {q(run_id)} > run_id
 date +%s > started_at
 : > out.log
-PDTUI_RUN_ID={q(run_id)} setsid nohup sh -c '. ./env.sh; echo $$ > pid; "$@"; echo $? > rc' \\
-    pdtui-run \\
-    {" ".join(q(a) for a in argv)} >> out.log 2>&1 < /dev/null &
-for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s pid ] && break; sleep 0.05; done
-cat pid 2>/dev/null || echo 0
+# Run from the login directory, as an operator's shell would: relative paths in the command
+# (e.g. the proxy script) resolve from there; pdtui's files stay in $D.
+cd ~ 2>/dev/null || cd /
+PDTUI_RUN_ID={q(run_id)} setsid nohup sh -c \\
+    'd=$1; shift; . "$d/env.sh"; echo $$ > "$d/pid"; "$@"; echo $? > "$d/rc"' \\
+    pdtui-run "$D" {" ".join(q(a) for a in argv)} >> "$D/out.log" 2>&1 < /dev/null &
+for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$D/pid" ] && break; sleep 0.05; done
+cat "$D/pid" 2>/dev/null || echo 0
 """
 
 
