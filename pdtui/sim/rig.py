@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+import shutil
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -196,9 +197,14 @@ class Simulator:
         client_key = _key(d / "keys" / "id_ed25519")
         names = [n.name for n in state.nodes]
         addrs = _loopback_addresses(len(names), self.address_prefix)
+        listen = {name: (addrs[i] if addrs else "127.0.0.1") for i, name in enumerate(names)}
+        # Fake vLLM and proxy: listen on the node's loopback address even when told 0.0.0.0,
+        # and reach a peer's data-plane IP through its loopback address.
+        addr_map = ",".join(f"{n.ip}={listen[n.name]}" for n in state.nodes)
+        self._install_proxy_scripts()
         known: list[str] = []
-        for i, name in enumerate(names):
-            host = addrs[i] if addrs else "127.0.0.1"
+        for name in names:
+            host = listen[name]
             port = self.port if addrs and _free(host, self.port) else 0
             node_dir = d / "nodes" / name
             home = node_dir / "home"
@@ -210,6 +216,9 @@ class Simulator:
                 "HOME": str(home),
                 "PDTUI_SIM_STATE": str(self.state_path),
                 "PDTUI_SIM_NODE": name,
+                "PDTUI_SIM_LISTEN": host,
+                "PDTUI_SIM_NODE_IP": state.node(name).ip,
+                "PDTUI_SIM_ADDR_MAP": addr_map,
             }
             server = SimNodeServer(
                 name=name,
@@ -234,6 +243,20 @@ class Simulator:
         self._write_ssh_config()
         await self._apply_reachability(state)
         self._watcher = asyncio.create_task(self._watch())
+
+    def _install_proxy_scripts(self) -> None:
+        """The fake proxy at the configured script path, on the proxy's node."""
+        proxy = self.base.proxy
+        if proxy is None:
+            return
+        src = Path(__file__).resolve().parent / "proxy.py"
+        script = Path(proxy.script)
+        if script.is_absolute():
+            dest = self.dir / "nodes" / proxy.node / "fs" / script.relative_to("/")
+        else:  # relative paths resolve from the login directory
+            dest = self.dir / "nodes" / proxy.node / "home" / script
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
 
     def _write_cluster(self) -> None:
         d = self.dir
@@ -274,6 +297,11 @@ class Simulator:
             # absolute remote paths, so a copy on one node is not a copy on all of them.
             update["ranktable"] = rt.model_copy(
                 update={"path": f"{d / 'nodes'}/{{node.name}}/fs{rt.path}"})
+        proxy = self.base.proxy
+        if proxy is not None and Path(proxy.script).is_absolute():
+            update["proxy"] = proxy.model_copy(update={
+                "script": str(d / "nodes" / proxy.node / "fs"
+                              / Path(proxy.script).relative_to("/"))})
         spec = self.base.model_copy(update=update)
         header = (
             f"# Written by `pdtui sim up` for a simulated cluster; its files are in {rel}/.\n"

@@ -649,6 +649,24 @@ def _install(bin_dir: Path, state_path: Path, node: str, python: str,
         os.replace(tmp, target)
 
 
+def runtime_wrappers(state_path: Path, node: str, python: str) -> dict[str, str]:
+    """``vllm`` (the fake server) and ``python`` (this interpreter) for a fake node's PATH."""
+    q = shlex.quote
+    root = q(str(package_root()))
+    env = (
+        f"PDTUI_SIM_STATE={q(str(Path(state_path).resolve()))}\n"
+        f"PDTUI_SIM_NODE={q(node)}\n"
+        f"PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}\n"
+        "export PDTUI_SIM_STATE PDTUI_SIM_NODE PYTHONPATH\n"
+    )
+    return {
+        "vllm": f"#!/bin/bash\n# pdtui simulator: fake vllm on node {node}\n{env}"
+                f'exec {q(python)} -m pdtui.sim.vllm "$@"\n',
+        "python": "#!/bin/bash\n# pdtui simulator: python with the fake servers' packages\n"
+                  f'exec {q(python)} "$@"\n',
+    }
+
+
 def sync_tools(state: SimState, state_path: Path, root_dir: Path,
                python: str = sys.executable) -> None:
     """Re-install every node's wrappers under ``root_dir/<node>/bin`` and write
@@ -657,6 +675,11 @@ def sync_tools(state: SimState, state_path: Path, root_dir: Path,
         base = Path(root_dir) / node.name
         missing = {t for t in TOOL_NAMES if tool_missing(node, t)}
         _install(base / "bin", Path(state_path), node.name, python, missing)
+        for name, text in runtime_wrappers(Path(state_path), node.name, python).items():
+            tmp = base / "bin" / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            tmp.chmod(0o755)
+            os.replace(tmp, base / "bin" / name)
         etc = base / "etc"
         etc.mkdir(parents=True, exist_ok=True)
         tmp = etc / ".hccn.conf.tmp"

@@ -31,10 +31,10 @@ from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.help import HelpScreen
 from pdtui.tui.screens.hostkey import HostKeyScreen
+from pdtui.tui.screens.launch import LaunchScreen
 from pdtui.tui.screens.modes import (
     CommandLogScreen,
     ConsoleScreen,
-    LaunchScreen,
     OverviewScreen,
 )
 from pdtui.tui.screens.ranktable import RanktableScreen

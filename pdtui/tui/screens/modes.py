@@ -212,33 +212,6 @@ class OverviewScreen(ModeScreen):
                               update_width=True)
 
 
-class LaunchScreen(ModeScreen):
-    MODE = "launch"
-    HELP = "Start, watch and stop the prefill, decode and proxy processes on their nodes."
-
-    def body(self) -> ComposeResult:
-        c = self.cluster
-        if c is None:
-            yield self.no_cluster()
-            return
-        yield Static("Processes this cluster file defines", classes="section")
-        yield _table(
-            "processes",
-            ["process", "role", "node", "url", "devices"],
-            [
-                [p.name, p.role, p.node, f"http://{c.node(p.node).ip}:{p.port}",
-                 format_devices(list(p.devices))]
-                for p in c.processes()
-            ],
-        )
-        yield Static(
-            "Not built yet (issue #6): start each process detached on its node, tail its log "
-            "live, recognise startup stages and known fatal errors, stop exactly what pdtui "
-            "started.",
-            classes="placeholder",
-        )
-
-
 class ConsoleScreen(ModeScreen):
     MODE = "console"
     HELP = "Send completions and chat requests through the proxy; see TTFT and tokens/s."

@@ -1,0 +1,168 @@
+"""Launch, watch and stop a cluster's processes: plans + run control + log reading.
+
+A process's state, as the CLI and the app show it:
+``stopped`` (not started, or stopped by pdtui), ``starting`` (running, not yet ready),
+``ready`` ("Application startup complete." seen), ``failed`` (exited, or a fatal fingerprint
+seen in its log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pdtui.cluster import Cluster
+from pdtui.launch.plan import plan_cluster, plan_proxy
+from pdtui.launch.run import Started, Status, run_dir, start, status, stop
+from pdtui.logs import Finding, LogWatcher
+from pdtui.remote import target
+from pdtui.ssh import SshError, SshPool
+
+State = Literal["stopped", "starting", "ready", "failed"]
+PROXY = "proxy"
+
+
+@dataclass(frozen=True)
+class Launchable:
+    """Anything pdtui starts: a vLLM process or the proxy."""
+
+    name: str
+    role: str  # prefill | decode | proxy
+    node: str
+    url: str
+    env: dict[str, str]
+    argv: list[str]
+
+
+def launchables(cluster: Cluster, only: Iterable[str] | None = None) -> list[Launchable]:
+    """Every process of the cluster (DP ranks separately) and the proxy, filtered by name.
+
+    ``only`` may name a process (``decode-0.dp3``), an instance (all its ranks), a role
+    (``prefill``, ``decode``) or ``proxy``.
+    """
+    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv)
+             for p in plan_cluster(cluster)]
+    proxy = plan_proxy(cluster)
+    if proxy is not None:
+        items.append(Launchable(PROXY, PROXY, proxy.node, proxy.url, proxy.env, proxy.argv))
+    if only is None:
+        return items
+    wanted = set(only)
+    instances = {p.name: p.instance for p in plan_cluster(cluster)}
+    return [i for i in items
+            if i.name in wanted or i.role in wanted or instances.get(i.name) in wanted]
+
+
+def unknown_names(cluster: Cluster, only: Iterable[str]) -> list[str]:
+    known = {i.name for i in launchables(cluster)} | {"prefill", "decode", PROXY}
+    known |= {i.name for i in cluster.instances}
+    return [n for n in only if n not in known]
+
+
+@dataclass
+class ProcessStatus:
+    name: str
+    role: str
+    node: str
+    url: str
+    state: State
+    stage: str | None
+    pid: int | None
+    run: Status
+    findings: list[Finding] = field(default_factory=list)
+    log_tail: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name, "role": self.role, "node": self.node, "url": self.url,
+            "state": self.state, "stage": self.stage, "pid": self.pid,
+            "exit_status": self.run.exit_status, "error": self.run.error,
+            "fingerprints": [{"key": f.key, "meaning": f.meaning, "hint": f.hint,
+                              "line": f.line} for f in self.findings],
+        }
+
+
+async def launch(pool: SshPool, cluster: Cluster,
+                 only: Iterable[str] | None = None) -> list[Started]:
+    """Start every selected process on its node, all at once (detached)."""
+    items = launchables(cluster, only)
+
+    async def one(item: Launchable) -> Started:
+        return await start(pool, cluster.node(item.node), cluster.name, item.name, item.env,
+                           item.argv)
+
+    return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+def _state(run: Status, watcher: LogWatcher, role: str) -> State:
+    if run.state in ("not-started", "stopped", "unknown"):
+        return "stopped" if run.state != "unknown" else "failed"
+    if run.state == "exited":
+        return "failed" if run.exit_status not in (0,) or watcher.findings else "stopped"
+    if watcher.findings and not watcher.ready:
+        return "failed"
+    return "ready" if watcher.ready else "starting"
+
+
+async def process_status(pool: SshPool, cluster: Cluster, item: Launchable,
+                         log_bytes: int = 262_144) -> ProcessStatus:
+    node = cluster.node(item.node)
+    run = await status(pool, node, cluster.name, item.name)
+    watcher = LogWatcher(clock=time.time)
+    lines: list[str] = []
+    if run.state not in ("not-started", "unknown"):
+        path = run_dir(node, cluster.name, item.name) + "/out.log"
+        try:
+            res = await pool.run(target(node),
+                                 f"tail -c {int(log_bytes)} -- {shlex.quote(path)}",
+                                 timeout=30)
+            lines = res.stdout.splitlines()
+        except SshError:
+            lines = []
+        for line in lines:
+            watcher.feed(line)
+    if item.role == PROXY and run.state == "running" and any(
+        "Uvicorn running on" in x or "Application startup complete" in x for x in lines
+    ):
+        watcher.stages.setdefault("ready", time.time())
+    return ProcessStatus(item.name, item.role, item.node, item.url,
+                         _state(run, watcher, item.role), watcher.stage, run.pid, run,
+                         watcher.findings, lines[-20:])
+
+
+async def statuses(pool: SshPool, cluster: Cluster,
+                   only: Iterable[str] | None = None) -> list[ProcessStatus]:
+    items = launchables(cluster, only)
+    return list(await asyncio.gather(*(process_status(pool, cluster, i) for i in items)))
+
+
+async def stop_all(pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None,
+                   grace: int = 30) -> dict[str, str]:
+    """Stop what pdtui started (proxy first, then decode, then prefill)."""
+    order = {PROXY: 0, "decode": 1, "prefill": 2}
+    items = sorted(launchables(cluster, only), key=lambda i: order.get(i.role, 3))
+    out: dict[str, str] = {}
+    for rank in sorted({order.get(i.role, 3) for i in items}):
+        group = [i for i in items if order.get(i.role, 3) == rank]
+        results = await asyncio.gather(*(stop(pool, cluster.node(i.node), cluster.name,
+                                              i.name, grace) for i in group))
+        out.update({i.name: r for i, r in zip(group, results, strict=True)})
+    return out
+
+
+async def wait_ready(pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None,
+                     timeout: float = 1800, interval: float = 2.0) -> list[ProcessStatus]:
+    """Poll until every selected process is ready, or one failed, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = await statuses(pool, cluster, only)
+        if all(s.state == "ready" for s in current) or any(s.state == "failed"
+                                                           for s in current):
+            return current
+        if time.monotonic() > deadline:
+            return current
+        await asyncio.sleep(interval)

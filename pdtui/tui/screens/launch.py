@@ -1,0 +1,256 @@
+"""Launch panes: every process's state and stage, its live log, start/stop with confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Log, Static
+
+from pdtui.launch.control import (
+    Launchable,
+    ProcessStatus,
+    launch,
+    launchables,
+    statuses,
+    stop_all,
+)
+from pdtui.launch.plan import render_script
+from pdtui.launch.run import run_dir, tail
+from pdtui.logs import STAGE_TITLES
+from pdtui.tui.screens.modes import ModeBar, ModeScreen
+from pdtui.tui.screens.ranktable import ConfirmScreen, TextScreen
+
+MARKS = {"ready": ("✓", "success"), "starting": ("◌", "warning"), "stopped": ("·", ""),
+         "failed": ("✗", "error")}
+
+
+class LaunchScreen(ModeScreen):
+    """Prefill, decode and proxy on their nodes: state, stage, log, start and stop."""
+
+    MODE = "launch"
+    HELP = (
+        "Every process the cluster file defines (data-parallel ranks separately) and the "
+        "proxy. Each is started detached on its node (it survives pdtui and a lost "
+        "connection) and stopped by TERM to exactly the process group pdtui started. s starts "
+        "the selected process, S starts everything, x stops the selected one, X stops "
+        "everything (proxy first); v shows the exact script; the log below follows the "
+        "selected process live (end follows again after scrolling up); known fatal errors "
+        "are recognised and explained."
+    )
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("s", "start_one", "Start", id="launch-start"),
+        Binding("S", "start_all", "Start all", id="launch-start-all"),
+        Binding("x", "stop_one", "Stop", id="launch-stop"),
+        Binding("X", "stop_all", "Stop all", id="launch-stop-all"),
+        Binding("v", "script", "Script", id="launch-script"),
+        Binding("r", "refresh_now", "Refresh", id="launch-refresh"),
+        Binding("end", "follow", "Follow", id="launch-follow", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, ProcessStatus] = {}
+        self.items: list[Launchable] = []
+        self.tailing: str | None = None
+        self.interval = 3.0
+        self.busy = ""
+        self._pending: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ModeBar(self.MODE)
+        yield Static("", id="launch-status")
+        if self.cluster is None:
+            with VerticalScroll(id="body"):
+                yield self.no_cluster()
+        else:
+            table: DataTable[str | Text] = DataTable(id="processes", cursor_type="row")
+            for col in ("process", "role", "node", "state", "stage", "pid", "url", "problem"):
+                table.add_column(col, key=col)
+            yield table
+            yield Static("", id="launch-finding")
+            log = Log(id="launch-log", max_lines=5000, highlight=True, auto_scroll=True)
+            yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.cluster is None:
+            return
+        self.items = launchables(self.cluster)
+        table = self.query_one("#processes", DataTable)
+        for item in self.items:
+            table.add_row(item.name, item.role, item.node, "?", "", "", item.url, "",
+                          key=item.name)
+        table.focus()
+        self.set_interval(0.1, self._flush_log, name="launch-log-flush")
+        if self.pdtui.connect_on_start:
+            self.poll()
+
+    def _flush_log(self) -> None:
+        """Batched writes (10 a second); follow only when the view is at the bottom."""
+        if not self._pending:
+            return
+        log = self.query_one("#launch-log", Log)
+        at_end = log.is_vertical_scroll_end or log.max_scroll_y == 0
+        lines, self._pending = self._pending, []
+        log.write_lines(lines, scroll_end=at_end)
+
+    # -- rendering --------------------------------------------------------------------
+
+    def _style(self, state: str) -> str:
+        var = MARKS.get(state, ("?", ""))[1]
+        return self.app.get_css_variables().get(var, "") if var else ""
+
+    def _show(self) -> None:
+        table = self.query_one("#processes", DataTable)
+        for name, st in self.rows.items():
+            mark = MARKS.get(st.state, ("?", ""))[0]
+            table.update_cell(name, "state", Text(f"{mark} {st.state}",
+                                                  style=self._style(st.state)),
+                              update_width=True)
+            table.update_cell(name, "stage", STAGE_TITLES.get(st.stage or "", "-"),
+                              update_width=True)
+            table.update_cell(name, "pid", str(st.pid or "-"), update_width=True)
+            problem = st.findings[0].meaning if st.findings else (
+                f"exit {st.run.exit_status}" if st.run.exit_status not in (None, 0) else "")
+            table.update_cell(name, "problem", Text(problem, style=self._style("failed")),
+                              update_width=True)
+        self._show_finding()
+        counts = {s: sum(1 for r in self.rows.values() if r.state == s)
+                  for s in ("ready", "starting", "failed", "stopped")}
+        text = "  ".join(f"{MARKS[s][0]} {n} {s}" for s, n in counts.items() if n)
+        self.query_one("#launch-status", Static).update(
+            " · ".join(x for x in (self.busy, text or "no status yet") if x))
+
+    def _selected(self) -> Launchable | None:
+        table = self.query_one("#processes", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((i for i in self.items if i.name == key), None)
+
+    def _show_finding(self) -> None:
+        item = self._selected()
+        st = self.rows.get(item.name) if item else None
+        out = self.query_one("#launch-finding", Static)
+        if st is None or not st.findings:
+            out.update("")
+            return
+        f = st.findings[0]
+        out.update(Text(f"✗ {f.meaning}: {f.line}\n→ {f.hint}", style=self._style("failed")))
+
+    # -- events -----------------------------------------------------------------------
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        item = self._selected()
+        self._show_finding()
+        if item is not None and item.name != self.tailing:
+            self.tailing = item.name
+            log = self.query_one("#launch-log", Log)
+            log.clear()
+            self._pending = []
+            log.border_title = f"{item.name} on {item.node} — end follows"
+            self.follow_log(item)
+
+    # -- actions ----------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.query_one("#launch-log", Log).scroll_end(animate=False)
+
+    def action_script(self) -> None:
+        item = self._selected()
+        if item is not None:
+            self.app.push_screen(TextScreen(f"{item.name} on {item.node}",
+                                            render_script(item.env, item.argv)))
+
+    def action_refresh_now(self) -> None:
+        self.poll()
+
+    def action_start_one(self) -> None:
+        item = self._selected()
+        if item is not None:
+            self.run_launch([item.name])
+
+    def action_start_all(self) -> None:
+        self.run_launch(None)
+
+    def action_stop_one(self) -> None:
+        item = self._selected()
+        if item is not None:
+            self.run_stop([item.name], f"Stop {item.name} on {item.node}?")
+
+    def action_stop_all(self) -> None:
+        self.run_stop(None, "Stop every process pdtui started on this cluster?")
+
+    # -- workers ----------------------------------------------------------------------
+
+    @work(group="launch-poll", exclusive=True, exit_on_error=False, name="process status")
+    async def poll(self) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        if pool is None or cluster is None:
+            return
+        try:
+            self.rows = {s.name: s for s in await statuses(pool, cluster)}
+            self._show()
+        finally:
+            self.set_timer(self.interval, self.poll, name="launch-poll")
+
+    @work(group="launch-action", exclusive=True, exit_on_error=False, name="launch")
+    async def run_launch(self, only: list[str] | None) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        assert pool is not None and cluster is not None
+        self.busy = "starting…"
+        self._show()
+        try:
+            started = await launch(pool, cluster, only)
+        finally:
+            self.busy = ""
+        bad = [s for s in started if s.error]
+        for s in bad:
+            self.notify(f"{s.name} on {s.node}: {s.error}", severity="error", timeout=15)
+        if not bad:
+            self.notify(f"started {', '.join(s.name for s in started)}")
+        self.poll()
+
+    @work(group="launch-action", exclusive=True, exit_on_error=False, name="stop")
+    async def run_stop(self, only: list[str] | None, question: str) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        assert pool is not None and cluster is not None
+        names = ", ".join(i.name for i in launchables(cluster, only))
+        if not await self.app.push_screen_wait(ConfirmScreen(question, names)):
+            return
+        self.busy = "stopping…"
+        self._show()
+        try:
+            results = await stop_all(pool, cluster, only)
+        finally:
+            self.busy = ""
+        self.notify("; ".join(f"{k}: {v}" for k, v in results.items()))
+        self.poll()
+
+    @work(group="launch-tail", exclusive=True, exit_on_error=False, name="log tail")
+    async def follow_log(self, item: Launchable) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        if pool is None or cluster is None:
+            return
+        node = cluster.node(item.node)
+        path = run_dir(node, cluster.name, item.name) + "/out.log"
+        offset: int | None = None
+        while True:
+            try:
+                if offset is None:
+                    stream = tail(pool, node, path, start_lines=200)
+                else:  # resume exactly where the last stream stopped
+                    stream = tail(pool, node, path, offset)
+                async for line in stream:
+                    offset = line.offset
+                    self._pending.append(line.text)
+            except Exception as exc:
+                self._pending.append(f"[pdtui] log stream lost: {exc}; reconnecting…")
+            await asyncio.sleep(2.0)
