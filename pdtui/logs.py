@@ -74,6 +74,11 @@ FINGERPRINTS: list[Fingerprint] = [
                            r"DISAGGREGATED_PREFILL_RANK_TABLE_PATH"),
                 "DISAGGREGATED_PREFILL_RANK_TABLE_PATH is not set",
                 "set it in [env] to the ranktable path and push the ranktable (F4)"),
+    Fingerprint("ranktable-missing",
+                re.compile(r"No such file or directory: '[^']*rank_?table[^']*'"),
+                "the ranktable file is missing on this node",
+                "generate and push it: pdtui ranktable generate/push, or g then p in the "
+                "Ranktable view (F4)"),
     Fingerprint("ranktable-server-id",
                 re.compile(r"Can't read the target server_id"),
                 "this node's devices are not in the ranktable",
@@ -125,11 +130,18 @@ FINGERPRINTS: list[Fingerprint] = [
                 re.compile(r"EngineCore encountered a fatal error"),
                 "the engine crashed",
                 "read the traceback above it; restart the instance"),
+    Fingerprint("engine-init",
+                re.compile(r"Engine core initialization failed|EngineCore failed to start"),
+                "the engine failed to start",
+                "the first error above it is the cause"),
     Fingerprint("port-in-use",
                 re.compile(r"\[Errno 98\]"),
                 "the HTTP port is already in use",
                 "stop whatever listens on the port (ss -ltnp) or choose another port"),
 ]
+
+#: Fingerprints that only say that something failed; the cause is another one.
+GENERIC = {"engine-init", "engine-fatal", "api-died"}
 
 _STATS = re.compile(
     r"Avg prompt throughput: ([\d.]+) tokens/s, Avg generation throughput: ([\d.]+) tokens/s, "
@@ -199,8 +211,13 @@ class LogWatcher:
             self.shards = (int(m.group(2)), int(m.group(3)))
         for fp in FINGERPRINTS:
             if fp.pattern.search(line) and not any(f.key == fp.key for f in self.findings):
-                self.findings.append(Finding(fp.key, fp.meaning, fp.hint, line.strip()[:300],
-                                             now))
+                found = Finding(fp.key, fp.meaning, fp.hint, line.strip()[:300], now)
+                if fp.key in GENERIC:
+                    self.findings.append(found)
+                else:  # a specific cause goes before the generic "it failed" lines
+                    at = next((i for i, f in enumerate(self.findings) if f.key in GENERIC),
+                              len(self.findings))
+                    self.findings.insert(at, found)
         stats = parse_stats(line)
         if stats is not None:
             self.stats = stats

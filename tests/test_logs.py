@@ -82,7 +82,7 @@ def test_each_fatal_fingerprint_is_recognised_with_a_hint(key: str, line: str) -
 def test_every_fingerprint_has_a_sample() -> None:
     assert {f.key for f in FINGERPRINTS} - set(FATAL) <= {
         "ranktable-dup", "ranktable-env", "mooncake-connect", "llmdd-link", "npu-oom",
-        "engine-fatal"}
+        "engine-fatal", "ranktable-missing", "engine-init"}
 
 
 def test_engine_stats_lines_parse_and_a_stuck_decode_is_flagged() -> None:

@@ -1,0 +1,93 @@
+"""The runbook's deployment on the simulator: launch, ready, a request through the proxy, stop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pdtui.cluster import Cluster, load
+from pdtui.launch.control import launch, launchables, statuses, stop_all, wait_ready
+from pdtui.npu.health import sweep
+from pdtui.ranktable import dumps, generate
+from pdtui.ranktable_sync import push
+from pdtui.remote import pool_for
+from pdtui.sim.faults import apply_fault
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.state import modify_state
+from pdtui.ssh import SshPool
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              ) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")  # inherited by the fake nodes' shells
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                    address_prefix="127.0.14", port=0)
+    async with sim:
+        cluster = load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            yield cluster, pool, sim
+            await stop_all(pool, cluster, grace=5)
+
+
+async def push_ranktable(cluster: Cluster, pool: SshPool) -> None:
+    live = {n.name: n for n in await sweep(pool, cluster)}
+    results = await push(pool, cluster, dumps(generate(cluster, live)))
+    assert all(r.ok for r in results)
+
+
+async def test_the_runbook_deployment_comes_up_and_answers_through_the_proxy(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool, sim = rig
+    await push_ranktable(cluster, pool)
+    started = await launch(pool, cluster)
+    assert [s.name for s in started] == ["prefill-0", "decode-0", "proxy"]
+    assert all(s.error is None for s in started)
+    final = await wait_ready(pool, cluster, timeout=60, interval=0.3)
+    assert [(s.name, s.state, s.stage) for s in final] == [
+        ("prefill-0", "ready", "ready"), ("decode-0", "ready", "ready"),
+        ("proxy", "ready", "ready")]
+    proxy = next(n for n in sim.nodes if n.name == "prefill-0")
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.post(f"http://{proxy.listen_host}:8080/v1/completions", json={
+            "model": "deepseek_v3.2", "prompt": "Who are you?", "max_tokens": 20,
+            "temperature": 0})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["usage"]["completion_tokens"] == 20 and body["choices"][0]["text"]
+    stopped = await stop_all(pool, cluster, grace=5)
+    assert stopped == {"proxy": "stopped", "decode-0": "stopped", "prefill-0": "stopped"}
+    assert {s.state for s in await statuses(pool, cluster)} == {"stopped"}
+
+
+async def test_a_missing_ranktable_fails_with_the_connector_message_and_a_hint(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool, _sim = rig
+    await launch(pool, cluster, ["prefill-0"])
+    final = await wait_ready(pool, cluster, ["prefill-0"], timeout=30, interval=0.3)
+    assert final[0].state == "failed"
+    assert [f.key for f in final[0].findings] == ["ranktable-missing", "engine-init"]
+    assert "pdtui ranktable" in final[0].findings[0].hint
+
+
+async def test_a_crash_on_start_is_failed_with_its_fingerprint(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool, sim = rig
+    await push_ranktable(cluster, pool)
+    with modify_state(sim.state_path) as state:
+        apply_fault(state, "decode-0:crash-on-start=hccl-timeout")
+    await launch(pool, cluster, ["decode"])
+    final = await wait_ready(pool, cluster, ["decode"], timeout=30, interval=0.3)
+    assert final[0].state == "failed"
+    assert [f.key for f in final[0].findings][:1] == ["hccl-timeout"]
+
+
+def test_only_selects_processes_instances_roles_and_the_proxy() -> None:
+    root = Path(__file__).resolve().parents[2]
+    c = load(root / "sample_clusters" / "mooncake-a3-2p1d.toml")
+    assert [i.name for i in launchables(c, ["prefill-1"])] == ["prefill-1.dp0", "prefill-1.dp1"]
+    assert len(launchables(c, ["decode"])) == 32
+    assert [i.name for i in launchables(c, ["proxy", "decode-0.dp3"])] == [
+        "decode-0.dp3", "proxy"]
+    assert os.environ.get("PDTUI_SIM_VLLM_SPEED") is None
