@@ -18,6 +18,7 @@ import contextlib
 import getpass
 import os
 import shutil
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -361,9 +362,26 @@ class Simulator:
             with contextlib.suppress(Exception):
                 await n.server.kill_all()
         self.nodes.clear()
+        self._kill_started()
         if self._tools is not None:
             await self._tools.stop()
             self._tools = None
+
+    def _kill_started(self) -> None:
+        """Processes started on the fake nodes (fake vLLM, proxy) end with the simulator.
+
+        They were started detached in their own process groups, with a pid file in the node's
+        run folder inside this simulator's folder: only those groups are signalled.
+        """
+        for pid_file in (self.dir / "nodes").glob("*/run/**/pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                run_id = (pid_file.parent / "run_id").read_text().strip()
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                if f"PDTUI_RUN_ID={run_id}".encode() in environ:  # not a reused pid
+                    os.killpg(pid, signal.SIGTERM)
+            except (ValueError, OSError):
+                continue
 
     async def __aenter__(self) -> Simulator:
         await self.start()

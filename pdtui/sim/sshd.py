@@ -257,9 +257,13 @@ class SimNodeServer:
 
     async def kill_all(self) -> None:
         """Kill every command still running (test teardown)."""
-        for proc in list(self._procs):
+        procs = list(self._procs)
+        for proc in procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:  # reap them, so no transport outlives the event loop
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 2.0)
         self._procs.clear()
 
     async def set_reachable(self, reachable: bool) -> None:

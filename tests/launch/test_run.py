@@ -113,3 +113,19 @@ async def test_tail_resumes_at_the_byte_offset_without_loss_or_repeat(rig) -> No
     async for line in tail(pool, node, path, follow=False, start_lines=2):
         last.append(line)
     assert [x.text for x in last][-1] == "got TERM"
+
+
+async def test_processes_started_on_fake_nodes_end_with_the_simulator(tmp_path: Path) -> None:
+    sim = Simulator(runbook_spec(), tmp_path / "s.toml", latency_ms=0,
+                    address_prefix="127.0.16", port=0)
+    async with sim:
+        cluster = load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            s = await start(pool, cluster.node("prefill-0"), cluster.name, "left", {},
+                            ["sleep", "60"])
+    assert s.pid is not None
+    for _ in range(40):
+        if not Path(f"/proc/{s.pid}").exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not Path(f"/proc/{s.pid}").exists()

@@ -1,0 +1,71 @@
+"""The Launch view driven through Pilot against the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Log
+
+from pdtui.cluster import load
+from pdtui.launch.control import stop_all
+from pdtui.npu.health import sweep
+from pdtui.ranktable import dumps, generate
+from pdtui.ranktable_sync import push
+from pdtui.remote import pool_for
+from pdtui.settings import Settings
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.tui.app import PdTui
+from pdtui.tui.screens.launch import LaunchScreen
+from pdtui.tui.screens.ranktable import ConfirmScreen
+
+
+@pytest.fixture
+async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Simulator]:
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
+    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                  address_prefix="127.0.15", port=0)
+    async with s:
+        cluster = load(s.cluster_file)
+        async with pool_for(cluster) as pool:
+            live = {n.name: n for n in await sweep(pool, cluster)}
+            await push(pool, cluster, dumps(generate(cluster, live)))
+            yield s
+            await stop_all(pool, cluster, grace=5)
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 30) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+def state(app: PdTui, name: str) -> str:
+    return str(app.screen.query_one("#processes", DataTable).get_cell(name, "state"))
+
+
+async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        assert isinstance(screen, LaunchScreen)
+        screen.interval = 0.3
+        await wait_for(pilot, lambda: state(app, "proxy") == "· stopped")
+        await pilot.press("S")
+        await wait_for(pilot, lambda: all(state(app, n) == "✓ ready"
+                                          for n in ("prefill-0", "decode-0", "proxy")))
+        await pilot.press("down")  # decode-0: its log follows in the pane below
+        log = screen.query_one("#launch-log", Log)
+        await wait_for(pilot, lambda: any("Application startup complete." in line
+                                          for line in log.lines))
+        assert "decode-0" in str(log.border_title)
+        await pilot.press("X")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: all(state(app, n) == "· stopped"
+                                          for n in ("prefill-0", "decode-0", "proxy")))
