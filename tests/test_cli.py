@@ -82,3 +82,14 @@ def test_every_subcommand_has_help() -> None:
         h = pdtui(name, "--help")
         assert h.returncode == 0, name
         assert "usage: pdtui " + name in h.stdout.replace("\n", " ")
+
+
+def test_import_reads_the_runbook_scripts_and_warns_about_their_slips(tmp_path: Path) -> None:
+    scripts = sorted((ROOT / "tests" / "fixtures" / "scripts").glob("runbook-*.sh"))
+    out = tmp_path / "imported.toml"
+    r = pdtui("import", *map(str, scripts), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "line 28: '--kv-transfer-config' starts a new command" in r.stdout
+    assert "disaggregate_prefill_v1" in r.stdout
+    v = pdtui("validate", str(out))
+    assert v.returncode == 0 and "prefill prefill-0    on prefill-0    port 8000" in v.stdout

@@ -201,3 +201,49 @@ register("status", "state, startup stage and known errors of every process", _st
          _status)
 register("stop", "stop what pdtui started (TERM, then KILL after --grace)", _stop_args, _stop)
 register("logs", "print (and follow) a process's log", _logs_args, _logs)
+
+
+# --- import -----------------------------------------------------------------
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scripts", nargs="+", metavar="SCRIPT",
+                   help="launch scripts (exports + vllm serve), the proxy command, gen_ranktable")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="cluster file to write (atomically; a previous file is kept as .bak)")
+    p.add_argument("--name", default=None, help="cluster name (default: the output file's stem)")
+
+
+def _import(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pdtui.cluster import ClusterError, atomic_write, dump_spec, loads
+    from pdtui.launch.importer import import_scripts
+
+    texts: dict[str, str] = {}
+    for path in ns.scripts:
+        try:
+            texts[Path(path).name] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            err(f"{path}: cannot read: {exc}")
+            return EXIT_CONFIG
+    out = Path(ns.output)
+    try:
+        result = import_scripts(texts, name=ns.name or out.stem)
+        text = dump_spec(result.spec)
+        loads(text, source=out.name)
+    except ClusterError as exc:
+        for line in exc.problems:
+            err(line)
+        return EXIT_CONFIG
+    header = "".join(f"# imported from {p}\n" for p in ns.scripts)
+    header += "".join(f"# warning: {w}\n" for w in result.warnings)
+    backup = atomic_write(out, header + text)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"wrote {out}" + (f" (previous file: {backup})" if backup else ""))
+    return EXIT_OK
+
+
+register("import", "read runbook-style launch scripts into a cluster file", _import_args,
+         _import)
