@@ -321,12 +321,11 @@ class Cluster:
         """The ranktable's path on ``node`` (``{node.*}`` placeholders filled in)."""
         if self.spec.ranktable is None:
             raise KeyError("ranktable")
-        ctx = {"name": node.name, "host": node.host, "ip": node.ip, "nic": node.nic or "",
-               "soc": node.soc}
-        return _PLACEHOLDER_RE.sub(
-            lambda m: ctx.get(m.group(2), m.group(0)) if m.group(1) == "node" else m.group(0),
-            self.spec.ranktable.path,
-        )
+        return node_fill(self.spec.ranktable.path, node)
+
+    def model_path(self, node: Node) -> str:
+        """The model's path on ``node`` (``{node.*}`` placeholders filled in)."""
+        return node_fill(self.spec.model.path, node)
 
     def processes(self, role: Role | None = None) -> Iterator[Process]:
         for inst in self.instances:
@@ -362,6 +361,16 @@ class Cluster:
         if self.spec.ranktable:
             lines.append(f"  ranktable {self.spec.ranktable.path}")
         return lines
+
+
+def node_fill(text: str, node: Node) -> str:
+    """``text`` with its ``{node.*}`` placeholders filled in for ``node``."""
+    ctx = {"name": node.name, "host": node.host, "ip": node.ip, "nic": node.nic or "",
+           "soc": node.soc}
+    return _PLACEHOLDER_RE.sub(
+        lambda m: ctx.get(m.group(2), m.group(0)) if m.group(1) == "node" else m.group(0),
+        text,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -651,6 +660,8 @@ def resolve(
             },
             "model": model_ctx,
         }
+        ctx["model"] = {**model_ctx, "path": _fill(model_ctx["path"], {"node": ctx["node"]},
+                                                   f"{source}: model.path", problems)}
         if rt_ctx:
             ctx["ranktable"] = {
                 "path": _fill(rt_ctx["path"], {"node": ctx["node"]},

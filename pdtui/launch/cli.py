@@ -25,6 +25,7 @@ from pdtui.launch.control import (
     unknown_names,
     wait_ready,
 )
+from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
 from pdtui.remote import pool_for
 
@@ -75,6 +76,8 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
                    help="wait until every process is ready or one fails")
     p.add_argument("--timeout", type=float, default=1800, help="with --wait (default 1800 s)")
+    p.add_argument("--force", action="store_true",
+                   help="start even if the preflight checks find errors")
 
 
 def _launch(ns: argparse.Namespace) -> int:
@@ -92,6 +95,12 @@ def _launch(ns: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+            problems = await preflight(pool, cluster, ns.only)
+            for p in problems:
+                print(f"{'✗' if p.severity == 'error' else '!'} preflight: {p}")
+            if any(p.severity == "error" for p in problems) and not ns.force:
+                err("not started: fix the preflight errors above, or use --force")
+                return EXIT_FINDINGS
             started = await launch(pool, cluster, ns.only)
             for s in started:
                 if s.error:

@@ -213,7 +213,7 @@ def plan_instance(cluster: Cluster, instance: Instance) -> list[ProcessPlan]:
                 host=node.ip,
                 port=proc.port,
                 env=env,
-                argv=[model.vllm, "serve", model.path, *flags],
+                argv=[model.vllm, "serve", cluster.model_path(node), *flags],
                 dp_rank=proc.dp_rank,
                 devices=proc.devices,
             )

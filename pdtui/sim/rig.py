@@ -298,6 +298,15 @@ class Simulator:
             # absolute remote paths, so a copy on one node is not a copy on all of them.
             update["ranktable"] = rt.model_copy(
                 update={"path": f"{d / 'nodes'}/{{node.name}}/fs{rt.path}"})
+        model = self.base.model
+        if Path(model.path).is_absolute():
+            update["model"] = model.model_copy(
+                update={"path": f"{d / 'nodes'}/{{node.name}}/fs{model.path}"})
+            for ns in self.base.nodes:  # the weights "exist" on every node
+                weights = d / "nodes" / ns.name / "fs" / Path(model.path).relative_to("/")
+                weights.mkdir(parents=True, exist_ok=True)
+                (weights / "config.json").write_text(
+                    '{"model_type": "deepseek_v32", "pdtui_simulated": true}\n')
         proxy = self.base.proxy
         if proxy is not None and Path(proxy.script).is_absolute():
             update["proxy"] = proxy.model_copy(update={

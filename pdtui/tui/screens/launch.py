@@ -21,6 +21,7 @@ from pdtui.launch.control import (
     stop_all,
 )
 from pdtui.launch.plan import render_script
+from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
 from pdtui.logs import STAGE_TITLES
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
@@ -205,6 +206,21 @@ class LaunchScreen(ModeScreen):
     async def run_launch(self, only: list[str] | None) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
         assert pool is not None and cluster is not None
+        self.busy = "preflight…"
+        self._show()
+        try:
+            problems = await preflight(pool, cluster, only)
+        finally:
+            self.busy = ""
+            self._show()
+        errors = [p for p in problems if p.severity == "error"]
+        for p in problems:
+            if p.severity == "warning":
+                self.notify(str(p), severity="warning", timeout=15)
+        if errors and not await self.app.push_screen_wait(ConfirmScreen(
+                f"Preflight found {len(errors)} problem(s). Start anyway?",
+                "\n".join(str(p) for p in errors))):
+            return
         self.busy = "starting…"
         self._show()
         try:
