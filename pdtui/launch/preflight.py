@@ -127,11 +127,11 @@ async def check_node(pool: SshPool, cluster: Cluster, node: Node,
             if key.lower() in ("http_proxy", "https_proxy", "all_proxy"):
                 out.append(Problem("warning", node.name, item.name, f"{key} is set in [env]",
                                    "remove it: vLLM's internal calls must not use a proxy"))
-        for key in ("HCCL_IF_IP", "VLLM_HOST_IP"):
-            value = item.env.get(key)
-            if value and addrs and value not in addrs:
+        for ip_key in ("HCCL_IF_IP", "VLLM_HOST_IP"):
+            ip_value = item.env.get(ip_key)
+            if ip_value and addrs and ip_value not in addrs:
                 out.append(Problem("error", node.name, item.name,
-                                   f"{key}={value} is not an address of the node "
+                                   f"{ip_key}={ip_value} is not an address of the node "
                                    f"(hostname -I: {' '.join(addrs)})",
                                    "set the node's ip in the cluster file to its data-plane "
                                    "address"))
