@@ -150,6 +150,35 @@ _STATS = re.compile(
 )
 
 
+_STAMP = re.compile(r"\b(?:INFO|WARNING|ERROR|DEBUG|CRITICAL) (\d\d)-(\d\d) "
+                    r"(\d\d):(\d\d):(\d\d)\b")
+
+
+def line_time(line: str, default: float) -> float:
+    """The time a vLLM log line carries (``INFO 09-08 02:54:59``), else ``default``.
+
+    The year is not in the line: the one that puts the stamp nearest ``default`` is used.
+    """
+    m = _STAMP.search(line)
+    if m is None:
+        return default
+    import datetime as dt
+    import time
+
+    month, day, hh, mm, ss = (int(x) for x in m.groups())
+    base = dt.datetime.fromtimestamp(default if default >= 0 else time.time())
+    ref = base.timestamp()
+    best: float | None = None
+    for year in (base.year - 1, base.year, base.year + 1):
+        try:
+            t = dt.datetime(year, month, day, hh, mm, ss).timestamp()
+        except ValueError:
+            continue
+        if best is None or abs(t - ref) < abs(best - ref):
+            best = t
+    return default if best is None else best
+
+
 @dataclass
 class EngineStats:
     prompt_tps: float
@@ -189,6 +218,7 @@ class LogWatcher:
     stats: EngineStats | None = None
     shards: tuple[int, int] | None = None
     stuck_intervals: int = 0
+    _last_stamp: float | None = None
 
     @property
     def stage(self) -> str | None:
@@ -200,7 +230,11 @@ class LogWatcher:
         return "ready" in self.stages
 
     def feed(self, line: str) -> None:
-        now = self.clock()
+        # Lines without a stamp (uvicorn's) count from the last stamped line before them.
+        stamped = line_time(line, -1.0)
+        if stamped >= 0:
+            self._last_stamp = stamped
+        now = stamped if stamped >= 0 else (self._last_stamp or self.clock())
         if self.started_at is None:
             self.started_at = now
         for key, _title, pattern in STAGES:

@@ -59,6 +59,14 @@ def _print_status(rows: list[dict[str, object]]) -> None:
         pid = r["pid"] or "-"
         print(f"{marks.get(str(r['state']), '?')} {r['name']:<16} {r['role']:<8} "
               f"{r['node']:<12} {r['state']:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
+        stages = r.get("stages")
+        if isinstance(stages, dict) and stages:
+            print("    " + "  ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
+        stats = r.get("stats")
+        if isinstance(stats, dict):
+            print(f"    running {stats['running']}  waiting {stats['waiting']}  "
+                  f"kv cache {stats['kv_cache_pct']:.1f}%  "
+                  f"gen {stats['generation_tps']:.1f} tok/s")
         fingerprints = r["fingerprints"]
         assert isinstance(fingerprints, list)
         for f in fingerprints:
@@ -78,6 +86,8 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=1800, help="with --wait (default 1800 s)")
     p.add_argument("--force", action="store_true",
                    help="start even if the preflight checks find errors")
+    p.add_argument("--restart", action="store_true",
+                   help="stop the selected processes first (restart = stop + start)")
 
 
 def _launch(ns: argparse.Namespace) -> int:
@@ -95,6 +105,9 @@ def _launch(ns: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+            if ns.restart:
+                for name, result in (await stop_all(pool, cluster, ns.only)).items():
+                    print(f"  stop {name}: {result}")
             problems = await preflight(pool, cluster, ns.only)
             for p in problems:
                 print(f"{'✗' if p.severity == 'error' else '!'} preflight: {p}")

@@ -18,7 +18,7 @@ from typing import Literal
 from pdtui.cluster import Cluster
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, start, status, stop
-from pdtui.logs import Finding, LogWatcher
+from pdtui.logs import EngineStats, Finding, LogWatcher
 from pdtui.remote import target
 from pdtui.ssh import SshError, SshPool
 
@@ -75,6 +75,8 @@ class ProcessStatus:
     run: Status
     findings: list[Finding] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stats: EngineStats | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -83,6 +85,8 @@ class ProcessStatus:
             "exit_status": self.run.exit_status, "error": self.run.error,
             "fingerprints": [{"key": f.key, "meaning": f.meaning, "hint": f.hint,
                               "line": f.line} for f in self.findings],
+            "stages": {k: round(v, 1) for k, v in self.stage_seconds.items()},
+            "stats": None if self.stats is None else dict(self.stats.__dict__),
         }
 
 
@@ -129,9 +133,10 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable,
         "Uvicorn running on" in x or "Application startup complete" in x for x in lines
     ):
         watcher.stages.setdefault("ready", time.time())
+    stages = {k: t for k in watcher.stages if (t := watcher.elapsed(k)) is not None}
     return ProcessStatus(item.name, item.role, item.node, item.url,
                          _state(run, watcher, item.role), watcher.stage, run.pid, run,
-                         watcher.findings, lines[-20:])
+                         watcher.findings, lines[-20:], stages, watcher.stats)
 
 
 async def statuses(pool: SshPool, cluster: Cluster,
