@@ -39,8 +39,8 @@ class LaunchScreen(ModeScreen):
         "Every process the cluster file defines (data-parallel ranks separately) and the "
         "proxy. Each is started detached on its node (it survives pdtui and a lost "
         "connection) and stopped by TERM to exactly the process group pdtui started. s starts "
-        "the selected process, S starts everything, x stops the selected one, X stops "
-        "everything (proxy first); v shows the exact script; the log below follows the "
+        "the selected process, S starts everything, x stops the selected one, R restarts "
+        "it, X stops everything (proxy first); v shows the exact script; the log below follows the "
         "selected process live (end follows again after scrolling up); known fatal errors "
         "are recognised and explained."
     )
@@ -48,6 +48,7 @@ class LaunchScreen(ModeScreen):
         Binding("s", "start_one", "Start", id="launch-start"),
         Binding("S", "start_all", "Start all", id="launch-start-all"),
         Binding("x", "stop_one", "Stop", id="launch-stop"),
+        Binding("R", "restart_one", "Restart", id="launch-restart"),
         Binding("X", "stop_all", "Stop all", id="launch-stop-all"),
         Binding("v", "script", "Script", id="launch-script"),
         Binding("r", "refresh_now", "Refresh", id="launch-refresh"),
@@ -115,7 +116,9 @@ class LaunchScreen(ModeScreen):
             table.update_cell(name, "state", Text(f"{mark} {st.state}",
                                                   style=self._style(st.state)),
                               update_width=True)
-            table.update_cell(name, "stage", STAGE_TITLES.get(st.stage or "", "-"),
+            took = st.stage_seconds.get(st.stage or "")
+            stage = STAGE_TITLES.get(st.stage or "", "-")
+            table.update_cell(name, "stage", f"{stage} {took:.0f}s" if took else stage,
                               update_width=True)
             table.update_cell(name, "pid", str(st.pid or "-"), update_width=True)
             problem = st.findings[0].meaning if st.findings else (
@@ -177,6 +180,11 @@ class LaunchScreen(ModeScreen):
         item = self._selected()
         if item is not None:
             self.run_launch([item.name])
+
+    def action_restart_one(self) -> None:
+        item = self._selected()
+        if item is not None:
+            self.run_restart(item.name)
 
     def action_start_all(self) -> None:
         self.run_launch(None)
@@ -248,6 +256,26 @@ class LaunchScreen(ModeScreen):
         finally:
             self.busy = ""
         self.notify("; ".join(f"{k}: {v}" for k, v in results.items()))
+        self.poll()
+
+    @work(group="launch-action", exclusive=True, exit_on_error=False, name="restart")
+    async def run_restart(self, name: str) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        assert pool is not None and cluster is not None
+        if not await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?",
+                                                             "stop (TERM, then KILL), start")):
+            return
+        self.busy = f"restarting {name}…"
+        self._show()
+        try:
+            stopped = await stop_all(pool, cluster, [name])
+            started = await launch(pool, cluster, [name])
+        finally:
+            self.busy = ""
+        bad = [s for s in started if s.error]
+        self.notify(f"{name}: {stopped.get(name, '?')}, then "
+                    + (f"not started: {bad[0].error}" if bad else "started"),
+                    severity="error" if bad else "information")
         self.poll()
 
     @work(group="launch-tail", exclusive=True, exit_on_error=False, name="log tail")
