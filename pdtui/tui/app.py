@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from pdtui.cluster import Cluster
 from pdtui.npu.health import CheckReport
 from pdtui.remote import pool_for, target
+from pdtui.runbook import Verification
 from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.ssh import (
     CommandRecord,
@@ -205,6 +206,10 @@ class PdTui(App[None]):
             with contextlib.suppress(Exception):
                 for screen in self._screen_stacks.get(mode, []):
                     screen.post_message(HealthUpdated(report))
+
+    def verification(self) -> Verification | None:
+        """How the runbook's last step sends its prompt (None: no console available yet)."""
+        return None
 
     def status_of(self, name: str) -> NodeStatus:
         return self.node_status.get(name, NodeStatus(name, NodeState.DISCONNECTED))

@@ -6,12 +6,15 @@ import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pdtui.cluster import Cluster, format_devices
+from pdtui.runbook import Step, run_all, steps_for
 from pdtui.ssh import CommandRecord, NodeState, NodeStatus
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 
@@ -101,23 +104,24 @@ def ssh_cell(status: NodeStatus, app: object) -> Text:
     return text
 
 
-RUNBOOK_STEPS = [
-    ("Verify NPU network", "link, net health, lldp, netdetect, gateway, IP of every device",
-     "grid"),
-    ("Cross-node ping", "every device pings its peers (ping on A2, hccs_ping on A3)", "grid"),
-    ("Generate ranktable", "collected centrally over SSH, pushed to every node", "ranktable"),
-    ("Launch prefill and decode", "vllm serve on their nodes, detached, logs tailed", "launch"),
-    ("Start the proxy", "load_balance_proxy_server_example.py with derived backends", "launch"),
-    ("Verify", "a completion through the proxy, with TTFT and tokens/s", "console"),
-]
+_STEP_MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!",
+               "failed": "✗", "skipped": "-"}
 
 
 class OverviewScreen(ModeScreen):
     MODE = "overview"
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("R", "run_all", "Run all", id="runbook-run-all"),
+    ]
+    steps: list[Step]
+    running = False
     HELP = (
-        "The runbook at a glance: the cluster's nodes, instances and proxy as the cluster file "
-        "defines them, and the bring-up steps in order. Each step's state fills in as the "
-        "views that own it (NPU grid, Ranktable, Launch, Console) run it."
+        "The runbook at a glance: the cluster's nodes and their SSH connection, the instances "
+        "and proxy as the cluster file defines them, and the bring-up steps as a live "
+        "checklist: the NPU network check with pings, the ranktable (when the connector "
+        "reads one), prefill, decode, the proxy, and the verification prompt. R runs them in "
+        "order and stops at the first failure, with the reason; enter on a step opens the "
+        "view that shows (and fixes) it."
     )
 
     def body(self) -> ComposeResult:
@@ -170,14 +174,18 @@ class OverviewScreen(ModeScreen):
                 f"({len(c.backends('prefill'))} prefillers, {len(c.backends('decode'))} decoders)",
                 classes="section",
             )
-        yield Static("Runbook", classes="section")
+        yield Static("Runbook  (R runs every step in order; enter opens a step's view)",
+                     classes="section")
+        self.steps = steps_for(c)
         yield _table(
             "steps",
-            ["", "step", "what pdtui does", "view"],
-            [["·", name, what, view] for name, what, view in RUNBOOK_STEPS],
-            keys=[f"step{i}" for i in range(len(RUNBOOK_STEPS))],
+            ["", "step", "state", "time", "reason", "view"],
+            [[_STEP_MARKS["pending"], st.title, st.state, "", "", st.view]
+             for st in self.steps],
+            keys=[st.key for st in self.steps],
         )
-        yield Static("· not run yet   ✓ passed   ! warning   ✗ failed", classes="legend")
+        yield Static("· pending  ◌ running  ✓ passed  ! warning  ✗ failed  - skipped",
+                     classes="legend")
 
     def on_node_status_changed(self, message: NodeStatusChanged) -> None:
         self._show_status(message.status)
@@ -191,16 +199,71 @@ class OverviewScreen(ModeScreen):
         self._show_steps()
 
     def _show_steps(self) -> None:
-        report = self.pdtui.health
+        """Step states: from a run-all, or from the views that ran them on their own."""
         tables = self.query("#steps")
-        if report is None or not tables:
+        if not tables or self.cluster is None:
             return
         table = tables.first(DataTable)
-        marks = {"ok": "✓", "warn": "!", "fail": "✗", "unknown": "?"}
-        table.update_cell("step0", "", marks.get(report.state, "?"))
-        if report.pings:
-            ok = all(p.ok for p in report.pings)
-            table.update_cell("step1", "", marks["ok" if ok else "fail"])
+        report = self.pdtui.health
+        net = next((st for st in self.steps if st.key == "network"), None)
+        if report is not None and net is not None and net.state in ("pending", "passed",
+                                                                     "warning", "failed"):
+            net.state = ("passed" if report.state == "ok"
+                         else "warning" if report.state == "warn" else "failed")
+            if report.pings and not all(p.ok for p in report.pings):
+                net.state = "failed"
+        for st in self.steps:
+            colour = {"passed": "success", "warning": "warning", "failed": "error"}.get(
+                st.state, "")
+            style = self.app.get_css_variables().get(colour, "") if colour else ""
+            table.update_cell(st.key, "", Text(_STEP_MARKS[st.state], style=style))
+            table.update_cell(st.key, "state", Text(st.state, style=style), update_width=True)
+            table.update_cell(st.key, "time",
+                              f"{st.seconds:.1f}s" if st.seconds is not None else "",
+                              update_width=True)
+            table.update_cell(st.key, "reason", (st.reason or "")[:90], update_width=True)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "steps":
+            step = next(st for st in self.steps if st.key == event.row_key.value)
+            self.app.switch_mode(step.view)
+
+    def action_run_all(self) -> None:
+        if self.cluster is not None and not self.running:
+            self.run_all()
+
+    @work(group="runbook", exclusive=True, exit_on_error=False, name="run all")
+    async def run_all(self) -> None:
+        from pdtui.tui.screens.ranktable import ConfirmScreen
+
+        pool, cluster = self.pdtui.pool, self.cluster
+        if pool is None or cluster is None:
+            return
+        if not await self.app.push_screen_wait(ConfirmScreen(
+                "Run every step of the runbook?",
+                "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(self.steps))
+                + "\n\nThis starts prefill, decode and the proxy on their nodes.")):
+            return
+        self.running = True
+        self.steps = steps_for(cluster)
+        try:
+            report = await run_all(pool, cluster, self.pdtui.verification(),
+                                   on_step=lambda st: self._on_step(st))
+        finally:
+            self.running = False
+        self.steps = report.steps
+        self._show_steps()
+        if report.check is not None:
+            self.pdtui.set_health(report.check)
+        failed = report.failed_step
+        if failed:
+            self.notify(f"{failed.title}: {failed.reason}", severity="error", timeout=30)
+        else:
+            self.notify(f"runbook passed in {report.seconds:.1f} s")
+
+    def _on_step(self, step: Step) -> None:
+        self.steps = [step if st.key == step.key else st for st in self.steps]
+        self._show_steps()
 
     def _show_status(self, status: NodeStatus) -> None:
         tables = self.query("#nodes")

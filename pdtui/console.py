@@ -1,0 +1,551 @@
+"""The prompt console's core (no Textual): send one completion or chat request to the PD
+proxy (or any OpenAI-compatible server), stream it, time it, and measure a small load test.
+
+Measurements (see the reference's notes on prompt consoles):
+
+- ``ttft``: seconds from sending the request to the first SSE event that carries text
+  (the chat role-only first delta does not count). None for non-streaming requests.
+- token counts come from ``usage`` (streaming requests ask for it with
+  ``stream_options.include_usage``); an SSE chunk is not a token.
+- ``tokens_per_s`` = completion_tokens / (end - first-token time) for streams; for
+  non-streaming requests completion_tokens / total time.
+- ``itl``: the mean gap between text-carrying chunks after the first.
+
+Errors: an HTTP error keeps the status and the raw body; HTTP 200 with an empty body is an
+error too (older proxies answer that way when the decoder failed); a stream that ends before
+``data: [DONE]`` or drops mid-way keeps the partial text and reports the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import math
+import re
+import shlex
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from pdtui.cluster import Cluster, Node
+from pdtui.remote import target
+from pdtui.ssh import SshPool
+
+Kind = Literal["completion", "chat"]
+Via = Literal["direct", "ssh"]
+
+EMPTY_200 = ("empty response from the proxy: older proxies hide decoder failures this way "
+             "(HTTP 200 with no body); check the decoder's log")
+
+
+class ConsoleError(Exception):
+    """A console target that cannot be worked out from the cluster file."""
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass
+class Request:
+    kind: Kind
+    prompt: str
+    model: str
+    max_tokens: int = 100
+    temperature: float = 0.0
+    stream: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return "/v1/chat/completions" if self.kind == "chat" else "/v1/completions"
+
+    def body(self) -> dict[str, Any]:
+        b: dict[str, Any] = {"model": self.model}
+        if self.kind == "chat":
+            b["messages"] = [{"role": "user", "content": self.prompt}]
+        else:
+            b["prompt"] = self.prompt
+        b["max_tokens"] = self.max_tokens
+        b["temperature"] = self.temperature
+        b["stream"] = self.stream
+        if self.stream:
+            b["stream_options"] = {"include_usage": True}
+        b.update(self.extra)
+        return b
+
+    def url(self, base_url: str) -> str:
+        return base_url.rstrip("/") + self.path
+
+    def curl(self, base_url: str) -> str:
+        """The request as a shell command ("copy as curl")."""
+        parts = ["curl", "-sS"]
+        if self.stream:
+            parts.append("-N")
+        parts += [self.url(base_url), "-H", "Content-Type: application/json",
+                  "-d", json.dumps(self.body(), ensure_ascii=False)]
+        return " ".join(shlex.quote(p) for p in parts)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Result:
+    status: int | None
+    text: str = ""
+    ttft: float | None = None
+    total: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_per_s: float | None = None
+    itl: float | None = None
+    finish_reason: str | None = None
+    raw_events: list[str] = field(default_factory=list)
+    body: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def status_line(self) -> str:
+        """``TTFT 0.123 s · 45.6 tok/s · 12+100 tokens · HTTP 200``."""
+        parts = [f"TTFT {self.ttft:.3f} s" if self.ttft is not None
+                 else f"total {self.total:.3f} s"]
+        if self.tokens_per_s is not None:
+            parts.append(f"{self.tokens_per_s:.1f} tok/s")
+        if self.prompt_tokens is not None or self.completion_tokens is not None:
+            p = "?" if self.prompt_tokens is None else str(self.prompt_tokens)
+            c = "?" if self.completion_tokens is None else str(self.completion_tokens)
+            parts.append(f"{p}+{c} tokens")
+        parts.append("no HTTP response" if self.status is None else f"HTTP {self.status}")
+        return " · ".join(parts)
+
+
+def _error_message(data: Any) -> str | None:
+    """The message of ``{"error": {...}}``, ``{"error": "..."}`` or ``{"object": "error"}``."""
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error")
+    if isinstance(err, dict):
+        return str(err.get("message") or json.dumps(err))
+    if isinstance(err, str):
+        return err
+    if data.get("object") == "error":
+        return str(data.get("message") or json.dumps(data))
+    return None
+
+
+def _choice_text(choice: Any, kind: Kind) -> str:
+    if not isinstance(choice, dict):
+        return ""
+    if kind == "chat":
+        part = choice.get("delta") or choice.get("message") or {}
+        content = part.get("content") if isinstance(part, dict) else None
+        return content if isinstance(content, str) else ""
+    text = choice.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Collector:
+    """Accumulates one response's text, usage and timings."""
+
+    def __init__(self, req: Request, res: Result, t0: float,
+                 on_text: Callable[[str], None] | None, clock: Callable[[], float]) -> None:
+        self.req, self.res, self.t0 = req, res, t0
+        self.on_text, self.clock = on_text, clock
+        self.text: list[str] = []
+        self.times: list[float] = []
+        self.done = False
+
+    def take(self, data: dict[str, Any], now: float | None = None) -> None:
+        """One JSON object: a stream chunk or a whole non-stream body."""
+        msg = _error_message(data)
+        if msg is not None and self.res.error is None:
+            self.res.error = msg
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            self.res.prompt_tokens = _int(usage.get("prompt_tokens"))
+            self.res.completion_tokens = _int(usage.get("completion_tokens"))
+        choices = data.get("choices")
+        if isinstance(choices, list) and choices:
+            c = choices[0]
+            piece = _choice_text(c, self.req.kind)
+            if piece:
+                self.text.append(piece)
+                if now is not None:
+                    self.times.append(now)
+                if self.on_text is not None:
+                    self.on_text(piece)
+            if isinstance(c, dict) and c.get("finish_reason"):
+                self.res.finish_reason = str(c["finish_reason"])
+
+    def event(self, payload: str) -> None:
+        now = self.clock()
+        self.res.raw_events.append(payload)
+        if payload.strip() == "[DONE]":
+            self.done = True
+            return
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError:
+            return
+        if isinstance(data, dict):
+            self.take(data, now)
+
+    def finish(self, end: float, streamed: bool) -> Result:
+        res = self.res
+        res.text = "".join(self.text)
+        res.total = end - self.t0
+        if streamed and self.times:
+            first = self.times[0]
+            res.ttft = first - self.t0
+            if len(self.times) > 1:
+                gaps = [b - a for a, b in zip(self.times, self.times[1:], strict=False)]
+                res.itl = sum(gaps) / len(gaps)
+            if res.completion_tokens and end > first:
+                res.tokens_per_s = res.completion_tokens / (end - first)
+        elif not streamed and res.completion_tokens and res.total > 0:
+            res.tokens_per_s = res.completion_tokens / res.total
+        return res
+
+
+async def send(
+    client: httpx.AsyncClient,
+    base_url: str,
+    req: Request,
+    *,
+    on_text: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Result:
+    """Send ``req`` to ``base_url`` and collect the answer; never raises for HTTP or network
+    problems (they land in ``Result.error``). Cancelling the task closes the stream at once."""
+    url = req.url(base_url)
+    res = Result(status=None)
+    t0 = clock()
+    col = _Collector(req, res, t0, on_text, clock)
+    lines: list[str] = []  # non-SSE lines of a 2xx streamed answer
+    data_lines: list[str] = []  # the current SSE event's data lines
+    saw_sse = False
+    try:
+        async with client.stream("POST", url, json=req.body()) as resp:
+            res.status = resp.status_code
+            if resp.status_code >= 400 or not req.stream:
+                raw = (await resp.aread()).decode(errors="replace")
+                res.body = raw
+            else:
+                async for line in resp.aiter_lines():
+                    if line.startswith("data:"):
+                        saw_sse = True
+                        data_lines.append(line[5:].removeprefix(" "))
+                    elif line == "":
+                        if data_lines:
+                            col.event("\n".join(data_lines))
+                            data_lines = []
+                    elif not line.startswith((":", "event:", "id:", "retry:")):
+                        lines.append(line)
+                if data_lines:
+                    col.event("\n".join(data_lines))
+                res.body = "\n".join(lines)
+    except httpx.TimeoutException as exc:
+        res.error = f"timed out talking to {url} ({type(exc).__name__})"
+    except httpx.RemoteProtocolError as exc:
+        what = "connection dropped mid-stream" if res.status is not None else "bad response"
+        res.error = f"{what} from {url}: {exc or type(exc).__name__}"
+    except httpx.TransportError as exc:
+        res.error = f"cannot reach {url}: {exc or type(exc).__name__}"
+    end = clock()
+    if res.error is None and res.status is not None:
+        _judge(res, col, saw_sse)
+    return col.finish(end, streamed=req.stream and saw_sse)
+
+
+def _judge(res: Result, col: _Collector, saw_sse: bool) -> None:
+    """Decide whether a completed HTTP exchange succeeded, and parse non-SSE bodies."""
+    status = res.status or 0
+    body = res.body
+    if status >= 400:
+        msg = None
+        with contextlib.suppress(json.JSONDecodeError):
+            msg = _error_message(json.loads(body))
+        res.error = f"HTTP {status}: {msg or body.strip() or '(empty body)'}"
+        return
+    if saw_sse:
+        if res.error is None and not col.done and not res.finish_reason:
+            res.error = "the stream ended before data: [DONE] (the decoder may have failed)"
+        return
+    if not body.strip():
+        res.error = EMPTY_200
+        return
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        res.error = f"HTTP {status}: the answer is not JSON"
+        return
+    if not isinstance(data, dict):
+        res.error = f"HTTP {status}: unexpected JSON answer"
+        return
+    col.take(data)
+    if res.error is None and not isinstance(data.get("choices"), list):
+        res.error = f"HTTP {status}: no choices in the answer"
+
+
+# --------------------------------------------------------------------------- health
+
+
+@dataclass
+class BackendHealth:
+    url: str
+    health_status: int | None
+    models: list[str] = field(default_factory=list)
+    max_model_len: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.health_status == 200
+
+
+def _base(url: str) -> str:
+    return (url if "://" in url else f"http://{url}").rstrip("/")
+
+
+async def proxy_health(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]:
+    """GET ``/healthcheck`` of the proxy: its JSON (``status``, ``prefill_instances``, ...);
+    on failure ``{"error": ..., "http_status": code or None}``. It does not probe backends."""
+    url = _base(base_url) + "/healthcheck"
+    try:
+        r = await client.get(url)
+    except httpx.TransportError as exc:
+        return {"error": f"cannot reach {url}: {exc or type(exc).__name__}",
+                "http_status": None}
+    try:
+        data = r.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = None
+    if r.status_code != 200 or not isinstance(data, dict):
+        return {"error": f"HTTP {r.status_code}: {r.text.strip() or '(empty body)'}",
+                "http_status": r.status_code}
+    return data
+
+
+async def backend_health(client: httpx.AsyncClient, url: str) -> BackendHealth:
+    """GET ``/health`` and ``/v1/models`` of one vLLM instance (``http://h:p`` or ``h:p``)."""
+    base = _base(url)
+    out = BackendHealth(url=base, health_status=None)
+    try:
+        h = await client.get(base + "/health")
+        out.health_status = h.status_code
+        m = await client.get(base + "/v1/models")
+    except httpx.TransportError as exc:
+        out.error = f"cannot reach {base}: {exc or type(exc).__name__}"
+        return out
+    if m.status_code != 200:
+        out.error = f"/v1/models: HTTP {m.status_code}: {m.text.strip()[:200]}"
+    else:
+        try:
+            data = m.json().get("data") or []
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            out.error = "/v1/models: the answer is not the expected JSON"
+            return out
+        for entry in data if isinstance(data, list) else []:
+            if isinstance(entry, dict) and entry.get("id"):
+                out.models.append(str(entry["id"]))
+                if out.max_model_len is None:
+                    out.max_model_len = _int(entry.get("max_model_len"))
+    if out.error is None and out.health_status != 200:
+        out.error = f"/health: HTTP {out.health_status}"
+    return out
+
+
+_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+#: extra tokens a chat template adds around one user message (an estimate)
+CHAT_OVERHEAD = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: words plus punctuation marks (``\\w+|[^\\w\\s]``), and at
+    least one token per 4 characters. English BPE tokenizers land near this; it is exact for
+    the simulator's tokenizer. For exact counts use the server's ``/tokenize``."""
+    return max(len(_TOKEN_RE.findall(text)), math.ceil(len(text) / 4))
+
+
+def precheck(req: Request, max_model_len: int | None,
+             count_tokens: Callable[[str], int] = estimate_tokens) -> str | None:
+    """A warning when the request cannot fit (prompt + max_tokens > max_model_len), else
+    None. Chat requests add :data:`CHAT_OVERHEAD` tokens for the template."""
+    if req.max_tokens < 1:
+        return f"max_tokens must be at least 1, got {req.max_tokens}"
+    if max_model_len is None:
+        return None
+    n = count_tokens(req.prompt) + (CHAT_OVERHEAD if req.kind == "chat" else 0)
+    if n + req.max_tokens > max_model_len:
+        return (f"about {n} prompt tokens + max_tokens {req.max_tokens} = {n + req.max_tokens}"
+                f" > max_model_len {max_model_len}: the server will answer 400")
+    return None
+
+
+# --------------------------------------------------------------------------- reaching the proxy
+
+_WILDCARDS = {"", "0.0.0.0", "::", "[::]", "*"}
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def proxy_endpoint(cluster: Cluster) -> tuple[Node, str, int]:
+    """``(node, host as seen from that node, port)`` of the cluster's proxy.
+
+    The host is ``proxy.host`` from the cluster file, except:
+
+    - a wildcard (``0.0.0.0``, ``::``) becomes ``127.0.0.1``: the proxy listens everywhere;
+    - on a node whose SSH address is a loopback address (a local node, as the simulator
+      writes them) the node's services listen on that address, so it is used instead of the
+      data-plane IP.
+    """
+    spec = cluster.spec.proxy
+    if spec is None:
+        raise ConsoleError("the cluster file has no [proxy] section; pass --url")
+    node = cluster.node(spec.node)
+    host = spec.host
+    if _is_loopback(node.host) and not _is_loopback(host):
+        host = node.host
+    elif host in _WILDCARDS:
+        host = "127.0.0.1"
+    return node, host, spec.port
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@asynccontextmanager
+async def reach(
+    pool: SshPool | None,
+    cluster: Cluster,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    via: Via = "ssh",
+    node: str | None = None,
+) -> AsyncIterator[str]:
+    """Yield a base URL for ``host:port`` (default: the cluster's proxy, see
+    :func:`proxy_endpoint`).
+
+    ``via="direct"`` yields ``http://host:port``. ``via="ssh"`` opens a local port forward
+    through ``node`` (default: the proxy's node) to ``host:port`` as seen from that node and
+    yields ``http://127.0.0.1:<local port>``; the forward is closed on exit.
+    """
+    if host is None or port is None or (via == "ssh" and node is None):
+        p_node, p_host, p_port = proxy_endpoint(cluster)
+        host = p_host if host is None else host
+        port = p_port if port is None else port
+        node = p_node.name if node is None else node
+    if via == "direct":
+        yield f"http://{_url_host(host)}:{port}"
+        return
+    if pool is None:
+        raise ConsoleError("reaching the proxy over SSH needs an SSH pool")
+    assert node is not None
+    fwd = await pool.forward(target(cluster.node(node)), host, port)
+    try:
+        yield f"http://127.0.0.1:{fwd.local_port}"
+    finally:
+        fwd.close()
+        await fwd.wait_closed()
+
+
+# --------------------------------------------------------------------------- load mode
+
+
+@dataclass
+class LoadReport:
+    n: int
+    ok: int
+    errors: int
+    ttft_p50: float | None
+    ttft_p90: float | None
+    tpot_p50: float | None
+    tpot_p90: float | None
+    tokens_per_s_total: float | None
+    seconds: float
+    error_samples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolation percentile (``q`` in 0..100); None for no values."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100.0
+    lo = math.floor(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def tpot(res: Result) -> float | None:
+    """Time per output token after the first: (total - ttft) / (completion_tokens - 1)."""
+    if res.ttft is None or not res.completion_tokens or res.completion_tokens < 2:
+        return None
+    return (res.total - res.ttft) / (res.completion_tokens - 1)
+
+
+async def load_test(
+    client: httpx.AsyncClient,
+    base_url: str,
+    req: Request,
+    n_requests: int,
+    concurrency: int,
+    *,
+    on_result: Callable[[Result], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> LoadReport:
+    """Send ``req`` ``n_requests`` times, at most ``concurrency`` at once, and summarize.
+    TTFT and TPOT need a streaming request (they are None otherwise)."""
+    if n_requests < 1 or concurrency < 1:
+        raise ValueError("n_requests and concurrency must be at least 1")
+    sem = asyncio.Semaphore(concurrency)
+    results: list[Result] = []
+
+    async def one() -> None:
+        async with sem:
+            r = await send(client, base_url, req, clock=clock)
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
+
+    t0 = clock()
+    await asyncio.gather(*(one() for _ in range(n_requests)))
+    seconds = clock() - t0
+    good = [r for r in results if r.ok]
+    ttfts = [r.ttft for r in good if r.ttft is not None]
+    tpots = [t for t in (tpot(r) for r in good) if t is not None]
+    tokens = sum(r.completion_tokens or 0 for r in good)
+    return LoadReport(
+        n=n_requests, ok=len(good), errors=len(results) - len(good),
+        ttft_p50=percentile(ttfts, 50), ttft_p90=percentile(ttfts, 90),
+        tpot_p50=percentile(tpots, 50), tpot_p90=percentile(tpots, 90),
+        tokens_per_s_total=tokens / seconds if seconds > 0 and good else None,
+        seconds=seconds,
+        error_samples=list(dict.fromkeys(r.error or "" for r in results if not r.ok))[:5],
+    )

@@ -1,0 +1,254 @@
+"""The runbook as a checklist that can run by itself: check, ranktable, launch, verify.
+
+Steps, in the runbook's order: the NPU network check (with pings), the ranktable (generate,
+lint, push: only when the connector reads one), prefill, decode, the proxy, and the
+verification prompt through the proxy. ``run_all`` runs them in order and stops at the first
+failure; every step keeps its state, its elapsed time and, when it fails, the reason and the
+view that fixes it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pdtui.cluster import Cluster, atomic_write
+from pdtui.launch.control import ProcessStatus, launch, wait_ready
+from pdtui.launch.preflight import preflight
+from pdtui.npu.health import CheckReport, check
+from pdtui.ranktable import Finding, dumps, generate, lint
+from pdtui.ranktable_sync import push
+from pdtui.ssh import SshPool
+
+StepState = Literal["pending", "running", "passed", "warning", "failed", "skipped"]
+VERIFY_PROMPT = "Who are you?"
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    view: str  # the app mode that shows (and fixes) this step
+    state: StepState = "pending"
+    seconds: float | None = None
+    reason: str | None = None
+    details: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def needs_ranktable(cluster: Cluster) -> bool:
+    return cluster.spec.ranktable is not None and any(
+        i.kv_transfer.get("kv_connector") == "LLMDataDistCMgrConnector" for i in cluster.instances)
+
+
+def steps_for(cluster: Cluster) -> list[Step]:
+    steps = [Step("network", "NPU network and pings", "grid")]
+    if needs_ranktable(cluster):
+        steps.append(Step("ranktable", "Ranktable generated, linted, pushed", "ranktable"))
+    steps += [
+        Step("prefill", "Prefill instances ready", "launch"),
+        Step("decode", "Decode instances ready", "launch"),
+    ]
+    if cluster.spec.proxy is not None:
+        steps.append(Step("proxy", "Proxy ready", "launch"))
+        steps.append(Step("verify", "Verification prompt through the proxy", "console"))
+    return steps
+
+
+@dataclass
+class Verification:
+    """What the verify step needs from the console: send the prompt, get a result dict."""
+
+    send: Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class RunbookReport:
+    cluster: str
+    steps: list[Step]
+    started_at: float
+    seconds: float = 0.0
+    check: CheckReport | None = None
+    ranktable_findings: list[Finding] = field(default_factory=list)
+    processes: list[ProcessStatus] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(s.state in ("passed", "warning", "skipped") for s in self.steps)
+
+    @property
+    def failed_step(self) -> Step | None:
+        return next((s for s in self.steps if s.state == "failed"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "passed": self.passed,
+            "started_at": self.started_at,
+            "seconds": round(self.seconds, 2),
+            "steps": [s.to_dict() for s in self.steps],
+            "grid": grid_text(self.check) if self.check else None,
+            "ranktable_findings": [f.to_dict() for f in self.ranktable_findings],
+            "processes": [p.to_dict() for p in self.processes],
+            "verification": self.verification,
+        }
+
+
+def grid_text(report: CheckReport) -> str:
+    from pdtui.npu.report import render
+
+    return render(report, color=False)
+
+
+async def run_all(
+    pool: SshPool,
+    cluster: Cluster,
+    verification: Verification | None,
+    *,
+    on_step: Callable[[Step], None] | None = None,
+    ready_timeout: float = 1800,
+    ranktable_file: Path | None = None,
+) -> RunbookReport:
+    """Run every step in order; stop at the first failure (later steps stay pending)."""
+    steps = steps_for(cluster)
+    report = RunbookReport(cluster.name, steps, time.time())
+    t_all = time.monotonic()
+
+    def mark(step: Step, state: StepState, reason: str | None = None) -> None:
+        step.state = state
+        step.reason = reason
+        if on_step is not None:
+            on_step(step)
+
+    launched = False
+    for step in steps:
+        t0 = time.monotonic()
+        mark(step, "running")
+        try:
+            state, reason = await _run_step(step, pool, cluster, report, verification,
+                                            ready_timeout, ranktable_file, launched)
+            launched = launched or step.key in ("prefill", "decode", "proxy")
+        except Exception as exc:  # a step's own failure is a finding, never a crash
+            state, reason = "failed", f"{type(exc).__name__}: {exc}"
+        step.seconds = time.monotonic() - t0
+        mark(step, state, reason)
+        if state == "failed":
+            break
+    report.seconds = time.monotonic() - t_all
+    return report
+
+
+async def _run_step(step: Step, pool: SshPool, cluster: Cluster, report: RunbookReport,
+                    verification: Verification | None, ready_timeout: float,
+                    ranktable_file: Path | None, launched: bool,
+                    ) -> tuple[StepState, str | None]:
+    if step.key == "network":
+        report.check = await check(pool, cluster, ping=True)
+        nodes = report.check.nodes
+        bad = [(n.name, d) for n in nodes for d in n.devices if d.state in ("fail", "unknown")]
+        down = [n for n in nodes if not n.reachable]
+        step.details = [f"{n}:{d.id} {d.state}: {'; '.join(d.reasons)}" for n, d in bad[:20]]
+        if down:
+            return "failed", f"{down[0].name} unreachable: {down[0].error}"
+        if bad:
+            n, d = bad[0]
+            return "failed", f"{len(bad)} devices not ok; first {n}:{d.id}: {d.reasons[0]}"
+        warns = sum(1 for n in nodes for d in n.devices if d.state == "warn")
+        return ("warning", f"{warns} devices with warnings") if warns else ("passed", None)
+    if step.key == "ranktable":
+        assert report.check is not None
+        live = {n.name: n for n in report.check.nodes}
+        rt = generate(cluster, live)
+        report.ranktable_findings = lint(rt, cluster, live)
+        errors = [f for f in report.ranktable_findings if f.severity == "error"]
+        if errors:
+            return "failed", f"{errors[0].location}: {errors[0].message}"
+        text = dumps(rt)
+        if ranktable_file is not None:
+            atomic_write(ranktable_file, text)
+        results = await push(pool, cluster, text)
+        not_pushed = [r for r in results if not r.ok]
+        step.details = [f"{r.node}: {'written' if r.changed else 'up to date'}"
+                        if r.ok else f"{r.node}: {r.error}" for r in results]
+        if not_pushed:
+            return "failed", f"push to {not_pushed[0].node} failed: {not_pushed[0].error}"
+        return "passed", None
+    if step.key in ("prefill", "decode", "proxy"):
+        only = [step.key]
+        problems = [p for p in await preflight(pool, cluster, only)
+                    if p.severity == "error" and "already running" not in p.message]
+        if problems:
+            step.details = [str(p) for p in problems]
+            return "failed", f"preflight: {problems[0]}"
+        started = await launch(pool, cluster, only)
+        not_started = [s for s in started if s.error]
+        if not_started and not all("already running" in (s.error or "") for s in not_started):
+            return "failed", f"{not_started[0].name}: {not_started[0].error}"
+        final = await wait_ready(pool, cluster, only, timeout=ready_timeout, interval=1.0)
+        report.processes = [p for p in report.processes if p.role != step.key] + final
+        failed = [p for p in final if p.state != "ready"]
+        step.details = [f"{p.name}: {p.state} ({p.stage or '-'})" for p in final]
+        if failed:
+            p = failed[0]
+            why = (f"{p.findings[0].meaning}: {p.findings[0].hint}" if p.findings
+                   else f"{p.state} at stage {p.stage or 'start'}")
+            return "failed", f"{p.name}: {why}"
+        return "passed", None
+    if step.key == "verify":
+        if verification is None:
+            return "skipped", "no console"
+        result = await verification.send()
+        report.verification = result
+        if result.get("error"):
+            stuck = [f for p in report.processes for f in p.findings
+                     if f.key in ("waiting-remote-kv", "stuck", "llmdd-link",
+                                  "mooncake-transfer", "mooncake-connect")]
+            hint = f" ({stuck[0].meaning}: {stuck[0].hint})" if stuck else ""
+            return "failed", f"{result['error']}{hint}"
+        return "passed", None
+    return "skipped", None
+
+
+def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
+    """``verify.md`` and ``verify.json`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    json_path = folder / "verify.json"
+    atomic_write(json_path, json.dumps(data, indent=2, default=str) + "\n")
+    lines = [f"# pdtui verify: {report.cluster}", "",
+             f"Result: **{'passed' if report.passed else 'FAILED'}** in {report.seconds:.1f} s",
+             "", "| step | state | time | reason |", "|---|---|---|---|"]
+    for s in report.steps:
+        took = f"{s.seconds:.1f} s" if s.seconds is not None else ""
+        lines.append(f"| {s.title} | {s.state} | {took} | {s.reason or ''} |")
+    if report.check is not None:
+        lines += ["", "## NPU network", "", "```", grid_text(report.check), "```"]
+    if report.ranktable_findings:
+        lines += ["", "## Ranktable findings", ""]
+        lines += [f"- {f.severity} {f.location}: {f.message} (fix: {f.fix})"
+                  for f in report.ranktable_findings]
+    if report.processes:
+        lines += ["", "## Processes", "", "| process | node | state | stages |",
+                  "|---|---|---|---|"]
+        for p in report.processes:
+            stages = ", ".join(f"{k} {v:.1f}s" for k, v in p.stage_seconds.items())
+            lines.append(f"| {p.name} | {p.node} | {p.state} | {stages} |")
+    if report.verification is not None:
+        v = report.verification
+        lines += ["", "## Verification", "", f"Prompt: {VERIFY_PROMPT!r}", ""]
+        for key in ("status", "ttft", "tokens_per_s", "prompt_tokens", "completion_tokens",
+                    "total", "error"):
+            if v.get(key) is not None:
+                lines.append(f"- {key}: {v[key]}")
+        if v.get("text"):
+            lines += ["", "```", str(v["text"]), "```"]
+    md_path = folder / "verify.md"
+    atomic_write(md_path, "\n".join(lines) + "\n")
+    return md_path, json_path
