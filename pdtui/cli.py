@@ -99,6 +99,7 @@ def _load_commands() -> None:
     # Modules that register further subcommands.
     from pdtui import console_cli as _console_cli  # noqa: F401
     from pdtui import ranktable_cli as _ranktable_cli  # noqa: F401
+    from pdtui import runbook_cli as _runbook_cli  # noqa: F401
     from pdtui.launch import cli as _launch_cli  # noqa: F401
     from pdtui.sim import cli as _sim_cli  # noqa: F401
 

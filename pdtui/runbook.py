@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pdtui.cluster import Cluster, atomic_write
-from pdtui.launch.control import ProcessStatus, launch, wait_ready
+from pdtui.launch.control import ProcessStatus, launch, statuses, wait_ready
 from pdtui.launch.preflight import preflight
 from pdtui.npu.health import CheckReport, check
 from pdtui.ranktable import Finding, dumps, generate, lint
@@ -172,6 +172,7 @@ async def _run_step(step: Step, pool: SshPool, cluster: Cluster, report: Runbook
             return "failed", f"{errors[0].location}: {errors[0].message}"
         text = dumps(rt)
         if ranktable_file is not None:
+            ranktable_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(ranktable_file, text)
         results = await push(pool, cluster, text)
         not_pushed = [r for r in results if not r.ok]
@@ -207,6 +208,9 @@ async def _run_step(step: Step, pool: SshPool, cluster: Cluster, report: Runbook
         result = await verification.send()
         report.verification = result
         if result.get("error"):
+            # What the decode side logged while it handled the request explains most failures.
+            report.processes = [p for p in report.processes if p.role != "decode"] + (
+                await statuses(pool, cluster, ["decode"]))
             stuck = [f for p in report.processes for f in p.findings
                      if f.key in ("waiting-remote-kv", "stuck", "llmdd-link",
                                   "mooncake-transfer", "mooncake-connect")]
@@ -245,10 +249,28 @@ def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
         lines += ["", "## Verification", "", f"Prompt: {VERIFY_PROMPT!r}", ""]
         for key in ("status", "ttft", "tokens_per_s", "prompt_tokens", "completion_tokens",
                     "total", "error"):
-            if v.get(key) is not None:
-                lines.append(f"- {key}: {v[key]}")
+            value = v.get(key)
+            if value is not None:
+                lines.append(f"- {key}: {value:.3f}" if isinstance(value, float)
+                             else f"- {key}: {value}")
         if v.get("text"):
             lines += ["", "```", str(v["text"]), "```"]
     md_path = folder / "verify.md"
     atomic_write(md_path, "\n".join(lines) + "\n")
     return md_path, json_path
+
+
+def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Verification:
+    """The runbook's ``curl``: its completion request through the proxy (over SSH)."""
+    import httpx
+
+    from pdtui.console import Request, reach, send
+
+    async def run() -> dict[str, Any]:
+        req = Request("completion", VERIFY_PROMPT, cluster.spec.model.served_name,
+                      max_tokens=100, temperature=0.0, stream=True)
+        async with reach(pool, cluster) as base, httpx.AsyncClient(timeout=timeout) as client:
+            result = await send(client, base, req)
+        return result.to_dict()
+
+    return Verification(run)

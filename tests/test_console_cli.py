@@ -73,3 +73,45 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
                   ).returncode == 2
     assert prompt(SAMPLE, "hi", "--via", "carrier-pigeon").returncode == 2
     assert prompt(SAMPLE).returncode == 2
+
+
+async def test_default_target_is_the_proxy_through_an_ssh_forward(tmp_path: Path) -> None:
+    import asyncio
+
+    from test_console import read_request
+
+    from pdtui.cluster import load
+    from pdtui.sim.rig import Simulator, runbook_spec
+
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                    address_prefix="127.0.20", port=0)
+    bodies: list[dict[str, object]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        bodies.append(json.loads(await read_request(reader)))
+        body = json.dumps({"object": "text_completion", "choices": [
+            {"index": 0, "text": "via ssh", "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2}}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                     + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+    async with sim:
+        cluster = load(sim.cluster_file)
+        assert cluster.spec.proxy is not None
+        node = next(n for n in sim.nodes if n.name == cluster.spec.proxy.node)
+        # stand in for the proxy at proxy.port on the proxy node's (loopback) address
+        server = await asyncio.start_server(handler, node.listen_host, cluster.spec.proxy.port)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "pdtui", "prompt", str(sim.cluster_file), "hi",
+                "--no-stream", "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL)
+            out, errb = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            server.close()
+    assert proc.returncode == 0, errb.decode()
+    data = json.loads(out)
+    assert data["url"].startswith("http://127.0.0.1:") and data["text"] == "via ssh"
+    assert bodies and bodies[0]["model"] == cluster.spec.model.served_name

@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 from pdtui.cluster import Cluster
 from pdtui.npu.health import CheckReport
 from pdtui.remote import pool_for, target
-from pdtui.runbook import Verification
+from pdtui.runbook import Verification, verification
 from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.ssh import (
     CommandRecord,
@@ -208,8 +208,10 @@ class PdTui(App[None]):
                     screen.post_message(HealthUpdated(report))
 
     def verification(self) -> Verification | None:
-        """How the runbook's last step sends its prompt (None: no console available yet)."""
-        return None
+        """How the runbook's last step sends its prompt: through the proxy, over SSH."""
+        if self.pool is None or self.cluster is None or self.cluster.spec.proxy is None:
+            return None
+        return verification(self.pool, self.cluster)
 
     def status_of(self, name: str) -> NodeStatus:
         return self.node_status.get(name, NodeStatus(name, NodeState.DISCONNECTED))

@@ -1,0 +1,78 @@
+"""The whole runbook on the simulator: passes when healthy, fails at the right step."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from pdtui.cluster import Cluster, load
+from pdtui.launch.control import stop_all
+from pdtui.remote import pool_for
+from pdtui.runbook import run_all, steps_for, verification, write_report
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.ssh import SshPool
+
+Rig = Callable[..., "AsyncIterator[tuple[Cluster, SshPool]]"]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              ) -> AsyncIterator[Callable[..., object]]:
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
+    opened: list[tuple[Simulator, SshPool, Cluster]] = []
+
+    async def start(faults: tuple[str, ...] = ()) -> tuple[Cluster, SshPool]:
+        sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=list(faults),
+                        address_prefix="127.0.21", port=0)
+        await sim.start()
+        cluster = load(sim.cluster_file)
+        pool = pool_for(cluster)
+        await pool.__aenter__()
+        opened.append((sim, pool, cluster))
+        return cluster, pool
+
+    yield start
+    for sim, pool, cluster in opened:
+        await stop_all(pool, cluster, grace=5)
+        await pool.close()
+        await sim.stop()
+
+
+async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool = await rig()
+    assert [s.key for s in steps_for(cluster)] == [
+        "network", "ranktable", "prefill", "decode", "proxy", "verify"]
+    seen: list[tuple[str, str]] = []
+    report = await run_all(pool, cluster, verification(pool, cluster),
+                           on_step=lambda s: seen.append((s.key, s.state)), ready_timeout=60,
+                           ranktable_file=tmp_path / "report" / "ranktable.json")
+    assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
+    assert ("verify", "running") in seen and seen[-1] == ("verify", "passed")
+    assert report.verification is not None and report.verification["status"] == 200
+    assert report.verification["completion_tokens"] > 0
+    md, js = write_report(report, tmp_path / "report")
+    text = md.read_text()
+    assert "Result: **passed**" in text and "prefill-0   +  +" in text
+    data = json.loads(js.read_text())
+    assert data["passed"] is True and "prefill-0" in data["grid"]
+    assert json.loads((tmp_path / "report" / "ranktable.json").read_text())["server_count"] == "2"
+
+
+async def test_a_broken_kv_link_fails_at_verification_with_the_decode_waiting_reason(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool = await rig(("decode-0:kv-link-broken",))
+    report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
+    failed = report.failed_step
+    assert failed is not None and failed.key == "verify"
+    assert "decode is waiting for KV that does not arrive" in (failed.reason or "")
+
+
+async def test_a_link_down_fails_at_the_network_step_and_launches_nothing(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool = await rig(("decode-0:3:link-down",))
+    report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
+    failed = report.failed_step
+    assert failed is not None and failed.key == "network"
+    assert "decode-0:3" in (failed.reason or "") and "link DOWN" in (failed.reason or "")
+    assert [s.state for s in report.steps[1:]] == ["pending"] * 5
