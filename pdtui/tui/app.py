@@ -29,13 +29,13 @@ from pdtui.ssh import (
 )
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
+from pdtui.tui.screens.console import ConsoleScreen
 from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.help import HelpScreen
 from pdtui.tui.screens.hostkey import HostKeyScreen
 from pdtui.tui.screens.launch import LaunchScreen
 from pdtui.tui.screens.modes import (
     CommandLogScreen,
-    ConsoleScreen,
     OverviewScreen,
 )
 from pdtui.tui.screens.ranktable import RanktableScreen

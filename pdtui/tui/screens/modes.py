@@ -275,28 +275,6 @@ class OverviewScreen(ModeScreen):
                               update_width=True)
 
 
-class ConsoleScreen(ModeScreen):
-    MODE = "console"
-    HELP = "Send completions and chat requests through the proxy; see TTFT and tokens/s."
-
-    def body(self) -> ComposeResult:
-        c = self.cluster
-        if c is None:
-            yield self.no_cluster()
-            return
-        target = (
-            f"Proxy: http://{c.spec.proxy.host}:{c.spec.proxy.port}  model "
-            f"{c.spec.model.served_name}"
-            if c.spec.proxy
-            else "This cluster file defines no proxy."
-        )
-        yield Static(
-            f"{target}\n\nNot built yet (issue #7): an OpenAI-compatible prompt console "
-            "(completions and chat, streaming) with time to first token and tokens/s.",
-            classes="placeholder",
-        )
-
-
 class CommandLogScreen(ModeScreen):
     MODE = "log"
     HELP = (

@@ -1,0 +1,75 @@
+"""The prompt console driven through Pilot against the simulated PD deployment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static, TextArea
+
+from pdtui.cluster import load
+from pdtui.launch.control import launch, stop_all, wait_ready
+from pdtui.npu.health import sweep
+from pdtui.ranktable import dumps, generate
+from pdtui.ranktable_sync import push
+from pdtui.remote import pool_for
+from pdtui.settings import Settings
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.tui.app import PdTui
+from pdtui.tui.screens.console import ConsoleScreen, PickScreen, load_history
+
+
+@pytest.fixture
+async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Simulator]:
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
+    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                  address_prefix="127.0.22", port=0)
+    async with s:
+        cluster = load(s.cluster_file)
+        async with pool_for(cluster) as pool:
+            live = {n.name: n for n in await sweep(pool, cluster)}
+            await push(pool, cluster, dumps(generate(cluster, live)))
+            await launch(pool, cluster)
+            assert {p.state for p in await wait_ready(pool, cluster, timeout=60,
+                                                      interval=0.3)} == {"ready"}
+            yield s
+            await stop_all(pool, cluster, grace=5)
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 30) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+def status(app: PdTui) -> str:
+    return str(app.screen.query_one("#console-status", Static).render())
+
+
+async def test_send_streams_the_answer_and_shows_timings(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("f6")
+        screen = app.screen
+        assert isinstance(screen, ConsoleScreen)
+        await pilot.press("ctrl+j")  # works while the prompt editor has focus
+        await wait_for(pilot, lambda: "HTTP 200" in status(app))
+        assert status(app).startswith("TTFT ") and "tok/s" in status(app)
+        assert screen.answer.strip() and screen.last is not None
+        assert screen.last.completion_tokens and screen.last.raw_events[-1] == "[DONE]"
+        assert load_history()[-1]["prompt"] == "Who are you?"
+
+        await pilot.press("ctrl+o")  # presets
+        assert isinstance(app.screen, PickScreen)
+        app.screen.query_one("#pick-list").highlighted = 1  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        assert screen.query_one("#console-prompt", TextArea).text.startswith("Hello!")
+
+        screen.query_one("#console-max-tokens").value = "100000"  # type: ignore[attr-defined]
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: "HTTP 400" in status(app))
+        assert "max_model_len" in status(app) or "maximum context" in status(app).lower()
