@@ -260,10 +260,12 @@ def _demo(ns: argparse.Namespace) -> int:
         load(cluster_file)
         cfg = sim.ssh_config_path
         note = (
-            f"Simulated cluster: {len(sim.nodes)} fake nodes over real SSH.\n"
-            f"While the demo runs, from another terminal:\n"
-            f"  ssh -F {cfg} {sim.nodes[0].name}\n"
-            f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down"
+            f"Simulated 1P1D cluster: {len(sim.nodes)} fake A3 nodes over real SSH.\n"
+            "Try: R runs the whole runbook (check, ranktable, launch, prompt); F3 the NPU "
+            "grid; F6 the console (ctrl+j sends).\n"
+            "From another terminal, while the demo runs:\n"
+            f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
+            f"  ssh -F {cfg} {sim.nodes[0].name}"
         )
         return run_app(str(cluster_file), notes=[note])
     finally:

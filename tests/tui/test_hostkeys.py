@@ -104,3 +104,36 @@ async def test_a_changed_host_key_is_refused_loudly_and_never_offered(sim: Simul
         assert "HOST KEY CHANGED" in titles
         cell = str(app.screen.query_one("#nodes", DataTable).get_cell("decode-0", "connection"))
         assert cell.startswith("✗ failed")
+
+
+async def test_run_all_from_the_overview_passes_every_step(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from textual.widgets import DataTable as _Table
+
+    from pdtui.launch.control import stop_all
+    from pdtui.tui.screens.ranktable import ConfirmScreen
+
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
+    cluster = load(sim.cluster_file)
+    app = PdTui(cluster, settings=Settings(), persist_settings=False)
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            table = app.screen.query_one("#steps", _Table)
+            await wait_for(pilot, lambda: str(table.get_cell("verify", "state")) in (
+                "passed", "failed"), timeout=60)
+            states = [str(table.get_cell(k, "state")) for k in (
+                "network", "ranktable", "prefill", "decode", "proxy", "verify")]
+            assert states == ["passed"] * 6
+            table.focus()
+            table.move_cursor(row=0)
+            await pilot.press("enter")  # enter on a step opens its view
+            assert app.current_mode == "grid"
+    finally:
+        from pdtui.remote import pool_for
+
+        async with pool_for(cluster) as pool:
+            await stop_all(pool, cluster, grace=5)
