@@ -432,6 +432,20 @@ def proxy_endpoint(cluster: Cluster) -> tuple[Node, str, int]:
     return node, host, spec.port
 
 
+def backend_endpoints(cluster: Cluster) -> list[tuple[str, Node, str, int]]:
+    """``(process, node, host as seen from the node, port)`` of every vLLM process.
+
+    The host is the node's data-plane IP, or its SSH address when that is a loopback address
+    (a local node, as the simulator writes them), like :func:`proxy_endpoint`.
+    """
+    out = []
+    for p in cluster.processes():
+        node = cluster.node(p.node)
+        host = node.host if _is_loopback(node.host) else node.ip
+        out.append((p.name, node, host, p.port))
+    return out
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 

@@ -19,6 +19,7 @@ from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.console import ConsoleScreen, PickScreen, load_history
+from pdtui.tui.screens.ranktable import TextScreen
 
 
 @pytest.fixture
@@ -73,3 +74,16 @@ async def test_send_streams_the_answer_and_shows_timings(sim: Simulator) -> None
         await pilot.press("ctrl+j")
         await wait_for(pilot, lambda: "HTTP 400" in status(app))
         assert "max_model_len" in status(app) or "maximum context" in status(app).lower()
+
+        await pilot.press("ctrl+k")  # ask every backend directly
+        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen))
+        report = str(app.screen.query("#text-box Static").last(Static).render())
+        assert "prefill-0 (prefill-0" in report and "decode-0 (decode-0" in report
+        assert report.count("/health 200") == 2 and "max_model_len 32768: ok" in report
+        await pilot.press("escape")
+        assert screen.max_model_len == 32768
+        before = status(app)
+        await pilot.press("ctrl+j")  # now refused before sending: it cannot fit
+        await pilot.pause(0.3)
+        assert status(app) == before
+        assert any("> max_model_len 32768" in str(n.message) for n in app._notifications)

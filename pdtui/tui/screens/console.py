@@ -18,7 +18,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, OptionList, Select, Static, Switch, TextArea
 from textual.widgets.option_list import Option
 
-from pdtui.console import Request, Result, load_test, proxy_endpoint, reach, send
+from pdtui.console import (
+    Request,
+    Result,
+    backend_endpoints,
+    backend_health,
+    load_test,
+    precheck,
+    proxy_endpoint,
+    proxy_health,
+    reach,
+    send,
+)
 from pdtui.settings import config_dir
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
 from pdtui.tui.screens.ranktable import TextScreen
@@ -77,7 +88,9 @@ class ConsoleScreen(ModeScreen):
         "proxies hide a failed decoder) is an error. ctrl+r recalls a past prompt, ctrl+o "
         "picks a preset (the runbook's verification request first), ctrl+y shows the request "
         "as curl, ctrl+e the raw SSE events, ctrl+t runs a small load test (20 requests, 5 at "
-        "once: p50/p90 TTFT and TPOT)."
+        "once: p50/p90 TTFT and TPOT), ctrl+k asks the proxy's /healthcheck and every "
+        "backend's /health and /v1/models directly (the proxy's own check does not probe "
+        "them) and then checks that prompt + max_tokens fit max_model_len before each send."
     )
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("ctrl+j", "send", "Send", priority=True, id="console-send"),
@@ -89,6 +102,7 @@ class ConsoleScreen(ModeScreen):
         Binding("ctrl+y", "curl", "curl", priority=True, id="console-curl"),
         Binding("ctrl+e", "raw", "Raw SSE", priority=True, id="console-raw"),
         Binding("ctrl+t", "load", "Load test", priority=True, id="console-load"),
+        Binding("ctrl+k", "health", "Health", priority=True, id="console-health"),
     ]
 
     def __init__(self) -> None:
@@ -97,6 +111,7 @@ class ConsoleScreen(ModeScreen):
         self.last_request: Request | None = None
         self.sending = False
         self.answer = ""
+        self.max_model_len: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -192,6 +207,10 @@ class ConsoleScreen(ModeScreen):
         req = self.current_request()
         if req is None or not req.prompt.strip():
             return
+        problem = precheck(req, self.max_model_len)
+        if problem:
+            self.notify(problem, severity="error", timeout=15)
+            return
         self.answer = ""
         self.query_one("#console-answer", Static).update("")
         self._status("sending…")
@@ -242,6 +261,10 @@ class ConsoleScreen(ModeScreen):
         raw = "\n".join(self.last.raw_events) or self.last.body or "(no body)"
         self.app.push_screen(TextScreen("Raw response (SSE data lines)", raw))
 
+    def action_health(self) -> None:
+        if not self.sending:
+            self.run_health()
+
     def action_load(self) -> None:
         req = self.current_request()
         if req is not None and not self.sending:
@@ -265,6 +288,38 @@ class ConsoleScreen(ModeScreen):
         if not res.text and self.answer == "" and res.ok:
             self._append("(empty answer)")
         self._show_result(res)
+
+    @work(group="console-health", exclusive=True, exit_on_error=False, name="health")
+    async def run_health(self) -> None:
+        """The proxy's /healthcheck and every backend's /health and /v1/models, directly."""
+        pool, cluster = self.pdtui.pool, self.cluster
+        if cluster is None or pool is None:
+            return
+        self._status("asking the proxy and every backend…")
+        lines: list[str] = []
+        async with httpx.AsyncClient(timeout=10) as client:
+            if cluster.spec.proxy is not None:
+                try:
+                    async with reach(pool, cluster) as base:
+                        lines.append(f"proxy /healthcheck: {await proxy_health(client, base)}")
+                except Exception as exc:  # a node problem is a line in the report
+                    lines.append(f"proxy: {exc}")
+            for name, node, host, port in backend_endpoints(cluster):
+                try:
+                    async with reach(pool, cluster, host, port, node=node.name) as base:
+                        h = await backend_health(client, base)
+                except Exception as exc:  # idem
+                    lines.append(f"{name} ({node.name} {host}:{port}): {exc}")
+                    continue
+                if h.max_model_len is not None:
+                    self.max_model_len = (h.max_model_len if self.max_model_len is None
+                                          else min(self.max_model_len, h.max_model_len))
+                state = "ok" if h.ok else f"NOT OK: {h.error}"
+                lines.append(f"{name} ({node.name} {host}:{port}): /health "
+                             f"{h.health_status}, models {', '.join(h.models) or '-'}, "
+                             f"max_model_len {h.max_model_len}: {state}")
+        self._status(f"health: {len(lines)} answers; max_model_len {self.max_model_len}")
+        self.app.push_screen(TextScreen("Proxy and backends, asked directly", "\n".join(lines)))
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="load test")
     async def run_load(self, req: Request) -> None:
