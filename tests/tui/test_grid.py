@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.sim.state import modify_state
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.grid import DeviceDetailScreen, GridScreen, PingMatrixScreen
+from tui.pilot_helpers import wait_for
 
 
 @pytest.fixture
@@ -25,13 +26,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
     async with s:
         yield s
 
-
-async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 15) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached")
 
 
 def cell(app: PdTui, row: str, col: str) -> str:

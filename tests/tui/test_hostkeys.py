@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncssh
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from pdtui.cluster import load
@@ -16,6 +15,7 @@ from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import NodeState
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.hostkey import HostKeyScreen
+from tui.pilot_helpers import wait_for
 
 
 @pytest.fixture
@@ -25,13 +25,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
     async with s:
         yield s
 
-
-async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 10) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached")
 
 
 def host_key(sim: Simulator, node: str) -> asyncssh.SSHKey:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Log
 
 from pdtui.cluster import load
@@ -20,6 +19,7 @@ from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.launch import LaunchScreen
 from pdtui.tui.screens.ranktable import ConfirmScreen
+from tui.pilot_helpers import wait_for
 
 
 @pytest.fixture
@@ -35,13 +35,6 @@ async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
             yield s
             await stop_all(pool, cluster, grace=5)
 
-
-async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 30) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached")
 
 
 def state(app: PdTui, name: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.ranktable import ConfirmScreen, EditCellScreen, RanktableScreen
+from tui.pilot_helpers import wait_for
 
 
 @pytest.fixture
@@ -24,13 +25,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
     async with s:
         yield s
 
-
-async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 15) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached")
 
 
 async def generated(app: PdTui, pilot: Pilot[None]) -> RanktableScreen:
