@@ -1429,14 +1429,18 @@ class SshPool:
         input: str | bytes | None = None,
         timeout: float | None = None,
         check: bool = False,
+        label: str | None = None,
     ) -> CommandResult:
         """Run one command (argv list → ``shlex.join``; str used as-is) and collect its output.
 
         Raises :class:`CommandTimeout` after ``timeout`` (default ``target.command_timeout``)
         seconds of execution - the remote process keeps running.  With ``check=True`` a non-zero
-        exit raises :class:`RemoteCommandError`.
+        exit raises :class:`RemoteCommandError`.  ``label`` says in the command log what a
+        script sent on stdin does (``bash -s  # probe 16 devices``).
         """
         cmd = _command_text(command)
+        shown = cmd if "\n" not in cmd.strip() else cmd.strip().splitlines()[0] + " …"
+        logged = f"{shown}  # {label}" if label else cmd
         tmo = target.command_timeout if timeout is None else timeout
         data = input.encode() if isinstance(input, str) else input
         started_at = time.time()
@@ -1444,12 +1448,13 @@ class SshPool:
         try:
             result = await self._run(target, cmd, data, tmo, started_at, t0)
         except asyncio.CancelledError:
-            self._record(target.name, cmd, None, time.monotonic() - t0, started_at, "cancelled")
+            self._record(target.name, logged, None, time.monotonic() - t0, started_at,
+                         "cancelled")
             raise
         except SshError as exc:
-            self._record(target.name, cmd, None, time.monotonic() - t0, started_at, str(exc))
+            self._record(target.name, logged, None, time.monotonic() - t0, started_at, str(exc))
             raise
-        self._record(target.name, cmd, result.exit_status, result.duration, started_at, None)
+        self._record(target.name, logged, result.exit_status, result.duration, started_at, None)
         if check and result.exit_status != 0:
             raise RemoteCommandError(target.name, cmd, result.exit_status, result.stderr)
         return result

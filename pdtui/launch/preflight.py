@@ -93,7 +93,8 @@ async def check_node(pool: SshPool, cluster: Cluster, node: Node,
                      items: list[Launchable]) -> list[Problem]:
     try:
         res = await pool.run(target(node), "bash -s", input=node_script(cluster, node, items),
-                             timeout=node.ssh.command_timeout)
+                             timeout=node.ssh.command_timeout,
+                             label=f"preflight for {', '.join(i.name for i in items)}")
     except SshError as exc:
         return [Problem("error", node.name, None, f"unreachable: {exc.message}",
                         "fix SSH access first (pdtui nodes)")]

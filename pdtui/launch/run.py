@@ -106,7 +106,8 @@ async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[st
     run_id = secrets.token_hex(8)
     try:
         res = await pool.run(target(node), "bash -s",
-                             input=start_script(directory, env, argv, run_id), timeout=30)
+                             input=start_script(directory, env, argv, run_id), timeout=30,
+                             label=f"start {name}: {redact(shlex.join(argv))[:120]}")
     except SshError as exc:
         return Started(node.name, name, directory, None, run_id, exc.message)
     if res.exit_status != 0:
@@ -138,7 +139,8 @@ else echo "state=not-started"; fi
 async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
     directory = run_dir(node, cluster, name)
     try:
-        res = await pool.run(target(node), _STATUS_SCRIPT % shlex.quote(directory), timeout=30)
+        res = await pool.run(target(node), _STATUS_SCRIPT % shlex.quote(directory), timeout=30,
+                             label=f"status of {name}")
     except SshError as exc:
         return Status(node.name, name, directory, "unknown", error=exc.message)
     kv = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
@@ -179,7 +181,7 @@ async def stop(pool: SshPool, node: Node, cluster: str, name: str, grace: int = 
     directory = run_dir(node, cluster, name)
     try:
         res = await pool.run(target(node), _STOP_SCRIPT % (shlex.quote(directory), grace),
-                             timeout=grace + 30)
+                             timeout=grace + 30, label=f"stop {name} (TERM, KILL after {grace} s)")
     except SshError as exc:
         return f"error: {exc.message}"
     for line in res.stdout.splitlines():

@@ -103,7 +103,9 @@ async def probe_node(pool: SshPool, node: Node, *, cap: int = 16, timeout: int =
     taken_at = clock()
     try:
         result = await pool.run(target(node), "bash -s", input=build_script(spec, nonce),
-                                timeout=timeout + node.ssh.command_timeout)
+                                timeout=timeout + node.ssh.command_timeout,
+                                label=f"NPU probe: {len(spec.devices)} devices, "
+                                f"{len(device_jobs(spec))} tool calls")
     except SshError as exc:
         return _unreachable(node, exc.message, taken_at)
     frames = parse_frames(result.stdout.encode(), nonce)
@@ -206,6 +208,7 @@ async def pings(
         commands = {key: " ".join(argv) for key, argv in jobs}
         try:
             result = await pool.run(target(node), "bash -s", input=script,
+                                    label=f"{len(jobs)} pings to peers",
                                     timeout=timeout * (len(jobs) // max(cap, 1) + 1)
                                     + node.ssh.command_timeout)
             frames = {f.key: f for f in parse_frames(result.stdout.encode(), nonce)}
