@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -94,6 +95,7 @@ class PdTui(App[None]):
             for mode, title, _f, num in MODE_KEYS
         ],
         Binding("f1", "help", "Help", priority=True, id="help"),
+        Binding("f8", "save_svg", "Screenshot (SVG)", priority=True, show=False, id="screenshot"),
         Binding("question_mark", "help", "Help", show=False, id="help-q"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
         Binding("q", "quit", "Quit", show=False, id="quit-q"),
@@ -224,6 +226,16 @@ class PdTui(App[None]):
                     save_settings(self.settings)
                 except OSError as exc:
                     self.notify(f"could not save settings: {exc}", severity="warning")
+
+    def action_save_svg(self) -> None:
+        """Save the screen as SVG (F8) in the current folder and say where."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try:
+            path = self.save_screenshot(f"pdtui-{self.current_mode}-{stamp}.svg", path=".")
+        except OSError as exc:
+            self.notify(f"screenshot not saved: {exc}", severity="error")
+            return
+        self.notify(f"screenshot saved: {path}")
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

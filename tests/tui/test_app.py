@@ -126,3 +126,13 @@ async def test_a_failing_background_worker_is_shown_not_fatal() -> None:
 @pytest.mark.parametrize("keys", [(), ("f3",), ("f1",)], ids=["overview", "grid", "help"])
 def test_snapshots(snap_compare, keys: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(make_app(), press=keys, terminal_size=(110, 34))
+
+
+async def test_f8_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3", "f8")
+        await pilot.pause()
+    shots = list(tmp_path.glob("pdtui-grid-*.svg"))
+    assert len(shots) == 1 and "<svg" in shots[0].read_text()
