@@ -242,6 +242,10 @@ class _SimThread(threading.Thread):
         self.join(timeout=10)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _demo(ns: argparse.Namespace) -> int:
     from pdtui.sim.rig import SimError, Simulator, runbook_spec
 
@@ -267,6 +271,10 @@ def _demo(ns: argparse.Namespace) -> int:
             f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
             f"  ssh -F {cfg} {sim.nodes[0].name}"
         )
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) still stops the simulated nodes and
+        # whatever was started on them.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, _exit_on_signal)
         return run_app(str(cluster_file), notes=[note])
     finally:
         thread.shutdown()
