@@ -484,7 +484,12 @@ def loads(text: str, *, source: str = "cluster.toml", path: Path | None = None) 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ClusterError([f"{source}: not valid TOML: {exc}"]) from None
-    spec = parse_spec(data, source)
+    except RecursionError:
+        raise ClusterError([f"{source}: not a cluster file: values nested too deeply"]) from None
+    try:
+        spec = parse_spec(data, source)
+    except RecursionError:
+        raise ClusterError([f"{source}: not a cluster file: values nested too deeply"]) from None
     return resolve(spec, source=source, path=path)
 
 

@@ -191,6 +191,8 @@ def loads(text: str, source: str = "ranktable.json") -> dict[str, Any]:
         raise RanktableError(
             f"{source}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise RanktableError(f"{source}: not a ranktable: nested too deeply") from None
     if not isinstance(data, dict):
         raise RanktableError(f"{source}: expected a JSON object, got {_kind(data)}")
     for key in LISTS:

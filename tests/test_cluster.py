@@ -238,3 +238,16 @@ def test_dump_spec_is_valid_toml_that_loads_to_the_same_cluster(path: Path) -> N
 def test_device_ranges_round_trip(devices: list[int]) -> None:
     devices.sort()
     assert cl.parse_devices(cl.format_devices(devices)) == devices
+
+
+def test_hostile_files_get_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    with pytest.raises(cl.ClusterError) as info:
+        cl.load(deep)
+    assert info.value.problems == ["deep.toml: not a cluster file: values nested too deeply"]
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe[cluster]\n")
+    with pytest.raises(cl.ClusterError) as info:
+        cl.load(binary)
+    assert info.value.problems[0].startswith(f"{binary}: cannot read: 'utf-8' codec")

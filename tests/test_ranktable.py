@@ -655,3 +655,8 @@ def test_diff_and_summary() -> None:
     assert summary_diff(old, gone) == [
         "prefill_device_list[0].device_ip: 29.1.137.205 -> (missing)"]
     assert summary_diff(old, old) == []
+
+
+def test_deeply_nested_json_is_a_clear_error() -> None:
+    with pytest.raises(RanktableError, match=r"rt\.json: not a ranktable: nested too deeply"):
+        loads("[" * 100_000 + "]" * 100_000, source="rt.json")
