@@ -89,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pdtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (add_args, _handler, help_text) in _COMMANDS.items():
+    order = ["validate", "nodes", "check", "ranktable", "launch", "status", "stop", "logs",
+             "prompt", "verify", "import", "sim", "demo"]
+    names = sorted(_COMMANDS, key=lambda n: order.index(n) if n in order else len(order))
+    for name in names:
+        add_args, _handler, help_text = _COMMANDS[name]
         sp = sub.add_parser(name, help=help_text, description=help_text, prog=f"pdtui {name}")
         add_args(sp)
     return parser
