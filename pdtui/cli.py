@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pdtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     order = ["validate", "nodes", "check", "ranktable", "launch", "status", "stop", "logs",
-             "prompt", "verify", "import", "sim", "demo"]
+             "prompt", "verify", "import", "sim", "demo", "serve"]
     names = sorted(_COMMANDS, key=lambda n: order.index(n) if n in order else len(order))
     for name in names:
         add_args, _handler, help_text = _COMMANDS[name]
@@ -104,6 +104,7 @@ def _load_commands() -> None:
     from pdtui import console_cli as _console_cli  # noqa: F401
     from pdtui import ranktable_cli as _ranktable_cli  # noqa: F401
     from pdtui import runbook_cli as _runbook_cli  # noqa: F401
+    from pdtui import serve_cli as _serve_cli  # noqa: F401
     from pdtui.launch import cli as _launch_cli  # noqa: F401
     from pdtui.sim import cli as _sim_cli  # noqa: F401
 

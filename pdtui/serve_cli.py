@@ -1,0 +1,61 @@
+"""``pdtui serve``: the app in a browser through textual-serve, on loopback by default.
+
+Every browser connection starts its own pdtui process, with this machine's SSH access to the
+cluster, and textual-serve has no authentication: anyone who reaches the port controls the
+cluster. So pdtui binds to 127.0.0.1 and refuses any other address unless told it is meant
+(reach it from elsewhere with ``ssh -L 8000:127.0.0.1:8000 jump-host``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import shlex
+import sys
+
+from pdtui.cli import EXIT_CONFIG, EXIT_OK, err, load_or_report, register
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cluster", nargs="?", help="cluster file to open (optional)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="listen on a non-loopback address although anyone who reaches it gets "
+                   "this machine's SSH access to the cluster")
+
+
+def _serve(ns: argparse.Namespace) -> int:
+    if not is_loopback(ns.host) and not ns.allow_remote:
+        err(f"pdtui serve: refusing to listen on {ns.host}: textual-serve has no "
+            "authentication and every browser gets this machine's SSH access to the cluster. "
+            "Use the default 127.0.0.1 and 'ssh -L', or pass --allow-remote if you mean it.")
+        return EXIT_CONFIG
+    if not is_loopback(ns.host):
+        err(f"warning: serving pdtui on {ns.host}:{ns.port} without authentication")
+    argv = [sys.executable, "-m", "pdtui"]
+    if ns.cluster:
+        if load_or_report(ns.cluster) is None:
+            return EXIT_CONFIG
+        argv.append(ns.cluster)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        err("pdtui serve needs textual-serve: python3 -m pip install -e '.[web]'")
+        return EXIT_CONFIG
+    print(f"serving pdtui on http://{ns.host}:{ns.port} (ctrl+c stops)", flush=True)
+    Server(shlex.join(argv), host=ns.host, port=ns.port, title="pdtui").serve()
+    return EXIT_OK
+
+
+register("serve", "serve the app in a browser (textual-serve), on 127.0.0.1 by default",
+         _serve_args, _serve)
