@@ -6,21 +6,17 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from sshd_rig import CLEAN_ENV, SSHD, SshdRig, free_port, sshd_unavailable_reason
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sshd_rig import SSHD, CLEAN_ENV, SshdRig, free_port, sshd_unavailable_reason  # noqa: E402
-
-from pdtui import cluster as cl  # noqa: E402
-from pdtui.launch.run import tail  # noqa: E402
-from pdtui.remote import pool_for  # noqa: E402
-from pdtui.ssh import SshError  # noqa: E402
+from pdtui import cluster as cl
+from pdtui.launch.run import tail
+from pdtui.remote import pool_for
+from pdtui.ssh import SshError
 
 ADDRESS = "127.0.2.40"
 
