@@ -1,0 +1,48 @@
+"""The app stays up when the cluster misbehaves: a node down at start, the proxy down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+from tui.pilot_helpers import wait_for
+
+from pdtui.cluster import load
+from pdtui.settings import Settings
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.ssh import NodeState
+from pdtui.tui.app import PdTui
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
+    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                  faults=["decode-0:unreachable"], address_prefix="127.0.25", port=0)
+    async with s:
+        yield s
+
+
+async def test_a_node_down_at_start_and_the_proxy_down_leave_the_app_working(
+    sim: Simulator,
+) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await wait_for(pilot, lambda: app.status_of("decode-0").state is NodeState.FAILED
+                       and app.status_of("prefill-0").state is NodeState.READY)
+        cell = str(app.screen.query_one("#nodes", DataTable).get_cell("decode-0", "connection"))
+        assert cell.startswith("✗ failed") and "refused" in cell
+
+        await pilot.press("f3")  # the grid marks it and carries on with the other node
+        await wait_for(pilot, lambda: str(app.screen.query_one("#grid", DataTable).get_cell(
+            "decode-0", "summary")).startswith("? unreachable"))
+        assert str(app.screen.query_one("#grid", DataTable).get_cell(
+            "prefill-0", "summary")).startswith("✓ 16/16 ok")
+
+        await pilot.press("f6", "ctrl+j")  # nothing was launched: the proxy is not there
+        status = app.screen.query_one("#console-status", Static)
+        await wait_for(pilot, lambda: "HTTP" in str(status.render())
+                       or "no HTTP response" in str(status.render()))
+        assert "no HTTP response" in str(status.render())
+        assert app.is_running
