@@ -35,10 +35,11 @@ async def test_a_node_down_at_start_and_the_proxy_down_leave_the_app_working(
         assert cell.startswith("✗ failed") and "refused" in cell
 
         await pilot.press("f3")  # the grid marks it and carries on with the other node
-        await wait_for(pilot, lambda: str(app.screen.query_one("#grid", DataTable).get_cell(
-            "decode-0", "summary")).startswith("? unreachable"))
-        assert str(app.screen.query_one("#grid", DataTable).get_cell(
-            "prefill-0", "summary")).startswith("✓ 16/16 ok")
+        def summary(node: str) -> str:
+            return str(app.screen.query_one("#grid", DataTable).get_cell(node, "summary"))
+
+        await wait_for(pilot, lambda: summary("decode-0").startswith("? unreachable")
+                       and summary("prefill-0").startswith("✓ 16/16 ok"))
 
         await pilot.press("f6", "ctrl+j")  # nothing was launched: the proxy is not there
         status = app.screen.query_one("#console-status", Static)
