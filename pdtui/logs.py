@@ -140,6 +140,30 @@ FINGERPRINTS: list[Fingerprint] = [
                 "stop whatever listens on the port (ss -ltnp) or choose another port"),
 ]
 
+#: Literal pieces of every stage and fingerprint line, for ``grep -F`` on the node: reading a
+#: long-running server's status needs these lines from the whole log, not its last megabytes.
+GREP_KEYS: tuple[str, ...] = (
+    # stages
+    "is assigned as DP rank", "Using model weights format", "vLLM API server version",
+    "non-default args", "Initializing a V1 LLM engine", "Loading safetensors checkpoint shards",
+    "weights took", "GPU KV cache size", "Available KV cache memory",
+    "Graph capturing finished", "init engine (profile", "aclgraph", "ACL graph",
+    "Starting vLLM API server", "Available routes are", "Uvicorn running on",
+    "Application startup complete",
+    # fingerprints
+    "EI0006", "wait socket establish timeout", "port[16666]", "Transport init error",
+    "Create Dest error", "'device_ip' is not set correctly", "Ranktable_Check_Failed",
+    "is already exist", "Please set path of rank_table", "No such file or directory",
+    "Can't read the target server_id", "invalid host device id 65535",
+    "devdrv_get_vnic_ip_by_sdid", "ZMQError: Address already in use", "Connect timeout to:",
+    "status: 10390", "Failed to connect to target", "Mooncake transfer failed",
+    "Sync batch data transfer timeout", "Transfer slice failed", "Linking failed, comm id",
+    "WAITING_FOR_REMOTE_KVS", "No available memory for the cache blocks", "NPU out of memory",
+    "halMemAlloc failed", "died with exit code", "EngineCore encountered a fatal error",
+    "Engine core initialization failed", "EngineCore failed to start", "[Errno 98]",
+)
+STATS_KEY = "Avg prompt throughput"
+
 #: Fingerprints that only say that something failed; the cause is another one.
 GENERIC = {"engine-init", "engine-fatal", "api-died"}
 

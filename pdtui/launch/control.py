@@ -18,7 +18,7 @@ from typing import Literal
 from pdtui.cluster import Cluster
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, start, status, stop
-from pdtui.logs import EngineStats, Finding, LogWatcher
+from pdtui.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher
 from pdtui.remote import target
 from pdtui.ssh import SshError, SshPool
 
@@ -112,31 +112,47 @@ def _state(run: Status, watcher: LogWatcher, role: str) -> State:
     return "ready" if watcher.ready else "starting"
 
 
-async def process_status(pool: SshPool, cluster: Cluster, item: Launchable,
-                         log_bytes: int = 262_144) -> ProcessStatus:
+def log_digest_command(path: str, tail_lines: int = 20) -> str:
+    """One command printing what a status needs from a log of any length, in three parts:
+    the first line, every stage and fingerprint line (``grep -F``, at most 500), the last
+    engine-stats lines, then the last ``tail_lines`` lines."""
+    q = shlex.quote(path)
+    keys = " ".join(f"-e {shlex.quote(k)}" for k in GREP_KEYS)
+    return (f"head -n 1 -- {q}; echo {_SEP}; "
+            f"grep -a -F {keys} -- {q} | grep -v -F {shlex.quote(STATS_KEY)} | head -n 500; "
+            f"grep -a -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5; echo {_SEP}; "
+            f"tail -n {int(tail_lines)} -- {q}")
+
+
+_SEP = "@@pdtui-log-part@@"
+
+
+async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> ProcessStatus:
     node = cluster.node(item.node)
     run = await status(pool, node, cluster.name, item.name)
     watcher = LogWatcher(clock=time.time)
-    lines: list[str] = []
+    last: list[str] = []
     if run.state not in ("not-started", "unknown"):
         path = run_dir(node, cluster.name, item.name) + "/out.log"
         try:
-            res = await pool.run(target(node),
-                                 f"tail -c {int(log_bytes)} -- {shlex.quote(path)}",
-                                 timeout=30)
-            lines = res.stdout.splitlines()
+            res = await pool.run(target(node), log_digest_command(path), timeout=30,
+                                 label=f"log digest of {item.name}")
+            parts = res.stdout.split(_SEP + "\n")
         except SshError:
-            lines = []
-        for line in lines:
-            watcher.feed(line)
-    if item.role == PROXY and run.state == "running" and any(
-        "Uvicorn running on" in x or "Application startup complete" in x for x in lines
+            parts = []
+        if len(parts) == 3:
+            first, matched, tail_text = (p.splitlines() for p in parts)
+            for line in first + matched:
+                watcher.feed(line)
+            last = tail_text
+    if item.role == PROXY and run.state == "running" and "ready" not in watcher.stages and any(
+        "Uvicorn running on" in x or "Application startup complete" in x for x in last
     ):
         watcher.stages.setdefault("ready", time.time())
     stages = {k: t for k in watcher.stages if (t := watcher.elapsed(k)) is not None}
     return ProcessStatus(item.name, item.role, item.node, item.url,
                          _state(run, watcher, item.role), watcher.stage, run.pid, run,
-                         watcher.findings, lines[-20:], stages, watcher.stats)
+                         watcher.findings, last, stages, watcher.stats)
 
 
 async def statuses(pool: SshPool, cluster: Cluster,

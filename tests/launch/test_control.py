@@ -91,3 +91,26 @@ def test_only_selects_processes_instances_roles_and_the_proxy() -> None:
     assert [i.name for i in launchables(c, ["proxy", "decode-0.dp3"])] == [
         "decode-0.dp3", "proxy"]
     assert os.environ.get("PDTUI_SIM_VLLM_SPEED") is None
+
+
+async def test_a_long_running_server_stays_ready_however_long_its_log(rig) -> None:  # type: ignore[no-untyped-def]
+    from pdtui.launch.control import Launchable, process_status
+    from pdtui.launch.run import start
+
+    cluster, pool, _sim = rig
+    node = cluster.node("decode-0")
+    script = ("echo '(APIServer pid=1) INFO 09-08 02:52:10 [parallel_state.py:1] rank 0 in "
+              "world size 1 is assigned as DP rank 0'; "
+              "echo 'INFO:     Application startup complete.'; "
+              "i=0; while [ $i -lt 8000 ]; do "
+              "echo \"INFO:     127.0.0.1:1 - \\\"POST /v1/completions HTTP/1.1\\\" 200 OK "
+              "padding-padding-padding $i\"; i=$((i+1)); done; sleep 30")
+    await start(pool, node, cluster.name, "long", {}, ["sh", "-c", script])
+    item = Launchable("long", "decode", node.name, "http://x:1", {}, [])
+    for _ in range(50):
+        st = await process_status(pool, cluster, item)
+        if st.log_tail and "7999" in st.log_tail[-1]:
+            break
+    assert st.run.log_size is not None and st.run.log_size > 500_000
+    assert (st.state, st.stage) == ("ready", "ready")
+    assert len(st.log_tail) == 20
