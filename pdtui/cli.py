@@ -25,6 +25,27 @@ def register(
     _COMMANDS[name] = (add_args, handler, help)
 
 
+Subcommand = tuple[str, Callable[[argparse.ArgumentParser], None], Handler, str]
+
+
+def register_group(name: str, help: str, subcommands: Sequence[Subcommand]) -> None:
+    """Add ``pdtui NAME SUB ...``: each subcommand is ``(name, add_args, handler, help)``."""
+
+    def add_args(p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND", required=True)
+        for sub_name, sub_add, sub_handler, text in subcommands:
+            sp = sub.add_parser(sub_name, help=text, description=text,
+                                prog=f"pdtui {name} {sub_name}")
+            sub_add(sp)
+            sp.set_defaults(group_handler=sub_handler)
+
+    def handler(ns: argparse.Namespace) -> int:
+        chosen: Handler = ns.group_handler
+        return chosen(ns)
+
+    register(name, help, add_args, handler)
+
+
 def err(msg: str) -> None:
     print(msg, file=sys.stderr)
 

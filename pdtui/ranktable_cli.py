@@ -16,7 +16,7 @@ from pdtui.cli import (
     add_host_key_flag,
     err,
     load_or_report,
-    register,
+    register_group,
 )
 from pdtui.cluster import Cluster, atomic_write
 from pdtui.npu.health import sweep
@@ -255,24 +255,10 @@ def _push(ns: argparse.Namespace) -> int:
 # --- the group --------------------------------------------------------------
 
 
-def _ranktable_args(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="rt_command", metavar="RTCOMMAND", required=True)
-    for name, add, handler, text in (
-        ("generate", _generate_args, _generate,
-         "build the ranktable from the nodes' live hccn_tool/npu-smi data"),
-        ("lint", _lint_args, _lint, "check a ranktable (and, with --cluster, the live nodes)"),
-        ("diff", _diff_args, _diff, "compare every node's copy with a local file"),
-        ("push", _push_args, _push, "write a ranktable to every node, atomically with backup"),
-    ):
-        sp = sub.add_parser(name, help=text, description=text, prog=f"pdtui ranktable {name}")
-        add(sp)
-        sp.set_defaults(rt_handler=handler)
-
-
-def _ranktable(ns: argparse.Namespace) -> int:
-    result: int = ns.rt_handler(ns)
-    return result
-
-
-register("ranktable", "generate, lint, diff and push the LLMDataDist ranktable",
-         _ranktable_args, _ranktable)
+register_group("ranktable", "generate, lint, diff and push the LLMDataDist ranktable", [
+    ("generate", _generate_args, _generate,
+     "build the ranktable from the nodes' live hccn_tool/npu-smi data"),
+    ("lint", _lint_args, _lint, "check a ranktable (and, with --cluster, the live nodes)"),
+    ("diff", _diff_args, _diff, "compare every node's copy with a local file"),
+    ("push", _push_args, _push, "write a ranktable to every node, atomically with backup"),
+])

@@ -44,15 +44,15 @@ def launchables(cluster: Cluster, only: Iterable[str] | None = None) -> list[Lau
     ``only`` may name a process (``decode-0.dp3``), an instance (all its ranks), a role
     (``prefill``, ``decode``) or ``proxy``.
     """
-    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv)
-             for p in plan_cluster(cluster)]
+    plans = plan_cluster(cluster)
+    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv) for p in plans]
     proxy = plan_proxy(cluster)
     if proxy is not None:
         items.append(Launchable(PROXY, PROXY, proxy.node, proxy.url, proxy.env, proxy.argv))
     if only is None:
         return items
     wanted = set(only)
-    instances = {p.name: p.instance for p in plan_cluster(cluster)}
+    instances = {p.name: p.instance for p in plans}
     return [i for i in items
             if i.name in wanted or i.role in wanted or instances.get(i.name) in wanted]
 

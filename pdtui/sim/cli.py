@@ -9,7 +9,15 @@ import signal
 import threading
 from pathlib import Path
 
-from pdtui.cli import EXIT_CONFIG, EXIT_OK, err, load_or_report, register, run_app
+from pdtui.cli import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    err,
+    load_or_report,
+    register,
+    register_group,
+    run_app,
+)
 from pdtui.cluster import ClusterError, ClusterSpec, load
 
 
@@ -168,26 +176,12 @@ def _status(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sim_args(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="sim_command", metavar="SIMCOMMAND", required=True)
-    for name, add, handler, text in (
-        ("up", _up_args, _up, "start fake nodes and write a cluster file that reaches them"),
-        ("fault", _fault_args, _fault, "inject faults into a running (or stopped) simulator"),
-        ("clear", _clear_args, _clear, "clear faults (all, or by node, device, kind)"),
-        ("status", _status_args, _status, "show the simulated nodes and their faults"),
-    ):
-        sp = sub.add_parser(name, help=text, description=text, prog=f"pdtui sim {name}")
-        add(sp)
-        sp.set_defaults(sim_handler=handler)
-
-
-def _sim(ns: argparse.Namespace) -> int:
-    handler = ns.sim_handler
-    result: int = handler(ns)
-    return result
-
-
-register("sim", "run a simulated cluster of fake NPU nodes over real SSH", _sim_args, _sim)
+register_group("sim", "run a simulated cluster of fake NPU nodes over real SSH", [
+    ("up", _up_args, _up, "start fake nodes and write a cluster file that reaches them"),
+    ("fault", _fault_args, _fault, "inject faults into a running (or stopped) simulator"),
+    ("clear", _clear_args, _clear, "clear faults (all, or by node, device, kind)"),
+    ("status", _status_args, _status, "show the simulated nodes and their faults"),
+])
 
 
 # --- demo -------------------------------------------------------------------
