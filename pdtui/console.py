@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import math
 import re
@@ -34,7 +33,7 @@ from typing import Any, Literal
 import httpx
 
 from pdtui.cluster import Cluster, Node
-from pdtui.remote import target
+from pdtui.remote import is_loopback, target
 from pdtui.ssh import SshPool
 
 Kind = Literal["completion", "chat"]
@@ -403,13 +402,6 @@ def precheck(req: Request, max_model_len: int | None,
 _WILDCARDS = {"", "0.0.0.0", "::", "[::]", "*"}
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def proxy_endpoint(cluster: Cluster) -> tuple[Node, str, int]:
     """``(node, host as seen from that node, port)`` of the cluster's proxy.
 
@@ -425,7 +417,7 @@ def proxy_endpoint(cluster: Cluster) -> tuple[Node, str, int]:
         raise ConsoleError("the cluster file has no [proxy] section; pass --url")
     node = cluster.node(spec.node)
     host = spec.host
-    if _is_loopback(node.host) and not _is_loopback(host):
+    if is_loopback(node.host) and not is_loopback(host):
         host = node.host
     elif host in _WILDCARDS:
         host = "127.0.0.1"
@@ -441,7 +433,7 @@ def backend_endpoints(cluster: Cluster) -> list[tuple[str, Node, str, int]]:
     out = []
     for p in cluster.processes():
         node = cluster.node(p.node)
-        host = node.host if _is_loopback(node.host) else node.ip
+        host = node.host if is_loopback(node.host) else node.ip
         out.append((p.name, node, host, p.port))
     return out
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pdtui.cluster import Cluster, Node
 from pdtui.settings import config_dir
 from pdtui.ssh import HostKeyStore, SshPool, SshTarget
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost``: an address that never leaves this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def default_known_hosts() -> Path:

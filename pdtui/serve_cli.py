@@ -9,20 +9,11 @@ cluster. So pdtui binds to 127.0.0.1 and refuses any other address unless told i
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import shlex
 import sys
 
 from pdtui.cli import EXIT_CONFIG, EXIT_OK, err, load_or_report, register
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from pdtui.remote import is_loopback
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:

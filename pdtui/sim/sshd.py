@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
@@ -31,6 +30,8 @@ from typing import Any, cast
 
 import asyncssh
 from asyncssh.channel import SSHServerChannel
+
+from pdtui.remote import is_loopback
 
 __all__ = ["SimNodeServer", "generate_keys", "loopback_only"]
 
@@ -56,12 +57,7 @@ _SIGNAMES: dict[int, str] = {int(v): k for k, v in _SIGNALS.items()}
 
 def loopback_only(host: str, port: int) -> bool:
     """Default ``allow_forward_to``: only 127.0.0.0/8, ::1 and ``localhost``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)
 
 
 def generate_keys(directory: str | os.PathLike[str]) -> tuple[Path, Path]:
