@@ -291,6 +291,14 @@ class GridScreen(ModeScreen):
         self.nodes[node.name] = node
         self._render_all()
 
+    def _publish(self, nodes: list[NodeHealth], started_at: float, seconds: float) -> None:
+        """Keep ``nodes`` classified with the current pings and tell the other views."""
+        assert self.cluster is not None
+        classified = classify_cluster(nodes, self.ping_results) if self.ping_results else nodes
+        self.nodes = {n.name: n for n in classified}
+        self.pdtui.set_health(CheckReport(self.cluster.name, classified, self.ping_results,
+                                          started_at, seconds))
+
     @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU sweep")
     async def sweep(self) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
@@ -300,14 +308,9 @@ class GridScreen(ModeScreen):
         self._render_status()
         try:
             report = await check(pool, cluster, on_node=self._on_node)
-            self.nodes = {n.name: n for n in report.nodes}
-            if self.ping_results:  # keep the last pings' verdicts until the next ping run
-                self.nodes = {n.name: n for n in classify_cluster(report.nodes,
-                                                                  self.ping_results)}
+            # The last pings' verdicts stay until the next ping run.
+            self._publish(report.nodes, report.started_at, report.seconds)
             self.last_seconds = report.seconds
-            self.pdtui.set_health(CheckReport(report.cluster, list(self.nodes.values()),
-                                              self.ping_results, report.started_at,
-                                              report.seconds))
         finally:
             self.busy = False
             self._render_all()
@@ -326,9 +329,7 @@ class GridScreen(ModeScreen):
                 self.nodes = {n.name: n for n in report.nodes}
             current = [self.nodes[n.name] for n in cluster.nodes if n.name in self.nodes]
             self.ping_results = await pings(pool, cluster, current)
-            self.nodes = {n.name: n for n in classify_cluster(current, self.ping_results)}
-            self.pdtui.set_health(CheckReport(cluster.name, list(self.nodes.values()),
-                                              self.ping_results, time.time(), 0.0))
+            self._publish(current, time.time(), 0.0)
         finally:
             self.busy = False
             self._render_all()
