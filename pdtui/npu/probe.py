@@ -78,16 +78,18 @@ def device_jobs(spec: ProbeSpec) -> list[tuple[str, list[str]]]:
 def build_script(spec: ProbeSpec, nonce: str) -> str:
     """The bash script (sent on stdin to ``bash -s``) for one node."""
     return framed_script(device_jobs(spec), nonce, tools=[spec.hccn_tool, spec.npu_smi],
-                         cap=spec.cap, timeout=spec.timeout)
+                         cap=spec.cap, timeout=spec.timeout, free=("n",))
 
 
 def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[str],
-                  cap: int = 16, timeout: int = 20) -> str:
+                  cap: int = 16, timeout: int = 20, free: tuple[str, ...] = ()) -> str:
     """Run ``jobs`` in parallel and print them framed.
 
     Jobs are grouped by the part of their key before the first ``.`` (``d3.link`` belongs to
     device 3): the checks of one group run at once, and at most ``cap`` groups run at once
-    (so by default all 16 devices of an A3 node are probed together). Each call runs under
+    (so by default all 16 devices of an A3 node are probed together). Groups named in
+    ``free`` (the node-wide checks) start first and do not count against ``cap``. Each call
+    runs under
     ``timeout`` seconds. Also prints ``tool.<name>`` frames saying whether each of ``tools``
     exists (rc 0 / 127). Per call the node forks only a subshell, ``timeout`` and the tool:
     headers are written by the shell's own ``printf`` and one ``cat`` prints everything.
@@ -97,9 +99,13 @@ def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[
     for key, argv in jobs:
         groups.setdefault(key.split(".", 1)[0], []).append((key, argv))
     blocks = []
-    for members in groups.values():
-        calls = "\n".join(f"    run {q(key)} {shlex.join(argv)} &" for key, argv in members)
-        blocks.append(f"gate\n(\n{calls}\n    wait\n) &\nRUNNING=$((RUNNING + 1))")
+    order = [g for g in groups if g in free] + [g for g in groups if g not in free]
+    for name in order:
+        calls = "\n".join(f"    run {q(key)} {shlex.join(argv)} &" for key, argv in groups[name])
+        if name in free:
+            blocks.append(f"(\n{calls}\n    wait\n) &")
+        else:
+            blocks.append(f"gate\n(\n{calls}\n    wait\n) &\nRUNNING=$((RUNNING + 1))")
     files = " ".join(f'"$T"/{q(key)}.{ext}' for key, _ in jobs for ext in "aome")
     tool_words = " ".join(q(t) for t in tools)
     body = "\n".join(blocks)

@@ -41,6 +41,10 @@ def _up_args(p: argparse.ArgumentParser) -> None:
                    "2222; a free port is taken where it is busy)")
     p.add_argument("--write-cluster", required=True, metavar="FILE",
                    help="write a cluster file that reaches the fake nodes")
+    p.add_argument("--inproc-probe", action="store_true",
+                   help="answer pdtui's NPU probe scripts inside the simulator instead of in "
+                   "bash: node work no longer competes for this machine's CPUs (for "
+                   "benchmarks and many nodes); the answers are the same bytes")
 
 
 def _base_spec(ns: argparse.Namespace) -> ClusterSpec | None:
@@ -66,7 +70,7 @@ def _up(ns: argparse.Namespace) -> int:
     if base is None:
         return EXIT_CONFIG
     sim = Simulator(base, Path(ns.write_cluster), latency_ms=ns.latency_ms, faults=ns.fault,
-                    address_prefix=ns.address_prefix, port=ns.port)
+                    address_prefix=ns.address_prefix, port=ns.port, inproc=ns.inproc_probe)
 
     async def run() -> int:
         try:

@@ -65,6 +65,7 @@ __all__ = [
     "kind_names",
     "parse_fault",
     "register_kind",
+    "tool_output",
 ]
 
 TOOL_NAMES: tuple[str, ...] = ("hccn_tool", "npu-smi", "hostname", "ip")
@@ -162,6 +163,10 @@ def _v_seconds(v: str) -> str | None:
     return None if ok else "must be a number of seconds >= 0"
 
 
+def _v_tool_output(v: str) -> str | None:
+    return None if v in ("garbage", "empty") else "must be garbage or empty"
+
+
 def _v_port(v: str) -> str | None:
     if v.isascii() and v.isdigit() and 1 <= int(v) <= 65535:
         return None
@@ -230,6 +235,9 @@ register_kind(FaultKind("tool-missing", "node", "required", "TOOL",
                         multiple=True))
 register_kind(FaultKind("tool-hang", "node", "optional", "TOOL",
                         help="tool calls never return", validate=_v_tool, multiple=True))
+register_kind(FaultKind("tool-output", "device", "required", "garbage|empty",
+                        help="hccn_tool -g on this device prints garbage, or nothing (rc 0)",
+                        validate=_v_tool_output))
 register_kind(FaultKind("unreachable", "node", help="node unreachable (SSH, pings to it)"))
 register_kind(FaultKind("slow", "node", "required", "MS",
                         help="every tool call takes MS ms longer", validate=_v_nonneg_int))
@@ -370,8 +378,9 @@ def clear_faults(
 
 
 def effective_device(node: NodeState, dev: int) -> DeviceState:
-    """A copy of device `dev` with the node's faults applied."""
-    d = copy.deepcopy(node.device(dev))
+    """A copy of device `dev` with the node's faults applied (effects set scalar fields only,
+    so a shallow copy keeps the baseline intact)."""
+    d = copy.copy(node.device(dev))
     relevant = [
         f for f in node.faults
         if f.kind in KINDS and KINDS[f.kind].effect is not None
@@ -395,6 +404,12 @@ def tool_missing(node: NodeState, tool: str) -> bool:
 
 def tool_hangs(node: NodeState, tool: str) -> bool:
     return any(f.value in (None, tool) for f in node.faults_of("tool-hang"))
+
+
+def tool_output(node: NodeState, dev: int) -> str | None:
+    """``garbage``/``empty`` when a tool-output fault covers the device."""
+    found = node.faults_of("tool-output", dev)
+    return found[-1].value if found else None
 
 
 def extra_latency_ms(node: NodeState) -> int:

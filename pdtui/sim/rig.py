@@ -39,6 +39,7 @@ from pdtui.cluster import (
     loads,
 )
 from pdtui.sim.faults import apply_fault, is_unreachable, parse_fault
+from pdtui.sim.inproc import InprocShell
 from pdtui.sim.sshd import SimNodeServer
 from pdtui.sim.state import SimState, build_state, load_state, save_state
 from pdtui.sim.tools import sync_tools
@@ -149,6 +150,8 @@ class Simulator:
     address_prefix: str = "127.0.1"
     port: int = DEFAULT_PORT
     max_sessions: int | None = 10
+    #: answer pdtui's probe scripts in-process instead of in bash (``pdtui.sim.inproc``)
+    inproc: bool = False
     nodes: list[SimNode] = field(default_factory=list)
     _watcher: asyncio.Task[None] | None = None
     _tools: ToolServer | None = None
@@ -230,6 +233,8 @@ class Simulator:
                 env=env,
                 cwd=str(home),
                 max_sessions=self.max_sessions,
+                script_handler=(InprocShell(name, self._tools, node_dir / "bin", env,
+                                            str(home)).answer if self.inproc else None),
             )
             try:
                 await server.start()

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,6 +36,10 @@ from pdtui.remote import is_loopback
 __all__ = ["SimNodeServer", "generate_keys", "loopback_only"]
 
 log = logging.getLogger(__name__)
+
+#: Given the stdin of a ``bash -s`` command, ``(rc, stdout)`` to answer it in-process, or None
+#: to run it in bash (see ``pdtui.sim.inproc``).
+ScriptHandler = Callable[[bytes], Awaitable[tuple[int, bytes] | None]]
 
 _SIGNALS = {
     "ABRT": signal.SIGABRT,
@@ -168,6 +172,7 @@ class SimNodeServer:
         command_delay: Callable[[], float] | None = None,
         allow_forward_to: Callable[[str, int], bool] = loopback_only,
         shell: str = "/bin/bash",
+        script_handler: ScriptHandler | None = None,
     ) -> None:
         self.name = name
         self.listen_host = listen_host
@@ -180,6 +185,7 @@ class SimNodeServer:
         self.command_delay = command_delay
         self.allow_forward_to = allow_forward_to
         self.shell = shell
+        self.script_handler = script_handler
         self.connections = 0
         self.sessions_refused = 0
         self.commands: list[str] = []
@@ -311,6 +317,15 @@ class SimNodeServer:
             delay = self.command_delay()
             if delay > 0:
                 await asyncio.sleep(delay)
+        prefill: bytes | None = None
+        if self.script_handler is not None and command.strip() == "bash -s":
+            prefill = await self._read_stdin(proc)
+            answer = await self.script_handler(prefill)
+            if answer is not None:
+                rc, out = answer
+                proc.stdout.write(out)
+                proc.exit(rc)
+                return
         sub = await asyncio.create_subprocess_exec(
             self.shell,
             "-c",
@@ -330,7 +345,8 @@ class SimNodeServer:
                 session.signal_received(session.signalled)
         assert sub.stdin is not None and sub.stdout is not None and sub.stderr is not None
         tasks = [
-            asyncio.create_task(self._pump_in(proc, sub.stdin)),
+            asyncio.create_task(self._pump_in(proc, sub.stdin) if prefill is None
+                                else self._feed(prefill, sub.stdin)),
             asyncio.create_task(self._pump_out(sub, 1, sub.stdout, proc.stdout)),
             asyncio.create_task(self._pump_out(sub, 2, sub.stderr, proc.stderr)),
         ]
@@ -349,6 +365,31 @@ class SimNodeServer:
                 proc.exit_with_signal(_SIGNAMES.get(-rc, "KILL"))
             else:
                 proc.exit(rc)
+
+    @staticmethod
+    async def _read_stdin(proc: asyncssh.SSHServerProcess[bytes]) -> bytes:
+        """All of stdin, up to EOF (a script sent on stdin)."""
+        chunks: list[bytes] = []
+        while True:
+            try:
+                data = await proc.stdin.read(65536)
+            except (asyncssh.SignalReceived, asyncssh.BreakReceived,
+                    asyncssh.TerminalSizeChanged):
+                continue
+            if not data:
+                return b"".join(chunks)
+            chunks.append(data)
+
+    @staticmethod
+    async def _feed(data: bytes, dest: asyncio.StreamWriter) -> None:
+        try:
+            dest.write(data)
+            await dest.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                dest.close()
 
     @staticmethod
     async def _pump_in(proc: asyncssh.SSHServerProcess[bytes], dest: asyncio.StreamWriter) -> None:

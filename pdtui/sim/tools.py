@@ -72,6 +72,7 @@ from pdtui.sim.faults import (
     ping_lost,
     tool_hangs,
     tool_missing,
+    tool_output,
 )
 from pdtui.sim.state import (
     VNIC_NETMASK,
@@ -121,6 +122,14 @@ class Out:
 # =========================================================================== hccn_tool
 
 
+def _garbage(node: str, dev: int, cmd: str, o: Out) -> Out:
+    """What a broken driver might print: control bytes, a half line, no known field."""
+    o.line(f"\x1b[31m\x01\x7f?? {cmd[1:]}:: \ufffd\ufffd dev={dev}@{node} 0x{dev:04x}ffff")
+    o.line(":::: @@ -- \t\t status ??")
+    o.out.append("truncat")
+    return o
+
+
 def hccn_tool(state: SimState, node: NodeState, args: list[str]) -> Out:
     o = Out()
     if len(args) < 4 or args[0] != "-i":
@@ -134,6 +143,11 @@ def hccn_tool(state: SimState, node: NodeState, args: list[str]) -> Out:
         return _hccn_set(node, dev, cmd, extra, o)
     if mode != "-g":
         return o.fail(CMD_FAILED)
+    broken = tool_output(node, dev)
+    if broken == "empty":
+        return o
+    if broken == "garbage":
+        return _garbage(node.name, dev, cmd, o)
     simple = {"-lldp", "-link", "-net_health", "-netdetect", "-gateway", "-ip", "-vnic",
               "-tls", "-pfc"}
     if cmd in simple and extra:

@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pdtui.sim.faults import TOOL_NAMES, extra_latency_ms, tool_hangs, tool_missing
@@ -34,6 +37,7 @@ class ToolServer:
         self.calls = 0
         self._server: asyncio.Server | None = None
         self._cache: tuple[tuple[int, int], SimState] | None = None
+        self._checked = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -55,6 +59,11 @@ class ToolServer:
             self._server = None
 
     def _state(self) -> SimState:
+        """The state file, re-read when it changes (checked at most every 20 ms)."""
+        now = time.monotonic()
+        if self._cache is not None and now - self._checked < 0.02:
+            return self._cache[1]
+        self._checked = now
         st = self.state_path.stat()
         key = (st.st_mtime_ns, st.st_size)
         if self._cache is None or self._cache[0] != key:
@@ -72,7 +81,6 @@ class ToolServer:
             node_name, tool = fields[1], fields[2]
             args = [(await reader.readuntil(b"\0"))[:-1].decode(errors="replace")
                     for _ in range(argc)]
-            self.calls += 1
             rc, out, err = await self._answer(node_name, tool, args, reader)
             writer.write(f"{rc} {len(out)} {len(err)}\n".encode() + out + err)
             await writer.drain()
@@ -86,20 +94,47 @@ class ToolServer:
     async def _answer(
         self, node_name: str, tool: str, args: list[str], reader: asyncio.StreamReader
     ) -> tuple[int, bytes, bytes]:
+        async def hang() -> None:
+            await reader.read()  # until the caller gives up (timeout kills the wrapper)
+            raise ConnectionError("hung tool abandoned")
+
+        return await self.answer(node_name, tool, args, hang)
+
+    async def answer(
+        self, node_name: str, tool: str, args: list[str],
+        hang: Callable[[], Awaitable[None]],
+    ) -> tuple[int, bytes, bytes]:
+        """``(rc, stdout, stderr)`` of one fake tool call; a hanging tool awaits ``hang()``."""
+        call = self.prepare(node_name, tool, args)
+        if call.delay_ms:
+            await asyncio.sleep(call.delay_ms / 1000)
+        if call.hangs:
+            await hang()
+        return call.result
+
+    def prepare(self, node_name: str, tool: str, args: list[str]) -> Call:
+        """One fake tool call, answered now: what it prints, how long it takes, if it hangs."""
+        self.calls += 1
         try:
             state = self._state()
             node = state.node(node_name)
         except (StateError, OSError) as exc:
-            return 2, b"", f"{tool}: {exc}\n".encode()
+            return Call(0, False, (2, b"", f"{tool}: {exc}\n".encode()))
         if tool not in TOOL_NAMES or tool_missing(node, tool):
-            return 127, b"", f"{tool}: command not found\n".encode()
+            return Call(0, False, (127, b"", f"{tool}: command not found\n".encode()))
         delay = max(0, state.latency_ms) + extra_latency_ms(node)
-        if delay:
-            await asyncio.sleep(delay / 1000)
         if tool_hangs(node, tool):
-            await reader.read()  # until the caller gives up (timeout kills the wrapper)
-            raise ConnectionError("hung tool abandoned")
+            return Call(delay, True, (0, b"", b""))
         o = run(tool, args, state, node)
         if tool == "hccn_tool" and "-s" in args:
             self._cache = None  # a set command may have written the state
-        return o.rc, "".join(o.out).encode(), "".join(o.err).encode()
+        return Call(delay, False, (o.rc, "".join(o.out).encode(), "".join(o.err).encode()))
+
+
+@dataclass(frozen=True)
+class Call:
+    """A fake tool call: its answer, after ``delay_ms``; or, if ``hangs``, never."""
+
+    delay_ms: int
+    hangs: bool
+    result: tuple[int, bytes, bytes]

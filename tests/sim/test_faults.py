@@ -253,6 +253,7 @@ def specs(draw: st.DrawFn) -> str:
         "ping-loss": st.builds(lambda n, d: n + d, _node,
                                st.one_of(st.just(""), _dev.map(lambda i: f":{i}"))),
         "tool-missing": st.sampled_from(TOOL_NAMES),
+        "tool-output": st.sampled_from(["garbage", "empty"]),
         "tool-hang": st.one_of(st.none(), st.sampled_from(TOOL_NAMES)),
         "slow": st.integers(0, 10**6).map(str),
         "crash-on-start": _text,

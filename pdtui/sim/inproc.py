@@ -1,0 +1,231 @@
+"""Answer pdtui's framed probe scripts inside the simulator, without starting a process per call.
+
+A real node runs the probe's ~150 tool calls on its own CPUs. On the simulator every fake
+node shares this machine's cores, and with real ``bash`` each call costs a subshell, a
+``timeout`` and a wrapper start (about 4.5 ms of CPU): a 32-node sweep is then bound by this
+machine's CPU, not by the tools' latency. This is the "simulated handler" of the SSH design
+(``ssh.md`` §2.1) for exactly one kind of command.
+
+The fake node hands a ``bash -s`` script here first. It is answered in-process only if it is,
+byte for byte, a script that :func:`pdtui.npu.probe.framed_script` generates (it is parsed,
+regenerated and compared). Anything else runs in real ``bash``. The answer is produced the way
+the script would produce it:
+
+* ``command -v`` for each tool word, as ``bash`` resolves it on the node's ``PATH``;
+* each call under the script's timeout (rc 124 when it expires, as ``timeout`` exits), at most
+  ``CAP`` groups at once, the calls of a group together;
+* the fake tools (the node's wrappers) are answered by the :class:`ToolServer`, the same code
+  and latency as over the wrapper's socket; ``cat`` of a readable file is read here; any other
+  command runs as a real process under ``timeout``;
+* frames are printed in the script's order: tool frames, then each job's header, stdout,
+  trailer and stderr, then the end frame.
+
+``tests/sim/test_inproc.py`` runs the same probes (healthy and with every fault) both ways and
+compares the bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import shutil
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+from pdtui.npu.probe import framed_script
+from pdtui.sim.faults import TOOL_NAMES
+from pdtui.sim.toolserver import ToolServer
+
+__all__ = ["FramedScript", "InprocShell", "parse_framed_script"]
+
+_TIMEOUT_RC = 124  # what coreutils `timeout` exits with when the command timed out
+_MAX_SCRIPT = 4 << 20
+
+
+@dataclass(frozen=True)
+class FramedScript:
+    nonce: str
+    cap: int
+    timeout: int
+    tools: list[str]
+    jobs: list[tuple[str, list[str]]]
+    #: groups that run beside the capped ones
+    free: tuple[str, ...] = ()
+
+
+_RUN = re.compile(r"^    run (.+) &$", re.M)
+_PLAIN = re.compile(r"[\w@%+=:,./-]+(?: [\w@%+=:,./-]+)*", re.ASCII)
+
+
+def parse_framed_script(text: str) -> FramedScript | None:
+    """The jobs of a script that ``framed_script`` generated, or None for any other text."""
+    try:
+        nonce = shlex.split(_line(text, "N="))[0]
+        cap = int(_line(text, "CAP="))
+        timeout = int(_line(text, "TO="))
+        loop = _line(text, "for t in ")
+        if not loop.endswith("; do"):
+            return None
+        tools = shlex.split(loop[: -len("; do")])
+        jobs = []
+        free: list[str] = []
+        for m in _RUN.finditer(text):
+            line = m.group(1)
+            # shlex.join leaves plain words bare: split those without the (slow) lexer
+            words = line.split(" ") if _PLAIN.fullmatch(line) else shlex.split(line)
+            jobs.append((words[0], words[1:]))
+            group = words[0].split(".", 1)[0]
+            before = text[max(0, m.start() - 8):m.start()]
+            if (before.endswith("\n(\n") and not before.endswith("\ngate\n(\n")
+                    and group not in free):
+                free.append(group)  # a block without "gate" before it
+        # The frames are printed in the order of the jobs as given, kept by the `cat` line.
+        cat = _line(text, 'cat "$T"/').removesuffix(" 2>/dev/null")
+        order = [shlex.split(f)[0][: -len(".a")] for f in cat.split(' "$T"/')
+                 if f.endswith(".a")]
+        by_key = dict(jobs)
+        if len(by_key) != len(jobs) or sorted(order) != sorted(by_key):
+            return None
+        jobs = [(key, by_key[key]) for key in order]
+    except (ValueError, IndexError):
+        return None
+    if not jobs or any(not argv for _, argv in jobs):
+        return None
+    parsed = FramedScript(nonce, cap, timeout, tools, jobs, tuple(free))
+    try:
+        again = framed_script(jobs, nonce, tools=tools, cap=cap, timeout=timeout,
+                              free=parsed.free)
+    except ValueError:
+        return None
+    return parsed if again == text else None
+
+
+def _line(text: str, prefix: str) -> str:
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):]
+    raise ValueError(prefix)
+
+
+class InprocShell:
+    """One fake node's in-process answers to framed probe scripts."""
+
+    def __init__(self, node: str, tools: ToolServer, bin_dir: Path,
+                 env: Mapping[str, str], cwd: str | None) -> None:
+        self.node = node
+        self.tools = tools
+        self.bin_dir = Path(bin_dir).resolve()
+        self.env = {**os.environ, **env}
+        self.cwd = cwd
+        #: scripts answered here (the rest went to bash)
+        self.answered = 0
+
+    def _which(self, word: str) -> str | None:
+        return shutil.which(word, path=self.env.get("PATH", os.defpath))
+
+    def _resolve(self, word: str, seen: dict[str, tuple[str | None, str | None]]
+                 ) -> tuple[str | None, str | None]:
+        """``(path, fake tool name or None)`` of a command word, looked up once per script."""
+        if word not in seen:
+            path = self._which(word)
+            fake = None
+            if path is not None:
+                p = Path(path).resolve()
+                if p.parent == self.bin_dir and p.name in TOOL_NAMES:
+                    fake = p.name
+            seen[word] = (path, fake)
+        return seen[word]
+
+    async def answer(self, script: bytes) -> tuple[int, bytes] | None:
+        """``(rc, stdout)`` for a framed probe script; None: not ours, run it in bash."""
+        if len(script) > _MAX_SCRIPT:
+            return None
+        try:
+            parsed = parse_framed_script(script.decode())
+        except UnicodeDecodeError:
+            return None
+        if parsed is None:
+            return None
+        self.answered += 1
+        n = parsed.nonce
+        out = bytearray()
+        seen: dict[str, tuple[str | None, str | None]] = {}
+        for t in parsed.tools:
+            rc = 0 if self._resolve(t, seen)[0] is not None else 127
+            out += f"\n@@{n} tool.{t.rsplit('/', 1)[-1]} {rc} out\n".encode()
+        groups: dict[str, list[tuple[str, list[str]]]] = {}
+        for key, argv in parsed.jobs:
+            groups.setdefault(key.split(".", 1)[0], []).append((key, argv))
+        gate = asyncio.Semaphore(max(parsed.cap, 1))
+        results: dict[str, tuple[int, bytes, bytes]] = {}
+
+        async def group(name: str, members: list[tuple[str, list[str]]]) -> None:
+            calls = [argv for _, argv in members]
+            if name in parsed.free:
+                answers = await self._group(calls, parsed.timeout, seen)
+            else:
+                async with gate:
+                    answers = await self._group(calls, parsed.timeout, seen)
+            for (key, _), a in zip(members, answers, strict=True):
+                results[key] = a
+
+        await asyncio.gather(*(group(g, m) for g, m in groups.items()))
+        for key, _ in parsed.jobs:
+            rc, o, e = results[key]
+            out += f"\n@@{n} {key} - out\n".encode() + o
+            out += f"\n@@{n} {key} {rc} err\n".encode() + e
+        out += f"\n@@{n} end - out\n".encode()
+        return 0, bytes(out)
+
+    async def _group(self, calls: list[list[str]], timeout: int,
+                     seen: dict[str, tuple[str | None, str | None]]
+                     ) -> list[tuple[int, bytes, bytes]]:
+        """Run one group's calls together: fake tools are answered at once and the group
+        sleeps once, for its slowest call (capped at ``timeout``; past it, rc 124)."""
+        answers: list[tuple[int, bytes, bytes] | None] = [None] * len(calls)
+        late: list[int] = []
+        longest = 0
+        others = []
+        for i, argv in enumerate(calls):
+            path, fake = self._resolve(argv[0], seen)
+            if path is None:
+                answers[i] = (127, b"", (f"timeout: failed to run command '{argv[0]}': "
+                                         "No such file or directory\n").encode())
+            elif fake is not None:
+                call = self.tools.prepare(self.node, fake, argv[1:])
+                if call.hangs or call.delay_ms > timeout * 1000:
+                    late.append(i)
+                    longest = timeout * 1000
+                else:
+                    answers[i] = call.result
+                    longest = max(longest, call.delay_ms)
+            elif Path(path).name == "cat" and len(argv) == 2 and os.access(argv[1], os.R_OK):
+                try:
+                    answers[i] = (0, Path(argv[1]).read_bytes(), b"")
+                except OSError:  # a directory, a race: let the real cat say it
+                    others.append(i)
+            else:
+                others.append(i)
+        waits: list[Awaitable[object]] = [self._process(calls[i], timeout) for i in others]
+        if longest:
+            waits.append(asyncio.sleep(longest / 1000))
+        done = await asyncio.gather(*waits)
+        for i, result in zip(others, done, strict=False):
+            answers[i] = cast(tuple[int, bytes, bytes], result)
+        for i in late:
+            answers[i] = (_TIMEOUT_RC, b"", b"")
+        return [a if a is not None else (1, b"", b"") for a in answers]
+
+    async def _process(self, argv: list[str], timeout: int) -> tuple[int, bytes, bytes]:
+        sub = await asyncio.create_subprocess_exec(
+            "timeout", "-k", "2", str(timeout), *argv,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env={**self.env, "LC_ALL": "C"}, cwd=self.cwd,
+            start_new_session=True)
+        o, e = await sub.communicate()
+        rc = sub.returncode if sub.returncode is not None else 1
+        return (rc if rc >= 0 else 128 - rc), o, e
