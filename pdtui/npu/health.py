@@ -24,6 +24,7 @@ from pdtui.npu.probe import (
     build_script,
     device_jobs,
     framed_script,
+    job_commands,
     new_nonce,
     parse_frames,
     ping_jobs,
@@ -74,7 +75,7 @@ def _unreachable(node: Node, error: str, taken_at: float) -> NodeHealth:
 def health_from_frames(node: Node, frames: list[Frame], spec: ProbeSpec,
                        taken_at: float) -> NodeHealth:
     """Turn one node's probe frames into an (unclassified) ``NodeHealth``."""
-    commands = {key: " ".join(argv) for key, argv in device_jobs(spec)}
+    commands = job_commands(spec)
     tool_names = {node.hccn_tool.rsplit("/", 1)[-1]: "hccn_tool",
                   node.npu_smi.rsplit("/", 1)[-1]: "npu-smi"}
     tools: dict[str, bool] = {}

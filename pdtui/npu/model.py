@@ -76,7 +76,7 @@ class ChipMapRow:
     name: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class IpInfo:
     """`hccn_tool -i N -ip -g`: ``preset`` False = "no ip was preset", None = can't tell."""
 

@@ -23,6 +23,7 @@ Accepted variants (choices made here, beyond the reference samples):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import shlex
@@ -87,6 +88,7 @@ _NET_HEALTH_BY_LOWER = {v.lower(): v for v in NET_HEALTH_VALUES}
 
 NO_IP_TEXT = "no ip was preset"
 _MAX_DIGITS = 18
+_IPV4 = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}", re.ASCII)
 _FLAGS = re.IGNORECASE | re.MULTILINE | re.ASCII
 
 
@@ -122,6 +124,9 @@ def _addr(token: str | None) -> str | None:
     t = token.strip().rstrip(",")
     if not t or len(t) > 64 or not t.isascii():
         return None
+    if _IPV4.fullmatch(t):  # the common case, without building an address object
+        return t if all(len(o) == 1 or o[0] != "0" for o in t.split(".")) and max(
+            int(o) for o in t.split(".")) <= 255 else None
     try:
         ipaddress.ip_address(t)
     except ValueError:
@@ -129,9 +134,14 @@ def _addr(token: str | None) -> str | None:
     return t
 
 
+@functools.lru_cache(maxsize=128)
+def _value_re(key_pattern: str) -> re.Pattern[str]:
+    return re.compile(rf"^[ \t]*{key_pattern}[ \t]*:[ \t]*(.*?)[ \t]*\r?$", _FLAGS)
+
+
 def _value(text: str, key_pattern: str) -> str | None:
     """The rest of the first line ``<key>: value`` (key anchored at line start)."""
-    m = re.search(rf"^[ \t]*{key_pattern}[ \t]*:[ \t]*(.*?)[ \t]*\r?$", text, _FLAGS)
+    m = _value_re(key_pattern).search(text)
     if m is None:
         return None
     return m.group(1)
@@ -547,6 +557,13 @@ def _rc_ok(raw: Raw | None) -> bool:
     return raw is not None and raw.rc == 0
 
 
+# Per-device outputs repeat from poll to poll and from device to device: parse each text once.
+_memo = functools.lru_cache(maxsize=4096)
+_link, _net_health, _lldp = _memo(parse_link), _memo(parse_net_health), _memo(parse_lldp_ifname)
+_netdetect, _gateway, _vnic = _memo(parse_netdetect), _memo(parse_gateway), _memo(parse_vnic)
+_tls, _spod, _ip = _memo(parse_tls_switch), _memo(parse_spod_info), _memo(parse_ip)
+
+
 def device_from_raw(dev_id: int, raw: Mapping[str, Raw]) -> DeviceHealth:
     """A `DeviceHealth` (state ``unknown``, not classified) from per-check evidence.
 
@@ -556,26 +573,26 @@ def device_from_raw(dev_id: int, raw: Mapping[str, Raw]) -> DeviceHealth:
     """
     d = DeviceHealth(id=dev_id, raw=dict(raw))
     if (r := raw.get("link")) is not None:
-        d.link = parse_link(r.stdout)
+        d.link = _link(r.stdout)
     if (r := raw.get("net_health")) is not None:
-        d.net_health = parse_net_health(r.stdout)
+        d.net_health = _net_health(r.stdout)
     if (r := raw.get("lldp")) is not None:
-        d.lldp_ifname = parse_lldp_ifname(r.stdout)
+        d.lldp_ifname = _lldp(r.stdout)
     if (r := raw.get("netdetect")) is not None:
-        d.netdetect = parse_netdetect(r.stdout)
+        d.netdetect = _netdetect(r.stdout)
     if (r := raw.get("gateway")) is not None:
-        gw = parse_gateway(r.stdout)
+        gw = _gateway(r.stdout)
         if gw is not None:
             d.gateway, d.gateway_iface = gw
     if (r := raw.get("ip")) is not None:
-        info = parse_ip(r.stdout, r.stderr, r.rc)
+        info = _ip(r.stdout, r.stderr, r.rc)
         d.ip, d.netmask, d.ip_preset = info.ip, info.netmask, info.preset
     if (r := raw.get("vnic")) is not None:
-        d.vnic_link, d.vnic_ip, d.vnic_netmask = parse_vnic(r.stdout)
+        d.vnic_link, d.vnic_ip, d.vnic_netmask = _vnic(r.stdout)
     if (r := raw.get("tls")) is not None:
-        d.tls_switch = parse_tls_switch(r.stdout)
+        d.tls_switch = _tls(r.stdout)
     if (r := raw.get("spod")) is not None:
-        d.sdid, d.super_pod_size, d.super_pod_id, d.server_index = parse_spod_info(r.stdout)
+        d.sdid, d.super_pod_size, d.super_pod_id, d.server_index = _spod(r.stdout)
     return d
 
 

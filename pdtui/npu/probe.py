@@ -11,6 +11,7 @@ can be mistaken for a frame. Anything between frames (a noisy ``.bashrc``) is ig
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import shlex
@@ -52,6 +53,21 @@ class ProbeSpec:
 
 def device_jobs(spec: ProbeSpec) -> list[tuple[str, list[str]]]:
     """``(frame key, argv)`` for every check of the node."""
+    return [(key, list(argv)) for key, argv in _jobs(spec)]
+
+
+def job_commands(spec: ProbeSpec) -> dict[str, str]:
+    """Frame key -> the command line it ran (for the drill-down)."""
+    return dict(_commands(spec))
+
+
+@functools.lru_cache(maxsize=256)
+def _commands(spec: ProbeSpec) -> tuple[tuple[str, str], ...]:
+    return tuple((key, " ".join(argv)) for key, argv in _jobs(spec))
+
+
+@functools.lru_cache(maxsize=256)
+def _jobs(spec: ProbeSpec) -> tuple[tuple[str, tuple[str, ...]], ...]:
     jobs: list[tuple[str, list[str]]] = []
     a3 = spec.soc == "A3"
     checks = {**DEVICE_CHECKS, **(A3_DEVICE_CHECKS if a3 else {})}
@@ -72,13 +88,22 @@ def device_jobs(spec: ProbeSpec) -> list[tuple[str, list[str]]]:
         # `ip route get` only looks the route up; nothing is sent.
         ("n.route", ["ip", "-4", "-o", "route", "get", "8.8.8.8"]),
     ]
-    return jobs
+    return tuple((key, tuple(argv)) for key, argv in jobs)
 
 
 def build_script(spec: ProbeSpec, nonce: str) -> str:
     """The bash script (sent on stdin to ``bash -s``) for one node."""
-    return framed_script(device_jobs(spec), nonce, tools=[spec.hccn_tool, spec.npu_smi],
+    head, tail = _script_parts(spec)
+    return f"{head}N={shlex.quote(nonce)}\n{tail}"
+
+
+@functools.lru_cache(maxsize=256)
+def _script_parts(spec: ProbeSpec) -> tuple[str, str]:
+    """The node's script around its ``N=`` line (the only line a new nonce changes)."""
+    text = framed_script(device_jobs(spec), "0", tools=[spec.hccn_tool, spec.npu_smi],
                          cap=spec.cap, timeout=spec.timeout, free=("n",))
+    head, _, tail = text.partition("\nN=0\n")
+    return head + "\n", tail
 
 
 def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[str],

@@ -27,12 +27,13 @@ compares the bytes.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import os
 import re
 import shlex
 import shutil
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -58,6 +59,7 @@ class FramedScript:
 
 
 _RUN = re.compile(r"^    run (.+) &$", re.M)
+_NONCE = re.compile(r"^N=(.*)$", re.M)
 _PLAIN = re.compile(r"[\w@%+=:,./-]+(?: [\w@%+=:,./-]+)*", re.ASCII)
 
 
@@ -104,6 +106,27 @@ def parse_framed_script(text: str) -> FramedScript | None:
     return parsed if again == text else None
 
 
+@dataclass
+class _Plan:
+    """One group's answers (None: still to run as a process) and its length in ms."""
+
+    answers: list[tuple[int, bytes, bytes] | None]
+    ms: int = 0
+    others: list[tuple[int, list[str]]] = field(default_factory=list)
+
+
+def _makespan(durations: list[int], cap: int) -> int:
+    """When the last of ``durations`` ends, started in order, at most ``cap`` at once, each
+    as soon as any earlier one ends (the script's ``gate``: ``wait -n``)."""
+    ends: list[int] = []
+    for d in durations:
+        start = 0
+        if len(ends) >= max(cap, 1):
+            start = heapq.heappop(ends)
+        heapq.heappush(ends, start + d)
+    return max(ends, default=0)
+
+
 def _line(text: str, prefix: str) -> str:
     for line in text.splitlines():
         if line.startswith(prefix):
@@ -123,6 +146,28 @@ class InprocShell:
         self.cwd = cwd
         #: scripts answered here (the rest went to bash)
         self.answered = 0
+        self._templates: dict[str, FramedScript | None] = {}
+
+    def _parse(self, text: str) -> FramedScript | None:
+        """``parse_framed_script``, remembered for scripts that differ only in their nonce."""
+        m = _NONCE.search(text)
+        if m is None:
+            return None
+        template = text[:m.start(1)] + "@" + text[m.end(1):]
+        if template not in self._templates:
+            if len(self._templates) >= 64:
+                self._templates.clear()
+            self._templates[template] = parse_framed_script(template)
+        parsed = self._templates[template]
+        if parsed is None:
+            return None
+        try:
+            nonce = shlex.split(m.group(1))
+        except ValueError:
+            return None
+        if len(nonce) != 1 or shlex.quote(nonce[0]) != m.group(1):
+            return None
+        return replace(parsed, nonce=nonce[0])
 
     def _which(self, word: str) -> str | None:
         return shutil.which(word, path=self.env.get("PATH", os.defpath))
@@ -145,9 +190,10 @@ class InprocShell:
         if len(script) > _MAX_SCRIPT:
             return None
         try:
-            parsed = parse_framed_script(script.decode())
+            text = script.decode()
         except UnicodeDecodeError:
             return None
+        parsed = self._parse(text)
         if parsed is None:
             return None
         self.answered += 1
@@ -160,65 +206,73 @@ class InprocShell:
         groups: dict[str, list[tuple[str, list[str]]]] = {}
         for key, argv in parsed.jobs:
             groups.setdefault(key.split(".", 1)[0], []).append((key, argv))
-        gate = asyncio.Semaphore(max(parsed.cap, 1))
-        results: dict[str, tuple[int, bytes, bytes]] = {}
-
-        async def group(name: str, members: list[tuple[str, list[str]]]) -> None:
-            calls = [argv for _, argv in members]
-            if name in parsed.free:
-                answers = await self._group(calls, parsed.timeout, seen)
-            else:
-                async with gate:
-                    answers = await self._group(calls, parsed.timeout, seen)
-            for (key, _), a in zip(members, answers, strict=True):
-                results[key] = a
-
-        await asyncio.gather(*(group(g, m) for g, m in groups.items()))
+        plans = {g: self._plan([argv for _, argv in m], parsed.timeout, seen)
+                 for g, m in groups.items()}
+        if any(plan.others for plan in plans.values()):
+            await self._run_groups(plans, parsed.free, parsed.cap, parsed.timeout)
+        else:  # nothing to wait for but the fake tools' time: sleep once, as long as bash would
+            free = [plans[g].ms for g in groups if g in parsed.free]
+            gated = [plans[g].ms for g in groups if g not in parsed.free]
+            total = max([*free, _makespan(gated, parsed.cap)])
+            if total:
+                await asyncio.sleep(total / 1000)
+        results = {key: a for name, members in groups.items()
+                   for (key, _), a in zip(members, plans[name].answers, strict=True)}
         for key, _ in parsed.jobs:
-            rc, o, e = results[key]
+            rc, o, e = results[key] or (1, b"", b"")
             out += f"\n@@{n} {key} - out\n".encode() + o
             out += f"\n@@{n} {key} {rc} err\n".encode() + e
         out += f"\n@@{n} end - out\n".encode()
         return 0, bytes(out)
 
-    async def _group(self, calls: list[list[str]], timeout: int,
-                     seen: dict[str, tuple[str | None, str | None]]
-                     ) -> list[tuple[int, bytes, bytes]]:
-        """Run one group's calls together: fake tools are answered at once and the group
-        sleeps once, for its slowest call (capped at ``timeout``; past it, rc 124)."""
-        answers: list[tuple[int, bytes, bytes] | None] = [None] * len(calls)
-        late: list[int] = []
-        longest = 0
-        others = []
+    def _plan(self, calls: list[list[str]], timeout: int,
+              seen: dict[str, tuple[str | None, str | None]]) -> _Plan:
+        """Answer one group's calls now where no process is needed: fake tools, ``cat``,
+        commands not found. The group lasts as long as its slowest call (at most
+        ``timeout``; a call past it gets rc 124, as from ``timeout``)."""
+        plan = _Plan([None] * len(calls))
         for i, argv in enumerate(calls):
             path, fake = self._resolve(argv[0], seen)
             if path is None:
-                answers[i] = (127, b"", (f"timeout: failed to run command '{argv[0]}': "
-                                         "No such file or directory\n").encode())
+                plan.answers[i] = (127, b"", (f"timeout: failed to run command '{argv[0]}': "
+                                              "No such file or directory\n").encode())
             elif fake is not None:
                 call = self.tools.prepare(self.node, fake, argv[1:])
                 if call.hangs or call.delay_ms > timeout * 1000:
-                    late.append(i)
-                    longest = timeout * 1000
+                    plan.answers[i] = (_TIMEOUT_RC, b"", b"")
+                    plan.ms = timeout * 1000
                 else:
-                    answers[i] = call.result
-                    longest = max(longest, call.delay_ms)
+                    plan.answers[i] = call.result
+                    plan.ms = max(plan.ms, call.delay_ms)
             elif Path(path).name == "cat" and len(argv) == 2 and os.access(argv[1], os.R_OK):
                 try:
-                    answers[i] = (0, Path(argv[1]).read_bytes(), b"")
+                    plan.answers[i] = (0, Path(argv[1]).read_bytes(), b"")
                 except OSError:  # a directory, a race: let the real cat say it
-                    others.append(i)
+                    plan.others.append((i, argv))
             else:
-                others.append(i)
-        waits: list[Awaitable[object]] = [self._process(calls[i], timeout) for i in others]
-        if longest:
-            waits.append(asyncio.sleep(longest / 1000))
-        done = await asyncio.gather(*waits)
-        for i, result in zip(others, done, strict=False):
-            answers[i] = cast(tuple[int, bytes, bytes], result)
-        for i in late:
-            answers[i] = (_TIMEOUT_RC, b"", b"")
-        return [a if a is not None else (1, b"", b"") for a in answers]
+                plan.others.append((i, argv))
+        return plan
+
+    async def _run_groups(self, plans: dict[str, _Plan], free: tuple[str, ...], cap: int,
+                          timeout: int) -> None:
+        """Groups that need real processes: run them, at most ``cap`` gated groups at once."""
+        gate = asyncio.Semaphore(max(cap, 1))
+
+        async def one(name: str) -> None:
+            plan = plans[name]
+            waits: list[Awaitable[object]] = [self._process(argv, timeout)
+                                              for _, argv in plan.others]
+            if plan.ms:
+                waits.append(asyncio.sleep(plan.ms / 1000))
+            if name in free:
+                done = await asyncio.gather(*waits)
+            else:
+                async with gate:
+                    done = await asyncio.gather(*waits)
+            for (i, _), result in zip(plan.others, done, strict=False):
+                plan.answers[i] = cast(tuple[int, bytes, bytes], result)
+
+        await asyncio.gather(*(one(g) for g in plans))
 
     async def _process(self, argv: list[str], timeout: int) -> tuple[int, bytes, bytes]:
         sub = await asyncio.create_subprocess_exec(

@@ -477,3 +477,22 @@ def test_assembly_is_total(text: str, n: int) -> None:
                                              "hccn_conf")}, {0: {"link": r}})
     decode_sdid(n)
     logic_to_card_chip(n, [], 2)
+
+
+@given(st.one_of(
+    st.tuples(*[st.integers(0, 999)] * 4).map(lambda t: ".".join(map(str, t))),
+    st.tuples(*[st.text("0123456789", min_size=1, max_size=4)] * 4).map(".".join),
+    st.text("0123456789.:abcdef,", max_size=20),
+))
+def test_address_fast_path_agrees_with_ipaddress(token: str) -> None:
+    import ipaddress
+
+    from pdtui.npu.parse import _addr
+
+    t = token.strip().rstrip(",")
+    try:
+        ipaddress.ip_address(t)
+        expected: str | None = t if t else None
+    except ValueError:
+        expected = None
+    assert _addr(token) == expected

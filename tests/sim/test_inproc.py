@@ -54,9 +54,17 @@ async def test_probe_and_ping_answers_match_real_bash_byte_for_byte(tmp_path: Pa
                 fast, real = await _both(pool, target(node), script)
                 assert fast == real
                 assert b"tool.no-such-tool 127" in fast
-        # each node answered its two scripts in-process, and the "/bin/bash -s" ones in bash
+                # commands that are not fake tools run as real processes, in any group mix
+                jobs = [("a.x", ["echo", "hi there"]), ("b.y", ["sh", "-c", "echo e >&2; exit 3"]),
+                        ("a.z", [node.hccn_tool, "-i", "0", "-link", "-g"]),
+                        ("n.c", ["cat", "/nonexistent/file"])]
+                script = framed_script(jobs, "m1x", tools=["sh"], cap=1, free=("n",))
+                fast, real = await _both(pool, target(node), script)
+                assert fast == real
+                assert b"\n@@m1x b.y 3 err\ne\n" in fast
+        # each node answered its three scripts in-process, and the "/bin/bash -s" ones in bash
         assert [s.server.script_handler.__self__.answered
-                for s in sim.nodes] == [2, 2]
+                for s in sim.nodes] == [3, 3]
 
 
 async def test_a_sweep_sees_the_same_faults_either_way(tmp_path: Path) -> None:
