@@ -13,7 +13,9 @@ Measurements (see the reference's notes on prompt consoles):
 
 Errors: an HTTP error keeps the status and the raw body; HTTP 200 with an empty body is an
 error too (older proxies answer that way when the decoder failed); a stream that ends before
-``data: [DONE]`` or drops mid-way keeps the partial text and reports the error.
+``data: [DONE]`` or drops mid-way keeps the partial text and reports the error, and so does a
+stream with a ``data:`` event that is not a JSON object (it is skipped, and kept in
+``raw_events``).
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ class _Collector:
         self.text: list[str] = []
         self.times: list[float] = []
         self.done = False
+        self.bad: list[str] = []  # data payloads that were not a JSON object
 
     def take(self, data: dict[str, Any], now: float | None = None) -> None:
         """One JSON object: a stream chunk or a whole non-stream body."""
@@ -201,9 +204,11 @@ class _Collector:
         try:
             data = json.loads(payload)
         except json.JSONDecodeError:
-            return
+            data = None
         if isinstance(data, dict):
             self.take(data, now)
+        else:
+            self.bad.append(payload)
 
     def finish(self, end: float, streamed: bool) -> Result:
         res = self.res
@@ -283,8 +288,16 @@ def _judge(res: Result, col: _Collector, saw_sse: bool) -> None:
         res.error = f"HTTP {status}: {msg or body.strip() or '(empty body)'}"
         return
     if saw_sse:
-        if res.error is None and not col.done and not res.finish_reason:
-            res.error = "the stream ended before data: [DONE] (the decoder may have failed)"
+        problems = []
+        if not col.done and not res.finish_reason:
+            problems.append("the stream ended before data: [DONE] (the decoder may have failed)")
+        if col.bad:
+            n = len(col.bad)
+            what = "1 SSE event was" if n == 1 else f"{n} SSE events were"
+            problems.append(f"{what} not a JSON object and skipped, so the answer may be "
+                            f"missing text; first: {col.bad[0][:80]!r}")
+        if res.error is None and problems:
+            res.error = "; ".join(problems)
         return
     if not body.strip():
         res.error = EMPTY_200

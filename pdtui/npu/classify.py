@@ -85,6 +85,8 @@ def _why(raw: Raw | None) -> str:
     msg = _snippet(raw.stderr) or _snippet(raw.stdout)
     if raw.rc is None:
         return f"{_tool(raw)} gave no exit status" + (f": {msg}" if msg else "")
+    if raw.rc == 124 and not msg:  # what `timeout` exits with
+        return f"{_tool(raw)} timed out (rc 124)"
     if raw.rc != 0:
         return f"{_tool(raw)} rc {raw.rc}" + (f": {msg}" if msg else "")
     if not raw.stdout.strip():

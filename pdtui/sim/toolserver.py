@@ -87,6 +87,8 @@ class ToolServer:
             await writer.drain()
         except (asyncio.IncompleteReadError, ValueError, ConnectionError):
             pass
+        except asyncio.CancelledError:  # stop() while a hung call waits: end quietly
+            pass
         finally:
             writer.close()
             if task is not None:

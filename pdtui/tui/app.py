@@ -30,6 +30,7 @@ from pdtui.ssh import (
 )
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
+from pdtui.tui.safe import printable
 from pdtui.tui.screens.console import ConsoleScreen
 from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.help import HelpScreen
@@ -172,11 +173,12 @@ class PdTui(App[None]):
         results = await self.pool.connect_all([target(n) for n in nodes])
         for name, error in results.items():
             if isinstance(error, HostKeyChanged):
-                self.notify(str(error), title="HOST KEY CHANGED", severity="error", timeout=60)
+                self.notify(printable(str(error)), title="HOST KEY CHANGED", severity="error",
+                            timeout=60, markup=False)
             elif isinstance(error, HostKeyUnknown):
                 await self._ask_host_key(name, error)
             elif isinstance(error, SshError):
-                self.notify(str(error), severity="error", timeout=15)
+                self.notify(printable(str(error)), severity="error", timeout=15, markup=False)
 
     async def _ask_host_key(self, name: str, error: HostKeyUnknown) -> None:
         assert self.pool is not None and self.cluster is not None
@@ -199,7 +201,7 @@ class PdTui(App[None]):
         if isinstance(failure, HostKeyUnknown):
             await self._ask_host_key(name, failure)
         elif failure is not None:
-            self.notify(str(failure), severity="error", timeout=15)
+            self.notify(printable(str(failure)), severity="error", timeout=15, markup=False)
 
     def set_health(self, report: CheckReport) -> None:
         """Keep the latest NPU health report and tell every mode screen about it."""
@@ -262,4 +264,5 @@ class PdTui(App[None]):
         """Background work never takes the app down: a failure is shown where it happened."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             where = event.worker.name or "background task"
-            self.notify(f"{where}: {event.worker.error}", severity="error", timeout=15)
+            self.notify(printable(f"{where}: {event.worker.error}"), severity="error",
+                        timeout=15, markup=False)

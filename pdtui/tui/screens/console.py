@@ -31,6 +31,7 @@ from pdtui.console import (
     send,
 )
 from pdtui.settings import config_dir
+from pdtui.tui.safe import printable
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
 from pdtui.tui.screens.ranktable import TextScreen
 
@@ -185,7 +186,7 @@ class ConsoleScreen(ModeScreen):
         scroll = self.query_one("#console-output", VerticalScroll)
         follow = scroll.scroll_y >= scroll.max_scroll_y - 2
         self.answer += text
-        self.query_one("#console-answer", Static).update(Text(self.answer))
+        self.query_one("#console-answer", Static).update(Text(printable(self.answer)))
         if follow:
             self.call_after_refresh(scroll.scroll_end, animate=False)
 
@@ -196,9 +197,9 @@ class ConsoleScreen(ModeScreen):
         style = self.app.get_css_variables().get("success" if res.ok else "error", "")
         line = Text(res.status_line(), style=style)
         if res.error:
-            line.append(f"\n{res.error}")
+            line.append(printable(f"\n{res.error}"))
             if res.body and res.body not in res.error:
-                line.append(f"\n{res.body[:2000]}", style="dim")
+                line.append(printable(f"\n{res.body[:2000]}"), style="dim")
         self._status(line)
 
     # -- actions ----------------------------------------------------------------------
@@ -259,7 +260,7 @@ class ConsoleScreen(ModeScreen):
             self.notify("send a request first")
             return
         raw = "\n".join(self.last.raw_events) or self.last.body or "(no body)"
-        self.app.push_screen(TextScreen("Raw response (SSE data lines)", raw))
+        self.app.push_screen(TextScreen("Raw response (SSE data lines)", printable(raw)))
 
     def action_health(self) -> None:
         if not self.sending:
@@ -319,7 +320,8 @@ class ConsoleScreen(ModeScreen):
                              f"{h.health_status}, models {', '.join(h.models) or '-'}, "
                              f"max_model_len {h.max_model_len}: {state}")
         self._status(f"health: {len(lines)} answers; max_model_len {self.max_model_len}")
-        self.app.push_screen(TextScreen("Proxy and backends, asked directly", "\n".join(lines)))
+        self.app.push_screen(TextScreen("Proxy and backends, asked directly",
+                                        printable("\n".join(lines))))
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="load test")
     async def run_load(self, req: Request) -> None:
@@ -341,7 +343,7 @@ class ConsoleScreen(ModeScreen):
             f"load test: {rep.ok}/{rep.n} ok in {rep.seconds:.1f} s · TTFT p50 "
             f"{ms(rep.ttft_p50)} p90 {ms(rep.ttft_p90)} · TPOT p50 {ms(rep.tpot_p50)} p90 "
             f"{ms(rep.tpot_p90)} · {rep.tokens_per_s_total:.1f} tok/s in total"
-            + (f"\n{rep.error_samples[0]}" if rep.error_samples else ""))
+            + (printable(f"\n{rep.error_samples[0]}") if rep.error_samples else ""))
 
 
 class PickScreen(ModalScreen[int | None]):

@@ -18,6 +18,7 @@ from pdtui.npu.health import CheckReport, check, pings
 from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult, worst
 from pdtui.npu.report import SYMBOLS
 from pdtui.tui.messages import HealthUpdated
+from pdtui.tui.safe import printable
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
 
 STATE_VAR = {"ok": "success", "warn": "warning", "fail": "error", "unknown": "npu-unknown"}
@@ -51,6 +52,8 @@ class GridScreen(ModeScreen):
         Binding("m", "toggle_compact", "Compact", id="grid-compact"),
         Binding("enter", "details", "Details", id="grid-details", show=False),
     ]
+    #: Seconds each tool call of a sweep or ping run may take before the probe kills it.
+    probe_timeout = 20
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,7 +136,8 @@ class GridScreen(ModeScreen):
         if node is None:
             return Text(f"? no data  ({status.state.value})", style=self._style("unknown"))
         if not node.reachable:
-            return Text(f"? unreachable: {node.error or ''}"[:60], style=self._style("unknown"))
+            return Text(printable(f"? unreachable: {node.error or ''}")[:60],
+                        style=self._style("unknown"))
         counts = {s: sum(1 for d in node.devices if d.state == s)
                   for s in ("ok", "warn", "fail", "unknown")}
         state = worst(d.state for d in node.devices) if node.devices else "unknown"
@@ -208,7 +212,7 @@ class GridScreen(ModeScreen):
             out.update("Select a cell. r refreshes now.")
             return
         if dev is None:
-            lines = [f"[b]{node.name}[/b]  {node.soc}  "
+            lines = [f"  {node.soc}  "
                      f"{'reachable' if node.reachable else 'unreachable: ' + (node.error or '')}"]
             lines += [f"  {r}" for r in node.reasons]
             tools = ", ".join(f"{k} {'found' if v else 'MISSING'}" for k, v in node.tools.items())
@@ -216,7 +220,7 @@ class GridScreen(ModeScreen):
                 lines.append(f"  tools: {tools}")
             bad = [d for d in node.devices if d.state != "ok"]
             lines += [f"  {d.id}: {SYMBOLS[d.state]} {'; '.join(d.reasons)}" for d in bad[:8]]
-            out.update(Text.from_markup("\n".join(lines[:1])).append("\n" + "\n".join(lines[1:])))
+            out.update(Text(node.name, style="bold").append(printable("\n".join(lines))))
             return
         lines = [f"{node.name}:{dev.id}  {SYMBOLS[dev.state]} {dev.state}"]
         lines += [f"  {r}" for r in dev.reasons] or ["  all checks passed"]
@@ -226,7 +230,7 @@ class GridScreen(ModeScreen):
             f"  tls {dev.tls_switch if dev.tls_switch is not None else '?'}"
             f"  lldp {dev.lldp_ifname or '-'}"
         )
-        out.update(Text("\n".join(lines)))
+        out.update(Text(printable("\n".join(lines))))
 
     # -- events -----------------------------------------------------------------------
 
@@ -307,7 +311,8 @@ class GridScreen(ModeScreen):
         self.busy = True
         self._render_status()
         try:
-            report = await check(pool, cluster, on_node=self._on_node)
+            report = await check(pool, cluster, timeout=self.probe_timeout,
+                                 on_node=self._on_node)
             # The last pings' verdicts stay until the next ping run.
             self._publish(report.nodes, report.started_at, report.seconds)
             self.last_seconds = report.seconds
@@ -325,10 +330,12 @@ class GridScreen(ModeScreen):
         self._render_status()
         try:
             if not self.nodes:
-                report = await check(pool, cluster, on_node=self._on_node)
+                report = await check(pool, cluster, timeout=self.probe_timeout,
+                                     on_node=self._on_node)
                 self.nodes = {n.name: n for n in report.nodes}
             current = [self.nodes[n.name] for n in cluster.nodes if n.name in self.nodes]
-            self.ping_results = await pings(pool, cluster, current)
+            self.ping_results = await pings(pool, cluster, current,
+                                             timeout=self.probe_timeout)
             self._publish(current, time.time(), 0.0)
         finally:
             self.busy = False
@@ -356,37 +363,41 @@ class DeviceDetailScreen(ModalScreen[None]):
     def _text(self) -> Text:
         n, d = self.node, self.dev
         t = Text()
+
+        def add(text: str, style: str = "") -> None:
+            t.append(printable(text), style=style)
+
         if d is None:
-            t.append(f"{n.name}  ({n.soc})  {'reachable' if n.reachable else 'unreachable'}\n",
-                     style="bold")
+            add(f"{n.name}  ({n.soc})  {'reachable' if n.reachable else 'unreachable'}\n",
+                style="bold")
             if n.error:
-                t.append(f"error: {n.error}\n")
+                add(f"error: {n.error}\n")
             for r in n.reasons:
-                t.append(f"  {r}\n")
-            t.append(f"tools: {n.tools}\n")
+                add(f"  {r}\n")
+            add(f"tools: {n.tools}\n")
             raws = n.raw
         else:
-            t.append(f"{n.name} device {d.id}: {SYMBOLS[d.state]} {d.state}\n", style="bold")
+            add(f"{n.name} device {d.id}: {SYMBOLS[d.state]} {d.state}\n", style="bold")
             for r in d.reasons:
-                t.append(f"  {r}\n")
-            t.append("\n")
+                add(f"  {r}\n")
+            add("\n")
             fields = d.to_dict()
             for key in ("link", "net_health", "lldp_ifname", "netdetect", "gateway",
                         "gateway_iface", "ip", "netmask", "ip_preset", "vnic_link", "vnic_ip",
                         "vnic_netmask", "tls_switch", "sdid", "super_pod_id", "server_index",
                         "card", "chip", "phy_id", "npu_health", "hbm_used_mb", "hbm_total_mb"):
-                t.append(f"  {key:<14} {fields.get(key)!s}\n")
+                add(f"  {key:<14} {fields.get(key)!s}\n")
             if d.processes:
                 procs = ", ".join(f"{p.pid} {p.name}" for p in d.processes)
-                t.append(f"  processes      {procs}\n")
+                add(f"  processes      {procs}\n")
             if d.conf:
-                t.append(f"  hccn.conf      {d.conf}\n")
+                add(f"  hccn.conf      {d.conf}\n")
             raws = d.raw
         for raw in raws.values():
-            t.append(f"\n$ {raw.command}   (rc {raw.rc})\n", style="bold")
-            t.append(raw.stdout or "")
+            add(f"\n$ {raw.command}   (rc {raw.rc})\n", style="bold")
+            add(raw.stdout or "")
             if raw.stderr:
-                t.append(raw.stderr, style="red")
+                add(raw.stderr, style="red")
         t.append("\n\nesc closes")
         return t
 

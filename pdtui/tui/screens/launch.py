@@ -24,6 +24,7 @@ from pdtui.launch.plan import render_script
 from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
 from pdtui.logs import STAGE_TITLES
+from pdtui.tui.safe import plain
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
 from pdtui.tui.screens.ranktable import ConfirmScreen, TextScreen
 
@@ -101,7 +102,7 @@ class LaunchScreen(ModeScreen):
         log = self.query_one("#launch-log", Log)
         at_end = log.is_vertical_scroll_end or log.max_scroll_y == 0
         lines, self._pending = self._pending, []
-        log.write_lines(lines, scroll_end=at_end)
+        log.write_lines([plain(line) for line in lines], scroll_end=at_end)
 
     # -- rendering --------------------------------------------------------------------
 
@@ -118,7 +119,7 @@ class LaunchScreen(ModeScreen):
                               update_width=True)
             took = st.stage_seconds.get(st.stage or "")
             stage = STAGE_TITLES.get(st.stage or "", "-")
-            table.update_cell(name, "stage", f"{stage} {took:.0f}s" if took else stage,
+            table.update_cell(name, "stage", Text(f"{stage} {took:.0f}s" if took else stage),
                               update_width=True)
             table.update_cell(name, "pid", str(st.pid or "-"), update_width=True)
             problem = st.findings[0].meaning if st.findings else (

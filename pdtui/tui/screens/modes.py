@@ -17,6 +17,7 @@ from pdtui.cluster import Cluster, format_devices
 from pdtui.runbook import Step, run_all, steps_for
 from pdtui.ssh import CommandRecord, NodeState, NodeStatus
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
+from pdtui.tui.safe import printable
 
 if TYPE_CHECKING:
     from pdtui.tui.app import PdTui
@@ -100,7 +101,7 @@ def ssh_cell(status: NodeStatus, app: object) -> Text:
     style = getattr(theme, colour, None) or "" if colour else ""
     text = Text(f"{symbol} {word}", style=str(style) if style else "")
     if status.error is not None:
-        text.append(f": {status.error.message}"[:70], style="dim")
+        text.append(printable(f": {status.error.message}")[:70], style="dim")
     return text
 
 
@@ -221,7 +222,8 @@ class OverviewScreen(ModeScreen):
             table.update_cell(st.key, "time",
                               f"{st.seconds:.1f}s" if st.seconds is not None else "",
                               update_width=True)
-            table.update_cell(st.key, "reason", (st.reason or "")[:90], update_width=True)
+            table.update_cell(st.key, "reason", Text(printable(st.reason or "")[:90]),
+                              update_width=True)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "steps":
@@ -321,4 +323,4 @@ class CommandLogScreen(ModeScreen):
         else:
             rc = Text(str(rec.exit_status), style="bold yellow")
         cmd = " ".join(rec.command.split())
-        return [when, rec.node, rc, f"{rec.duration * 1000:.0f}", cmd[:200]]
+        return [when, rec.node, rc, f"{rec.duration * 1000:.0f}", Text(printable(cmd)[:200])]
