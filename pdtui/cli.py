@@ -132,6 +132,9 @@ def _load_commands() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # without importing every subcommand (asyncssh, pydantic, ...)
+        print(f"pdtui {__version__}")
+        return EXIT_OK
     _load_commands()
     if args and not args[0].startswith("-") and args[0] not in _COMMANDS:
         if len(args) > 1:
