@@ -30,6 +30,9 @@ DEVICE_CHECKS: dict[str, tuple[str, ...]] = {
 A3_DEVICE_CHECKS: dict[str, tuple[str, ...]] = {"vnic": ("-vnic", "-g")}
 
 
+_BRACE_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 @dataclass(frozen=True)
 class Frame:
     key: str
@@ -131,7 +134,12 @@ def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[
             blocks.append(f"(\n{calls}\n    wait\n) &")
         else:
             blocks.append(f"gate\n(\n{calls}\n    wait\n) &\nRUNNING=$((RUNNING + 1))")
-    files = " ".join(f'"$T"/{q(key)}.{ext}' for key, _ in jobs for ext in "aome")
+    keys = [key for key, _ in jobs]
+    if len(keys) > 1 and all(_BRACE_SAFE.fullmatch(k) for k in keys):
+        # brace expansion keeps the order: k1.a k1.o k1.m k1.e k2.a ... (and the script short)
+        files = '"$T"/{' + ",".join(keys) + "}.{a,o,m,e}"
+    else:
+        files = " ".join(f'"$T"/{q(key)}.{ext}' for key in keys for ext in "aome")
     tool_words = " ".join(q(t) for t in tools)
     body = "\n".join(blocks)
     return f"""set -u
@@ -173,40 +181,33 @@ def parse_frames(data: bytes, nonce: str) -> list[Frame]:
     Each job prints ``\\n@@<nonce> <key> - out\\n<stdout>\\n@@<nonce> <key> <rc> err\\n<stderr>``;
     the nonce is random per run, so tool output cannot imitate a marker.
     """
-    marker = re.compile(
-        rb"\n@@" + re.escape(nonce.encode()) + rb" (\S+) (-?\d+|-) (out|err)\n"
-    )
-    data = b"\n" + data if not data.startswith(b"\n") else data
-    found = list(marker.finditer(data))
-    parts: dict[str, dict[str, bytes]] = {}
+    # One decode for the whole output: markers are ASCII lines, so no invalid sequence can
+    # straddle one, and decoding the parts separately would give the same text.
+    text = data.decode(errors="replace")
+    text = "\n" + text if not text.startswith("\n") else text
+    marker = re.compile(r"\n@@" + re.escape(nonce) + r" (\S+) (-?\d+|-) (out|err)\n", re.ASCII)
+    found = list(marker.finditer(text))
+    parts: dict[str, dict[str, str]] = {}
     rcs: dict[str, int | None] = {}
     order: list[str] = []
     for i, m in enumerate(found):
-        key = m.group(1).decode(errors="replace")
+        key, rc_text, stream = m.group(1, 2, 3)
         if key == "end":
             break
-        end = found[i + 1].start() if i + 1 < len(found) else len(data)
-        content = data[m.end() : end]
+        end = found[i + 1].start() if i + 1 < len(found) else len(text)
         if key not in parts:
             parts[key] = {}
             order.append(key)
-        stream = m.group(3).decode()
-        parts[key][stream] = content
-        rc_text = m.group(2)
+        parts[key][stream] = text[m.end() : end]
         if stream == "err" or key.startswith("tool.") or key == "fatal":
-            rcs[key] = None if rc_text == b"-" else int(rc_text)
+            rcs[key] = None if rc_text == "-" else int(rc_text)
     frames = []
     for key in order:
         if key.startswith("tool.") or key == "fatal":
             frames.append(Frame(key, rcs.get(key), "", ""))
             continue
         p = parts[key]
-        frames.append(Frame(
-            key,
-            rcs.get(key),
-            p.get("out", b"").decode(errors="replace"),
-            p.get("err", b"").decode(errors="replace"),
-        ))
+        frames.append(Frame(key, rcs.get(key), p.get("out", ""), p.get("err", "")))
     return frames
 
 

@@ -32,6 +32,7 @@ import os
 import re
 import shlex
 import shutil
+import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -87,8 +88,11 @@ def parse_framed_script(text: str) -> FramedScript | None:
                 free.append(group)  # a block without "gate" before it
         # The frames are printed in the order of the jobs as given, kept by the `cat` line.
         cat = _line(text, 'cat "$T"/').removesuffix(" 2>/dev/null")
-        order = [shlex.split(f)[0][: -len(".a")] for f in cat.split(' "$T"/')
-                 if f.endswith(".a")]
+        if cat.startswith("{") and cat.endswith("}.{a,o,m,e}"):  # "$T"/{k1,k2,...}.{a,o,m,e}
+            order = cat[1: -len("}.{a,o,m,e}")].split(",")
+        else:
+            order = [shlex.split(f)[0][: -len(".a")] for f in cat.split(' "$T"/')
+                     if f.endswith(".a")]
         by_key = dict(jobs)
         if len(by_key) != len(jobs) or sorted(order) != sorted(by_key):
             return None
@@ -187,6 +191,7 @@ class InprocShell:
 
     async def answer(self, script: bytes) -> tuple[int, bytes] | None:
         """``(rc, stdout)`` for a framed probe script; None: not ours, run it in bash."""
+        started = time.monotonic()  # the node's clock starts when its script arrives
         if len(script) > _MAX_SCRIPT:
             return None
         try:
@@ -213,9 +218,11 @@ class InprocShell:
         else:  # nothing to wait for but the fake tools' time: sleep once, as long as bash would
             free = [plans[g].ms for g in groups if g in parsed.free]
             gated = [plans[g].ms for g in groups if g not in parsed.free]
-            total = max([*free, _makespan(gated, parsed.cap)])
-            if total:
-                await asyncio.sleep(total / 1000)
+            total = max([*free, _makespan(gated, parsed.cap)]) / 1000
+            # a real node's CPUs are its own: our time spent answering counts as elapsed
+            left = total - (time.monotonic() - started)
+            if left > 0:
+                await asyncio.sleep(left)
         results = {key: a for name, members in groups.items()
                    for (key, _), a in zip(members, plans[name].answers, strict=True)}
         for key, _ in parsed.jobs:

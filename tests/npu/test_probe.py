@@ -60,6 +60,27 @@ def test_parse_frames_never_raises(data: bytes) -> None:
     parse_frames(data, "abcd")
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=40), st.binary(max_size=20),
+                          st.integers(-1, 255)), min_size=1, max_size=6),
+       st.binary(max_size=30))
+def test_every_frame_gives_back_its_bytes_decoded(
+        jobs: list[tuple[bytes, bytes, int]], noise: bytes) -> None:
+    """Whatever a tool prints (invalid UTF-8, cut multibyte characters, marker look-alikes),
+    its frame holds exactly that output, decoded with replacement characters."""
+    nonce = "f00d"
+    data = noise.replace(b"@@f00d", b"")
+    for i, (out, err, rc) in enumerate(jobs):
+        data += (b"\n@@f00d d%d.x - out\n" % i + out + b"\n@@f00d d%d.x %d err\n" % (i, rc)
+                 + err)
+    data += b"\n@@f00d end - out\n"
+    frames = parse_frames(data, nonce)
+    assert [f.key for f in frames] == [f"d{i}.x" for i in range(len(jobs))]
+    for f, (out, err, rc) in zip(frames, jobs, strict=True):
+        assert (f.stdout, f.stderr, f.rc) == (out.decode(errors="replace"),
+                                              err.decode(errors="replace"), rc)
+
+
 def test_script_has_every_check_for_every_device_and_quotes_paths() -> None:
     spec = ProbeSpec("A3", (0, 15), "/opt/my tools/hccn_tool", "npu-smi", "/etc/hccn.conf")
     script = build_script(spec, "ab")
