@@ -172,7 +172,8 @@ class Simulator:
         resolved = loads(dump_spec(self.base), source="base cluster")
         try:
             # Server Index 25.. reproduces the reference's worked A3 example; larger
-            # clusters start at 0 so that up to 48 nodes fit one super pod.
+            # clusters start at 0 so that each super pod is filled (48 nodes in pod 0,
+            # the next 48 in pod 1, ...; see pdtui.sim.state).
             base = 25 if len(resolved.nodes) <= 23 else 0
             state = build_state(
                 [(n.name, n.ip, n.soc, n.npus) for n in resolved.nodes],

@@ -7,19 +7,38 @@ then `os.replace`), so a reader never sees a half-written file.
 
 This module is imported by every fake tool call: stdlib (and the stdlib-only `pdtui.npu.parse`).
 
-Formulas (reference `vllm-ascend-pd.md` §4.6/§4.7):
+Formulas (reference `vllm-ascend-pd.md` §4.5-§4.7):
 
-- ``sdid(server, dev) = (server << 22) | ((dev // 2) << 18) | (die << 16) | dev``, die = dev % 2
+- ``sdid(server, dev) = (server << 22) | ((dev // 2) << 18) | (die << 16) | dev``, die = dev % 2,
+  with ``server`` the node's Server Index inside its super pod (SDIDs are unique per super pod)
 - ``vnic_ip(server, dev) = 192.<server>.<2 + die>.<199 - dev>`` (second octet 168 when
-  server > 47, as in the driver)
+  server > 47, as in the driver) -- this is the address of every node of super pod 0
+- ``npu-smi info -t spod-info`` prints SDID, Super Pod Size, Super Pod ID, Server Index
+
+Super pods. A3 nodes fill super pods of ``super_pod_size`` (48, the reference's spod-info
+sample) servers in input order: node i takes slot ``server_index_base + i``, which is super
+pod ``slot // size`` and Server Index ``slot % size``. So with base 0, 64 nodes are pod 0
+servers 0-47 and pod 1 servers 0-15; with the default base 25, the first 23 nodes are pod 0
+servers 25-47 and the next ones start pod 1 at server 0. Each node's spod-info shows its own
+Super Pod ID and Server Index; its SDIDs follow the reference formula from that Server Index,
+so the same SDID appears once in every super pod (the reference: "SDIDs are unique per super
+pod"; pdtui's classifier groups SDIDs and vNIC IPs by Super Pod ID).
 
 Not in the reference (choices made here):
 
-- Server Index: nodes get 25, 26, 27, ... in input order (25 matches the reference's
-  worked A3 example, so the first two nodes have SDIDs 104857600/104923137 and
-  vNIC 192.25.2.199/192.25.3.198, ...). `build_state` refuses A3 clusters whose server
-  indexes would pass 47 (the vNIC second octet would collapse to 168).
-- Super Pod Size is 48 (the reference's spod-info sample), Super Pod ID 0.
+- vNIC IPs across super pods. The reference gives only the in-pod formula and says vNIC IPs
+  are unique only within a super pod, so real pods may reuse each other's addresses. The
+  simulator keeps them unique across the cluster by moving each pod to its own pair of third
+  octets: super pod p, Server Index s, device d -> ``192.<s>.<2 + 2p + die>.<199 - d>``.
+  Pod 0 is exactly the reference formula; pod 1 uses third octets 4/5, pod 2 6/7, and so on
+  (`parse_vnic_ip` reads the pod back). ``hccn_tool -hccs_ping -g sdid N`` resolves N in the
+  pinging node's own super pod; ``address`` pings resolve the (cluster-unique) vNIC IP in any
+  pod and succeed across pods, although real HCCS links do not leave a super pod.
+- Server Index: nodes get 25, 26, 27, ... in input order by default (25 matches the
+  reference's worked A3 example, so the first two nodes have SDIDs 104857600/104923137 and
+  vNIC 192.25.2.199/192.25.3.198, ...). `build_state` refuses A3 clusters with a Server Index
+  above 47 (a super pod size above 48: the vNIC second octet would collapse to 168).
+- Super Pod IDs are 0, 1, 2, ... in input order.
 - RoCE addresses: node i (0-based), device d -> ``29.1.<i+1>.<100+d>`` in one /16
   (netmask 255.255.0.0, gateway and netdetect 29.1.0.1), so every device can reach every
   other; at most 254 nodes.
@@ -54,6 +73,8 @@ SOCS: tuple[str, ...] = ("A2", "A3")
 
 DEFAULT_SERVER_INDEX_BASE = 25
 DEFAULT_SUPER_POD_SIZE = 48
+#: The vNIC scheme has room for this many super pods (third octets 2..255).
+MAX_SUPER_PODS = 127
 ROCE_NETMASK = "255.255.0.0"
 ROCE_GATEWAY = "29.1.0.1"
 VNIC_NETMASK = "255.255.255.0"
@@ -131,6 +152,8 @@ class NodeState:
     soc: str
     npus: int
     server_index: int = 0
+    #: A3: the super pod this node is in (Server Index counts from 0 in each pod)
+    super_pod_id: int = 0
     nic: str = "eth0"
     devices: list[DeviceState] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -146,6 +169,14 @@ class NodeState:
     def card_chip(self, dev: int) -> tuple[int, int]:
         """Logic device id -> (npu-smi NPU ID, Chip ID)."""
         return divmod(dev, self.chips_per_card)
+
+    def vnic_ip(self, dev: int) -> str:
+        """A3 vNIC IP of logic device ``dev`` (unique across the simulated cluster)."""
+        return vnic_ip(self.server_index, dev, self.super_pod_id)
+
+    def sdid(self, dev: int) -> int:
+        """A3 SDID of logic device ``dev`` (unique within this node's super pod)."""
+        return sdid(self.server_index, dev)
 
     def device(self, dev: int) -> DeviceState:
         for d in self.devices:
@@ -168,7 +199,6 @@ class NodeState:
 class SimState:
     nodes: list[NodeState]
     latency_ms: int = 100
-    super_pod_id: int = 0
     super_pod_size: int = DEFAULT_SUPER_POD_SIZE
 
     def node(self, name: str) -> NodeState:
@@ -187,18 +217,24 @@ class SimState:
             for d in n.devices:
                 if d.roce_ip == ip:
                     return n, d
-                if n.soc == "A3" and vnic_ip(n.server_index, d.id) == ip:
+                if n.soc == "A3" and n.vnic_ip(d.id) == ip:
                     return n, d
         return None
 
-    def find_device_by_sdid(self, value: int) -> tuple[NodeState, DeviceState] | None:
+    def find_device_by_sdid(self, value: int, super_pod_id: int = 0
+                            ) -> tuple[NodeState, DeviceState] | None:
+        """The A3 device with SDID ``value`` in super pod ``super_pod_id``."""
         for n in self.nodes:
-            if n.soc != "A3":
+            if n.soc != "A3" or n.super_pod_id != super_pod_id:
                 continue
             for d in n.devices:
-                if sdid(n.server_index, d.id) == value:
+                if n.sdid(d.id) == value:
                     return n, d
         return None
+
+    def super_pod_ids(self) -> list[int]:
+        """The super pods that hold A3 nodes, in ascending order."""
+        return sorted({n.super_pod_id for n in self.nodes if n.soc == "A3"})
 
 
 # --------------------------------------------------------------------------- formulas
@@ -215,24 +251,26 @@ def sdid_fields(value: int) -> tuple[int, int, int, int]:
     return (value >> 22) & 0x3FF, (value >> 18) & 0xF, (value >> 16) & 0x3, value & 0xFFFF
 
 
-def vnic_ip(server: int, dev: int) -> str:
-    """A3 vNIC IP ``192.<server>.<2+die>.<199-dev>`` (168 for server > 47)."""
+def vnic_ip(server: int, dev: int, super_pod: int = 0) -> str:
+    """A3 vNIC IP ``192.<server>.<2+die>.<199-dev>`` (168 for server > 47) in super pod 0;
+    super pod p adds ``2p`` to the third octet (not in the reference, see the docstring)."""
     second = server if server <= 47 else 168
-    return f"192.{second}.{2 + dev % 2}.{199 - dev}"
+    return f"192.{second}.{2 + 2 * super_pod + dev % 2}.{199 - dev}"
 
 
-def parse_vnic_ip(ip: str) -> tuple[int, int] | None:
-    """Well-formed vNIC IP -> (server, dev); None when `ip` is not one."""
+def parse_vnic_ip(ip: str) -> tuple[int, int, int] | None:
+    """Well-formed vNIC IP -> (server, dev, super pod); None when `ip` is not one."""
     parts = ip.split(".")
     if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
         return None
     a, server, third, fourth = (int(p) for p in parts)
-    if a != 192 or server > 255 or third not in (2, 3) or fourth > 199:
+    if a != 192 or server > 255 or not 2 <= third <= 2 + 2 * MAX_SUPER_PODS - 1 \
+            or fourth > 199:
         return None
     dev = 199 - fourth
-    if dev > 15 or dev % 2 != third - 2:
+    if dev > 15 or dev % 2 != third % 2:
         return None
-    return server, dev
+    return server, dev, (third - 2) // 2
 
 
 def roce_ip(node_index: int, dev: int) -> str:
@@ -258,15 +296,29 @@ def build_state(
     nodes: list[tuple[str, str, str, int]],
     latency_ms: int = 100,
     server_index_base: int = DEFAULT_SERVER_INDEX_BASE,
+    super_pod_size: int = DEFAULT_SUPER_POD_SIZE,
 ) -> SimState:
-    """Build a consistent cluster from ``(name, data-plane ip, soc, npus)`` tuples."""
+    """Build a consistent cluster from ``(name, data-plane ip, soc, npus)`` tuples.
+
+    Node i sits in slot ``server_index_base + i``: super pod ``slot // super_pod_size``,
+    Server Index ``slot % super_pod_size``.
+    """
     names = [n[0] for n in nodes]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate node names in {names}")
     if len(nodes) > 254:
         raise ValueError("at most 254 simulated nodes")
-    if any(soc == "A3" for _, _, soc, _ in nodes) and server_index_base + len(nodes) - 1 > 47:
-        raise ValueError("A3 Server Index above 47 would give colliding vNIC IPs")
+    if super_pod_size < 1:
+        raise ValueError(f"super pod size must be at least 1, not {super_pod_size}")
+    if not 0 <= server_index_base < super_pod_size:
+        raise ValueError(f"first Server Index {server_index_base} is not in a super pod of "
+                         f"{super_pod_size}")
+    if any(soc == "A3" for _, _, soc, _ in nodes) and super_pod_size > 48:
+        raise ValueError("A3 Server Index above 47 would give colliding vNIC IPs "
+                         f"(super pod size {super_pod_size} > 48)")
+    last_pod = (server_index_base + len(nodes) - 1) // super_pod_size
+    if any(soc == "A3" for _, _, soc, _ in nodes) and last_pod >= MAX_SUPER_PODS:
+        raise ValueError(f"at most {MAX_SUPER_PODS} A3 super pods (vNIC third octet)")
     out: list[NodeState] = []
     for i, (name, ip, soc, npus) in enumerate(nodes):
         if soc not in SOCS:
@@ -276,12 +328,13 @@ def build_state(
         limit = 16 if soc == "A3" else 8
         if not 1 <= npus <= limit or (soc == "A3" and npus % 2):
             raise ValueError(f"node {name}: {npus} devices is not valid for {soc}")
-        node = NodeState(name=name, ip=ip, soc=soc, npus=npus,
-                         server_index=server_index_base + i)
+        pod, server = divmod(server_index_base + i, super_pod_size)
+        node = NodeState(name=name, ip=ip, soc=soc, npus=npus, server_index=server,
+                         super_pod_id=pod)
         for d in range(npus):
             node.devices.append(_build_device(node, i, d))
         out.append(node)
-    return SimState(nodes=out, latency_ms=latency_ms)
+    return SimState(nodes=out, latency_ms=latency_ms, super_pod_size=super_pod_size)
 
 
 def _build_device(node: NodeState, node_index: int, dev: int) -> DeviceState:

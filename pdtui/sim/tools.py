@@ -36,7 +36,8 @@ Not in the reference (choices made here):
   says 0 received, 100.00% packets loss, without the max/min/average/TP95 lines;
   ``Cmd execute failed!`` on stderr, rc 1. A malformed vNIC address:
   ``The ip address you configured is invalid!``, rc 1. With ``sdid N`` the header shows
-  the vNIC IP computed from the SDID. Times 10-13 us; TP95 = the ceil(0.95 n)-th fastest.
+  the vNIC IP computed from the SDID in the pinging node's super pod (vNIC addressing across
+  super pods: see `pdtui.sim.state`). Times 10-13 us; TP95 = the ceil(0.95 n)-th fastest.
 - ``npu-smi info`` starts with a ``+----+`` border line (the reference sample starts at
   the version row); A2 Name ``910B4``. The process table opens with a column-separator
   line, then its header, ``=`` separators after every NPU; the "No running processes"
@@ -85,7 +86,6 @@ from pdtui.sim.state import (
     modify_state,
     parse_vnic_ip,
     render_hccn_conf,
-    sdid,
     sdid_fields,
     vnic_ip,
 )
@@ -173,7 +173,7 @@ def hccn_tool(state: SimState, node: NodeState, args: list[str]) -> Out:
         if node.soc != "A3":
             return o.fail(CMD_FAILED)
         o.line(f"vnic link status: {d.vnic_link}")
-        o.line(f"vnic ipaddr: {vnic_ip(node.server_index, dev)}")
+        o.line(f"vnic ipaddr: {node.vnic_ip(dev)}")
         o.line(f"vnic netmask: {VNIC_NETMASK}")
     elif cmd == "-tls":
         o.line(
@@ -322,13 +322,14 @@ def _hccs_ping(state: SimState, node: NodeState, d: DeviceState, extra: list[str
         raw = opts["sdid"]
         if not (raw.isascii() and raw.isdigit()) or int(raw) >= 1 << 32:
             return o.fail(CMD_FAILED)
+        # SDIDs are unique per super pod: N names a device in the pinging node's pod.
         server, _card, _die, tdev_id = sdid_fields(int(raw))
-        ip = vnic_ip(server, tdev_id)
+        ip = vnic_ip(server, tdev_id, node.super_pod_id)
     target: tuple[NodeState, int] | None = None
     for n in state.nodes:
         if n.soc == "A3":
             for base in n.devices:
-                if vnic_ip(n.server_index, base.id) == ip:
+                if n.vnic_ip(base.id) == ip:
                     target = (n, base.id)
     o.line(f"device {d.id} PING {ip}")
     o.line()
@@ -460,11 +461,10 @@ def npu_smi(state: SimState, node: NodeState, args: list[str]) -> Out:
         if node.soc != "A3":
             return o.fail("This device does not support querying spod-info.")
         dev = int(card_s) * node.chips_per_card + int(chip_s)
-        server = node.server_index
-        o.line(_kv("SDID", sdid(server, dev)))
+        o.line(_kv("SDID", node.sdid(dev)))
         o.line(_kv("Super Pod Size", state.super_pod_size))
-        o.line(_kv("Super Pod ID", state.super_pod_id))
-        o.line(_kv("Server Index", server))
+        o.line(_kv("Super Pod ID", node.super_pod_id))
+        o.line(_kv("Server Index", node.server_index))
     else:
         return o.fail('Invalid command. Use "npu-smi info -h" for help.')
     return o

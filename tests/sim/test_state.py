@@ -64,10 +64,11 @@ def test_vnic_reference_values() -> None:
 def test_vnic_parse_round_trip() -> None:
     for server in range(48):
         for dev in range(16):
-            assert parse_vnic_ip(vnic_ip(server, dev)) == (server, dev)
+            assert parse_vnic_ip(vnic_ip(server, dev)) == (server, dev, 0)
+            assert parse_vnic_ip(vnic_ip(server, dev, 3)) == (server, dev, 3)
             assert sdid_fields(sdid(server, dev)) == (server, dev // 2, dev % 2, dev)
-    for bad in ("192.7.2.198", "10.7.2.199", "192.7.4.199", "192.7.2", "a.b.c.d",
-                "192.7.2.1999", "192.7.3.150"):
+    for bad in ("192.7.2.198", "10.7.2.199", "192.7.5.199", "192.7.4.198", "192.7.2",
+                "a.b.c.d", "192.7.2.1999", "192.7.3.150", "192.7.1.199", "192.7.256.199"):
         assert parse_vnic_ip(bad) is None, bad
 
 
@@ -131,7 +132,7 @@ def test_lldp_ifnames_match_reference_sample() -> None:
         [("a", "1.1.1.1", "A3", 15)],
         [("a", "1.1.1.1", "A2", 16)],
         [("a:b", "1.1.1.1", "A2", 8)],
-        [(f"n{i}", "1.1.1.1", "A3", 16) for i in range(24)],
+        [(f"n{i}", "1.1.1.1", "A3", 16) for i in range(255)],
     ],
 )
 def test_build_state_rejects_bad_input(nodes: list[tuple[str, str, str, int]]) -> None:
@@ -167,7 +168,8 @@ def test_json_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]  # no temp left
     data = json.loads(path.read_text())
     assert data["version"] == 1
-    assert set(data) == {"version", "nodes", "latency_ms", "super_pod_id", "super_pod_size"}
+    assert set(data) == {"version", "nodes", "latency_ms", "super_pod_size"}
+    assert data["nodes"][1]["super_pod_id"] == 0
     assert data["nodes"][1]["faults"] == [
         {"node": "decode-0", "device": 3, "kind": "link-down", "value": None}
     ]

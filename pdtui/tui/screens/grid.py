@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -11,6 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pdtui.npu.classify import classify_cluster
@@ -54,6 +56,8 @@ class GridScreen(ModeScreen):
     ]
     #: Seconds each tool call of a sweep or ping run may take before the probe kills it.
     probe_timeout = 20
+    #: Seconds between redraws while a sweep's nodes are landing.
+    RENDER_DELAY = 0.25
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,7 +69,10 @@ class GridScreen(ModeScreen):
         self.compact: bool | None = None  # None: chosen by terminal size
         self.busy = False
         self.last_seconds: float | None = None
-        self._timer: object | None = None
+        self._timer: Timer | None = None  # the one auto-refresh timer
+        self._variables: tuple[str, dict[str, str]] | None = None
+        self._render_pending: Timer | None = None
+        self._node_render_at = 0.0  # when the last node that landed was drawn
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -127,7 +134,12 @@ class GridScreen(ModeScreen):
         return Text(f"{sym} {word}", style=style)
 
     def _style(self, state: str) -> str:
-        variables = self.app.get_css_variables()
+        # get_css_variables() regenerates the theme's whole colour system (about 1 ms): once
+        # per theme, not once per cell -- a 64-node grid has over 1000 cells.
+        theme = self.app.theme
+        if self._variables is None or self._variables[0] != theme:
+            self._variables = (theme, self.app.get_css_variables())
+        variables = self._variables[1]
         colour = variables.get(STATE_VAR.get(state, "npu-unknown"), "")
         return f"bold {colour}" if state == "fail" else colour
 
@@ -153,6 +165,9 @@ class GridScreen(ModeScreen):
         return Text("  ".join(parts), style=self._style(state))
 
     def _render_all(self) -> None:
+        if self._render_pending is not None:
+            self._render_pending.stop()
+            self._render_pending = None
         c = self.cluster
         if c is None:
             return
@@ -266,7 +281,7 @@ class GridScreen(ModeScreen):
 
     def action_toggle_auto(self) -> None:
         self.auto = not self.auto
-        if self.auto and not self.busy:
+        if not self.busy:  # when busy, the sweep or ping run arms the timer as it ends
             self._arm()
         self._render_status()
 
@@ -274,26 +289,55 @@ class GridScreen(ModeScreen):
         if self.busy:
             self.notify("a sweep is already running")
             return
-        self.sweep()
+        self._start(self.sweep)
 
     def action_ping(self) -> None:
         if self.busy:
             self.notify("a sweep is already running")
             return
-        self.ping()
+        self._start(self.ping)
+
+    def _start(self, job: Callable[[], object]) -> None:
+        """Mark the grid busy now, not when the worker first runs: a tick or key press in
+        between must see it (the workers are exclusive, a second one would cancel the first)."""
+        self.busy = True
+        self._render_status()
+        job()
 
     def _arm(self) -> None:
-        """Re-arm after each sweep finishes, so sweeps never overlap."""
+        """(Re)start the one auto-refresh timer, or stop it when auto-refresh is off.
+
+        Called when a sweep or ping run ends, so sweeps never overlap: the next one starts
+        ``interval`` seconds after the last one finished.
+        """
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
         if self.auto:
-            self.set_timer(self.interval, self._auto_tick, name="grid-auto")
+            self._timer = self.set_timer(self.interval, self._auto_tick, name="grid-auto")
 
     def _auto_tick(self) -> None:
+        self._timer = None
         if self.auto and not self.busy:
-            self.sweep()
+            self._start(self.sweep)
 
     def _on_node(self, node: NodeHealth) -> None:
+        """A node's answer landed: show it. The first of a sweep is shown at once; after
+        that, nodes land in bursts and the grid is redrawn at most every RENDER_DELAY seconds
+        (a redraw rebuilds and repaints every row: once per node kept a CPU busy at 64)."""
         self.nodes[node.name] = node
+        if self._render_pending is not None:
+            return  # a redraw is already due; it will show this node too
+        wait = self._node_render_at + self.RENDER_DELAY - time.monotonic()
+        if wait <= 0:
+            self._render_landed()
+        else:
+            self._render_pending = self.set_timer(wait, self._render_landed, name="grid-render")
+
+    def _render_landed(self) -> None:
         self._render_all()
+        # From the end of the redraw: a slow redraw must not make every node redraw at once.
+        self._node_render_at = time.monotonic()
 
     def _publish(self, nodes: list[NodeHealth], started_at: float, seconds: float) -> None:
         """Keep ``nodes`` classified with the current pings and tell the other views."""
@@ -307,8 +351,10 @@ class GridScreen(ModeScreen):
     async def sweep(self) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
         if pool is None or cluster is None:
+            self.busy = False
             return
         self.busy = True
+        self._node_render_at = 0.0  # the first node of this sweep is drawn at once
         self._render_status()
         try:
             report = await check(pool, cluster, timeout=self.probe_timeout,
@@ -325,6 +371,7 @@ class GridScreen(ModeScreen):
     async def ping(self) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
         if pool is None or cluster is None:
+            self.busy = False
             return
         self.busy = True
         self._render_status()
@@ -340,6 +387,7 @@ class GridScreen(ModeScreen):
         finally:
             self.busy = False
             self._render_all()
+            self._arm()  # a tick that fell inside this run was skipped
         self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes],
                                               self.ping_results))
 
