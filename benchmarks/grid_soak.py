@@ -126,6 +126,7 @@ REC = Recorder()
 
 class SoakGrid(GridScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        super().on_worker_state_changed(event)
         if event.worker.name != SWEEP_WORKER:
             return
         running = sum(1 for w in self.app.workers

@@ -157,8 +157,9 @@ def plan_pings(cluster: Cluster, nodes: list[NodeHealth],
 
     ``peers``: device i pings device i of every other node (the runbook's cross-node step, done
     for every node pair). ``all``: every device pings every device of every other node.
-    A3 uses ``-hccs_ping`` to vNIC IPs, A2 ``-ping`` to RoCE IPs. Devices whose address is not
-    known are left out (they are already marked unknown or failed).
+    A3 uses ``-hccs_ping`` to vNIC IPs, only within a super pod (HCCS does not cross one);
+    A2 ``-ping`` to RoCE IPs. Devices whose address is not known are left out (they are
+    already marked unknown or failed).
     """
     by_name = {n.name: n for n in nodes if n.reachable}
     plan: list[PlannedPing] = []
@@ -177,11 +178,18 @@ def plan_pings(cluster: Cluster, nodes: list[NodeHealth],
                 for td in targets:
                     if td is None:
                         continue
+                    if kind == "hccs_ping" and not _same_pod(sd.super_pod_id, td.super_pod_id):
+                        continue  # HCCS does not leave a super pod
                     address = td.vnic_ip if kind == "hccs_ping" else td.ip
                     if address:
                         plan.append(PlannedPing(src.name, sd.id, dst.name, td.id, kind,
                                                 address))
     return plan
+
+
+def _same_pod(a: int | None, b: int | None) -> bool:
+    """Same super pod, or not known (then try: the ping result will say)."""
+    return a is None or b is None or a == b
 
 
 async def pings(

@@ -128,3 +128,21 @@ def test_ping_plan_pairs_same_devices_or_all() -> None:
                    / "deepseek-v3.2-a3-1p1d.toml")
     nodes = [NodeHealth(n.name, n.soc, True) for n in cluster.nodes]
     assert plan_pings(cluster, nodes) == []  # no addresses known: nothing to ping
+
+
+def test_hccs_pings_stay_inside_a_super_pod() -> None:
+    from pdtui.npu.model import DeviceHealth
+
+    cluster = load(Path(__file__).resolve().parents[2] / "sample_clusters"
+                   / "deepseek-v3.2-a3-1p1d.toml")
+
+    def node(name: str, pod: int | None) -> NodeHealth:
+        devs = [DeviceHealth(id=i, vnic_ip=f"192.{i}.2.{199 - i}", super_pod_id=pod)
+                for i in range(2)]
+        return NodeHealth(name, "A3", True, devices=devs)
+
+    names = [n.name for n in cluster.nodes]
+    same = plan_pings(cluster, [node(names[0], 0), node(names[1], 0)])
+    assert len(same) == 4 and {p.kind for p in same} == {"hccs_ping"}
+    assert plan_pings(cluster, [node(names[0], 0), node(names[1], 1)]) == []
+    assert len(plan_pings(cluster, [node(names[0], 0), node(names[1], None)])) == 4

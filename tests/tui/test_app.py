@@ -123,6 +123,23 @@ async def test_a_failing_background_worker_is_shown_not_fatal() -> None:
                    for n in app._notifications)
 
 
+async def test_a_failing_worker_of_a_screen_is_shown_too() -> None:
+    """Worker messages do not bubble from a screen to the app; the screen forwards them."""
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3")
+        screen = app.screen
+
+        async def boom() -> None:
+            raise RuntimeError("grid [/bold] sweep exploded")
+
+        screen.run_worker(boom(), name="NPU sweep", exit_on_error=False)
+        await pilot.pause(0.2)
+        assert app.is_running and app.screen is screen
+        assert any("NPU sweep: grid [/bold] sweep exploded" in str(n.message)
+                   for n in app._notifications)
+
+
 @pytest.mark.parametrize("keys", [(), ("f3",), ("f1",)], ids=["overview", "grid", "help"])
 def test_snapshots(snap_compare, keys: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(make_app(), press=keys, terminal_size=(110, 34))

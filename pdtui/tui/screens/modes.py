@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from pdtui.cluster import Cluster, format_devices
 from pdtui.runbook import Step, run_all, steps_for
@@ -54,6 +55,10 @@ class ModeScreen(Screen[None]):
     @property
     def cluster(self) -> Cluster | None:
         return self.pdtui.cluster
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A screen's worker messages do not bubble: show its failures as the app does."""
+        self.pdtui.on_worker_state_changed(event)
 
     def compose(self) -> ComposeResult:
         yield Header()
