@@ -56,7 +56,7 @@ class Raw:
                    str(d.get("stdout", "")), str(d.get("stderr", "")))
 
 
-@dataclass
+@dataclass(frozen=True)
 class NpuProcess:
     """A row of the `npu-smi info` process table."""
 
@@ -65,7 +65,7 @@ class NpuProcess:
     memory_mb: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChipMapRow:
     """A non-Mcu row of `npu-smi info -m`. ``phy_id`` None when the column is missing."""
 

@@ -596,6 +596,13 @@ def device_from_raw(dev_id: int, raw: Mapping[str, Raw]) -> DeviceHealth:
     return d
 
 
+# Node-level outputs repeat from poll to poll too. Their results hold lists and dicts:
+# node_from_raw only reads them (and copies what it keeps), so sharing them is safe here.
+_memo_node = functools.lru_cache(maxsize=512)
+_smi_list, _smi_map = _memo_node(parse_npu_smi_list), _memo_node(parse_npu_smi_map)
+_smi_info, _hccn_conf = _memo_node(parse_npu_smi_info), _memo_node(parse_hccn_conf)
+
+
 def node_from_raw(
     name: str,
     soc: str,
@@ -616,11 +623,11 @@ def node_from_raw(
     chips = 2 if soc == "A3" else 1
     r_list = node_raw.get("npu_smi_list")
     if r_list is not None:
-        _, per_card = parse_npu_smi_list(r_list.stdout)
+        _, per_card = _smi_list(r_list.stdout)
         if per_card:
             chips = per_card
     r_map = node_raw.get("npu_smi_map")
-    chip_map = parse_npu_smi_map(r_map.stdout) if r_map is not None else []
+    chip_map = _smi_map(r_map.stdout) if r_map is not None else []
     by_card_chip = {(r.npu_id, r.chip_id): r.logic_id for r in chip_map}
     phy_to_logic = {r.phy_id: r.logic_id for r in chip_map if r.phy_id is not None}
 
@@ -628,9 +635,9 @@ def node_from_raw(
         return by_card_chip.get((npu, chip), npu * chips + chip)
 
     r_info = node_raw.get("npu_smi_info")
-    info = parse_npu_smi_info(r_info.stdout) if r_info is not None else NpuSmiInfo([], {})
+    info = _smi_info(r_info.stdout) if r_info is not None else NpuSmiInfo([], {})
     r_conf = node_raw.get("hccn_conf")
-    conf = parse_hccn_conf(r_conf.stdout) if _rc_ok(r_conf) and r_conf else {}
+    conf = _hccn_conf(r_conf.stdout) if _rc_ok(r_conf) and r_conf else {}
 
     ids = set(device_raw) | {r.logic_id for r in chip_map}
     ids |= {logic_of(x.npu_id, x.chip_id) for x in info.devices}

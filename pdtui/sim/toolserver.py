@@ -59,6 +59,13 @@ class ToolServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
+    def current_state(self) -> SimState | None:
+        """The state answers come from now (a new object whenever the file changed)."""
+        try:
+            return self._state()
+        except (StateError, OSError):
+            return None
+
     def _state(self) -> SimState:
         """The state file, re-read when it changes (checked at most every 20 ms)."""
         now = time.monotonic()

@@ -141,3 +141,34 @@ def test_parse_gives_back_what_framed_script_was_given(
     assert parsed.tools == ["t o", "x"]
     assert parsed.free == (("n",) if any(g == "n" for g, _ in groups) else ())
     assert parse_framed_script(script + "rm -rf /tmp/x\n") is None
+
+
+async def test_remembered_answers_follow_faults_and_file_edits(tmp_path: Path) -> None:
+    from pdtui.cli import main
+
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                    address_prefix="127.0.26", port=0, inproc=True)
+    async with sim:
+        cluster = load(sim.cluster_file)
+        node = cluster.nodes[1]
+        script = build_script(_spec(node, 16, 20), "s1")
+        async with pool_for(cluster) as pool:
+            async def frames() -> dict[str, object]:
+                res = await pool.run(target(node), "bash -s", input=script, timeout=30)
+                return {f.key: f for f in parse_frames(res.stdout.encode(), "s1")}
+
+            first = await frames()
+            assert first["d3.link"].stdout == "link status: UP\n"  # type: ignore[attr-defined]
+            assert await frames() == first  # answered again from memory
+            # `pdtui sim fault` while it runs: the next answer shows it
+            assert main(["sim", "fault", str(sim.cluster_file), "decode-0:3:link-down",
+                         "decode-0:tool-missing=hostname"]) == 0
+            time.sleep(0.05)  # past the state file's 20 ms re-check
+            after = await frames()
+            assert after["d3.link"].stdout == "link status: DOWN\n"  # type: ignore[attr-defined]
+            # the fake hostname is gone: the machine's own one answers, as it would in bash
+            assert after["n.hostname_i"] != first["n.hostname_i"]
+            # an edited hccn.conf is read again
+            conf = Path(node.hccn_conf)
+            conf.write_text(conf.read_text() + "# edited\n")
+            assert (await frames())["n.hccn_conf"].stdout.endswith("# edited\n")  # type: ignore[attr-defined]
