@@ -31,6 +31,8 @@ A3_DEVICE_CHECKS: dict[str, tuple[str, ...]] = {"vnic": ("-vnic", "-g")}
 
 
 _BRACE_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
+# The closing newline is only looked at, not consumed: it may open the next marker.
+_MARKER = re.compile(r"\n@@(\S+) (\S+) (-?\d+|-) (out|err)(?=\n)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -185,20 +187,21 @@ def parse_frames(data: bytes, nonce: str) -> list[Frame]:
     # straddle one, and decoding the parts separately would give the same text.
     text = data.decode(errors="replace")
     text = "\n" + text if not text.startswith("\n") else text
-    marker = re.compile(r"\n@@" + re.escape(nonce) + r" (\S+) (-?\d+|-) (out|err)\n", re.ASCII)
-    found = list(marker.finditer(text))
+    # One pattern for every nonce (a per-nonce pattern would be compiled on every call);
+    # a marker with another nonce is not a marker: it stays inside the frame's text.
+    found = [m for m in _MARKER.finditer(text) if m.group(1) == nonce]
     parts: dict[str, dict[str, str]] = {}
     rcs: dict[str, int | None] = {}
     order: list[str] = []
     for i, m in enumerate(found):
-        key, rc_text, stream = m.group(1, 2, 3)
+        key, rc_text, stream = m.group(2, 3, 4)
         if key == "end":
             break
         end = found[i + 1].start() if i + 1 < len(found) else len(text)
         if key not in parts:
             parts[key] = {}
             order.append(key)
-        parts[key][stream] = text[m.end() : end]
+        parts[key][stream] = text[m.end() + 1 : end]
         if stream == "err" or key.startswith("tool.") or key == "fatal":
             rcs[key] = None if rc_text == "-" else int(rc_text)
     frames = []

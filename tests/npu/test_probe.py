@@ -88,3 +88,11 @@ def test_script_has_every_check_for_every_device_and_quotes_paths() -> None:
     assert "run d0.vnic '/opt/my tools/hccn_tool' -i 0 -vnic -g &" in script
     a2 = build_script(ProbeSpec("A2", (0,), "hccn_tool", "npu-smi", "/etc/hccn.conf"), "ab")
     assert "-vnic" not in a2 and "spod-info" not in a2
+
+
+def test_a_marker_with_another_nonce_is_text_even_right_before_a_real_one() -> None:
+    data = (b"\n@@n0 a - out\nX\n@@zz k 0 out\n@@n0 a 0 err\n"
+            b"\n@@n0 b - out\n\n@@n0 b 2 err\noops\n@@n0 end - out\n")
+    frames = parse_frames(data, "n0")
+    assert [(f.key, f.rc, f.stdout, f.stderr) for f in frames] == [
+        ("a", 0, "X\n@@zz k 0 out", ""), ("b", 2, "", "oops")]
