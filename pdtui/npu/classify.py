@@ -333,22 +333,13 @@ def _ping_rules(pings: list[PingResult], index: dict[Key, tuple[NodeHealth, Devi
     return hccs_ok
 
 
-def device_findings(node: NodeHealth) -> dict[int, list[tuple[State, str]]]:
-    """The per-device findings of one reachable node, before the cross-node rules (they can
-    be worked out as each node answers and passed to ``classify_cluster``)."""
-    return {d.id: _device_findings(d, node.soc, node.raw) for d in node.devices}
-
-
 def classify_cluster(nodes: list[NodeHealth],
-                     pings: list[PingResult] | None = None, *,
-                     known: dict[str, dict[int, list[tuple[State, str]]]] | None = None,
-                     ) -> list[NodeHealth]:
+                     pings: list[PingResult] | None = None) -> list[NodeHealth]:
     """Classify every device of every node, then apply the cross-node rules.
 
     Returns new `NodeHealth` objects (the inputs are not modified); each node's ``state``
     is the worst of its devices and its own ``reasons`` (tool missing, no devices, ...).
-    Idempotent: earlier states and reasons are ignored. ``known``: ``device_findings`` of
-    some nodes, by node name, already worked out for exactly these nodes.
+    Idempotent: earlier states and reasons are ignored.
     """
     out: list[NodeHealth] = []
     found: dict[Key, list[Finding]] = defaultdict(list)
@@ -361,11 +352,8 @@ def classify_cluster(nodes: list[NodeHealth],
                 d.state, d.reasons = "unknown", [f"no data: node unreachable ({why})"]
             node.reasons = [f"node unreachable ({why})"]
         else:
-            mine = (known or {}).get(n.name)
             for d in node.devices:
-                pre = mine.get(d.id) if mine is not None else None
-                found[(n.name, d.id)] = (list(pre) if pre is not None
-                                         else _device_findings(d, n.soc, n.raw))
+                found[(n.name, d.id)] = _device_findings(d, n.soc, n.raw)
             for tool, present in sorted(n.tools.items()):
                 if not present:
                     node.reasons.append(f"{tool} not found on {n.name}")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pdtui.cluster import Cluster, Node
-from pdtui.npu.classify import classify_cluster, device_findings
-from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult, Raw, State, worst
+from pdtui.npu.classify import classify_cluster
+from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult, Raw, worst
 from pdtui.npu.parse import node_from_raw, ping_from_raw
 from pdtui.npu.probe import (
     Frame,
@@ -130,18 +130,15 @@ async def sweep(
     Returns the nodes classified together (cross-node rules such as TLS consistency).
     """
     results: dict[str, NodeHealth] = {}
-    known: dict[str, dict[int, list[tuple[State, str]]]] = {}
 
     async def one(node: Node) -> None:
         health = await probe_node(pool, node, cap=cap, timeout=timeout, clock=clock)
         results[node.name] = health
-        if health.reachable:  # while the others are still answering
-            known[node.name] = device_findings(health)
         if on_node is not None:
-            on_node(classify_cluster([health], known=known)[0])
+            on_node(classify_cluster([health])[0])
 
     await asyncio.gather(*(one(n) for n in cluster.nodes))
-    return classify_cluster([results[n.name] for n in cluster.nodes], known=known)
+    return classify_cluster([results[n.name] for n in cluster.nodes])
 
 
 @dataclass(frozen=True)
