@@ -114,6 +114,7 @@ def measure(n: int, ns: argparse.Namespace, workdir: Path) -> dict[str, float]:
     with simulator(n, ns.latency_ms, True, workdir) as f:
         cold, warm = asyncio.run(pdtui_times(load(f), ns.repeat))
         out["cold"], out["warm"] = cold, statistics.median(warm)
+        print("  warm sweeps:", " ".join(f"{w:.3f}" for w in warm), flush=True)
     if n <= ns.bash_max_nodes or n <= ns.runbook_max_nodes:
         with simulator(n, ns.latency_ms, False, workdir) as f:
             cluster = load(f)
