@@ -466,12 +466,30 @@ def parse_spec(data: dict[str, Any], source: str) -> ClusterSpec:
         raise ClusterError(problems) from None
 
 
+#: The largest user file pdtui reads (a 64-node cluster file is about 20 KB, its ranktable
+#: about 100 KB): anything bigger is a wrong file, not one to load into memory.
+MAX_FILE_BYTES = 8 << 20
+
+
+class FileTooLarge(OSError):
+    """A file past ``MAX_FILE_BYTES``; the message says how big it is."""
+
+
+def read_text(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> str:
+    """A user file as UTF-8 text, refused (``FileTooLarge``) past ``limit`` bytes."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(f"too large for pdtui to read (over {limit // (1 << 20)} MiB)")
+    return data.decode("utf-8")
+
+
 def load(path: str | os.PathLike[str]) -> Cluster:
     """Read, validate and resolve a cluster file."""
     p = Path(path)
     source = p.name
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except FileNotFoundError:
         raise ClusterError([f"{p}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as exc:

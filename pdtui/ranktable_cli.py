@@ -18,7 +18,7 @@ from pdtui.cli import (
     load_or_report,
     register_group,
 )
-from pdtui.cluster import Cluster, atomic_write
+from pdtui.cluster import Cluster, atomic_write, read_text
 from pdtui.npu.health import sweep
 from pdtui.npu.model import NodeHealth
 from pdtui.ranktable import Finding, RanktableError, diff, dumps, generate, lint, loads
@@ -111,7 +111,7 @@ def _generate(ns: argparse.Namespace) -> int:
 
 def _read_ranktable(path: str) -> tuple[str, Any] | None:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         err(f"{path}: cannot read: {exc}")
         return None

@@ -239,13 +239,13 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 def _import(ns: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pdtui.cluster import ClusterError, atomic_write, dump_spec, loads
+    from pdtui.cluster import ClusterError, atomic_write, dump_spec, loads, read_text
     from pdtui.launch.importer import import_scripts
 
     texts: dict[str, str] = {}
     for path in ns.scripts:
         try:
-            texts[Path(path).name] = Path(path).read_text(encoding="utf-8")
+            texts[Path(path).name] = read_text(path)
         except (OSError, UnicodeDecodeError) as exc:
             err(f"{path}: cannot read: {exc}")
             return EXIT_CONFIG

@@ -86,3 +86,22 @@ def test_a_full_disk_while_saving_keeps_the_old_file(tmp_path: Path,
         cl.save(spec, target)
     assert target.read_text() == RUNBOOK.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]  # no temp file left
+
+
+def test_huge_files_are_refused_with_their_name_not_read(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    from pdtui.cli import main
+
+    huge = tmp_path / "huge.toml"
+    with huge.open("wb") as f:  # sparse: 1 GiB on paper, nothing on disk
+        f.truncate(1 << 30)
+    assert main(["validate", str(huge)]) == 2
+    out = capsys.readouterr().err
+    assert f"{huge}: cannot read: too large for pdtui to read (over 8 MiB)" in out
+    assert "Traceback" not in out
+    rt = tmp_path / "rt.json"
+    rt.write_bytes(b"[" * (9 << 20))
+    assert main(["ranktable", "lint", str(rt)]) == 2
+    out = capsys.readouterr().err
+    assert f"{rt}: cannot read: too large" in out and "Traceback" not in out

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
-from pdtui.cluster import atomic_write
+from pdtui.cluster import atomic_write, read_text
 from pdtui.npu.health import sweep
 from pdtui.npu.model import NodeHealth
 from pdtui.ranktable import Finding, RanktableError, dumps, generate, lint, loads, summary_diff
@@ -126,7 +126,7 @@ class RanktableScreen(ModeScreen):
         self.path = default_file(c.path, c.name)
         if self.path.exists():
             try:
-                text = self.path.read_text(encoding="utf-8")
+                text = read_text(self.path)
                 self.rt = loads(text, source=self.path.name)
                 self.saved_text = text
             except (OSError, UnicodeDecodeError, RanktableError) as exc:
