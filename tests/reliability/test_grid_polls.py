@@ -17,9 +17,11 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.worker import Worker, WorkerState
 from tui.pilot_helpers import wait_for
 
@@ -70,14 +72,21 @@ class Watch:
             await asyncio.sleep(0.005)
 
 
-async def test_auto_refresh_never_overlaps_sweeps(sim: Simulator) -> None:
+@asynccontextmanager
+async def grid_app(sim: Simulator) -> AsyncIterator[tuple[Watch, Pilot[None], GridScreen]]:
+    """The app on the grid, auto-refreshing every 0.05 s (far shorter than a sweep)."""
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     watch = Watch(app)
     async with app.run_test(size=(190, 40)) as pilot:
         app.switch_mode("grid")
         grid = app.screen
         assert isinstance(grid, GridScreen)
-        grid.interval = 0.05  # far shorter than a sweep
+        grid.interval = 0.05
+        yield watch, pilot, grid
+
+
+async def test_auto_refresh_never_overlaps_sweeps(sim: Simulator) -> None:
+    async with grid_app(sim) as (watch, pilot, grid):
         await wait_for(pilot, lambda: grid.busy, timeout=10)  # connect_on_start: first sweep
         t0 = time.monotonic()
         await watch.run_for(1.5)
@@ -115,13 +124,8 @@ async def test_auto_refresh_never_overlaps_sweeps(sim: Simulator) -> None:
 async def test_auto_refresh_turned_on_during_a_ping_run_starts_when_it_ends(
     sim: Simulator,
 ) -> None:
-    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
-    watch = Watch(app)
-    async with app.run_test(size=(190, 40)) as pilot:
-        app.switch_mode("grid")
-        grid = app.screen
-        assert isinstance(grid, GridScreen)
-        grid.interval = 0.05
+    async with grid_app(sim) as (watch, pilot, grid):
+        app = grid.app
         await wait_for(pilot, lambda: grid.last_seconds is not None, timeout=10)
         await pilot.press("a")  # auto-refresh off
         await wait_for(pilot, lambda: not grid.busy, timeout=5)
