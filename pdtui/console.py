@@ -16,6 +16,11 @@ error too (older proxies answer that way when the decoder failed); a stream that
 ``data: [DONE]`` or drops mid-way keeps the partial text and reports the error, and so does a
 stream with a ``data:`` event that is not a JSON object (it is skipped, and kept in
 ``raw_events``).
+
+API key: when pdtui's environment has ``PDTUI_API_KEY`` (else ``OPENAI_API_KEY``, which is what
+the vllm-ascend proxy forwards), every request carries ``Authorization: Bearer <key>``. The key
+never lands in a result: :func:`scrub` masks it in every text the console returns, shows or
+saves, and the curl view refers to the variable instead of the value.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import re
 import shlex
 import time
@@ -36,7 +42,7 @@ import httpx
 
 from pdtui.cluster import Cluster, Node
 from pdtui.remote import is_loopback, target
-from pdtui.ssh import SshPool
+from pdtui.ssh import SshPool, redact
 
 Kind = Literal["completion", "chat"]
 Via = Literal["direct", "ssh"]
@@ -47,6 +53,60 @@ EMPTY_200 = ("empty response from the proxy: older proxies hide decoder failures
 
 class ConsoleError(Exception):
     """A console target that cannot be worked out from the cluster file."""
+
+
+# --------------------------------------------------------------------------- the API key
+
+#: the environment variables the key is read from, first one set wins
+API_KEY_VARS = ("PDTUI_API_KEY", "OPENAI_API_KEY")
+MASK = "***"
+
+
+def api_key_source() -> tuple[str, str] | None:
+    """``(variable name, key)`` of the API key in pdtui's environment, or None."""
+    for name in API_KEY_VARS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def api_key() -> str | None:
+    """The API key from ``PDTUI_API_KEY``, else ``OPENAI_API_KEY``; None when neither is set."""
+    src = api_key_source()
+    return src[1] if src else None
+
+
+def _key(key: str | None) -> str | None:
+    """``key`` as given (``""`` means: send none), or the environment's when None."""
+    return api_key() if key is None else (key or None)
+
+
+def auth_headers(key: str | None = None) -> dict[str, str]:
+    """``{"Authorization": "Bearer <key>"}`` when a key is configured, else ``{}``."""
+    k = _key(key)
+    return {"Authorization": f"Bearer {k}"} if k else {}
+
+
+def scrub(text: str, key: str | None = None, *, shapes: bool = True) -> str:
+    """``text`` with the API key's value masked wherever it appears (``key``, else the one in
+    the environment) and, with ``shapes``, every secret :func:`pdtui.ssh.redact` recognises
+    (``Bearer X``, ``api_key=...``, ``sk-...``). The console's one redaction helper; use
+    ``shapes=False`` for model output, which only loses the literal key."""
+    k = _key(key)
+    if k:
+        text = text.replace(k, MASK)
+    return redact(text) if shapes else text
+
+
+def _http_error(status: int, detail: str, key: str | None) -> str:
+    """``HTTP <status>: <detail>``, with the API key advice for a 401 (already scrubbed)."""
+    if status == 401:
+        names = " or ".join(API_KEY_VARS)
+        advice = (f"the server refused the API key from {names}" if key else
+                  f"the server wants an API key: set {names} in pdtui's environment")
+        return f"HTTP 401: {advice} ({detail})"
+    return f"HTTP {status}: {detail}"
 
 
 # --------------------------------------------------------------------------- requests
@@ -83,14 +143,24 @@ class Request:
     def url(self, base_url: str) -> str:
         return base_url.rstrip("/") + self.path
 
-    def curl(self, base_url: str) -> str:
-        """The request as a shell command ("copy as curl")."""
+    def curl(self, base_url: str, key_var: str | None = None) -> str:
+        """The request as a shell command ("copy as curl"). With ``key_var`` (default: the
+        variable the API key comes from, see :func:`api_key_source`) it sends
+        ``-H "Authorization: Bearer $VAR"``: a variable reference, never the key itself."""
+        if key_var is None:
+            src = api_key_source()
+            key_var = src[0] if src else None
         parts = ["curl", "-sS"]
         if self.stream:
             parts.append("-N")
-        parts += [self.url(base_url), "-H", "Content-Type: application/json",
-                  "-d", json.dumps(self.body(), ensure_ascii=False)]
-        return " ".join(shlex.quote(p) for p in parts)
+        parts += [self.url(base_url), "-H", "Content-Type: application/json"]
+        cmd = " ".join(shlex.quote(p) for p in parts)
+        if key_var:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_var):
+                raise ValueError(f"not a shell variable name: {key_var!r}")
+            cmd += f' -H "Authorization: Bearer ${key_var}"'
+        body = json.dumps(self.body(), ensure_ascii=False)
+        return f"{cmd} -d {shlex.quote(scrub(body, shapes=False))}"
 
 
 # --------------------------------------------------------------------------- results
@@ -165,9 +235,10 @@ class _Collector:
     """Accumulates one response's text, usage and timings."""
 
     def __init__(self, req: Request, res: Result, t0: float,
-                 on_text: Callable[[str], None] | None, clock: Callable[[], float]) -> None:
+                 on_text: Callable[[str], None] | None, clock: Callable[[], float],
+                 key: str | None = None) -> None:
         self.req, self.res, self.t0 = req, res, t0
-        self.on_text, self.clock = on_text, clock
+        self.on_text, self.clock, self.key = on_text, clock, key
         self.text: list[str] = []
         self.times: list[float] = []
         self.done = False
@@ -191,7 +262,7 @@ class _Collector:
                 if now is not None:
                     self.times.append(now)
                 if self.on_text is not None:
-                    self.on_text(piece)
+                    self.on_text(scrub(piece, self.key or "", shapes=False))
             if isinstance(c, dict) and c.get("finish_reason"):
                 self.res.finish_reason = str(c["finish_reason"])
 
@@ -212,7 +283,14 @@ class _Collector:
 
     def finish(self, end: float, streamed: bool) -> Result:
         res = self.res
-        res.text = "".join(self.text)
+        k = self.key or ""
+        res.text = scrub("".join(self.text), k, shapes=False)
+        res.raw_events = [scrub(e, k, shapes=False) for e in res.raw_events]
+        res.body = scrub(res.body, k)
+        if res.error is not None:
+            res.error = scrub(res.error, k)
+        if res.finish_reason is not None:
+            res.finish_reason = scrub(res.finish_reason, k, shapes=False)
         res.total = end - self.t0
         if streamed and self.times:
             first = self.times[0]
@@ -234,18 +312,24 @@ async def send(
     *,
     on_text: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    api_key: str | None = None,
 ) -> Result:
     """Send ``req`` to ``base_url`` and collect the answer; never raises for HTTP or network
-    problems (they land in ``Result.error``). Cancelling the task closes the stream at once."""
+    problems (they land in ``Result.error``). Cancelling the task closes the stream at once.
+
+    ``api_key`` (default: :func:`api_key`, ``""`` for none) goes in ``Authorization: Bearer``;
+    the result is scrubbed of it (see :func:`scrub`)."""
     url = req.url(base_url)
+    key = _key(api_key)
     res = Result(status=None)
     t0 = clock()
-    col = _Collector(req, res, t0, on_text, clock)
+    col = _Collector(req, res, t0, on_text, clock, key)
     lines: list[str] = []  # non-SSE lines of a 2xx streamed answer
     data_lines: list[str] = []  # the current SSE event's data lines
     saw_sse = False
     try:
-        async with client.stream("POST", url, json=req.body()) as resp:
+        async with client.stream("POST", url, json=req.body(),
+                                 headers=auth_headers(key or "")) as resp:
             res.status = resp.status_code
             if resp.status_code >= 400 or not req.stream:
                 raw = (await resp.aread()).decode(errors="replace")
@@ -273,11 +357,11 @@ async def send(
         res.error = f"cannot reach {url}: {exc or type(exc).__name__}"
     end = clock()
     if res.error is None and res.status is not None:
-        _judge(res, col, saw_sse)
+        _judge(res, col, saw_sse, key)
     return col.finish(end, streamed=req.stream and saw_sse)
 
 
-def _judge(res: Result, col: _Collector, saw_sse: bool) -> None:
+def _judge(res: Result, col: _Collector, saw_sse: bool, key: str | None = None) -> None:
     """Decide whether a completed HTTP exchange succeeded, and parse non-SSE bodies."""
     status = res.status or 0
     body = res.body
@@ -285,7 +369,8 @@ def _judge(res: Result, col: _Collector, saw_sse: bool) -> None:
         msg = None
         with contextlib.suppress(json.JSONDecodeError):
             msg = _error_message(json.loads(body))
-        res.error = f"HTTP {status}: {msg or body.strip() or '(empty body)'}"
+        res.error = _http_error(status, scrub(msg or body.strip() or "(empty body)", key or ""),
+                                key)
         return
     if saw_sse:
         problems = []
@@ -335,38 +420,47 @@ def _base(url: str) -> str:
     return (url if "://" in url else f"http://{url}").rstrip("/")
 
 
-async def proxy_health(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]:
+async def proxy_health(client: httpx.AsyncClient, base_url: str,
+                       api_key: str | None = None) -> dict[str, Any]:
     """GET ``/healthcheck`` of the proxy: its JSON (``status``, ``prefill_instances``, ...);
-    on failure ``{"error": ..., "http_status": code or None}``. It does not probe backends."""
+    on failure ``{"error": ..., "http_status": code or None}``. It does not probe backends.
+    Sends the API key like :func:`send`; the error text is scrubbed of it."""
     url = _base(base_url) + "/healthcheck"
+    key = _key(api_key)
     try:
-        r = await client.get(url)
+        r = await client.get(url, headers=auth_headers(key or ""))
     except httpx.TransportError as exc:
-        return {"error": f"cannot reach {url}: {exc or type(exc).__name__}",
+        return {"error": scrub(f"cannot reach {url}: {exc or type(exc).__name__}", key or ""),
                 "http_status": None}
     try:
         data = r.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         data = None
     if r.status_code != 200 or not isinstance(data, dict):
-        return {"error": f"HTTP {r.status_code}: {r.text.strip() or '(empty body)'}",
-                "http_status": r.status_code}
+        detail = scrub(r.text.strip() or "(empty body)", key or "")
+        return {"error": _http_error(r.status_code, detail, key), "http_status": r.status_code}
     return data
 
 
-async def backend_health(client: httpx.AsyncClient, url: str) -> BackendHealth:
-    """GET ``/health`` and ``/v1/models`` of one vLLM instance (``http://h:p`` or ``h:p``)."""
+async def backend_health(client: httpx.AsyncClient, url: str,
+                         api_key: str | None = None) -> BackendHealth:
+    """GET ``/health`` and ``/v1/models`` of one vLLM instance (``http://h:p`` or ``h:p``).
+    Sends the API key like :func:`send` (vLLM's ``--api-key`` guards ``/v1``); the error text
+    is scrubbed of it."""
     base = _base(url)
     out = BackendHealth(url=base, health_status=None)
+    key = _key(api_key)
+    headers = auth_headers(key or "")
     try:
-        h = await client.get(base + "/health")
+        h = await client.get(base + "/health", headers=headers)
         out.health_status = h.status_code
-        m = await client.get(base + "/v1/models")
+        m = await client.get(base + "/v1/models", headers=headers)
     except httpx.TransportError as exc:
-        out.error = f"cannot reach {base}: {exc or type(exc).__name__}"
+        out.error = scrub(f"cannot reach {base}: {exc or type(exc).__name__}", key or "")
         return out
     if m.status_code != 200:
-        out.error = f"/v1/models: HTTP {m.status_code}: {m.text.strip()[:200]}"
+        detail = scrub(m.text.strip(), key or "")[:200]
+        out.error = f"/v1/models: {_http_error(m.status_code, detail, key)}"
     else:
         try:
             data = m.json().get("data") or []
@@ -538,17 +632,20 @@ async def load_test(
     *,
     on_result: Callable[[Result], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    api_key: str | None = None,
 ) -> LoadReport:
     """Send ``req`` ``n_requests`` times, at most ``concurrency`` at once, and summarize.
-    TTFT and TPOT need a streaming request (they are None otherwise)."""
+    TTFT and TPOT need a streaming request (they are None otherwise). ``api_key`` as in
+    :func:`send`."""
     if n_requests < 1 or concurrency < 1:
         raise ValueError("n_requests and concurrency must be at least 1")
+    key = _key(api_key) or ""
     sem = asyncio.Semaphore(concurrency)
     results: list[Result] = []
 
     async def one() -> None:
         async with sem:
-            r = await send(client, base_url, req, clock=clock)
+            r = await send(client, base_url, req, clock=clock, api_key=key)
         results.append(r)
         if on_result is not None:
             on_result(r)

@@ -38,12 +38,15 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="give up after this many seconds without data (default 600)")
     add_host_key_flag(p)
+    p.epilog = ("API key: when PDTUI_API_KEY (else OPENAI_API_KEY) is set in the environment, "
+                "every request sends 'Authorization: Bearer <key>' (for vLLM servers started "
+                "with --api-key); the key is masked in all output.")
 
 
 def _handler(ns: argparse.Namespace) -> int:
     import httpx
 
-    from pdtui.console import ConsoleError, Request, Result, reach, send
+    from pdtui.console import ConsoleError, Request, Result, reach, scrub, send
     from pdtui.remote import pool_for
     from pdtui.ssh import SshError
 
@@ -80,13 +83,14 @@ def _handler(ns: argparse.Namespace) -> int:
     try:
         base, res = asyncio.run(run())
     except ConsoleError as exc:
-        err(f"pdtui prompt: {exc}")
+        err(scrub(f"pdtui prompt: {exc}"))
         return EXIT_CONFIG
     except SshError as exc:
-        err(f"pdtui prompt: cannot open the SSH forward: {exc}")
+        err(scrub(f"pdtui prompt: cannot open the SSH forward: {exc}"))
         return EXIT_FINDINGS
     if ns.json:
-        print(json.dumps({"url": req.url(base), **res.to_dict()}, indent=2))
+        # Result is scrubbed of the key already; scrub the URL too (userinfo, query strings).
+        print(json.dumps({"url": scrub(req.url(base)), **res.to_dict()}, indent=2))
     else:
         if res.text:  # already printed as it came
             print()

@@ -28,6 +28,7 @@ from pdtui.console import (
     proxy_endpoint,
     proxy_health,
     reach,
+    scrub,
     send,
 )
 from pdtui.settings import config_dir
@@ -91,7 +92,9 @@ class ConsoleScreen(ModeScreen):
         "as curl, ctrl+e the raw SSE events, ctrl+t runs a small load test (20 requests, 5 at "
         "once: p50/p90 TTFT and TPOT), ctrl+k asks the proxy's /healthcheck and every "
         "backend's /health and /v1/models directly (the proxy's own check does not probe "
-        "them) and then checks that prompt + max_tokens fit max_model_len before each send."
+        "them) and then checks that prompt + max_tokens fit max_model_len before each send. "
+        "With PDTUI_API_KEY (else OPENAI_API_KEY) in pdtui's environment every request sends "
+        "Authorization: Bearer <key>; the key is masked everywhere (curl shows $PDTUI_API_KEY)."
     )
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("ctrl+j", "send", "Send", priority=True, id="console-send"),
@@ -215,7 +218,8 @@ class ConsoleScreen(ModeScreen):
         self.answer = ""
         self.query_one("#console-answer", Static).update("")
         self._status("sending…")
-        append_history({"kind": req.kind, "prompt": req.prompt, "max_tokens": req.max_tokens,
+        append_history({"kind": req.kind, "prompt": scrub(req.prompt, shapes=False),
+                        "max_tokens": req.max_tokens,
                         "temperature": req.temperature, "at": time.time()})
         self.send_request(req)
 
@@ -304,13 +308,13 @@ class ConsoleScreen(ModeScreen):
                     async with reach(pool, cluster) as base:
                         lines.append(f"proxy /healthcheck: {await proxy_health(client, base)}")
                 except Exception as exc:  # a node problem is a line in the report
-                    lines.append(f"proxy: {exc}")
+                    lines.append(scrub(f"proxy: {exc}"))
             for name, node, host, port in backend_endpoints(cluster):
                 try:
                     async with reach(pool, cluster, host, port, node=node.name) as base:
                         h = await backend_health(client, base)
                 except Exception as exc:  # idem
-                    lines.append(f"{name} ({node.name} {host}:{port}): {exc}")
+                    lines.append(scrub(f"{name} ({node.name} {host}:{port}): {exc}"))
                     continue
                 if h.max_model_len is not None:
                     self.max_model_len = (h.max_model_len if self.max_model_len is None
