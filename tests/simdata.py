@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from pdtui.npu.model import NodeHealth, Raw
 from pdtui.npu.parse import node_from_raw
 from pdtui.npu.probe import ProbeSpec, device_jobs
 from pdtui.sim.faults import is_unreachable, tool_missing
+from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.sim.state import SimState, render_hccn_conf
 from pdtui.sim.tools import run
 
@@ -37,3 +41,10 @@ def collect(state: SimState, name: str) -> NodeHealth:
             dev_raw[int(scope[1:])][check] = raw
     tools = {t: not tool_missing(node, t) for t in ("hccn_tool", "npu-smi")}
     return node_from_raw(name, node.soc, node_raw, dev_raw, tools=tools, taken_at=1.0)
+
+
+def runbook_sim(tmp_path: Path, prefix: str, *faults: str, **options: Any) -> Simulator:
+    """The runbook's 1P1D on fake nodes at ``prefix``.1, .2 (each test file has its own
+    prefix), no tool latency; ``async with`` it."""
+    return Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=list(faults),
+                     address_prefix=prefix, port=0, **options)

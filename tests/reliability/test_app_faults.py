@@ -6,21 +6,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 from textual.widgets import DataTable, Static
 from tui.pilot_helpers import wait_for
 
 from pdtui.cluster import load
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.ssh import NodeState
 from pdtui.tui.app import PdTui
 
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  faults=["decode-0:unreachable"], address_prefix="127.0.25", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.25", "decode-0:unreachable") as s:
         yield s
 
 

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 from textual.pilot import Pilot
 from textual.worker import Worker, WorkerState
 from tui.pilot_helpers import wait_for
@@ -28,7 +29,7 @@ from tui.pilot_helpers import wait_for
 from pdtui.cluster import load
 from pdtui.npu.health import CheckReport
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.grid import GridScreen, PingMatrixScreen
 
@@ -38,10 +39,7 @@ SWEEP = "NPU sweep"
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  faults=[f"decode-0:slow={SLOW_MS}"], address_prefix="127.0.47", port=0,
-                  inproc=True)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.47", f"decode-0:slow={SLOW_MS}", inproc=True) as s:
         yield s
 
 

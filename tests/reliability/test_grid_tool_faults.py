@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 from textual.widgets import DataTable, Static
 from tui.pilot_helpers import wait_for
 
 from pdtui import cluster as cl
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.grid import DeviceDetailScreen, GridScreen
 from pdtui.tui.screens.modes import OverviewScreen
@@ -35,9 +36,7 @@ GARBAGE = (r"\x00\xff\xfe#@!%%%%garbage\n\x1b[31mRED\x1b[0m\n"
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  faults=["decode-0:tool-hang=hccn_tool"], address_prefix="127.0.42", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.42", "decode-0:tool-hang=hccn_tool") as s:
         yield s
 
 

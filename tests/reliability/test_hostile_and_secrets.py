@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 
 from pdtui import cluster as cl
 from pdtui.launch.control import launch, stop_all
 from pdtui.launch.run import run_dir
 from pdtui.remote import pool_for
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
@@ -25,9 +26,7 @@ TOKEN = "hf_" + "S3cr3t" * 6
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  address_prefix="127.0.23", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.23") as s:
         yield s
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from simdata import runbook_sim
 from textual.widgets import DataTable, Static
 from tui.pilot_helpers import wait_for
 
 from pdtui import cluster as cl
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.ssh import NodeState
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.grid import GridScreen
@@ -31,9 +32,7 @@ REFUSAL = "\x1b[2J[/etc/nologin] node in maintenance \x1b]0;owned\x07 [error]ask
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  address_prefix="127.0.41", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.41") as s:
         yield s
 
 

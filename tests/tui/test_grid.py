@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from pdtui.cluster import load
 from pdtui.settings import Settings
 from pdtui.sim.faults import apply_fault
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.sim.state import modify_state
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.grid import DeviceDetailScreen, GridScreen, PingMatrixScreen
@@ -21,9 +22,7 @@ from tui.pilot_helpers import wait_for
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  faults=["decode-0:3:link-down"], address_prefix="127.0.9", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.9", "decode-0:3:link-down") as s:
         yield s
 
 

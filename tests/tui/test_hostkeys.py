@@ -7,11 +7,12 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from simdata import runbook_sim
 from textual.widgets import DataTable
 
 from pdtui.cluster import load
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.ssh import NodeState
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.hostkey import HostKeyScreen
@@ -20,9 +21,7 @@ from tui.pilot_helpers import wait_for
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  address_prefix="127.0.7", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.7") as s:
         yield s
 
 

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from pdtui.cluster import load
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.ranktable import ConfirmScreen, EditCellScreen, RanktableScreen
 from tui.pilot_helpers import wait_for
@@ -20,9 +21,7 @@ from tui.pilot_helpers import wait_for
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  address_prefix="127.0.12", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.12") as s:
         yield s
 
 
