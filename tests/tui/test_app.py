@@ -153,3 +153,25 @@ async def test_f8_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.Mo
         await pilot.pause()
     shots = list(tmp_path.glob("pdtui-grid-*.svg"))
     assert len(shots) == 1 and "<svg" in shots[0].read_text()
+
+
+async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
+    from pdtui.tui.screens.ranktable import ConfirmScreen
+
+    app = make_app()
+    answers: list[bool | None] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(ConfirmScreen("Push [/b] to 2 nodes?", "prefill-0\ndecode-0"),
+                        answers.append)
+        await pilot.pause()
+        assert "Push [/b] to 2 nodes?" in str(app.screen.query_one("Label").render())
+        await pilot.press("f3", "f2")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert answers == [True]
+        app.push_screen(ConfirmScreen("Stop?", ""), answers.append)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert answers == [True, False]

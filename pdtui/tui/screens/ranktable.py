@@ -470,6 +470,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
+    #: enter answers Yes (also after a mode switch and back); y, n and escape always work
+    AUTO_FOCUS = "#yes"
 
     def __init__(self, question: str, details: str) -> None:
         super().__init__(id="confirm-screen")
@@ -478,7 +480,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Label(f"[b]{self.question}[/b]")
+            yield Label(Text(self.question, style="bold"))
             with VerticalScroll(id="confirm-details"):
                 yield Static(self.details, markup=False)
             with Horizontal(id="confirm-buttons"):
