@@ -175,7 +175,7 @@ def test_page_loads_and_a_key_press_reaches_the_app(
     def screen() -> str:
         return str(page.evaluate(SCREEN_TEXT))
 
-    def wait_for_screen(*texts: str, timeout_ms: int = 15_000) -> None:
+    def wait_for_screen(*texts: str, timeout_ms: int = 30_000) -> None:
         try:
             page.wait_for_function(
                 f"texts => texts.every(t => ({SCREEN_TEXT})().includes(t))",
