@@ -146,3 +146,26 @@ def test_hccs_pings_stay_inside_a_super_pod() -> None:
     assert len(same) == 4 and {p.kind for p in same} == {"hccs_ping"}
     assert plan_pings(cluster, [node(names[0], 0), node(names[1], 1)]) == []
     assert len(plan_pings(cluster, [node(names[0], 0), node(names[1], None)])) == 4
+
+
+async def test_a_repeated_sweep_reuses_unchanged_nodes_and_sees_changes(  # type: ignore[no-untyped-def]
+        sim) -> None:
+    from pdtui.cli import main
+    from pdtui.npu.health import sweep
+
+    cluster, pool = await sim(prefix="127.0.30")
+    first = await sweep(pool, cluster, clock=lambda: 100.0)
+    again = await sweep(pool, cluster, clock=lambda: 200.0)
+    assert [n.taken_at for n in again] == [200.0, 200.0]
+    for a, b in zip(first, again, strict=True):  # the same health, taken later
+        assert [(d.id, d.state, d.reasons, d.ip) for d in a.devices] == [
+            (d.id, d.state, d.reasons, d.ip) for d in b.devices]
+        assert a.devices[0] is not b.devices[0]  # classified into new objects each time
+    assert all(d.state == "ok" for n in again for d in n.devices)
+    cluster_file = cluster.path
+    assert cluster_file is not None
+    assert main(["sim", "fault", str(cluster_file), "decode-0:3:link-down"]) == 0
+    changed = await sweep(pool, cluster, clock=lambda: 300.0)
+    state, reasons = dev(changed, "decode-0", 3)
+    assert state == "fail" and any("DOWN" in r for r in reasons), reasons
+    assert dev(changed, "prefill-0", 3)[0] == "ok"
