@@ -18,7 +18,10 @@ the script would produce it:
   and latency as over the wrapper's socket; ``cat`` of a readable file is read here; any other
   command runs as a real process under ``timeout``;
 * frames are printed in the script's order: tool frames, then each job's header, stdout,
-  trailer and stderr, then the end frame.
+  trailer and stderr, then the end frame;
+* the node's clock starts when its script arrives: time spent answering counts as elapsed;
+* an answer is remembered (split around the nonce) while the state, the node's tools folder
+  and the files it read are unchanged; answers that ran real processes are not.
 
 ``tests/sim/test_inproc.py`` runs the same probes (healthy and with every fault) both ways and
 compares the bytes.
