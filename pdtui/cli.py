@@ -96,8 +96,9 @@ def run_app(cluster_path: str | None, notes: list[str] | None = None) -> int:
             return EXIT_CONFIG
     from pdtui.tui.app import PdTui  # Textual is imported only when the app runs
 
-    PdTui(cluster=cluster, notes=notes).run()
-    return EXIT_OK
+    app = PdTui(cluster=cluster, notes=notes)
+    app.run()
+    return app.return_code or EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import Iterable
 from typing import ClassVar
@@ -120,6 +122,7 @@ class PdTui(App[None]):
         self.persist_settings = persist_settings
         self.startup_warnings: list[str] = []
         self.notes = notes or []
+        self._signals: list[signal.Signals] = []
         if settings is None:
             settings, warning = load_settings()
             if warning:
@@ -139,6 +142,7 @@ class PdTui(App[None]):
         return dict(HEALTH_VARIABLES)
 
     async def on_mount(self) -> None:
+        self._catch_hangup()
         self.switch_mode("overview")
         for warning in self.startup_warnings:
             self.notify(warning, severity="warning", timeout=10)
@@ -153,8 +157,22 @@ class PdTui(App[None]):
                 self.connect_nodes()
 
     async def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
         if self.pool is not None:
             await self.pool.close()
+
+    def _catch_hangup(self) -> None:
+        """A closed terminal (SIGHUP) or a kill (SIGTERM) ends the app the normal way: its
+        connections close and ``pdtui demo`` stops its fake nodes."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.exit, None, 128 + sig)
+            except (RuntimeError, ValueError, NotImplementedError):  # not the main thread
+                continue
+            self._signals.append(sig)
 
     # -- SSH --------------------------------------------------------------------------------
 
