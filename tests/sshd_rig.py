@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from procs import free_port
 
 from pdtui.ssh import SshTarget
 
@@ -48,12 +49,6 @@ def require_sshd() -> None:
     reason = sshd_unavailable_reason()
     if reason:
         pytest.skip(reason)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_test_user(name: str = TEST_USER) -> str:

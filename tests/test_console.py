@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from procs import Proc, free_port
 
 from pdtui.cluster import load
 from pdtui.console import (
@@ -45,42 +42,6 @@ MAX_LEN = 256
 # --------------------------------------------------------------------------- a 1P1D on loopback
 
 
-def free_port(addr: str) -> int:
-    with socket.socket() as s:
-        s.bind((addr, 0))
-        return int(s.getsockname()[1])
-
-
-class Proc:
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.fh = open(log, "wb")  # noqa: SIM115
-        self.p = subprocess.Popen(argv, stdout=self.fh, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL,
-                                  env={**os.environ, "PDTUI_SIM_VLLM_SPEED": "0.05", **env})
-
-    def wait_for(self, needle: str, timeout: float = 15.0) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            text = self.log.read_text(errors="replace")
-            if needle in text:
-                return
-            if self.p.poll() is not None:
-                break
-            time.sleep(0.03)
-        raise AssertionError(f"{needle!r} not seen:\n{self.log.read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(5)
-        self.fh.close()
-
-
 @dataclass
 class PD:
     url: str
@@ -103,13 +64,13 @@ def start_pd(tmp: Path, prefix: str) -> Iterator[PD]:
     px_addr, p_addr, d_addr = f"{prefix}.1", f"{prefix}.2", f"{prefix}.3"
     p_port, d_port, px_port = free_port(p_addr), free_port(d_addr), free_port(px_addr)
     p = Proc(_vllm(p_port, "kv_producer", free_port(p_addr)),
-             {"PDTUI_SIM_LISTEN": p_addr, "VLLM_HOST_IP": p_addr}, tmp / "p.log")
+             {"PDTUI_SIM_LISTEN": p_addr, "VLLM_HOST_IP": p_addr}, tmp / "p.log", speed="0.05")
     d = Proc(_vllm(d_port, "kv_consumer", free_port(d_addr)),
-             {"PDTUI_SIM_LISTEN": d_addr, "VLLM_HOST_IP": d_addr}, tmp / "d.log")
+             {"PDTUI_SIM_LISTEN": d_addr, "VLLM_HOST_IP": d_addr}, tmp / "d.log", speed="0.05")
     px = Proc([sys.executable, "-m", "pdtui.sim.proxy", "--host", px_addr, "--port",
                str(px_port), "--prefiller-hosts", p_addr, "--prefiller-ports", str(p_port),
                "--decoder-hosts", d_addr, "--decoder-ports", str(d_port)],
-              {"PDTUI_SIM_LISTEN": px_addr}, tmp / "proxy.log")
+              {"PDTUI_SIM_LISTEN": px_addr}, tmp / "proxy.log", speed="0.05")
     try:
         for proc in (p, d, px):
             proc.wait_for("Application startup complete.")

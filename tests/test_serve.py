@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,15 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from procs import free_port
 
 pytest.importorskip("textual_serve")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_serves_the_app_page_on_loopback() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from procs import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,12 +90,6 @@ def browser_available() -> None:
     if os.environ.get("PDTUI_REQUIRE_BROWSER") == "1":
         pytest.fail(f"PDTUI_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stop_group(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sshd_rig import CLEAN_ENV, SSHD, SshdRig, free_port, sshd_unavailable_reason
+from procs import free_port
+from sshd_rig import CLEAN_ENV, SSHD, SshdRig, sshd_unavailable_reason
 
 from pdtui import cluster as cl
 from pdtui.launch.run import tail

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,59 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from procs import Proc, free_port
 
 from pdtui.sim import textgen, vllm
 from pdtui.sim.faults import apply_fault
 from pdtui.sim.state import build_state, save_state
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port(addr: str) -> int:
-    with socket.socket() as s:
-        s.bind((addr, 0))
-        return int(s.getsockname()[1])
-
-
-class Proc:
-    """A subprocess whose stdout+stderr go to a file we can poll."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.fh = open(log, "wb")  # noqa: SIM115
-        full_env = {**os.environ, "PDTUI_SIM_VLLM_SPEED": "0", **env}
-        self.p = subprocess.Popen(argv, stdout=self.fh, stderr=subprocess.STDOUT,
-                                  env=full_env, stdin=subprocess.DEVNULL)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_for(self, needle: str, timeout: float = 15.0) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if needle in self.text():
-                return
-            if self.p.poll() is not None:
-                break
-            time.sleep(0.03)
-        if needle in self.text():
-            return
-        raise AssertionError(f"{needle!r} not seen (rc={self.p.poll()}):\n{self.text()}")
-
-    def wait_exit(self, timeout: float = 15.0) -> int:
-        try:
-            return self.p.wait(timeout)
-        finally:
-            self.fh.close()
-
-    def stop(self) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.wait_exit(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.wait_exit(5)
 
 
 def vllm_argv(*args: str) -> list[str]:
