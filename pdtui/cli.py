@@ -226,7 +226,7 @@ def _check_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watch", type=float, metavar="SECONDS",
                    help="repeat every SECONDS until ctrl+c")
     p.add_argument("--cap", type=int, default=16,
-                   help="tool calls running at once on each node (default 16)")
+                   help="devices probed at once on each node (default 16)")
     p.add_argument("--tool-timeout", type=int, default=20,
                    help="seconds one tool call may take (default 20)")
     add_host_key_flag(p)

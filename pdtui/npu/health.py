@@ -23,7 +23,6 @@ from pdtui.npu.probe import (
     Frame,
     ProbeSpec,
     build_script,
-    device_jobs,
     framed_script,
     job_commands,
     new_nonce,
@@ -101,13 +100,14 @@ async def probe_node(pool: SshPool, node: Node, *, cap: int = 16, timeout: int =
                      clock: Callable[[], float] = time.time) -> NodeHealth:
     """Run the batched probe on one node; never raises for node trouble."""
     spec = _spec(node, cap, timeout)
+    commands = job_commands(spec)
     nonce = new_nonce()
     taken_at = clock()
     try:
         result = await pool.run(target(node), "bash -s", input=build_script(spec, nonce),
                                 timeout=timeout + node.ssh.command_timeout,
                                 label=f"NPU probe: {len(spec.devices)} devices, "
-                                f"{len(device_jobs(spec))} tool calls")
+                                f"{len(commands)} tool calls")
     except SshError as exc:
         return _unreachable(node, exc.message, taken_at)
     # A polled node usually prints exactly what it printed last time: then its parsed health
