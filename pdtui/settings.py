@@ -9,7 +9,7 @@ from pathlib import Path
 import tomli_w
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pdtui.cluster import atomic_write
+from pdtui.cluster import atomic_write, read_text
 
 
 def config_dir() -> Path:
@@ -35,11 +35,11 @@ def load_settings() -> tuple[Settings, str | None]:
     """The settings, and a warning if the file was unreadable (defaults are used then)."""
     path = settings_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path))
         return Settings.model_validate(data), None
     except FileNotFoundError:
         return Settings(), None
-    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         return Settings(), f"{path}: ignored ({first})"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pdtui.cluster import read_text
 from pdtui.settings import config_dir
 
 #: Custom variables the TCSS uses, with defaults so that every theme (also Textual's own) works.
@@ -53,8 +54,8 @@ def load_themes(dirs: list[Path] | None = None) -> tuple[list[ThemeSpec], list[s
     for d in theme_dirs() if dirs is None else dirs:
         for path in sorted(d.glob("*.toml")):
             try:
-                spec = ThemeSpec.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+                spec = ThemeSpec.model_validate(tomllib.loads(read_text(path)))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 problems.append(f"{path}: {exc}")
                 continue
             except ValidationError as exc:

@@ -175,3 +175,17 @@ async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert answers == [True, False]
+
+
+def test_non_utf8_theme_and_settings_files_are_reported_not_fatal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pdtui.settings import load_settings
+
+    (tmp_path / "latin1.toml").write_bytes(b'name = "caf\xe9"\n')
+    specs, problems = load_themes([tmp_path])
+    assert specs == [] and len(problems) == 1 and "latin1.toml" in problems[0]
+    monkeypatch.setenv("PDTUI_CONFIG_DIR", str(tmp_path / "cfg"))
+    settings_path().parent.mkdir(parents=True)
+    settings_path().write_bytes(b'theme = "caf\xe9"\n')
+    settings, warning = load_settings()
+    assert settings == Settings() and warning is not None and "ignored" in warning
