@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import ClassVar
 
 from rich.text import Text
@@ -211,17 +213,23 @@ class LaunchScreen(ModeScreen):
         finally:
             self.set_timer(self.interval, self.poll, name="launch-poll")
 
+    @contextlib.contextmanager
+    def _busy(self, label: str) -> Iterator[None]:
+        """Show ``label`` as what the screen is doing while the block runs."""
+        self.busy = label
+        self._show()
+        try:
+            yield
+        finally:
+            self.busy = ""
+            self._show()
+
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="launch")
     async def run_launch(self, only: list[str] | None) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
         assert pool is not None and cluster is not None
-        self.busy = "preflight…"
-        self._show()
-        try:
+        with self._busy("preflight…"):
             problems = await preflight(pool, cluster, only)
-        finally:
-            self.busy = ""
-            self._show()
         errors = [p for p in problems if p.severity == "error"]
         for p in problems:
             if p.severity == "warning":
@@ -230,12 +238,8 @@ class LaunchScreen(ModeScreen):
                 f"Preflight found {len(errors)} problem(s). Start anyway?",
                 "\n".join(str(p) for p in errors))):
             return
-        self.busy = "starting…"
-        self._show()
-        try:
+        with self._busy("starting…"):
             started = await launch(pool, cluster, only)
-        finally:
-            self.busy = ""
         bad = [s for s in started if s.error]
         for s in bad:
             self.notify(f"{s.name} on {s.node}: {s.error}", severity="error", timeout=15)
@@ -250,12 +254,8 @@ class LaunchScreen(ModeScreen):
         names = ", ".join(i.name for i in launchables(cluster, only))
         if not await self.app.push_screen_wait(ConfirmScreen(question, names)):
             return
-        self.busy = "stopping…"
-        self._show()
-        try:
+        with self._busy("stopping…"):
             results = await stop_all(pool, cluster, only)
-        finally:
-            self.busy = ""
         self.notify("; ".join(f"{k}: {v}" for k, v in results.items()))
         self.poll()
 
@@ -266,13 +266,9 @@ class LaunchScreen(ModeScreen):
         if not await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?",
                                                              "stop (TERM, then KILL), start")):
             return
-        self.busy = f"restarting {name}…"
-        self._show()
-        try:
+        with self._busy(f"restarting {name}…"):
             stopped = await stop_all(pool, cluster, [name])
             started = await launch(pool, cluster, [name])
-        finally:
-            self.busy = ""
         bad = [s for s in started if s.error]
         self.notify(f"{name}: {stopped.get(name, '?')}, then "
                     + (f"not started: {bad[0].error}" if bad else "started"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -341,11 +343,23 @@ class RanktableScreen(ModeScreen):
         text = dumps(self.rt) if self.rt is not None else None
         self.copies = await fetch_all(pool, cluster, text)
 
-    @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable generate")
-    async def run_generate(self) -> None:
-        self.busy = "collecting hccn_tool/npu-smi data…"
+    @contextlib.contextmanager
+    def _busy(self, label: str, *, changed: bool = True) -> Iterator[None]:
+        """Show ``label`` while the block runs; then redraw (with ``changed``: re-lint too)."""
+        self.busy = label
         self._render_status()
         try:
+            yield
+        finally:
+            self.busy = ""
+            if changed:
+                self._changed()
+            else:
+                self._render_status()
+
+    @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable generate")
+    async def run_generate(self) -> None:
+        with self._busy("collecting hccn_tool/npu-smi data…"):
             await self._collect()
             assert self.cluster is not None and self.live is not None
             down = [f"{n.name}: {n.error}" for n in self.live.values() if not n.reachable]
@@ -362,45 +376,27 @@ class RanktableScreen(ModeScreen):
             self.copies = restate(self.copies, dumps(new))
             note = f"{len(changes)} changes" if self.saved_text else "new"
             self.notify(f"generated from live data ({note}); s saves, p pushes")
-        finally:
-            self.busy = ""
-            self._changed()
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable lint")
     async def run_lint(self) -> None:
-        self.busy = "linting against the live nodes…"
-        self._render_status()
-        try:
+        with self._busy("linting against the live nodes…"):
             await self._collect()
-        finally:
-            self.busy = ""
-            self._changed()
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable compare")
     async def run_compare(self) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
         assert pool is not None and cluster is not None
-        self.busy = "reading every node's copy…"
-        self._render_status()
-        try:
+        with self._busy("reading every node's copy…"):
             text = dumps(self.rt) if self.rt is not None else None
             self.copies = await fetch_all(pool, cluster, text)
-        finally:
-            self.busy = ""
-            self._changed()
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable push")
     async def run_push(self) -> None:
         pool, cluster = self.pdtui.pool, self.cluster
         assert pool is not None and cluster is not None and self.rt is not None
         text = dumps(self.rt)
-        self.busy = "reading every node's copy…"
-        self._render_status()
-        try:
+        with self._busy("reading every node's copy…", changed=False):
             self.copies = await fetch_all(pool, cluster, text)
-        finally:
-            self.busy = ""
-            self._render_status()
         lines = []
         for c in self.copies:
             lines.append(f"{c.node}: {c.state}" + (f" ({c.error})" if c.error else ""))
@@ -414,14 +410,9 @@ class RanktableScreen(ModeScreen):
             f"{len(self.copies)} nodes?", "\n".join(lines)))
         if not confirmed:
             return
-        self.busy = "pushing…"
-        self._render_status()
-        try:
+        with self._busy("pushing…"):
             results = await push(pool, cluster, text)
             self.copies = await fetch_all(pool, cluster, text)
-        finally:
-            self.busy = ""
-            self._changed()
         bad = [r for r in results if not r.ok]
         if bad:
             self.notify("; ".join(f"{r.node}: {r.error}" for r in bad) +
