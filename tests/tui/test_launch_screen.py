@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdata import runbook_sim
 from textual.widgets import DataTable, Log
 
 from pdtui.cluster import load
@@ -15,7 +16,7 @@ from pdtui.ranktable import dumps, generate
 from pdtui.ranktable_sync import push
 from pdtui.remote import pool_for
 from pdtui.settings import Settings
-from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.sim.rig import Simulator
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.launch import LaunchScreen
 from pdtui.tui.screens.ranktable import ConfirmScreen
@@ -25,9 +26,7 @@ from tui.pilot_helpers import wait_for
 @pytest.fixture
 async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Simulator]:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
-    s = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                  address_prefix="127.0.15", port=0)
-    async with s:
+    async with runbook_sim(tmp_path, "127.0.15") as s:
         cluster = load(s.cluster_file)
         async with pool_for(cluster) as pool:
             live = {n.name: n for n in await sweep(pool, cluster)}
