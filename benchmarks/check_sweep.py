@@ -36,7 +36,7 @@ from pathlib import Path
 
 from pdtui.cluster import Cluster, load
 from pdtui.npu.health import sweep
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import sim_dir_for
 
 RUNBOOK_LOOPS = (

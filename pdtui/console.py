@@ -41,7 +41,7 @@ from typing import Any, Literal
 import httpx
 
 from pdtui.cluster import Cluster, Node
-from pdtui.remote import is_loopback, target
+from pdtui.ssh.remote import is_loopback, target
 from pdtui.ssh import SshPool, redact
 
 Kind = Literal["completion", "chat"]

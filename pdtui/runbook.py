@@ -21,7 +21,7 @@ from pdtui.launch.control import ProcessStatus, launch, statuses, wait_ready
 from pdtui.launch.preflight import preflight
 from pdtui.npu.health import CheckReport, check
 from pdtui.ranktable import Finding, dumps, generate, lint
-from pdtui.ranktable_sync import push
+from pdtui.ranktable.sync import push
 from pdtui.ssh import SshPool
 
 StepState = Literal["pending", "running", "passed", "warning", "failed", "skipped"]

@@ -31,7 +31,7 @@ from pdtui.console import (
     reach,
     send,
 )
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.sim import textgen
 from pdtui.sim.rig import Simulator, runbook_spec
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdtui.logs import FINGERPRINTS, STAGE_ORDER, LogWatcher, parse_stats
+from pdtui.launch.logs import FINGERPRINTS, STAGE_ORDER, LogWatcher, parse_stats
 
 STARTUP = [
     "(EngineCore_DP0 pid=311) INFO 09-08 02:52:10 [parallel_state.py:1165] rank 0 in world size "

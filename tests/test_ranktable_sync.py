@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pdtui.cluster import Cluster, load
-from pdtui.ranktable_sync import fetch_all, instance_nodes, push
-from pdtui.remote import pool_for
+from pdtui.ranktable.sync import fetch_all, instance_nodes, push
+from pdtui.ssh.remote import pool_for
 from pdtui.sim.faults import apply_fault
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.sim.state import modify_state

@@ -10,7 +10,7 @@ import pytest
 
 from pdtui.cluster import Cluster, load
 from pdtui.launch.control import stop_all
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.runbook import run_all, steps_for, verification, write_report
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool

@@ -18,8 +18,8 @@ from typing import Literal
 from pdtui.cluster import Cluster
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, start, status, stop
-from pdtui.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher
-from pdtui.remote import target
+from pdtui.launch.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher
+from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
 
 State = Literal["stopped", "starting", "ready", "failed"]

@@ -20,7 +20,7 @@ from typing import Literal
 from pdtui.cluster import Cluster, Node
 from pdtui.launch.control import Launchable, launchables
 from pdtui.launch.run import status
-from pdtui.remote import target
+from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
 
 Severity = Literal["error", "warning"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Node
-from pdtui.remote import target
+from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool, redact
 
 RunState = Literal["running", "exited", "stopped", "not-started", "unknown"]

@@ -29,7 +29,7 @@ from pdtui.npu.probe import (
     parse_frames,
     ping_jobs,
 )
-from pdtui.remote import target
+from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
 
 PingMode = Literal["peers", "all"]

@@ -31,7 +31,7 @@ from typing import Any, cast
 import asyncssh
 from asyncssh.channel import SSHServerChannel
 
-from pdtui.remote import is_loopback
+from pdtui.ssh.remote import is_loopback
 
 __all__ = ["SimNodeServer", "generate_keys", "loopback_only"]
 

@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState
 
 from pdtui.cluster import Cluster
 from pdtui.npu.health import CheckReport
-from pdtui.remote import pool_for, target
+from pdtui.ssh.remote import pool_for, target
 from pdtui.runbook import Verification, verification
 from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.ssh import (

@@ -13,8 +13,8 @@ from pdtui.cluster import Cluster, load
 from pdtui.launch.control import launch, launchables, statuses, stop_all, wait_ready
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
-from pdtui.ranktable_sync import push
-from pdtui.remote import pool_for
+from pdtui.ranktable.sync import push
+from pdtui.ssh.remote import pool_for
 from pdtui.sim.faults import apply_fault
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.sim.state import modify_state

@@ -10,7 +10,7 @@ import pytest
 
 from pdtui.cluster import Cluster, load
 from pdtui.launch.run import LogLine, run_dir, start, status, stop, tail
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
 

@@ -16,7 +16,7 @@ from simdata import runbook_sim
 from pdtui import cluster as cl
 from pdtui.launch.control import launch, stop_all
 from pdtui.launch.run import run_dir
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pdtui.cluster import load
 from pdtui.npu.health import _spec, sweep
 from pdtui.npu.probe import build_script, framed_script, parse_frames, ping_jobs
-from pdtui.remote import pool_for, target
+from pdtui.ssh.remote import pool_for, target
 from pdtui.sim.inproc import parse_framed_script
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool

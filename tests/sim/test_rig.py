@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pdtui.cluster import load
-from pdtui.remote import pool_for, target, targets
+from pdtui.ssh.remote import pool_for, target, targets
 from pdtui.sim.rig import Simulator, generated_spec, runbook_spec
 from pdtui.sim.state import load_state
 from pdtui.ssh import ConnectionLostError, Unreachable

@@ -9,7 +9,7 @@ import pytest
 from pdtui.cluster import load
 from pdtui.npu.health import sweep
 from pdtui.npu.parse import decode_sdid, parse_spod_info, parse_vnic
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, generated_spec
 from pdtui.sim.state import SimState, build_state, parse_vnic_ip, sdid, vnic_ip
 from pdtui.sim.tools import run

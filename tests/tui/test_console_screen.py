@@ -13,8 +13,8 @@ from pdtui.cluster import load
 from pdtui.launch.control import launch, stop_all, wait_ready
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
-from pdtui.ranktable_sync import push
-from pdtui.remote import pool_for
+from pdtui.ranktable.sync import push
+from pdtui.ssh.remote import pool_for
 from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator
 from pdtui.tui.app import PdTui

@@ -125,7 +125,7 @@ async def test_run_all_from_the_overview_passes_every_step(
             await pilot.press("enter")  # enter on a step opens its view
             assert app.current_mode == "grid"
     finally:
-        from pdtui.remote import pool_for
+        from pdtui.ssh.remote import pool_for
 
         async with pool_for(cluster) as pool:
             await stop_all(pool, cluster, grace=5)

@@ -22,7 +22,7 @@ from pdtui.cluster import atomic_write, read_text
 from pdtui.npu.health import sweep
 from pdtui.npu.model import NodeHealth
 from pdtui.ranktable import Finding, RanktableError, dumps, generate, lint, loads, summary_diff
-from pdtui.ranktable_sync import NodeCopy, fetch_all, instance_nodes, push, restate
+from pdtui.ranktable.sync import NodeCopy, fetch_all, instance_nodes, push, restate
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
 
 LISTS = ("prefill_device_list", "decode_device_list")

@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from pdtui.cli import EXIT_CONFIG, EXIT_OK, err, load_or_report, register
-from pdtui.remote import is_loopback
+from pdtui.ssh.remote import is_loopback
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:

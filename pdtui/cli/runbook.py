@@ -14,7 +14,7 @@ from pdtui.cli import (
     load_or_report,
     register,
 )
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 from pdtui.runbook import Step, run_all, verification, write_report
 
 MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!", "failed": "✗",

@@ -27,7 +27,7 @@ from pdtui.launch.control import (
 )
 from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
-from pdtui.remote import pool_for
+from pdtui.ssh.remote import pool_for
 
 
 def _cluster_and_only(ns: argparse.Namespace) -> Cluster | None:

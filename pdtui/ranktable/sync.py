@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Cluster, Node
-from pdtui.remote import target
+from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
 
 SyncState = Literal["same", "different", "missing", "unreachable"]

@@ -22,8 +22,8 @@ from pdtui.cluster import Cluster, atomic_write, read_text
 from pdtui.npu.health import sweep
 from pdtui.npu.model import NodeHealth
 from pdtui.ranktable import Finding, RanktableError, diff, dumps, generate, lint, loads
-from pdtui.ranktable_sync import NodeCopy, fetch_all, instance_nodes, push
-from pdtui.remote import pool_for
+from pdtui.ranktable.sync import NodeCopy, fetch_all, instance_nodes, push
+from pdtui.ssh.remote import pool_for
 
 
 def _cluster_with_ranktable(path: str) -> Cluster | None:

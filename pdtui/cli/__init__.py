@@ -123,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_commands() -> None:
     # Modules that register further subcommands.
-    from pdtui import console_cli as _console_cli  # noqa: F401
-    from pdtui import ranktable_cli as _ranktable_cli  # noqa: F401
-    from pdtui import runbook_cli as _runbook_cli  # noqa: F401
-    from pdtui import serve_cli as _serve_cli  # noqa: F401
-    from pdtui.launch import cli as _launch_cli  # noqa: F401
-    from pdtui.sim import cli as _sim_cli  # noqa: F401
+    from pdtui.cli import console as _console_cli  # noqa: F401
+    from pdtui.cli import ranktable as _ranktable_cli  # noqa: F401
+    from pdtui.cli import runbook as _runbook_cli  # noqa: F401
+    from pdtui.cli import serve as _serve_cli  # noqa: F401
+    from pdtui.cli import launch as _launch_cli  # noqa: F401
+    from pdtui.cli import sim as _sim_cli  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,7 +182,7 @@ def _nodes(ns: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from pdtui.nodes import reach_all
+    from pdtui.ssh.nodes import reach_all
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:
@@ -240,7 +240,7 @@ def _check(ns: argparse.Namespace) -> int:
 
     from pdtui.npu.health import check
     from pdtui.npu.report import render
-    from pdtui.remote import pool_for
+    from pdtui.ssh.remote import pool_for
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:

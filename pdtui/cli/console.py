@@ -47,7 +47,7 @@ def _handler(ns: argparse.Namespace) -> int:
     import httpx
 
     from pdtui.console import ConsoleError, Request, Result, reach, scrub, send
-    from pdtui.remote import pool_for
+    from pdtui.ssh.remote import pool_for
     from pdtui.ssh import SshError
 
     cluster = load_or_report(ns.cluster)

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from pdtui.cluster import Cluster
-from pdtui.remote import pool_for, target
+from pdtui.ssh.remote import pool_for, target
 from pdtui.ssh import CommandResult, HostKeyChanged, HostKeyUnknown, SshError
 
 IDENTITY_COMMAND = "hostname; hostname -I"

@@ -1661,6 +1661,3 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(args)
     return asyncio.run(Runner(cfg).main())
 
-
-if __name__ == "__main__":
-    sys.exit(main())
