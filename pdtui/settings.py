@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pdtui.cluster import atomic_write, read_text
-
-
-def config_dir() -> Path:
-    """``$PDTUI_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/pdtui``, else ``~/.config/pdtui``."""
-    if env := os.environ.get("PDTUI_CONFIG_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "pdtui"
+from pdtui.files import atomic_write, read_text
+from pdtui.files import config_dir as config_dir  # re-exported: callers import it from here
 
 
 class Settings(BaseModel):

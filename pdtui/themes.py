@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pdtui.cluster import read_text
-from pdtui.settings import config_dir
+from pdtui.files import config_dir, read_text
 
 #: Custom variables the TCSS uses, with defaults so that every theme (also Textual's own) works.
 HEALTH_VARIABLES = {

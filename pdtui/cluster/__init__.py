@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +28,10 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from pdtui.files import MAX_FILE_BYTES, FileTooLarge, atomic_write, read_text
+
+__all__ = ["MAX_FILE_BYTES", "FileTooLarge", "atomic_write", "read_text"]
 
 Soc = Literal["A2", "A3"]
 Role = Literal["prefill", "decode"]
@@ -464,24 +466,6 @@ def parse_spec(data: dict[str, Any], source: str) -> ClusterSpec:
             loc = tuple(err["loc"])
             problems.append(f"{source}: {_loc(loc)}: {_describe(err, data)}")
         raise ClusterError(problems) from None
-
-
-#: The largest user file pdtui reads (a 64-node cluster file is about 20 KB, its ranktable
-#: about 100 KB): anything bigger is a wrong file, not one to load into memory.
-MAX_FILE_BYTES = 8 << 20
-
-
-class FileTooLarge(OSError):
-    """A file past ``MAX_FILE_BYTES``; the message says how big it is."""
-
-
-def read_text(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> str:
-    """A user file as UTF-8 text, refused (``FileTooLarge``) past ``limit`` bytes."""
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise FileTooLarge(f"too large for pdtui to read (over {limit // (1 << 20)} MiB)")
-    return data.decode("utf-8")
 
 
 def load(path: str | os.PathLike[str]) -> Cluster:
@@ -929,30 +913,6 @@ def _prune(value: Any) -> Any:
     if isinstance(value, list):
         return [_prune(v) for v in value]
     return value
-
-
-def atomic_write(path: Path, text: str) -> Path | None:
-    """Write ``text`` to ``path`` via a temp file + rename; keep the old file as ``.bak``.
-
-    Returns the backup path, if one was made.
-    """
-    path = Path(path)
-    backup: Path | None = None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            shutil.copy2(path, backup)
-            shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return backup
 
 
 def save(spec: ClusterSpec, path: str | os.PathLike[str]) -> Path | None:
