@@ -1,0 +1,189 @@
+"""Command line of the fake ``vllm``: ``serve`` flags as vLLM 0.11 accepts them.
+
+Flags are a fixed allowlist (the ones the runbook and the samples use plus the common
+``vllm serve`` flags: `VALUE_FLAGS`, `BOOL_FLAGS`); ``_`` in a flag name counts as ``-`` (vLLM's
+FlexibleArgumentParser does this) and ``--no-X`` is accepted for each boolean X. Anything else is
+a `UsageError` (exit 2, ``vllm serve: error: unrecognized arguments: ...``); a JSON flag whose
+value is not JSON gives ``argument --X: invalid loads value: '...'``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+VERSION = "0.11.0"
+DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
+
+# --------------------------------------------------------------------------- arguments
+
+VALUE_FLAGS = {
+    "host", "port", "model", "tokenizer", "revision", "tokenizer-revision", "download-dir",
+    "load-format", "dtype", "kv-cache-dtype", "max-model-len", "seed", "quantization",
+    "tensor-parallel-size", "pipeline-parallel-size", "data-parallel-size",
+    "data-parallel-size-local", "data-parallel-rank", "data-parallel-start-rank",
+    "data-parallel-address", "data-parallel-rpc-port", "data-parallel-backend",
+    "distributed-executor-backend", "max-num-seqs", "max-num-batched-tokens",
+    "gpu-memory-utilization", "block-size", "swap-space", "cpu-offload-gb",
+    "num-gpu-blocks-override", "max-logprobs", "max-seq-len-to-capture", "api-key",
+    "uvicorn-log-level", "chat-template", "tool-call-parser", "reasoning-parser",
+    "generation-config", "root-path", "api-server-count", "long-prefill-token-threshold",
+    "max-num-partial-prefills", "scheduling-policy", "scheduler-cls", "task", "runner",
+    "config", "max-lora-rank", "max-loras", "logprobs-mode",
+    "kv-transfer-config", "additional-config", "compilation-config", "speculative-config",
+    "hf-overrides", "override-generation-config", "limit-mm-per-prompt", "kv-events-config",
+    "served-model-name", "lora-modules", "allowed-origins", "middleware", "ssl-keyfile",
+    "ssl-certfile", "response-role", "tokenizer-mode", "code-revision",
+    "max-parallel-loading-workers",
+}
+BOOL_FLAGS = {
+    "trust-remote-code", "enable-expert-parallel", "enable-prefix-caching", "enforce-eager",
+    "enable-chunked-prefill", "disable-log-requests", "enable-log-requests", "disable-log-stats",
+    "disable-custom-all-reduce", "async-scheduling", "headless", "enable-auto-tool-choice",
+    "disable-uvicorn-access-log", "enable-prompt-tokens-details", "enable-sleep-mode",
+    "enable-lora", "data-parallel-hybrid-lb", "data-parallel-external-lb",
+    "disable-fastapi-docs", "enable-server-load-tracking", "enable-force-include-usage",
+    "enable-dbo", "enable-eplb", "skip-tokenizer-init", "disable-sliding-window",
+    "disable-cascade-attn", "enable-log-outputs", "enable-request-id-headers",
+}
+NARGS_FLAGS = {"served-model-name", "lora-modules", "allowed-origins", "middleware"}
+JSON_FLAGS = {
+    "kv-transfer-config", "additional-config", "compilation-config", "speculative-config",
+    "hf-overrides", "override-generation-config", "limit-mm-per-prompt", "kv-events-config",
+}
+SHORT_FLAGS = {"-tp": "tensor-parallel-size", "-pp": "pipeline-parallel-size",
+               "-dp": "data-parallel-size", "-q": "quantization", "-O": "compilation-config"}
+USAGE = "usage: vllm serve [model_tag] [options]"
+
+
+class UsageError(Exception):
+    """Bad command line: argparse-style message, exit 2."""
+
+
+@dataclass
+class ServeArgs:
+    model: str
+    opts: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.opts.get(name, default)
+
+    def int_(self, name: str, default: int) -> int:
+        v = self.opts.get(name)
+        return default if v is None else int(v)
+
+    def float_(self, name: str, default: float) -> float:
+        v = self.opts.get(name)
+        return default if v is None else float(v)
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        v = self.opts.get(name)
+        return default if v is None else bool(v)
+
+
+def _convert(name: str, value: str) -> Any:
+    if name in JSON_FLAGS:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise UsageError(f"argument --{name}: invalid loads value: {value!r}") from None
+    ints = {"port", "max-model-len", "seed", "tensor-parallel-size", "pipeline-parallel-size",
+            "data-parallel-size", "data-parallel-size-local", "data-parallel-rank",
+            "data-parallel-start-rank", "data-parallel-rpc-port", "max-num-seqs",
+            "max-num-batched-tokens", "block-size", "api-server-count"}
+    if name in ints:
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"argument --{name}: invalid int value: {value!r}") from None
+    if name == "gpu-memory-utilization":
+        try:
+            return float(value)
+        except ValueError:
+            raise UsageError(f"argument --{name}: invalid float value: {value!r}") from None
+    return value
+
+
+def parse_serve_args(argv: list[str]) -> ServeArgs:
+    """Parse the arguments after ``serve``."""
+    positional: list[str] = []
+    opts: dict[str, Any] = {}
+    unknown: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
+        if tok in SHORT_FLAGS or (tok.startswith("-O") and len(tok) > 2 and tok[2:].isdigit()):
+            name = SHORT_FLAGS.get(tok, "compilation-config")
+            if tok.startswith("-O") and tok != "-O":
+                opts[name] = int(tok[2:])
+                continue
+            if i >= len(argv):
+                raise UsageError(f"argument {tok}: expected one argument")
+            opts[name] = _convert(name, argv[i])
+            i += 1
+            continue
+        if not tok.startswith("--") or tok == "--":
+            positional.append(tok)
+            continue
+        raw, eq, inline = tok[2:].partition("=")
+        name = raw.replace("_", "-")
+        if name in BOOL_FLAGS or (name.startswith("no-") and name[3:] in BOOL_FLAGS):
+            if eq:
+                raise UsageError(f"argument --{raw}: ignored explicit argument {inline!r}")
+            key = name[3:] if name.startswith("no-") else name
+            opts[key] = not name.startswith("no-")
+            continue
+        if name not in VALUE_FLAGS:
+            unknown.append(tok)
+            if not eq and i < len(argv) and not argv[i].startswith("-"):
+                unknown.append(argv[i])
+                i += 1
+            continue
+        if eq:
+            values = [inline]
+        else:
+            values = []
+            while i < len(argv) and not (argv[i].startswith("--") or argv[i] in SHORT_FLAGS):
+                values.append(argv[i])
+                i += 1
+                if name not in NARGS_FLAGS:
+                    break
+            if not values:
+                want = "at least one argument" if name in NARGS_FLAGS else "one argument"
+                raise UsageError(f"argument --{raw}: expected {want}")
+        opts[name] = values if name in NARGS_FLAGS and not eq else (
+            [values[0]] if name in NARGS_FLAGS else _convert(name, values[0]))
+    model = opts.pop("model", None)
+    if positional:
+        model = positional.pop(0)
+    unknown += positional
+    if unknown:
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
+    return ServeArgs(model=model or DEFAULT_MODEL, opts=opts)
+
+
+
+
+def parse_command(argv: list[str]) -> ServeArgs | int:
+    """The ``serve`` arguments, or the exit code after ``--version`` or a usage error."""
+    if argv and argv[0] in ("--version", "-v"):
+        print(VERSION)
+        return 0
+    if not argv or argv[0] != "serve":
+        print("usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...",
+              file=sys.stderr)
+        cmd = argv[0] if argv else ""
+        if cmd and cmd not in ("-h", "--help"):
+            print(f"vllm: error: argument subparser: invalid choice: '{cmd}' (choose from "
+                  "'chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch')",
+                  file=sys.stderr)
+        return 2
+    try:
+        return parse_serve_args(argv[1:])
+    except UsageError as e:
+        print(USAGE, file=sys.stderr)
+        print(f"vllm serve: error: {e}", file=sys.stderr)
+        return 2
