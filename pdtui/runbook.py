@@ -47,20 +47,6 @@ def needs_ranktable(cluster: Cluster) -> bool:
         i.kv_transfer.get("kv_connector") == "LLMDataDistCMgrConnector" for i in cluster.instances)
 
 
-def steps_for(cluster: Cluster) -> list[Step]:
-    steps = [Step("network", "NPU network and pings", "grid")]
-    if needs_ranktable(cluster):
-        steps.append(Step("ranktable", "Ranktable generated, linted, pushed", "ranktable"))
-    steps += [
-        Step("prefill", "Prefill instances ready", "launch"),
-        Step("decode", "Decode instances ready", "launch"),
-    ]
-    if cluster.spec.proxy is not None:
-        steps.append(Step("proxy", "Proxy ready", "launch"))
-        steps.append(Step("verify", "Verification prompt through the proxy", "console"))
-    return steps
-
-
 @dataclass
 class Verification:
     """What the verify step needs from the console: send the prompt, get a result dict."""
@@ -119,6 +105,7 @@ async def run_all(
     """Run every step in order; stop at the first failure (later steps stay pending)."""
     steps = steps_for(cluster)
     report = RunbookReport(cluster.name, steps, time.time())
+    run = _Run(pool, cluster, report, verification, ready_timeout, ranktable_file)
     t_all = time.monotonic()
 
     def mark(step: Step, state: StepState, reason: str | None = None) -> None:
@@ -127,14 +114,11 @@ async def run_all(
         if on_step is not None:
             on_step(step)
 
-    launched = False
     for step in steps:
         t0 = time.monotonic()
         mark(step, "running")
         try:
-            state, reason = await _run_step(step, pool, cluster, report, verification,
-                                            ready_timeout, ranktable_file, launched)
-            launched = launched or step.key in ("prefill", "decode", "proxy")
+            state, reason = await _STEPS_BY_KEY[step.key].run(step, run)
         except Exception as exc:  # a step's own failure is a finding, never a crash
             state, reason = "failed", f"{type(exc).__name__}: {exc}"
         step.seconds = time.monotonic() - t0
@@ -145,79 +129,155 @@ async def run_all(
     return report
 
 
-async def _run_step(step: Step, pool: SshPool, cluster: Cluster, report: RunbookReport,
-                    verification: Verification | None, ready_timeout: float,
-                    ranktable_file: Path | None, launched: bool,
-                    ) -> tuple[StepState, str | None]:
-    if step.key == "network":
-        report.check = await check(pool, cluster, ping=True)
-        nodes = report.check.nodes
-        bad = [(n.name, d) for n in nodes for d in n.devices if d.state in ("fail", "unknown")]
-        down = [n for n in nodes if not n.reachable]
-        step.details = [f"{n}:{d.id} {d.state}: {'; '.join(d.reasons)}" for n, d in bad[:20]]
-        if down:
-            return "failed", f"{down[0].name} unreachable: {down[0].error}"
-        if bad:
-            n, d = bad[0]
-            return "failed", f"{len(bad)} devices not ok; first {n}:{d.id}: {d.reasons[0]}"
-        warns = sum(1 for n in nodes for d in n.devices if d.state == "warn")
-        return ("warning", f"{warns} devices with warnings") if warns else ("passed", None)
-    if step.key == "ranktable":
-        assert report.check is not None
-        live = {n.name: n for n in report.check.nodes}
-        rt = generate(cluster, live)
-        report.ranktable_findings = lint(rt, cluster, live)
-        errors = [f for f in report.ranktable_findings if f.severity == "error"]
-        if errors:
-            return "failed", f"{errors[0].location}: {errors[0].message}"
-        text = dumps(rt)
-        if ranktable_file is not None:
-            ranktable_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(ranktable_file, text)
-        results = await push(pool, cluster, text)
-        not_pushed = [r for r in results if not r.ok]
-        step.details = [f"{r.node}: {'written' if r.changed else 'up to date'}"
-                        if r.ok else f"{r.node}: {r.error}" for r in results]
-        if not_pushed:
-            return "failed", f"push to {not_pushed[0].node} failed: {not_pushed[0].error}"
+@dataclass(frozen=True)
+class _Run:
+    """What every step function may use: the connections, the cluster and the shared report."""
+
+    pool: SshPool
+    cluster: Cluster
+    report: RunbookReport
+    verification: Verification | None
+    ready_timeout: float
+    ranktable_file: Path | None
+
+
+#: A step's end state and, unless it passed, the reason.
+Outcome = tuple[StepState, str | None]
+
+
+async def _network(step: Step, run: _Run) -> Outcome:
+    """NPU health of every node, with pings; any failed, unknown or unreachable device fails."""
+    run.report.check = await check(run.pool, run.cluster, ping=True)
+    nodes = run.report.check.nodes
+    bad = [(n.name, d) for n in nodes for d in n.devices if d.state in ("fail", "unknown")]
+    down = [n for n in nodes if not n.reachable]
+    step.details = [f"{n}:{d.id} {d.state}: {'; '.join(d.reasons)}" for n, d in bad[:20]]
+    if down:
+        return "failed", f"{down[0].name} unreachable: {down[0].error}"
+    if bad:
+        n, d = bad[0]
+        return "failed", f"{len(bad)} devices not ok; first {n}:{d.id}: {d.reasons[0]}"
+    warns = sum(1 for n in nodes for d in n.devices if d.state == "warn")
+    return ("warning", f"{warns} devices with warnings") if warns else ("passed", None)
+
+
+async def _ranktable(step: Step, run: _Run) -> Outcome:
+    """Generate from the live addresses, lint, keep a copy if asked, push to every node."""
+    assert run.report.check is not None
+    live = {n.name: n for n in run.report.check.nodes}
+    rt = generate(run.cluster, live)
+    run.report.ranktable_findings = lint(rt, run.cluster, live)
+    errors = [f for f in run.report.ranktable_findings if f.severity == "error"]
+    if errors:
+        return "failed", f"{errors[0].location}: {errors[0].message}"
+    text = dumps(rt)
+    if run.ranktable_file is not None:
+        run.ranktable_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(run.ranktable_file, text)
+    results = await push(run.pool, run.cluster, text)
+    step.details = [f"{r.node}: {'written' if r.changed else 'up to date'}"
+                    if r.ok else f"{r.node}: {r.error}" for r in results]
+    not_pushed = [r for r in results if not r.ok]
+    if not_pushed:
+        return "failed", f"push to {not_pushed[0].node} failed: {not_pushed[0].error}"
+    return "passed", None
+
+
+async def _role(step: Step, run: _Run) -> Outcome:
+    """Preflight, launch and wait for the instances of one role (``step.key``)."""
+    only = [step.key]
+    problems = await _preflight_errors(run, only)
+    if problems:
+        step.details = problems
+        return "failed", f"preflight: {problems[0]}"
+    not_started = await _launch_error(run, only)
+    if not_started:
+        return "failed", not_started
+    final = await wait_ready(run.pool, run.cluster, only, timeout=run.ready_timeout,
+                             interval=1.0)
+    run.report.processes = [p for p in run.report.processes if p.role != step.key] + final
+    step.details = [f"{p.name}: {p.state} ({p.stage or '-'})" for p in final]
+    failed = [p for p in final if p.state != "ready"]
+    if failed:
+        return "failed", f"{failed[0].name}: {_why_not_ready(failed[0])}"
+    return "passed", None
+
+
+async def _preflight_errors(run: _Run, only: list[str]) -> list[str]:
+    """Preflight errors, less "already running" (the launch step then keeps what runs)."""
+    return [str(p) for p in await preflight(run.pool, run.cluster, only)
+            if p.severity == "error" and "already running" not in p.message]
+
+
+async def _launch_error(run: _Run, only: list[str]) -> str | None:
+    """Launch; the first process that did not start, unless all of them already run."""
+    started = await launch(run.pool, run.cluster, only)
+    not_started = [s for s in started if s.error]
+    if not_started and not all("already running" in (s.error or "") for s in not_started):
+        return f"{not_started[0].name}: {not_started[0].error}"
+    return None
+
+
+def _why_not_ready(p: ProcessStatus) -> str:
+    if p.findings:
+        return f"{p.findings[0].meaning}: {p.findings[0].hint}"
+    return f"{p.state} at stage {p.stage or 'start'}"
+
+
+#: Decode log findings that explain a request that got no answer.
+_STUCK_KEYS = ("waiting-remote-kv", "stuck", "llmdd-link", "mooncake-transfer",
+               "mooncake-connect")
+
+
+async def _verify(step: Step, run: _Run) -> Outcome:
+    """The verification prompt through the proxy; a failure says why decode did not answer."""
+    if run.verification is None:
+        return "skipped", "no console"
+    result = await run.verification.send()
+    run.report.verification = result
+    if not result.get("error"):
         return "passed", None
-    if step.key in ("prefill", "decode", "proxy"):
-        only = [step.key]
-        problems = [p for p in await preflight(pool, cluster, only)
-                    if p.severity == "error" and "already running" not in p.message]
-        if problems:
-            step.details = [str(p) for p in problems]
-            return "failed", f"preflight: {problems[0]}"
-        started = await launch(pool, cluster, only)
-        not_started = [s for s in started if s.error]
-        if not_started and not all("already running" in (s.error or "") for s in not_started):
-            return "failed", f"{not_started[0].name}: {not_started[0].error}"
-        final = await wait_ready(pool, cluster, only, timeout=ready_timeout, interval=1.0)
-        report.processes = [p for p in report.processes if p.role != step.key] + final
-        failed = [p for p in final if p.state != "ready"]
-        step.details = [f"{p.name}: {p.state} ({p.stage or '-'})" for p in final]
-        if failed:
-            p = failed[0]
-            why = (f"{p.findings[0].meaning}: {p.findings[0].hint}" if p.findings
-                   else f"{p.state} at stage {p.stage or 'start'}")
-            return "failed", f"{p.name}: {why}"
-        return "passed", None
-    if step.key == "verify":
-        if verification is None:
-            return "skipped", "no console"
-        result = await verification.send()
-        report.verification = result
-        if result.get("error"):
-            # What the decode side logged while it handled the request explains most failures.
-            report.processes = [p for p in report.processes if p.role != "decode"] + (
-                await statuses(pool, cluster, ["decode"]))
-            stuck = [f for p in report.processes for f in p.findings
-                     if f.key in ("waiting-remote-kv", "stuck", "llmdd-link",
-                                  "mooncake-transfer", "mooncake-connect")]
-            hint = f" ({stuck[0].meaning}: {stuck[0].hint})" if stuck else ""
-            return "failed", f"{result['error']}{hint}"
-        return "passed", None
-    return "skipped", None
+    # What the decode side logged while it handled the request explains most failures.
+    run.report.processes = [p for p in run.report.processes if p.role != "decode"] + (
+        await statuses(run.pool, run.cluster, ["decode"]))
+    stuck = [f for p in run.report.processes for f in p.findings if f.key in _STUCK_KEYS]
+    hint = f" ({stuck[0].meaning}: {stuck[0].hint})" if stuck else ""
+    return "failed", f"{result['error']}{hint}"
+
+
+def _always(cluster: Cluster) -> bool:
+    return True
+
+
+def _has_proxy(cluster: Cluster) -> bool:
+    return cluster.spec.proxy is not None
+
+
+@dataclass(frozen=True)
+class _StepKind:
+    key: str
+    title: str
+    view: str  # the app mode that shows (and fixes) this step
+    run: Callable[[Step, _Run], Awaitable[Outcome]]
+    applies: Callable[[Cluster], bool] = _always
+
+
+#: The runbook, in its order: each step's key, title, view, function and when it applies.
+STEPS: tuple[_StepKind, ...] = (
+    _StepKind("network", "NPU network and pings", "grid", _network),
+    _StepKind("ranktable", "Ranktable generated, linted, pushed", "ranktable", _ranktable,
+              needs_ranktable),
+    _StepKind("prefill", "Prefill instances ready", "launch", _role),
+    _StepKind("decode", "Decode instances ready", "launch", _role),
+    _StepKind("proxy", "Proxy ready", "launch", _role, _has_proxy),
+    _StepKind("verify", "Verification prompt through the proxy", "console", _verify,
+              _has_proxy),
+)
+_STEPS_BY_KEY = {kind.key: kind for kind in STEPS}
+
+
+def steps_for(cluster: Cluster) -> list[Step]:
+    return [Step(k.key, k.title, k.view) for k in STEPS if k.applies(cluster)]
 
 
 def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
@@ -239,25 +299,33 @@ def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
         lines += [f"- {f.severity} {f.location}: {f.message} (fix: {f.fix})"
                   for f in report.ranktable_findings]
     if report.processes:
-        lines += ["", "## Processes", "", "| process | node | state | stages |",
-                  "|---|---|---|---|"]
-        for p in report.processes:
-            stages = ", ".join(f"{k} {v:.1f}s" for k, v in p.stage_seconds.items())
-            lines.append(f"| {p.name} | {p.node} | {p.state} | {stages} |")
+        lines += _processes_section(report.processes)
     if report.verification is not None:
-        v = report.verification
-        lines += ["", "## Verification", "", f"Prompt: {VERIFY_PROMPT!r}", ""]
-        for key in ("status", "ttft", "tokens_per_s", "prompt_tokens", "completion_tokens",
-                    "total", "error"):
-            value = v.get(key)
-            if value is not None:
-                lines.append(f"- {key}: {value:.3f}" if isinstance(value, float)
-                             else f"- {key}: {value}")
-        if v.get("text"):
-            lines += ["", "```", str(v["text"]), "```"]
+        lines += _verification_section(report.verification)
     md_path = folder / "verify.md"
     atomic_write(md_path, "\n".join(lines) + "\n")
     return md_path, json_path
+
+
+def _processes_section(processes: list[ProcessStatus]) -> list[str]:
+    lines = ["", "## Processes", "", "| process | node | state | stages |", "|---|---|---|---|"]
+    for p in processes:
+        stages = ", ".join(f"{k} {v:.1f}s" for k, v in p.stage_seconds.items())
+        lines.append(f"| {p.name} | {p.node} | {p.state} | {stages} |")
+    return lines
+
+
+def _verification_section(v: dict[str, Any]) -> list[str]:
+    lines = ["", "## Verification", "", f"Prompt: {VERIFY_PROMPT!r}", ""]
+    for key in ("status", "ttft", "tokens_per_s", "prompt_tokens", "completion_tokens",
+                "total", "error"):
+        value = v.get(key)
+        if value is not None:
+            lines.append(f"- {key}: {value:.3f}" if isinstance(value, float)
+                         else f"- {key}: {value}")
+    if v.get("text"):
+        lines += ["", "```", str(v["text"]), "```"]
+    return lines
 
 
 def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Verification:
