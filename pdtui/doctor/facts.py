@@ -1,0 +1,106 @@
+"""Live facts for the doctor: one batched, read-only script per node over SSH.
+
+The script prints the login shell's environment (what a launched process inherits), the TCP
+ports something listens on (from ``/proc/net/tcp*``, state 0A), whether each path the rules
+need exists, and the serving packages' versions. Nothing it prints is trusted: the output is
+capped, parsed line by line, and anything that does not parse is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Callable, Iterable
+
+from pdtui.cluster import Cluster, Node
+from pdtui.doctor.model import Facts, NodeFacts
+from pdtui.ssh import SshError, SshPool
+from pdtui.ssh.remote import target
+
+MAX_OUTPUT = 1 << 20  # a node's answer beyond this is not read
+PACKAGES = ("vllm", "vllm_ascend", "torch_npu", "mooncake-transfer-engine")
+_VERSIONS = (
+    "import importlib.metadata as m\n"
+    f"for p in {PACKAGES!r}:\n"
+    "    try: print('ver', p, m.version(p))\n"
+    "    except Exception: pass\n"
+)
+
+
+def node_script(node: Node, paths: Iterable[str], python: str = "python3") -> str:
+    """The read-only script the doctor runs on ``node``."""
+    tests = "".join(
+        f"if [ -e {shlex.quote(p)} ]; then echo 'file 1 '{shlex.quote(p)}; "
+        f"else echo 'file 0 '{shlex.quote(p)}; fi\n"
+        for p in paths
+    )
+    return (
+        "env | sed 's/^/env /'\n"
+        "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"tcp \" $2}'\n"
+        + tests
+        + f"{shlex.quote(python)} -c {shlex.quote(_VERSIONS)} 2>/dev/null\n"
+        "true\n"
+    )
+
+
+def _port(field: str) -> int | None:
+    _addr, _, hexport = field.rpartition(":")
+    try:
+        port = int(hexport, 16)
+    except ValueError:
+        return None
+    return port if 0 < port < 65536 else None
+
+
+def parse_node(name: str, text: str) -> NodeFacts:
+    """Parse the script's answer; lines that do not fit are skipped."""
+    facts = NodeFacts(name)
+    ports: set[int] = set()
+    for line in text[:MAX_OUTPUT].splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "env" and "=" in rest:
+            key, _, value = rest.partition("=")
+            facts.env[key] = value
+        elif kind == "tcp" and (port := _port(rest)) is not None:
+            ports.add(port)
+        elif kind == "file" and rest[:2] in ("0 ", "1 "):
+            facts.files[rest[2:]] = rest[0] == "1"
+        elif kind == "ver" and len(rest.split(" ")) == 2:
+            pkg, version = rest.split(" ")
+            facts.versions[pkg] = version
+    facts.listening = frozenset(ports)
+    return facts
+
+
+def _paths(cluster: Cluster, node: Node) -> list[str]:
+    return [node.hccn_conf, cluster.model_path(node)]
+
+
+async def node_facts(pool: SshPool, cluster: Cluster, node: Node) -> NodeFacts:
+    script = node_script(node, _paths(cluster, node))
+    try:
+        result = await pool.run(target(node), ["bash", "-c", script], label="doctor facts")
+    except SshError as exc:
+        return NodeFacts(node.name, reachable=False, error=str(exc))
+    return parse_node(node.name, result.stdout)
+
+
+async def gather(
+    pool: SshPool,
+    cluster: Cluster,
+    *,
+    failed_devices: dict[str, frozenset[int]] | None = None,
+    running: Iterable[str] = (),
+    on_node: Callable[[NodeFacts], None] | None = None,
+) -> Facts:
+    """Every node's facts, asked at once; ``on_node`` is told as each node answers."""
+
+    async def one(node: Node) -> NodeFacts:
+        facts = await node_facts(pool, cluster, node)
+        facts.failed_devices = (failed_devices or {}).get(node.name, frozenset())
+        if on_node is not None:
+            on_node(facts)
+        return facts
+
+    answers = await asyncio.gather(*(one(n) for n in cluster.nodes))
+    return Facts(nodes={f.node: f for f in answers}, running=frozenset(running))
