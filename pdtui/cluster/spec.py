@@ -1,0 +1,208 @@
+"""The cluster file as written: a pydantic model of its TOML, before defaults are applied."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+Soc = Literal["A2", "A3"]
+Role = Literal["prefill", "decode"]
+
+DEFAULT_HCCN_TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
+DEFAULT_NPU_SMI = "npu-smi"
+DEFAULT_HCCN_CONF = "/etc/hccn.conf"
+DEFAULT_RUN_DIR = "/tmp/pdtui"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+# vllm serve flags that pdtui sets itself from other keys.
+RESERVED_FLAGS = {
+    "port": "instances[].port",
+    "served-model-name": "model.served_name",
+    "kv-transfer-config": "instances[].kv_transfer",
+    "model": "model.path",
+}
+
+
+class ClusterError(Exception):
+    """A cluster file could not be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _device_range(part: str, value: str) -> range:
+    """One ``"4"`` or ``"0-7"`` item of a device range string."""
+    lo, sep, hi = part.partition("-")
+    if not lo.isdigit() or (sep and not hi.isdigit()):
+        raise ValueError(f"expected device ids like '0-15' or '0,2,4', got {value!r}")
+    start, end = int(lo), int(hi) if sep else int(lo)
+    if end < start:
+        raise ValueError(f"device range {part!r} runs backwards")
+    return range(start, end + 1)
+
+
+def parse_devices(value: object) -> list[int]:
+    """Accept ``[0, 1, 2]`` or a range string like ``"0-7,12,14-15"``."""
+    if isinstance(value, str):
+        out: list[int] = []
+        for part in value.replace(" ", "").split(","):
+            if not part:
+                raise ValueError(f"expected device ids like '0-15' or '0,2,4', got {value!r}")
+            out.extend(_device_range(part, value))
+        return out
+    if isinstance(value, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"expected a list of device ids (integers), got {value!r}")
+        return list(value)
+    raise ValueError(f"expected a list of device ids or a range string, got {value!r}")
+
+
+def format_devices(devices: list[int]) -> str:
+    """``[0,1,2,3,8]`` -> ``"0-3,8"``."""
+    parts: list[str] = []
+    i = 0
+    while i < len(devices):
+        j = i
+        while j + 1 < len(devices) and devices[j + 1] == devices[j] + 1:
+            j += 1
+        parts.append(str(devices[i]) if i == j else f"{devices[i]}-{devices[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+Devices = Annotated[list[int], BeforeValidator(parse_devices)]
+FlagValue = str | int | float | bool | list[Any] | dict[str, Any]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class SshSettings(_Model):
+    """How pdtui reaches a node; unset keys fall back to ``~/.ssh/config``, then defaults."""
+
+    user: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    jump: list[str] | None = None
+    connect_timeout: float | None = Field(default=None, gt=0)
+    command_timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("jump", mode="before")
+    @classmethod
+    def _one_jump(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+
+class ToolPaths(_Model):
+    hccn_tool: str | None = None
+    npu_smi: str | None = None
+
+
+class NodeDefaults(_Model):
+    """Settings shared by every node; each node may override any of them."""
+
+    soc: Soc | None = None
+    npus: int | None = Field(default=None, ge=1, le=64)
+    nic: str | None = None
+    hccn_conf: str | None = None
+    run_dir: str | None = None
+    ssh: SshSettings = Field(default_factory=SshSettings)
+    tools: ToolPaths = Field(default_factory=ToolPaths)
+
+
+class NodeSpec(NodeDefaults):
+    """One NPU server as written in the file."""
+
+    name: str
+    host: str
+    ip: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(f"expected letters, digits, '.', '_' or '-', got {v!r}")
+        return v
+
+
+class DataParallel(_Model):
+    """Several ``vllm serve`` processes of one instance group on consecutive ports."""
+
+    size: int = Field(ge=1)
+    local: int = Field(ge=1)
+    rank_start: int = Field(default=0, ge=0)
+    address: str
+    rpc_port: int = Field(default=12345, ge=1, le=65535)
+
+
+class InstanceSpec(_Model):
+    """A prefill or decode instance (or a data-parallel group of them) on one node."""
+
+    name: str
+    role: Role
+    node: str
+    devices: Devices
+    port: int = Field(ge=1, le=65535)
+    env: dict[str, str] = Field(default_factory=dict)
+    serve: dict[str, FlagValue] = Field(default_factory=dict)
+    kv_transfer: dict[str, Any] = Field(default_factory=dict)
+    dp: DataParallel | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(f"expected letters, digits, '.', '_' or '-', got {v!r}")
+        return v
+
+
+class ModelSpec(_Model):
+    path: str
+    served_name: str
+    vllm: str = "vllm"
+
+
+class RanktableSpec(_Model):
+    """The legacy LLMDataDist ranktable: where it lives on every node and how it is split."""
+
+    path: str
+    prefill_device_count: int = Field(ge=1)
+    decode_device_count: int = Field(ge=1)
+    local_device_ids: Devices | None = None
+
+
+class ProxySpec(_Model):
+    node: str
+    host: str
+    port: int = Field(ge=1, le=65535)
+    script: str = "load_balance_proxy_server_example.py"
+    python: str = "python"
+    args: dict[str, FlagValue] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    prefillers: list[str] | None = None
+    decoders: list[str] | None = None
+
+
+class ClusterInfo(_Model):
+    name: str
+    description: str = ""
+
+
+class ClusterSpec(_Model):
+    """The cluster file exactly as written (before defaults are applied)."""
+
+    cluster: ClusterInfo
+    defaults: NodeDefaults = Field(default_factory=NodeDefaults)
+    nodes: list[NodeSpec] = Field(min_length=1)
+    model: ModelSpec
+    env: dict[str, str] = Field(default_factory=dict)
+    serve: dict[str, FlagValue] = Field(default_factory=dict)
+    instances: list[InstanceSpec] = Field(default_factory=list)
+    ranktable: RanktableSpec | None = None
+    proxy: ProxySpec | None = None
