@@ -51,7 +51,7 @@ tensor-parallel-size = {ptp}
 kv_connector = "{conn}"
 kv_role = "kv_producer"
 kv_port = "{pport}"
-kv_connector_extra_config = {{ prefill = {{ dp_size = 1, tp_size = {xptp} }}, decode = {{ dp_size = 1, tp_size = {xdtp} }} }}
+{extra}
 
 [[instances]]
 name = "decode-0"
@@ -67,16 +67,19 @@ tensor-parallel-size = {dtp}
 kv_connector = "MooncakeConnectorV1"
 kv_role = "kv_consumer"
 kv_port = "{dport_kv}"
-kv_connector_extra_config = {{ prefill = {{ dp_size = 1, tp_size = {xptp} }}, decode = {{ dp_size = 1, tp_size = {xdtp} }} }}
+{extra}
 """
 
+EXTRA = ("kv_connector_extra_config = {{ prefill = {{ dp_size = 1, tp_size = {xptp} }}, "
+         "decode = {{ dp_size = 1, tp_size = {xdtp} }} }}")
 GOOD = dict(env="", pnode="p0", pdev="0-3", ptp=4, pserve="", conn="MooncakeConnectorV1",
             pport="36000", xptp=4, xdtp=2, ddev="0-1", dport=8000, dtp=2, dserve="",
             dport_kv="36000", penv="", denv="")
 
 
 def make(**changes: object) -> cl.Cluster:
-    return cl.loads(BASE.format(**{**GOOD, **changes}))
+    values = {**GOOD, **changes}
+    return cl.loads(BASE.format(extra=EXTRA.format(**values), **values))
 
 
 def ids(c: cl.Cluster, facts: Facts | None = None) -> list[str]:
@@ -183,7 +186,8 @@ def test_devices_must_equal_tp_times_local_dp() -> None:
 
 
 def test_big_model_with_default_engine_timeout_is_a_warning() -> None:
-    text = BASE.format(**GOOD).replace("/models/qwen3-8b", "/models/DeepSeek-V3.2-Exp")
+    text = BASE.format(extra=EXTRA.format(**GOOD), **GOOD)
+    text = text.replace("/models/qwen3-8b", "/models/DeepSeek-V3.2-Exp")
     found = examine(cl.loads(text))
     assert [(f.id, f.severity) for f in found] == [("startup-timeout", "warning")]
     text = text.replace("[env]\n", '[env]\nVLLM_ENGINE_READY_TIMEOUT_S = "3600"\n')
@@ -192,11 +196,11 @@ def test_big_model_with_default_engine_timeout_is_a_warning() -> None:
 
 def test_live_rules_are_skipped_offline_and_run_with_facts() -> None:
     c = make()
+    libs = {"LD_LIBRARY_PATH": "/usr/local/lib", "LD_PRELOAD": "libjemalloc.so.2"}
     facts = Facts(nodes={
         "p0": NodeFacts("p0", files={"/etc/hccn.conf": False}, listening=frozenset({8000}),
-                        env={"LD_LIBRARY_PATH": "/usr/local/lib", "LD_PRELOAD": "libjemalloc.so.2"}),
-        "d0": NodeFacts("d0", failed_devices=frozenset({1}),
-                        env={"LD_LIBRARY_PATH": "/usr/local/lib", "LD_PRELOAD": "libjemalloc.so.2"}),
+                        env=dict(libs)),
+        "d0": NodeFacts("d0", failed_devices=frozenset({1}), env=dict(libs)),
     })
     assert examine(c) == []
     got = {(f.id, f.where) for f in examine(c, facts)}
