@@ -41,8 +41,8 @@ from typing import Any, Literal
 import httpx
 
 from pdtui.cluster import Cluster, Node
-from pdtui.ssh.remote import is_loopback, target
 from pdtui.ssh import SshPool, redact
+from pdtui.ssh.remote import is_loopback, target
 
 Kind = Literal["completion", "chat"]
 Via = Literal["direct", "ssh"]

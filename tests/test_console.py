@@ -31,9 +31,9 @@ from pdtui.console import (
     reach,
     send,
 )
-from pdtui.ssh.remote import pool_for
 from pdtui.sim import textgen
 from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.ssh.remote import pool_for
 
 MODEL = "deepseek_v3.2"
 MAX_LEN = 256

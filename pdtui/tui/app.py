@@ -18,7 +18,6 @@ from textual.worker import Worker, WorkerState
 
 from pdtui.cluster import Cluster
 from pdtui.npu.health import CheckReport
-from pdtui.ssh.remote import pool_for, target
 from pdtui.runbook import Verification, verification
 from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.ssh import (
@@ -30,6 +29,7 @@ from pdtui.ssh import (
     SshError,
     SshPool,
 )
+from pdtui.ssh.remote import pool_for, target
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.safe import printable

@@ -1,29 +1,20 @@
-"""Text that came from a node or a server, made safe to show in the terminal.
+"""Untrusted text (from a node or a server) as Rich text that cannot reach the terminal raw.
 
-Tool output, server answers and SSH messages may hold terminal control sequences (an ESC
-starts one): written as they are, they would reach the operator's terminal and could clear
-it, retitle it or hide text. ``printable`` shows every control character as ``\\xNN``.
+The sanitising itself is :mod:`pdtui.text` (shared with the CLI); this module adds the Rich
+side: a :class:`~rich.text.Text` is never parsed for markup, so ``[`` in a node's message
+stays a bracket.
 """
 
 from __future__ import annotations
 
-import re
+from rich.text import Text
 
-_CONTROL: dict[int, str | None] = {
-    c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)
-}
-_CONTROL[0x0D] = None  # the \r of \r\n line ends goes, as Rich drops it anyway
+from pdtui.text import plain, printable
 
-
-_ANSI = re.compile(r"\x1b\[[0-9;:?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+__all__ = ["plain", "printable", "safe_text"]
 
 
-def plain(text: str) -> str:
-    """``printable`` after dropping colour and other escape sequences (coloured logs)."""
-    return printable(_ANSI.sub("", text))
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (ESC, NUL, ...) shown as ``\\xNN``; tabs and newlines
-    stay."""
-    return text.translate(_CONTROL)
+def safe_text(text: str, style: str = "", *, limit: int | None = None) -> Text:
+    """``printable(text)`` (cut to ``limit`` characters) as Rich text in ``style``."""
+    shown = printable(text)
+    return Text(shown if limit is None else shown[:limit], style=style)

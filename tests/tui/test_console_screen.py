@@ -14,9 +14,9 @@ from pdtui.launch.control import launch, stop_all, wait_ready
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
 from pdtui.ranktable.sync import push
-from pdtui.ssh.remote import pool_for
 from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator
+from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.console import ConsoleScreen, PickScreen, load_history
 from pdtui.tui.screens.ranktable import TextScreen

@@ -14,9 +14,9 @@ from pdtui.launch.control import stop_all
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
 from pdtui.ranktable.sync import push
-from pdtui.ssh.remote import pool_for
 from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator
+from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.launch import LaunchScreen
 from pdtui.tui.screens.ranktable import ConfirmScreen
@@ -61,10 +61,3 @@ async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: all(state(app, n) == "· stopped"
                                           for n in ("prefill-0", "decode-0", "proxy")))
-
-
-def test_log_lines_lose_colour_codes_and_show_other_control_bytes() -> None:
-    from pdtui.tui.safe import plain
-
-    line = "\x1b[32mINFO\x1b[0m 12-01 ready \x1b]0;owned\x07\x00 \x1b[2J\tend"
-    assert plain(line) == "INFO 12-01 ready \\x00 \tend"

@@ -22,10 +22,10 @@ from pdtui.launch.control import (
     statuses,
     stop_all,
 )
+from pdtui.launch.logs import STAGE_TITLES
 from pdtui.launch.plan import render_script
 from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
-from pdtui.launch.logs import STAGE_TITLES
 from pdtui.tui.safe import plain
 from pdtui.tui.screens.modes import ModeBar, ModeScreen
 from pdtui.tui.screens.ranktable import ConfirmScreen, TextScreen

@@ -1,0 +1,31 @@
+"""Text that came from a node or a server, made safe to show in a terminal.
+
+Tool output, server answers and SSH messages may hold terminal control sequences (an ESC
+starts one): written as they are, they would reach the operator's terminal and could clear
+it, retitle it or hide text. ``printable`` shows every control character as ``\\xNN``;
+``plain`` first drops colour and other escape sequences (coloured logs). Shared by the CLI
+and the TUI: no Rich or Textual import here.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL: dict[int, str | None] = {
+    c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)
+}
+_CONTROL[0x0D] = None  # the \r of \r\n line ends goes (a terminal would return the cursor)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;:?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+
+
+def plain(text: str) -> str:
+    """``printable`` after dropping colour and other escape sequences (coloured logs)."""
+    return printable(_ANSI.sub("", text))
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (ESC, NUL, ...) shown as ``\\xNN``; tabs and newlines
+    stay."""
+    return text.translate(_CONTROL)

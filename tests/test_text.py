@@ -1,0 +1,14 @@
+"""Sanitising untrusted text for the terminal, shared by the CLI and the TUI."""
+
+from __future__ import annotations
+
+from pdtui.text import plain, printable
+
+
+def test_log_lines_lose_colour_codes_and_show_other_control_bytes() -> None:
+    line = "\x1b[32mINFO\x1b[0m 12-01 ready \x1b]0;owned\x07\x00 \x1b[2J\tend"
+    assert plain(line) == "INFO 12-01 ready \\x00 \tend"
+
+
+def test_printable_shows_control_characters_and_keeps_tabs_and_newlines() -> None:
+    assert printable("a\x1b[2Jb\r\n\tc\x7f\x9b") == "a\\x1b[2Jb\n\tc\\x7f\\x9b"
