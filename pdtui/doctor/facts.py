@@ -104,3 +104,38 @@ async def gather(
 
     answers = await asyncio.gather(*(one(n) for n in cluster.nodes))
     return Facts(nodes={f.node: f for f in answers}, running=frozenset(running))
+
+
+def failed_devices(report_nodes: Iterable[object]) -> dict[str, frozenset[int]]:
+    """``{node: devices whose NPU check state is fail}`` from a check report's nodes."""
+    out: dict[str, frozenset[int]] = {}
+    for node in report_nodes:
+        devices = getattr(node, "devices", [])
+        out[str(getattr(node, "name", ""))] = frozenset(
+            d.id for d in devices if getattr(d, "state", None) == "fail")
+    return out
+
+
+async def collect(
+    pool: SshPool,
+    cluster: Cluster,
+    *,
+    npu: bool = True,
+    on_node: Callable[[NodeFacts], None] | None = None,
+) -> Facts:
+    """Live facts: each node's script, the NPU check (``npu``) and what pdtui already runs."""
+    from pdtui.launch.control import statuses
+    from pdtui.npu.health import check
+
+    async def npu_failed() -> dict[str, frozenset[int]]:
+        if not npu:
+            return {}
+        report = await check(pool, cluster)
+        return failed_devices(report.nodes)
+
+    async def running() -> list[str]:
+        live = [s.name for s in await statuses(pool, cluster) if s.state in ("starting", "ready")]
+        return live + [name.split(".")[0] for name in live]
+
+    failed, names = await asyncio.gather(npu_failed(), running())
+    return await gather(pool, cluster, failed_devices=failed, running=names, on_node=on_node)

@@ -469,7 +469,7 @@ def _wanted_ports(cluster: Cluster) -> Iterator[tuple[str, str, int]]:
 def port_in_use(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for node, owner, port in _wanted_ports(cluster):
         live = facts.nodes.get(node)
-        name = owner.split(" ")[0]
+        name = owner.split(" ")[0].split(".")[0]
         if live and port in live.listening and name not in facts.running:
             yield _hit(PORT_IN_USE, "error", f"node {node}",
                        f"port {port} ({owner}) is already listening")
