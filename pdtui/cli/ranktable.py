@@ -1,29 +1,31 @@
-"""``pdtui ranktable generate|lint|diff|push``."""
+"""``pdtui ranktable generate|lint|diff|push``: the LLMDataDist ranktable.
+
+The ranktable code, SSH and the probes are imported when a subcommand runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pdtui.cli import (
+from pdtui.cli.common import (
     EXIT_CONFIG,
     EXIT_FINDINGS,
     EXIT_OK,
+    add_group,
     add_host_key_flag,
     err,
     load_or_report,
-    register_group,
+    run_group,
 )
-from pdtui.cluster import Cluster, atomic_write, read_text
-from pdtui.npu.health import sweep
-from pdtui.npu.model import NodeHealth
-from pdtui.ranktable import Finding, RanktableError, diff, dumps, generate, lint, loads
-from pdtui.ranktable.sync import NodeCopy, fetch_all, instance_nodes, push
-from pdtui.ssh.remote import pool_for
+
+if TYPE_CHECKING:
+    from pdtui.cluster import Cluster
+    from pdtui.npu.model import NodeHealth
+    from pdtui.ranktable import Finding
+    from pdtui.ranktable.sync import NodeCopy
 
 
 def _cluster_with_ranktable(path: str) -> Cluster | None:
@@ -39,6 +41,10 @@ def _cluster_with_ranktable(path: str) -> Cluster | None:
 
 async def _live(cluster: Cluster, accept_new: bool) -> tuple[dict[str, NodeHealth],
                                                              list[NodeCopy]]:
+    from pdtui.npu.health import sweep
+    from pdtui.ranktable.sync import fetch_all, instance_nodes
+    from pdtui.ssh.remote import pool_for
+
     async with pool_for(cluster, accept_new=accept_new) as pool:
         names = {n.name for n in instance_nodes(cluster)}
         nodes = await sweep(pool, cluster)
@@ -75,6 +81,12 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _generate(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from pdtui.cluster import atomic_write
+    from pdtui.ranktable import RanktableError, dumps, generate, lint
+
     cluster = _cluster_with_ranktable(ns.cluster)
     if cluster is None:
         return EXIT_CONFIG
@@ -110,6 +122,9 @@ def _generate(ns: argparse.Namespace) -> int:
 
 
 def _read_ranktable(path: str) -> tuple[str, Any] | None:
+    from pdtui.cluster import read_text
+    from pdtui.ranktable import RanktableError, loads
+
     try:
         text = read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
@@ -133,6 +148,11 @@ def _lint_args(p: argparse.ArgumentParser) -> None:
 
 
 def _lint(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from pdtui.ranktable import lint
+
     got = _read_ranktable(ns.file)
     if got is None:
         return EXIT_CONFIG
@@ -169,11 +189,19 @@ def _diff_args(p: argparse.ArgumentParser) -> None:
 
 
 async def _copies(cluster: Cluster, text: str, accept_new: bool) -> list[NodeCopy]:
+    from pdtui.ranktable.sync import fetch_all
+    from pdtui.ssh.remote import pool_for
+
     async with pool_for(cluster, accept_new=accept_new) as pool:
         return await fetch_all(pool, cluster, text)
 
 
 def _diff(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from pdtui.ranktable import diff
+
     cluster = _cluster_with_ranktable(ns.cluster)
     got = _read_ranktable(ns.file)
     if cluster is None or got is None:
@@ -204,6 +232,13 @@ def _push_args(p: argparse.ArgumentParser) -> None:
 
 
 def _push(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from pdtui.ranktable import diff, lint
+    from pdtui.ranktable.sync import fetch_all, push
+    from pdtui.ssh.remote import pool_for
+
     cluster = _cluster_with_ranktable(ns.cluster)
     got = _read_ranktable(ns.file)
     if cluster is None or got is None:
@@ -255,10 +290,17 @@ def _push(ns: argparse.Namespace) -> int:
 # --- the group --------------------------------------------------------------
 
 
-register_group("ranktable", "generate, lint, diff and push the LLMDataDist ranktable", [
+SUBCOMMANDS = (
     ("generate", _generate_args, _generate,
      "build the ranktable from the nodes' live hccn_tool/npu-smi data"),
     ("lint", _lint_args, _lint, "check a ranktable (and, with --cluster, the live nodes)"),
     ("diff", _diff_args, _diff, "compare every node's copy with a local file"),
     ("push", _push_args, _push, "write a ranktable to every node, atomically with backup"),
-])
+)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_group(p, "ranktable", SUBCOMMANDS)
+
+
+run = run_group

@@ -12,11 +12,10 @@ import argparse
 import shlex
 import sys
 
-from pdtui.cli import EXIT_CONFIG, EXIT_OK, err, load_or_report, register
-from pdtui.ssh.remote import is_loopback
+from pdtui.cli.common import EXIT_CONFIG, EXIT_OK, err, load_or_report
 
 
-def _serve_args(p: argparse.ArgumentParser) -> None:
+def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", nargs="?", help="cluster file to open (optional)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -25,7 +24,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    "this machine's SSH access to the cluster")
 
 
-def _serve(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> int:
+    from pdtui.ssh.remote import is_loopback
+
     if not is_loopback(ns.host) and not ns.allow_remote:
         err(f"pdtui serve: refusing to listen on {ns.host}: textual-serve has no "
             "authentication and every browser gets this machine's SSH access to the cluster. "
@@ -47,6 +48,3 @@ def _serve(ns: argparse.Namespace) -> int:
     Server(shlex.join(argv), host=ns.host, port=ns.port, title="pdtui").serve()
     return EXIT_OK
 
-
-register("serve", "serve the app in a browser (textual-serve), on 127.0.0.1 by default",
-         _serve_args, _serve)

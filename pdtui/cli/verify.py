@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pdtui.cli import (
-    EXIT_CONFIG,
-    EXIT_FINDINGS,
-    EXIT_OK,
-    add_host_key_flag,
-    load_or_report,
-    register,
-)
-from pdtui.ssh.remote import pool_for
-from pdtui.runbook import Step, run_all, verification, write_report
+from pdtui.cli.common import EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK, add_host_key_flag, load_or_report
+
+if TYPE_CHECKING:
+    from pdtui.runbook import Step
 
 MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!", "failed": "✗",
          "skipped": "-"}
 
 
-def _verify_args(p: argparse.ArgumentParser) -> None:
+def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
     p.add_argument("--report", metavar="DIR",
                    help="write verify.md and verify.json (and the ranktable) into DIR")
@@ -30,7 +24,12 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     add_host_key_flag(p)
 
 
-def _verify(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> int:
+    import asyncio
+
+    from pdtui.runbook import run_all, verification, write_report
+    from pdtui.ssh.remote import pool_for
+
     cluster = load_or_report(ns.cluster)
     if cluster is None:
         return EXIT_CONFIG
@@ -46,7 +45,7 @@ def _verify(ns: argparse.Namespace) -> int:
         for line in step.details[:10] if step.state == "failed" else []:
             print(f"    {line}")
 
-    async def run() -> int:
+    async def run_book() -> int:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
             report = await run_all(
                 pool, cluster, verification(pool, cluster), on_step=show,
@@ -65,8 +64,5 @@ def _verify(ns: argparse.Namespace) -> int:
         print(f"\nrunbook passed in {report.seconds:.1f} s")
         return EXIT_OK
 
-    return asyncio.run(run())
+    return asyncio.run(run_book())
 
-
-register("verify", "run the whole runbook (check, ranktable, launch, prompt) and report",
-         _verify_args, _verify)

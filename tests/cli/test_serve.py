@@ -12,7 +12,7 @@ import pytest
 from procs import free_port
 
 pytest.importorskip("textual_serve")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_serves_the_app_page_on_loopback() -> None:

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import sys
 
-from pdtui.cli import (
+from pdtui.cli.common import (
     EXIT_CONFIG,
     EXIT_FINDINGS,
     EXIT_OK,
     add_host_key_flag,
     err,
     load_or_report,
-    register,
 )
 
 
-def _args(p: argparse.ArgumentParser) -> None:
+def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
     p.add_argument("prompt", help="the prompt text")
     p.add_argument("--chat", action="store_true",
@@ -43,12 +40,15 @@ def _args(p: argparse.ArgumentParser) -> None:
                 "with --api-key); the key is masked in all output.")
 
 
-def _handler(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
     import httpx
 
     from pdtui.console import ConsoleError, Request, Result, reach, scrub, send
-    from pdtui.ssh.remote import pool_for
     from pdtui.ssh import SshError
+    from pdtui.ssh.remote import pool_for
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:
@@ -70,7 +70,7 @@ def _handler(ns: argparse.Namespace) -> int:
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
             return await send(client, base, req, on_text=show if live else None)
 
-    async def run() -> tuple[str, Result]:
+    async def ask() -> tuple[str, Result]:
         if ns.url:
             return ns.url, await go(ns.url)
         if ns.via == "direct":
@@ -81,7 +81,7 @@ def _handler(ns: argparse.Namespace) -> int:
             return base, await go(base)
 
     try:
-        base, res = asyncio.run(run())
+        base, res = asyncio.run(ask())
     except ConsoleError as exc:
         err(scrub(f"pdtui prompt: {exc}"))
         return EXIT_CONFIG
@@ -101,6 +101,3 @@ def _handler(ns: argparse.Namespace) -> int:
         print(res.status_line())
     return EXIT_OK if res.ok else EXIT_FINDINGS
 
-
-register("prompt", "send one prompt to the PD proxy and show TTFT, tok/s and token counts",
-         _args, _handler)

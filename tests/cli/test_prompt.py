@@ -14,7 +14,7 @@ from test_console import PD, free_port, start_pd
 
 from pdtui.sim import textgen
 
-SAMPLE = str(Path(__file__).resolve().parents[1] / "pdtui" / "samples"
+SAMPLE = str(Path(__file__).resolve().parents[2] / "pdtui" / "samples"
              / "deepseek-v3.2-a3-1p1d.toml")
 
 

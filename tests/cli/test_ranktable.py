@@ -70,6 +70,6 @@ def test_lint_without_cluster_checks_the_shape(tmp_path: Path) -> None:
 
 
 def test_a_cluster_without_a_ranktable_section_is_a_clear_error() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     r = pdtui("ranktable", "generate", str(root / "sample_clusters" / "mooncake-a3-2p1d.toml"))
     assert r.returncode == 2 and "missing [ranktable] section" in r.stderr

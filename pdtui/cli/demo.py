@@ -1,0 +1,101 @@
+"""``pdtui demo``: start a simulated 1P1D cluster and open the app on it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import threading
+from pathlib import Path
+
+from pdtui.cli.common import EXIT_CONFIG, err, run_app
+
+
+def demo_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pdtui" / "demo"
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", default=None, help=f"where to keep the demo files (default "
+                   f"{demo_dir()})")
+    p.add_argument("--latency-ms", type=int, default=100, help="fake tool latency (default 100)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="start with a fault, e.g. decode-0:3:link-down (repeatable)")
+
+
+class _SimThread(threading.Thread):
+    """The simulator on its own event loop, beside the app's."""
+
+    def __init__(self, sim: object) -> None:
+        super().__init__(name="pdtui-sim", daemon=True)
+        self.sim = sim
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.loop = asyncio.new_event_loop()
+        self._stop_event: asyncio.Event | None = None
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        from pdtui.sim.rig import Simulator
+
+        assert isinstance(self.sim, Simulator)
+        self._stop_event = asyncio.Event()
+        try:
+            await self.sim.start()
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        await self._stop_event.wait()
+        await self.sim.stop()
+
+    def shutdown(self) -> None:
+        if self._stop_event is not None and self.is_alive():
+            self.loop.call_soon_threadsafe(self._stop_event.set)
+        self.join(timeout=10)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from pdtui.cluster import load
+    from pdtui.sim.rig import SimError, Simulator, runbook_spec
+
+    folder = Path(ns.dir) if ns.dir else demo_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    cluster_file = folder / "demo-1p1d.toml"
+    sim = Simulator(runbook_spec(), cluster_file, latency_ms=ns.latency_ms, faults=ns.fault)
+    thread = _SimThread(sim)
+    thread.start()
+    thread.ready.wait(timeout=60)
+    if thread.error is not None:
+        msg = thread.error if isinstance(thread.error, SimError) else repr(thread.error)
+        err(f"pdtui demo: {msg}")
+        return EXIT_CONFIG
+    try:
+        load(cluster_file)
+        cfg = sim.ssh_config_path
+        note = (
+            f"Simulated 1P1D cluster: {len(sim.nodes)} fake A3 nodes over real SSH.\n"
+            "Try: R runs the whole runbook (check, ranktable, launch, prompt); F3 the NPU "
+            "grid; F6 the console (ctrl+j sends).\n"
+            "From another terminal, while the demo runs:\n"
+            f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
+            f"  ssh -F {cfg} {sim.nodes[0].name}"
+        )
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) still stops the simulated nodes and
+        # whatever was started on them.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, _exit_on_signal)
+        return run_app(str(cluster_file), notes=[note])
+    finally:
+        thread.shutdown()
+

@@ -1,0 +1,62 @@
+"""``pdtui status CLUSTER``: state, startup stage and known errors of every process."""
+
+from __future__ import annotations
+
+import argparse
+
+from pdtui.cli.common import EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK, add_only_args, cluster_and_only
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_only_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _print_details(r: dict[str, object]) -> None:
+    stages = r.get("stages")
+    if isinstance(stages, dict) and stages:
+        print("    " + "  ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
+    stats = r.get("stats")
+    if isinstance(stats, dict):
+        print(f"    running {stats['running']}  waiting {stats['waiting']}  "
+              f"kv cache {stats['kv_cache_pct']:.1f}%  "
+              f"gen {stats['generation_tps']:.1f} tok/s")
+    fingerprints = r["fingerprints"]
+    assert isinstance(fingerprints, list)
+    for f in fingerprints:
+        print(f"    {f['meaning']}: {f['line']}")
+        print(f"    → {f['hint']}")
+
+
+def print_status(rows: list[dict[str, object]]) -> None:
+    """One line per process, then its stage times, load and known errors."""
+    marks = {"ready": "✓", "starting": "◌", "stopped": "·", "failed": "✗"}
+    for r in rows:
+        stage = r["stage"] or "-"
+        pid = r["pid"] or "-"
+        print(f"{marks.get(str(r['state']), '?')} {r['name']:<16} {r['role']:<8} "
+              f"{r['node']:<12} {r['state']:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
+        _print_details(r)
+
+
+def run(ns: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from pdtui.launch.control import statuses
+    from pdtui.ssh.remote import pool_for
+
+    cluster = cluster_and_only(ns)
+    if cluster is None:
+        return EXIT_CONFIG
+
+    async def fetch() -> list[dict[str, object]]:
+        async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+            return [s.to_dict() for s in await statuses(pool, cluster, ns.only)]
+
+    rows = asyncio.run(fetch())
+    if ns.json:
+        print(json.dumps({"cluster": cluster.name, "processes": rows}, indent=2))
+    else:
+        print_status(rows)
+    return EXIT_FINDINGS if any(r["state"] == "failed" for r in rows) else EXIT_OK

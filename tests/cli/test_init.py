@@ -1,0 +1,56 @@
+"""The command line's entry point: version, usage errors, unknown commands, every --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pdtui import __version__, cli
+
+
+def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_version() -> None:
+    r = pdtui("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"pdtui {__version__}"
+
+
+def test_opening_a_bad_file_in_the_app_fails_before_the_screen(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text("[cluster\n")
+    r = pdtui(str(bad))
+    assert r.returncode == 2
+    assert r.stderr.startswith("c.toml: not valid TOML:")
+
+
+def test_usage_error_exits_2() -> None:
+    r = pdtui("validate")
+    assert r.returncode == 2 and "usage:" in r.stderr
+
+
+def test_unknown_command_exits_2() -> None:
+    r = pdtui("frobnicate", "x")
+    assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
+
+
+def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert "validate" in cli.COMMANDS
+    for name in cli.COMMANDS:
+        assert name in listing
+        assert cli.main([name, "--help"]) == 0, name
+        assert "usage: pdtui " + name in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_help_imports_no_command_module() -> None:
+    code = ("import sys; from pdtui import cli; cli.main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('pdtui.cli.')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "['pdtui.cli.common']"
