@@ -11,8 +11,9 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from pdtui.cluster import Cluster
+from pdtui.ssh.errors import HostKeyChanged, HostKeyUnknown, SshError
+from pdtui.ssh.pool import CommandResult
 from pdtui.ssh.remote import pool_for, target
-from pdtui.ssh import CommandResult, HostKeyChanged, HostKeyUnknown, SshError
 
 IDENTITY_COMMAND = "hostname; hostname -I"
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from pdtui.cluster import Cluster, Node
 from pdtui.settings import config_dir
-from pdtui.ssh import HostKeyStore, SshPool, SshTarget
+from pdtui.ssh.hostkeys import HostKeyStore
+from pdtui.ssh.pool import SshPool
+from pdtui.ssh.target import SshTarget
 
 
 def is_loopback(host: str) -> bool:

@@ -1,4 +1,4 @@
-"""SshPool against in-process SimNodeServer nodes (fast, no root needed)."""
+"""pdtui.ssh.pool: SshPool against in-process SimNodeServer nodes (fast, no root needed)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from pdtui.ssh import (
     SshPool,
     SshTarget,
     Unreachable,
+    backoff_delay,
 )
 
 SimFactory = Callable[..., Any]
@@ -87,6 +88,10 @@ def trusted_store(tmp_path: Path, host_key_path: Path, *nodes: SimNodeServer) ->
     kh = tmp_path / "known_hosts"
     kh.write_text("".join(f"[{n.listen_host}]:{n.port} {key}\n" for n in nodes))
     return HostKeyStore([kh], tmp_path / "pdtui_known_hosts")
+
+
+def test_backoff_schedule() -> None:
+    assert [backoff_delay(n) for n in range(0, 8)] == [0, 1, 2, 4, 8, 16, 30, 30]
 
 
 # -- host keys ---------------------------------------------------------------------------------
