@@ -1,0 +1,174 @@
+"""How long pdtui takes to start: ``--version``, a cold ``pdtui check``, the app's first frame.
+
+Every figure is a fresh process, run several times (minimum and median), beside
+``python -c pass`` measured in the same run as the floor no Python program goes below:
+
+* ``pdtui --version`` (the installed entry point, else ``python -m pdtui``);
+* ``pdtui check CLUSTER`` on the simulated 1P1D (``pdtui sim up --inproc-probe``, each fake
+  tool call taking --latency-ms, the nodes in their own process), with the ratio to the
+  runbook's own ``hccn_tool`` loops over ssh (--runbook-seconds, as measured by
+  ``benchmarks/check_sweep.py``; --measure-runbook runs them here);
+* the app opened on a cluster file in a real pseudo-terminal: the time until the first screen
+  bytes with its mode bar ("Runbook") arrive; then ctrl+q quits it.
+
+    python benchmarks/startup.py
+    python benchmarks/startup.py --runs 11 --measure-runbook
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import os
+import select
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from check_sweep import runbook_time, simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "pdtui" / "samples" / "deepseek-v3.2-a3-1p1d.toml"
+FIRST_FRAME = b"Runbook"
+
+
+def pdtui_argv() -> list[str]:
+    """The installed ``pdtui`` script run by this interpreter, else ``python -m pdtui``."""
+    script = Path(sys.executable).with_name("pdtui")
+    if script.exists():
+        return [sys.executable, str(script)]
+    found = shutil.which("pdtui")
+    return [sys.executable, found] if found and not found.endswith("/shims/pdtui") else [
+        sys.executable, "-m", "pdtui"]
+
+
+def timed(argv: list[str], expect: int = 0) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       stdin=subprocess.DEVNULL, timeout=120)
+    took = time.perf_counter() - t
+    if r.returncode != expect:
+        raise SystemExit(f"{' '.join(argv)} exited {r.returncode}: {r.stderr[-2000:]}")
+    return took
+
+
+def runs(n: int, once: Callable[[], float]) -> list[float]:
+    return [once() for _ in range(n)]
+
+
+def _read_until(fd: int, needle: bytes, timeout: float) -> bool:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                return False
+            if not chunk:
+                return False
+            seen += chunk
+    return True
+
+
+def _quit(proc: subprocess.Popen[bytes], fd: int) -> None:
+    os.write(fd, b"\x11")  # ctrl+q
+    deadline = time.monotonic() + 20
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            with contextlib.suppress(OSError):
+                os.read(fd, 65536)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def first_frame(argv: list[str], env: dict[str, str]) -> float:
+    """Seconds from the start of ``argv`` in a 120x40 pty to its first frame."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    t = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    try:
+        if not _read_until(master, FIRST_FRAME, timeout=60):
+            raise SystemExit(f"no first frame from {' '.join(argv)}")
+        took = time.perf_counter() - t
+        _quit(proc, master)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return took
+
+
+def show(label: str, times: list[float], floor: float | None = None) -> float:
+    low, mid = min(times), statistics.median(times)
+    over = f"   (median - floor {mid - floor:.3f} s)" if floor is not None else ""
+    print(f"{label:<34} min {low:.3f} s   median {mid:.3f} s{over}", flush=True)
+    return mid
+
+
+def measure_runbook(latency: int, workdir: Path) -> float:
+    from pdtui.cluster import load
+
+    with simulator(2, latency, False, workdir) as f:
+        return asyncio.run(runbook_time(load(f), f))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7, help="runs of each measurement (default 7)")
+    ap.add_argument("--latency-ms", type=int, default=100,
+                    help="time each fake tool call takes (default 100)")
+    ap.add_argument("--runbook-seconds", type=float, default=20.0,
+                    help="the runbook loops' time on the 1P1D (default 20, check_sweep's figure)")
+    ap.add_argument("--measure-runbook", action="store_true",
+                    help="run the runbook loops over ssh here instead of --runbook-seconds")
+    ns = ap.parse_args()
+    pdtui = pdtui_argv()
+    print(f"{ns.runs} runs each; pdtui = {' '.join(pdtui)}", flush=True)
+    floor = show("python -c pass (floor)", runs(ns.runs, lambda: timed([sys.executable, "-c",
+                                                                          "pass"])))
+    show("pdtui --version", runs(ns.runs, lambda: timed([*pdtui, "--version"])), floor)
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        with _check_cluster(ns.latency_ms, workdir) as cluster:
+            check = show(f"pdtui check (1P1D, {ns.latency_ms} ms/call)",
+                         runs(ns.runs, lambda: timed([*pdtui, "check", str(cluster)])), floor)
+        runbook = (measure_runbook(ns.latency_ms, workdir) if ns.measure_runbook
+                   else ns.runbook_seconds)
+        how = "measured" if ns.measure_runbook else "given"
+        print(f"{'runbook loops (' + how + ')':<34} {runbook:.1f} s   runbook / pdtui check: "
+              f"{runbook / check:.0f}x", flush=True)
+        env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
+        env.pop("NO_COLOR", None)
+        show("app first frame (pty, 120x40)",
+             runs(ns.runs, lambda: first_frame([*pdtui, str(SAMPLE)], env)), floor)
+
+
+@contextlib.contextmanager
+def _check_cluster(latency: int, workdir: Path) -> Iterator[Path]:
+    """The simulated 1P1D, nodes answering the probe in-process; warmed by one check."""
+    with simulator(2, latency, True, workdir) as cluster:
+        timed([*pdtui_argv(), "check", str(cluster)])  # the simulator's own first connects
+        yield cluster
+
+
+if __name__ == "__main__":
+    main()
