@@ -270,25 +270,8 @@ def parse_fault(spec: str, known_nodes: Iterable[str] | None = None) -> Fault:
     """Parse ``NODE[:DEVICE]:KIND[=VALUE]``; raise `FaultError` naming the bad part."""
     if "\n" in spec or "\r" in spec:
         raise _err(spec, "must be one line")
-    node, sep, rest = spec.partition(":")
-    if not sep:
-        raise _err(spec, "missing ':KIND' after the node name")
-    if not node or any(c.isspace() for c in node):
-        raise _err(spec, f"bad node name {node!r}")
-    if known_nodes is not None:
-        known = list(known_nodes)
-        if node not in known:
-            raise _err(spec, f"unknown node {node!r} (known: {', '.join(known) or 'none'})")
-    device: int | None = None
-    head, sep2, tail = rest.partition(":")
-    head_kind = head.partition("=")[0]
-    if head_kind not in KINDS and head.lstrip("-+").isdigit():
-        if not (head.isascii() and head.isdigit()):
-            raise _err(spec, f"bad device {head!r} (must be an index >= 0)")
-        if not sep2:
-            raise _err(spec, f"missing ':KIND' after device {head}")
-        device = int(head)
-        rest = tail
+    node, rest = _split_node(spec, known_nodes)
+    device, rest = _split_device(spec, rest)
     kind_name, eq, value = rest.partition("=")
     if not kind_name:
         raise _err(spec, "missing KIND")
@@ -300,17 +283,48 @@ def parse_fault(spec: str, known_nodes: Iterable[str] | None = None) -> Fault:
     if kind.scope == "node" and device is not None:
         raise _err(spec, f"kind {kind_name!r} applies to a whole node, drop the device")
     val: str | None = value if eq else None
+    _check_value(spec, kind, val, bool(eq))
+    return Fault(node=node, device=device, kind=kind_name, value=val)
+
+
+def _split_node(spec: str, known_nodes: Iterable[str] | None) -> tuple[str, str]:
+    """(node name, the rest after its ``:``)."""
+    node, sep, rest = spec.partition(":")
+    if not sep:
+        raise _err(spec, "missing ':KIND' after the node name")
+    if not node or any(c.isspace() for c in node):
+        raise _err(spec, f"bad node name {node!r}")
+    if known_nodes is not None:
+        known = list(known_nodes)
+        if node not in known:
+            raise _err(spec, f"unknown node {node!r} (known: {', '.join(known) or 'none'})")
+    return node, rest
+
+
+def _split_device(spec: str, rest: str) -> tuple[int | None, str]:
+    """(device index or None, ``KIND[=VALUE]``) from what follows the node."""
+    head, sep, tail = rest.partition(":")
+    if head.partition("=")[0] in KINDS or not head.lstrip("-+").isdigit():
+        return None, rest
+    if not (head.isascii() and head.isdigit()):
+        raise _err(spec, f"bad device {head!r} (must be an index >= 0)")
+    if not sep:
+        raise _err(spec, f"missing ':KIND' after device {head}")
+    return int(head), tail
+
+
+def _check_value(spec: str, kind: FaultKind, val: str | None, has_eq: bool) -> None:
+    """Raise unless ``val`` suits ``kind`` (required, forbidden, non-empty, valid)."""
     if kind.value == "required" and not val:
-        raise _err(spec, f"kind {kind_name!r} needs a value ({kind.usage()})")
+        raise _err(spec, f"kind {kind.name!r} needs a value ({kind.usage()})")
     if kind.value == "forbidden" and val is not None:
-        raise _err(spec, f"kind {kind_name!r} takes no value")
-    if eq and not val:
-        raise _err(spec, f"empty value for {kind_name!r}")
+        raise _err(spec, f"kind {kind.name!r} takes no value")
+    if has_eq and not val:
+        raise _err(spec, f"empty value for {kind.name!r}")
     if val is not None and kind.validate is not None:
         problem = kind.validate(val)
         if problem is not None:
-            raise _err(spec, f"bad value {val!r} for {kind_name!r}: {problem}")
-    return Fault(node=node, device=device, kind=kind_name, value=val)
+            raise _err(spec, f"bad value {val!r} for {kind.name!r}: {problem}")
 
 
 def check_fault(state: SimState, fault: Fault) -> None:

@@ -303,6 +303,22 @@ def build_state(
     Node i sits in slot ``server_index_base + i``: super pod ``slot // super_pod_size``,
     Server Index ``slot % super_pod_size``.
     """
+    _check_layout(nodes, server_index_base, super_pod_size)
+    out: list[NodeState] = []
+    for i, (name, ip, soc, npus) in enumerate(nodes):
+        _check_node(name, soc, npus)
+        pod, server = divmod(server_index_base + i, super_pod_size)
+        node = NodeState(name=name, ip=ip, soc=soc, npus=npus, server_index=server,
+                         super_pod_id=pod)
+        for d in range(npus):
+            node.devices.append(_build_device(node, i, d))
+        out.append(node)
+    return SimState(nodes=out, latency_ms=latency_ms, super_pod_size=super_pod_size)
+
+
+def _check_layout(nodes: list[tuple[str, str, str, int]], server_index_base: int,
+                  super_pod_size: int) -> None:
+    """Raise ValueError unless the nodes fit the super pods (unique names, vNIC room)."""
     names = [n[0] for n in nodes]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate node names in {names}")
@@ -319,22 +335,17 @@ def build_state(
     last_pod = (server_index_base + len(nodes) - 1) // super_pod_size
     if any(soc == "A3" for _, _, soc, _ in nodes) and last_pod >= MAX_SUPER_PODS:
         raise ValueError(f"at most {MAX_SUPER_PODS} A3 super pods (vNIC third octet)")
-    out: list[NodeState] = []
-    for i, (name, ip, soc, npus) in enumerate(nodes):
-        if soc not in SOCS:
-            raise ValueError(f"node {name}: soc must be A2 or A3, not {soc!r}")
-        if not name or ":" in name or any(c.isspace() for c in name):
-            raise ValueError(f"bad node name {name!r}")
-        limit = 16 if soc == "A3" else 8
-        if not 1 <= npus <= limit or (soc == "A3" and npus % 2):
-            raise ValueError(f"node {name}: {npus} devices is not valid for {soc}")
-        pod, server = divmod(server_index_base + i, super_pod_size)
-        node = NodeState(name=name, ip=ip, soc=soc, npus=npus, server_index=server,
-                         super_pod_id=pod)
-        for d in range(npus):
-            node.devices.append(_build_device(node, i, d))
-        out.append(node)
-    return SimState(nodes=out, latency_ms=latency_ms, super_pod_size=super_pod_size)
+
+
+def _check_node(name: str, soc: str, npus: int) -> None:
+    """Raise ValueError for a bad name, SoC or device count."""
+    if soc not in SOCS:
+        raise ValueError(f"node {name}: soc must be A2 or A3, not {soc!r}")
+    if not name or ":" in name or any(c.isspace() for c in name):
+        raise ValueError(f"bad node name {name!r}")
+    limit = 16 if soc == "A3" else 8
+    if not 1 <= npus <= limit or (soc == "A3" and npus % 2):
+        raise ValueError(f"node {name}: {npus} devices is not valid for {soc}")
 
 
 def _build_device(node: NodeState, node_index: int, dev: int) -> DeviceState:

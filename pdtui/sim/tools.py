@@ -63,6 +63,7 @@ import shlex
 import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pdtui.sim.faults import (
@@ -148,53 +149,85 @@ def hccn_tool(state: SimState, node: NodeState, args: list[str]) -> Out:
         return o
     if broken == "garbage":
         return _garbage(node.name, dev, cmd, o)
-    simple = {"-lldp", "-link", "-net_health", "-netdetect", "-gateway", "-ip", "-vnic",
-              "-tls", "-pfc"}
-    if cmd in simple and extra:
-        return o.fail(CMD_FAILED)
-    if cmd == "-link":
-        o.line(f"link status: {d.link}")
-    elif cmd == "-net_health":
-        o.line(f"net health status: {d.net_health}")
-    elif cmd == "-ip":
-        if d.roce_ip is None:
-            return o.fail(NO_IP, RC_NOT_PRESET)
-        o.line(f"ipaddr:{d.roce_ip}")
-        o.line(f"netmask:{d.netmask}")
-    elif cmd == "-gateway":
-        if d.gateway is None:
-            return o.fail(NO_GATEWAY, RC_NOT_PRESET)
-        o.line(f"default gateway:{d.gateway}, Iface:eth0")
-    elif cmd == "-netdetect":
-        if d.netdetect is None:
-            return o.fail(NO_NETDETECT, RC_NOT_PRESET)
-        o.line(f"netdetect addr: {d.netdetect}")
-    elif cmd == "-vnic":
-        if node.soc != "A3":
-            return o.fail(CMD_FAILED)
-        o.line(f"vnic link status: {d.vnic_link}")
-        o.line(f"vnic ipaddr: {node.vnic_ip(dev)}")
-        o.line(f"vnic netmask: {VNIC_NETMASK}")
-    elif cmd == "-tls":
-        o.line(
-            f"dev_id:{dev}, tls switch[{d.tls_switch}](0:disable, 1:enable), "
-            f"tls preconfigured[{d.tls_preconfigured}](0:non-preset, 1:preset), "
-            f"tls alarm time threshold[{d.tls_alarm_days}]days"
-        )
-    elif cmd == "-pfc":
-        o.line("PFC configuration:")
-        o.line("priority   0 1 2 3 4 5 6 7")
-        o.line("enabled    0 0 0 0 1 0 0 0")
-    elif cmd == "-lldp":
-        if d.link == "UP":
-            _lldp(node, d, o)
-    elif cmd == "-ping":
+    get = _GETS.get(cmd)
+    if get is not None:
+        return o.fail(CMD_FAILED) if extra else get(node, dev, d, o)
+    if cmd == "-ping":
         return _roce_ping(state, node, d, extra, o)
-    elif cmd == "-hccs_ping":
+    if cmd == "-hccs_ping":
         return _hccs_ping(state, node, d, extra, o)
-    else:
-        return o.fail(CMD_FAILED)
+    return o.fail(CMD_FAILED)
+
+
+def _get_link(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    o.line(f"link status: {d.link}")
     return o
+
+
+def _get_net_health(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    o.line(f"net health status: {d.net_health}")
+    return o
+
+
+def _get_ip(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    if d.roce_ip is None:
+        return o.fail(NO_IP, RC_NOT_PRESET)
+    o.line(f"ipaddr:{d.roce_ip}")
+    o.line(f"netmask:{d.netmask}")
+    return o
+
+
+def _get_gateway(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    if d.gateway is None:
+        return o.fail(NO_GATEWAY, RC_NOT_PRESET)
+    o.line(f"default gateway:{d.gateway}, Iface:eth0")
+    return o
+
+
+def _get_netdetect(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    if d.netdetect is None:
+        return o.fail(NO_NETDETECT, RC_NOT_PRESET)
+    o.line(f"netdetect addr: {d.netdetect}")
+    return o
+
+
+def _get_vnic(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    if node.soc != "A3":
+        return o.fail(CMD_FAILED)
+    o.line(f"vnic link status: {d.vnic_link}")
+    o.line(f"vnic ipaddr: {node.vnic_ip(dev)}")
+    o.line(f"vnic netmask: {VNIC_NETMASK}")
+    return o
+
+
+def _get_tls(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    o.line(
+        f"dev_id:{dev}, tls switch[{d.tls_switch}](0:disable, 1:enable), "
+        f"tls preconfigured[{d.tls_preconfigured}](0:non-preset, 1:preset), "
+        f"tls alarm time threshold[{d.tls_alarm_days}]days"
+    )
+    return o
+
+
+def _get_pfc(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    o.line("PFC configuration:")
+    o.line("priority   0 1 2 3 4 5 6 7")
+    o.line("enabled    0 0 0 0 1 0 0 0")
+    return o
+
+
+def _get_lldp(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
+    if d.link == "UP":
+        _lldp(node, d, o)
+    return o
+
+
+# The ``-g`` queries that take no further arguments, by command.
+_GETS: dict[str, Callable[[NodeState, int, DeviceState, Out], Out]] = {
+    "-link": _get_link, "-net_health": _get_net_health, "-ip": _get_ip,
+    "-gateway": _get_gateway, "-netdetect": _get_netdetect, "-vnic": _get_vnic,
+    "-tls": _get_tls, "-pfc": _get_pfc, "-lldp": _get_lldp,
+}
 
 
 def _hccn_set(node: NodeState, dev: int, cmd: str, extra: list[str], o: Out) -> Out:

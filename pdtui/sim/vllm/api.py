@@ -40,6 +40,59 @@ def _chat_prompt(messages: Any) -> str:
     return "".join(lines) + "assistant:"
 
 
+def _completion_prompt(p: Any) -> tuple[str, list[int]]:
+    """(prompt text, token ids) of a completion's ``prompt``: one string or one id list."""
+    if isinstance(p, list) and len(p) == 1 and isinstance(p[0], str | list):
+        p = p[0]
+    if isinstance(p, str):
+        return p, textgen.token_ids(p)
+    if isinstance(p, list) and p and all(isinstance(x, int) for x in p):
+        return " ".join(str(x) for x in p), [int(x) for x in p]
+    if isinstance(p, list):
+        raise RequestError(400, "the simulator takes one prompt per request")
+    raise RequestError(400, "prompt must be a string or a list of token ids")
+
+
+def _max_tokens(body: dict[str, Any], chat: bool) -> int | None:
+    """The requested completion length (chat prefers ``max_completion_tokens``)."""
+    mt = body.get("max_completion_tokens") if chat else None
+    if mt is None:
+        mt = body.get("max_tokens")
+    if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
+        raise RequestError(400, f"max_tokens must be at least 1, got {mt}.")
+    return mt
+
+
+def _fit_context(limit: int, n: int, mt: int | None, chat: bool) -> int:
+    """The completion length once prompt + completion fit ``limit`` (vLLM's 400 otherwise)."""
+    if n <= limit and (mt is None or n + mt <= limit):
+        return limit - n if mt is None else mt
+    where = "messages" if chat else "prompt"
+    if mt is None or n > limit:
+        msg = (f"This model's maximum context length is {limit} tokens. However, your "
+               f"request has {n} input tokens. Please reduce the length of the input "
+               f"{where}.")
+    else:
+        msg = (f"This model's maximum context length is {limit} tokens. However, you "
+               f"requested {n + mt} tokens ({n} in the {where}, {mt} in the "
+               f"completion). Please reduce the length of the {where} or completion.")
+    raise RequestError(400, msg)
+
+
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's seed, KV transfer parameters and streaming options, as GenRequest fields."""
+    seed = body.get("seed")
+    kvp = body.get("kv_transfer_params")
+    so = body.get("stream_options") or {}
+    if not isinstance(so, dict):
+        so = {}
+    return {"seed": seed if isinstance(seed, int) else None,
+            "kv_params": kvp if isinstance(kvp, dict) else None,
+            "stream": bool(body.get("stream")),
+            "include_usage": bool(so.get("include_usage")),
+            "continuous_usage": bool(so.get("continuous_usage_stats"))}
+
+
 class Api:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -158,54 +211,19 @@ class Api:
             prompt = _chat_prompt(body.get("messages"))
             ids = textgen.token_ids(prompt)
         else:
-            p = body.get("prompt")
-            if isinstance(p, list) and len(p) == 1 and isinstance(p[0], str | list):
-                p = p[0]
-            if isinstance(p, str):
-                prompt, ids = p, textgen.token_ids(p)
-            elif isinstance(p, list) and p and all(isinstance(x, int) for x in p):
-                prompt, ids = " ".join(str(x) for x in p), [int(x) for x in p]
-            elif isinstance(p, list):
-                raise RequestError(400, "the simulator takes one prompt per request")
-            else:
-                raise RequestError(400, "prompt must be a string or a list of token ids")
+            prompt, ids = _completion_prompt(body.get("prompt"))
         if int(body.get("n") or 1) != 1:
             raise RequestError(400, "n > 1 is not supported by the simulator")
-        mt = body.get("max_completion_tokens") if chat else None
-        if mt is None:
-            mt = body.get("max_tokens")
-        if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
-            raise RequestError(400, f"max_tokens must be at least 1, got {mt}.")
-        limit = self.cfg.max_model_len
-        n = len(ids)
-        if n > limit or (mt is not None and n + mt > limit):
-            where = "messages" if chat else "prompt"
-            if mt is None or n > limit:
-                msg = (f"This model's maximum context length is {limit} tokens. However, your "
-                       f"request has {n} input tokens. Please reduce the length of the input "
-                       f"{where}.")
-            else:
-                msg = (f"This model's maximum context length is {limit} tokens. However, you "
-                       f"requested {n + mt} tokens ({n} in the {where}, {mt} in the "
-                       f"completion). Please reduce the length of the {where} or completion.")
-            raise RequestError(400, msg)
-        if mt is None:
-            mt = limit - n
+        mt = _fit_context(self.cfg.max_model_len, len(ids), _max_tokens(body, chat), chat)
         temp = body.get("temperature")
         if temp is not None and not isinstance(temp, int | float):
             raise RequestError(400, "temperature must be a number")
-        seed = body.get("seed")
-        kvp = body.get("kv_transfer_params")
-        so = body.get("stream_options") or {}
         xid = request.headers.get("x-request-id") or uuid.uuid4().hex
         rid = f"chatcmpl-{xid}" if chat else f"cmpl-{xid}"
         return GenRequest(
             rid=rid, internal=rid if chat else f"{rid}-0", chat=chat, prompt=prompt,
-            prompt_ids=ids, max_tokens=mt, seed=seed if isinstance(seed, int) else None,
-            kv_params=kvp if isinstance(kvp, dict) else None, created=int(time.time()),
-            model=str(model or self.cfg.served_name), stream=bool(body.get("stream")),
-            include_usage=bool(isinstance(so, dict) and so.get("include_usage")),
-            continuous_usage=bool(isinstance(so, dict) and so.get("continuous_usage_stats")))
+            prompt_ids=ids, max_tokens=mt, created=int(time.time()),
+            model=str(model or self.cfg.served_name), **_options(body))
 
     async def _handle(self, request: Request, chat: bool) -> Response:
         try:

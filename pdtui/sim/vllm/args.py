@@ -108,63 +108,86 @@ def _convert(name: str, value: str) -> Any:
 
 def parse_serve_args(argv: list[str]) -> ServeArgs:
     """Parse the arguments after ``serve``."""
-    positional: list[str] = []
-    opts: dict[str, Any] = {}
-    unknown: list[str] = []
-    i = 0
-    while i < len(argv):
-        tok = argv[i]
-        i += 1
-        if tok in SHORT_FLAGS or (tok.startswith("-O") and len(tok) > 2 and tok[2:].isdigit()):
-            name = SHORT_FLAGS.get(tok, "compilation-config")
-            if tok.startswith("-O") and tok != "-O":
-                opts[name] = int(tok[2:])
-                continue
-            if i >= len(argv):
-                raise UsageError(f"argument {tok}: expected one argument")
-            opts[name] = _convert(name, argv[i])
-            i += 1
-            continue
-        if not tok.startswith("--") or tok == "--":
-            positional.append(tok)
-            continue
+    return _Parser(argv).parse()
+
+
+def _is_short(tok: str) -> bool:
+    return tok in SHORT_FLAGS or (tok.startswith("-O") and len(tok) > 2 and tok[2:].isdigit())
+
+
+class _Parser:
+    """One pass over the ``serve`` arguments, argparse-style."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.i = 0
+        self.positional: list[str] = []
+        self.opts: dict[str, Any] = {}
+        self.unknown: list[str] = []
+
+    def _more(self) -> bool:
+        return self.i < len(self.argv)
+
+    def _take(self) -> str:
+        self.i += 1
+        return self.argv[self.i - 1]
+
+    def parse(self) -> ServeArgs:
+        while self._more():
+            tok = self._take()
+            if _is_short(tok):
+                self._short(tok)
+            elif not tok.startswith("--") or tok == "--":
+                self.positional.append(tok)
+            else:
+                self._long(tok)
+        model = self.opts.pop("model", None)
+        if self.positional:
+            model = self.positional.pop(0)
+        unknown = self.unknown + self.positional
+        if unknown:
+            raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
+        return ServeArgs(model=model or DEFAULT_MODEL, opts=self.opts)
+
+    def _short(self, tok: str) -> None:
+        name = SHORT_FLAGS.get(tok, "compilation-config")
+        if tok.startswith("-O") and tok != "-O":
+            self.opts[name] = int(tok[2:])
+            return
+        if not self._more():
+            raise UsageError(f"argument {tok}: expected one argument")
+        self.opts[name] = _convert(name, self._take())
+
+    def _long(self, tok: str) -> None:
         raw, eq, inline = tok[2:].partition("=")
         name = raw.replace("_", "-")
         if name in BOOL_FLAGS or (name.startswith("no-") and name[3:] in BOOL_FLAGS):
             if eq:
                 raise UsageError(f"argument --{raw}: ignored explicit argument {inline!r}")
             key = name[3:] if name.startswith("no-") else name
-            opts[key] = not name.startswith("no-")
-            continue
-        if name not in VALUE_FLAGS:
-            unknown.append(tok)
-            if not eq and i < len(argv) and not argv[i].startswith("-"):
-                unknown.append(argv[i])
-                i += 1
-            continue
-        if eq:
-            values = [inline]
+            self.opts[key] = not name.startswith("no-")
+        elif name not in VALUE_FLAGS:
+            self.unknown.append(tok)
+            if not eq and self._more() and not self.argv[self.i].startswith("-"):
+                self.unknown.append(self._take())
+        elif eq:
+            self.opts[name] = [inline] if name in NARGS_FLAGS else _convert(name, inline)
         else:
-            values = []
-            while i < len(argv) and not (argv[i].startswith("--") or argv[i] in SHORT_FLAGS):
-                values.append(argv[i])
-                i += 1
-                if name not in NARGS_FLAGS:
-                    break
-            if not values:
-                want = "at least one argument" if name in NARGS_FLAGS else "one argument"
-                raise UsageError(f"argument --{raw}: expected {want}")
-        opts[name] = values if name in NARGS_FLAGS and not eq else (
-            [values[0]] if name in NARGS_FLAGS else _convert(name, values[0]))
-    model = opts.pop("model", None)
-    if positional:
-        model = positional.pop(0)
-    unknown += positional
-    if unknown:
-        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}")
-    return ServeArgs(model=model or DEFAULT_MODEL, opts=opts)
+            values = self._values(raw, name)
+            self.opts[name] = values if name in NARGS_FLAGS else _convert(name, values[0])
 
-
+    def _values(self, raw: str, name: str) -> list[str]:
+        """The values after ``--name`` (several for a NARGS flag), up to the next flag."""
+        values: list[str] = []
+        while self._more() and not (self.argv[self.i].startswith("--")
+                                    or self.argv[self.i] in SHORT_FLAGS):
+            values.append(self._take())
+            if name not in NARGS_FLAGS:
+                break
+        if not values:
+            want = "at least one argument" if name in NARGS_FLAGS else "one argument"
+            raise UsageError(f"argument --{raw}: expected {want}")
+        return values
 
 
 def parse_command(argv: list[str]) -> ServeArgs | int:

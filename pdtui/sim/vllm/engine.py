@@ -238,6 +238,8 @@ class Engine:
     # ---- KV fetch (decoder side)
 
     async def fetch_kv(self, req: GenRequest, request: Request | None) -> dict[str, Any]:
+        """Fetch the prefiller's KV for ``req``; on failure wait a few ticks in
+        WAITING_FOR_REMOTE_KVS, log the connector's failure and raise a 500."""
         params = req.kv_params or {}
         host = str(params.get("remote_host") or "")
         try:
@@ -245,95 +247,114 @@ class Engine:
         except (TypeError, ValueError):
             port = 0
         remote_rid = str(params.get("remote_request_id") or req.internal)
-        cfg = self.cfg
         broken, btext = find_fault(load_node().faults, "kv-link-broken")
         if not broken:
             broken, btext = find_fault(faults_of_ip(host), "kv-link-broken")
-        engine_who = cfg.engine_name
-        worker = cfg.worker_name(0)
-        comm = f"pd_comm_{self._device_ip(host, True)}_{self._device_ip(cfg.ip, False)}"
-        link_key = f"{host}:{port}"
-        error: str | None = None
-        data: dict[str, Any] | None = None
-        if cfg.llmdd and link_key not in self.linked:
+        worker = self.cfg.worker_name(0)
+        comm = f"pd_comm_{self._device_ip(host, True)}_{self._device_ip(self.cfg.ip, False)}"
+        if self.cfg.llmdd and f"{host}:{port}" not in self.linked:
             self.log.line(worker, "INFO", "llmdatadist_c_mgr_connector.py:831",
                           f"try link with remote, comm id: {comm}")
         if broken:
-            error = "broken"
+            error: str | None = "broken"
         else:
-            target = map_addr(host)
-            try:
-                if target is None or not port:
-                    raise OSError("unreachable")
-                t0 = time.monotonic()
-                local = (cfg.listen, 0) if is_loopback(cfg.listen) else None
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(target, port, local_addr=local), 3.0)
-                try:
-                    writer.write((json.dumps({"op": "fetch", "request_id": remote_rid,
-                                              "engine_id": cfg.engine_id}) + "\n").encode())
-                    await writer.drain()
-                    line = await asyncio.wait_for(reader.readline(), 10.0)
-                finally:
-                    writer.close()
-                    with contextlib.suppress(Exception):
-                        await writer.wait_closed()
-                reply = json.loads(line) if line else {"ok": False, "error": "closed"}
-                if link_key not in self.linked:
-                    self.linked.add(link_key)
-                    if cfg.llmdd:
-                        self.log.line(worker, "INFO", "llmdatadist_c_mgr_connector.py:858",
-                                      f"Linking success, comm id: {comm}")
-                    else:
-                        cost = int((time.monotonic() - t0) * 1e6)
-                        self.log.glog(worker, "I", "ascend_direct_transport.cpp:1119",
-                                      f"Connected to segment: {host}:{port}, cost:{cost} us.")
-                if reply.get("ok"):
-                    data = reply
-                    self.kv_fetches_done += 1
-                else:
-                    error = str(reply.get("error", "fetch failed"))
-            except (OSError, TimeoutError, json.JSONDecodeError):
-                error = "connect"
-        if data is not None:
-            return data
-        # Failure: sit in WAITING_FOR_REMOTE_KVS for a while, then give up.
-        self.waiting += 1
-        try:
-            self.log_stats()
-            tick = 0
-            while True:
-                self.log.line(engine_who, "DEBUG", "scheduler.py:1285",
-                              f"{req.internal} is still in WAITING_FOR_REMOTE_KVS state.")
-                tick += 1
-                if tick >= 3 and not (broken and btext == "hang"):
-                    break
-                await asyncio.sleep(max(0.05, 1.0 * cfg.speed))
-                if request is not None and await request.is_disconnected():
-                    break
-        finally:
-            self.waiting -= 1
-        if cfg.llmdd:
-            self.log.line(worker, "ERROR", "llmdatadist_c_mgr_connector.py:866",
-                          f"Linking failed, comm id: {comm}")
-            reason = "Linking failed"
-        elif broken and btext == "timeout":
-            self.log.glog(worker, "E", "ascend_direct_transport.cpp:1205",
-                          "Sync batch data transfer timeout after 33061142969ns")
-            self.log.line(worker, "ERROR", "mooncake_connector.py:1197",
-                          f"Mooncake transfer failed for request {req.internal}")
-            reason = "Mooncake transfer failed"
-        else:
-            self.log.glog(worker, "E", "ascend_direct_transport.cpp:1107",
-                          f"Failed to connect to target: {host}:{port}, status: 103900")
-            self.log.line(worker, "ERROR", "mooncake_connector.py:1190",
-                          "Mooncake transfer failed, ret: -1")
-            reason = "Mooncake transfer failed, ret: -1"
+            data, error = await self._fetch(host, port, remote_rid, worker, comm)
+            if data is not None:
+                return data
+        await self._wait_for_remote(req, request, hang=broken and btext == "hang")
+        reason = self._log_failure(req, host, port, worker, comm,
+                                   timeout=broken and btext == "timeout")
         if error not in (None, "broken", "connect"):
             reason += f" ({error})"
         self.metrics.success["abort"] += 1
         raise RequestError(500, f"KV transfer from {host}:{port} failed for request "
                                 f"{req.internal}: {reason}", "InternalServerError")
+
+    async def _fetch(self, host: str, port: int, remote_rid: str, worker: str, comm: str
+                     ) -> tuple[dict[str, Any] | None, str | None]:
+        """(the prefiller's reply, None) or (None, what went wrong)."""
+        target = map_addr(host)
+        try:
+            if target is None or not port:
+                raise OSError("unreachable")
+            t0 = time.monotonic()
+            reply = await self._ask(target, port, remote_rid)
+            self._note_link(host, port, worker, comm, t0)
+            if reply.get("ok"):
+                self.kv_fetches_done += 1
+                return reply, None
+            return None, str(reply.get("error", "fetch failed"))
+        except (OSError, TimeoutError, json.JSONDecodeError):
+            return None, "connect"
+
+    async def _ask(self, target: str, port: int, remote_rid: str) -> dict[str, Any]:
+        """One fetch over TCP: a JSON line out, a JSON line back."""
+        local = (self.cfg.listen, 0) if is_loopback(self.cfg.listen) else None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(target, port, local_addr=local), 3.0)
+        try:
+            writer.write((json.dumps({"op": "fetch", "request_id": remote_rid,
+                                      "engine_id": self.cfg.engine_id}) + "\n").encode())
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), 10.0)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+        reply: dict[str, Any] = json.loads(line) if line else {"ok": False, "error": "closed"}
+        return reply
+
+    def _note_link(self, host: str, port: int, worker: str, comm: str, t0: float) -> None:
+        """Log the first successful link to ``host:port`` as the connector does."""
+        link_key = f"{host}:{port}"
+        if link_key in self.linked:
+            return
+        self.linked.add(link_key)
+        if self.cfg.llmdd:
+            self.log.line(worker, "INFO", "llmdatadist_c_mgr_connector.py:858",
+                          f"Linking success, comm id: {comm}")
+        else:
+            cost = int((time.monotonic() - t0) * 1e6)
+            self.log.glog(worker, "I", "ascend_direct_transport.cpp:1119",
+                          f"Connected to segment: {host}:{port}, cost:{cost} us.")
+
+    async def _wait_for_remote(self, req: GenRequest, request: Request | None,
+                               hang: bool) -> None:
+        """Sit in WAITING_FOR_REMOTE_KVS for 3 ticks (until the client leaves when ``hang``)."""
+        self.waiting += 1
+        try:
+            self.log_stats()
+            tick = 0
+            while True:
+                self.log.line(self.cfg.engine_name, "DEBUG", "scheduler.py:1285",
+                              f"{req.internal} is still in WAITING_FOR_REMOTE_KVS state.")
+                tick += 1
+                if tick >= 3 and not hang:
+                    break
+                await asyncio.sleep(max(0.05, 1.0 * self.cfg.speed))
+                if request is not None and await request.is_disconnected():
+                    break
+        finally:
+            self.waiting -= 1
+
+    def _log_failure(self, req: GenRequest, host: str, port: int, worker: str, comm: str,
+                     timeout: bool) -> str:
+        """Log the connector's failure lines; the reason for the 500."""
+        if self.cfg.llmdd:
+            self.log.line(worker, "ERROR", "llmdatadist_c_mgr_connector.py:866",
+                          f"Linking failed, comm id: {comm}")
+            return "Linking failed"
+        if timeout:
+            self.log.glog(worker, "E", "ascend_direct_transport.cpp:1205",
+                          "Sync batch data transfer timeout after 33061142969ns")
+            self.log.line(worker, "ERROR", "mooncake_connector.py:1197",
+                          f"Mooncake transfer failed for request {req.internal}")
+            return "Mooncake transfer failed"
+        self.log.glog(worker, "E", "ascend_direct_transport.cpp:1107",
+                      f"Failed to connect to target: {host}:{port}, status: 103900")
+        self.log.line(worker, "ERROR", "mooncake_connector.py:1190",
+                      "Mooncake transfer failed, ret: -1")
+        return "Mooncake transfer failed, ret: -1"
 
     def _device_ip(self, host: str, prefill: bool) -> str:
         rt = self.ranktable
