@@ -11,8 +11,10 @@ Device rules (`classify_device`):
   output. Required: link, net_health, ip, tls, npu-smi health; on A3 also vnic, spod.
   lldp, netdetect and gateway are informational and never change the state.
 - link DOWN -> fail; net health other than Success -> fail.
-- A3 HCCS-only case (reference §4.2): link DOWN or net health Init/Fault, with no RoCE IP
-  preset, while the vNIC is UP -> warn (RoCE plane not configured; hccs_ping is the truth).
+- A3 HCCS-only case: link DOWN or net health Init/Fault, with no RoCE IP preset, while
+  the vNIC is UP -> warn. A3 nodes that use only HCCS report exactly this while
+  ``hccn_tool -hccs_ping`` succeeds: the optional RoCE plane is not configured, and
+  hccs_ping is the ground truth.
 - No RoCE IP preset -> fail on A2 (RoCE is the only plane), warn on A3 (HCCS may be used).
 - A3: vNIC link DOWN -> fail; missing vNIC IP or SDID -> fail.
 - A3: SDID that does not decode to the reported Server Index and device -> warn.
@@ -39,7 +41,7 @@ Cluster rules (`classify_cluster`):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from pdtui.npu.model import (
@@ -107,7 +109,13 @@ def _why(raw: Raw | None) -> str:
 
 
 class _Findings:
-    def __init__(self) -> None:
+    """What the rules found about one device, in the order they found it."""
+
+    def __init__(self, dev: DeviceHealth, soc: str, node_raw: dict[str, Raw] | None) -> None:
+        self.dev = dev
+        self.a3 = soc == "A3"
+        self.hccs_only = is_hccs_only(dev, soc)
+        self.node_raw = node_raw or {}
         self.items: list[tuple[State, str]] = []
 
     def add(self, state: State, reason: str) -> None:
@@ -126,115 +134,177 @@ def _finish(dev: DeviceHealth, found: Iterable[tuple[State, str]]) -> DeviceHeal
 
 
 def is_hccs_only(dev: DeviceHealth, soc: str) -> bool:
-    """A3 device whose RoCE plane is simply not configured (reference §4.2).
+    """A3 device whose (optional) RoCE plane is simply not configured.
 
-    RoCE link DOWN or net health Init/Fault, no RoCE IP preset, vNIC UP.
+    RoCE link DOWN or net health Init/Fault, no RoCE IP preset, vNIC UP: what an A3 node
+    that uses only HCCS reports.
     """
     if soc != "A3" or dev.ip_preset is not False or dev.vnic_link != "UP":
         return False
     return dev.link == "DOWN" or dev.net_health in ("Init", "Fault")
 
 
-def _device_findings(dev: DeviceHealth, soc: str,
-                     node_raw: dict[str, Raw] | None) -> list[tuple[State, str]]:
-    f = _Findings()
-    a3 = soc == "A3"
-    raw = dev.raw
-    hccs_only = is_hccs_only(dev, soc)
+def _physical_id(dev: DeviceHealth) -> int:
+    return dev.phy_id if dev.phy_id is not None else dev.id
 
-    # RoCE plane: link, net health, IP.
+
+# Device rules, in the order their reasons are listed (within one state). Each looks at
+# ``f.dev`` and adds what it finds to ``f``.
+
+def _roce_no_data(f: _Findings) -> None:
+    dev, raw = f.dev, f.dev.raw
     if dev.link is None:
         f.no_data("link", raw.get("link"))
     if dev.net_health is None:
         f.no_data("net health", raw.get("net_health"))
     if dev.ip_preset is None:
         f.no_data("RoCE IP", raw.get("ip"))
-    if hccs_only:
-        parts = []
-        if dev.link == "DOWN":
-            parts.append("link DOWN")
-        if dev.net_health is not None and dev.net_health != "Success":
-            parts.append(f"net health '{dev.net_health}'")
-        parts.append("no RoCE IP preset")
-        f.add("warn", f"{_HCCS_ONLY_PREFIX} ({', '.join(parts)}) while the vNIC is UP; "
-                      "on A3 hccs_ping is the ground truth")
-    else:
-        if dev.link == "DOWN":
-            f.add("fail", "link DOWN")
-        if dev.net_health is not None and dev.net_health != "Success":
-            f.add("fail", f"net health '{dev.net_health}' (expected Success)")
-        if dev.ip_preset is False:
-            f.add("warn" if a3 else "fail", "no RoCE IP preset (hccn_tool -ip -g rc "
-                  f"{_rc_text(raw.get('ip'))})")
 
-    # TLS.
-    if dev.tls_switch is None:
-        f.no_data("TLS switch", raw.get("tls"))
 
-    # A3 HCCS plane: vNIC + SDID.
-    if a3:
-        missing = []
-        # A tool that timed out (124) or is missing (126/127) gave no data: that is unknown,
-        # not a verdict on the device.
-        no_answer = {124, 126, 127}
-        if dev.vnic_ip is None:
-            r_vnic = raw.get("vnic")
-            if r_vnic is None or r_vnic.rc in no_answer or r_vnic.rc is None:
-                f.no_data("vNIC", r_vnic)
-            else:
-                missing.append(f"vNIC IP ({_why(r_vnic)})")
-        if dev.sdid is None:
-            r_spod = raw.get("spod")
-            if r_spod is None or r_spod.rc in no_answer or r_spod.rc is None:
-                f.no_data("SDID", r_spod)
-            else:
-                missing.append(f"SDID ({_why(r_spod)})")
-        if missing:
-            f.add("fail", f"A3 links need the vNIC IP and SDID; missing {', '.join(missing)}")
-        if dev.vnic_link == "DOWN":
-            f.add("fail", "vNIC link DOWN")
-        elif dev.vnic_link is None and "vnic" in raw and dev.vnic_ip is not None:
-            f.no_data("vNIC link", raw.get("vnic"))
-        if dev.sdid is not None and dev.server_index is not None:
-            server, _card, _die, sdev = decode_sdid(dev.sdid)
-            want_dev = dev.phy_id if dev.phy_id is not None else dev.id
-            if server != dev.server_index or sdev != want_dev:
-                f.add("warn", f"SDID {dev.sdid} decodes to server {server} device {sdev}, "
-                              f"expected server {dev.server_index} device {want_dev}")
+def _roce_hccs_only(f: _Findings) -> None:
+    if not f.hccs_only:
+        return
+    parts = []
+    if f.dev.link == "DOWN":
+        parts.append("link DOWN")
+    if f.dev.net_health is not None and f.dev.net_health != "Success":
+        parts.append(f"net health '{f.dev.net_health}'")
+    parts.append("no RoCE IP preset")
+    f.add("warn", f"{_HCCS_ONLY_PREFIX} ({', '.join(parts)}) while the vNIC is UP; "
+                  "on A3 hccs_ping is the ground truth")
 
-    # hccn.conf vs hccn_tool.
-    conf_raw = (node_raw or {}).get("hccn_conf")
-    conf_ok = conf_raw is not None and conf_raw.rc == 0
+
+def _roce_plane(f: _Findings) -> None:
+    if f.hccs_only:
+        return
+    dev = f.dev
+    if dev.link == "DOWN":
+        f.add("fail", "link DOWN")
+    if dev.net_health is not None and dev.net_health != "Success":
+        f.add("fail", f"net health '{dev.net_health}' (expected Success)")
+    if dev.ip_preset is False:
+        f.add("warn" if f.a3 else "fail",
+              f"no RoCE IP preset (hccn_tool -ip -g rc {_rc_text(dev.raw.get('ip'))})")
+
+
+def _tls_no_data(f: _Findings) -> None:
+    if f.dev.tls_switch is None:
+        f.no_data("TLS switch", f.dev.raw.get("tls"))
+
+
+#: Exit codes of a tool that gave no answer: timed out (124), not runnable or missing
+#: (126/127). No data then, which is unknown, not a verdict on the device.
+_NO_ANSWER = {124, 126, 127}
+
+
+def _missing_a3_id(f: _Findings, check: str, key: str, what: str) -> str | None:
+    """``what`` and why, when the tool answered without it; else adds no data (unknown)."""
+    raw = f.dev.raw.get(key)
+    if raw is None or raw.rc is None or raw.rc in _NO_ANSWER:
+        f.no_data(check, raw)
+        return None
+    return f"{what} ({_why(raw)})"
+
+
+def _a3_vnic_and_sdid(f: _Findings) -> None:
+    if not f.a3:
+        return
+    missing = []
+    if f.dev.vnic_ip is None:
+        missing.append(_missing_a3_id(f, "vNIC", "vnic", "vNIC IP"))
+    if f.dev.sdid is None:
+        missing.append(_missing_a3_id(f, "SDID", "spod", "SDID"))
+    named = [m for m in missing if m is not None]
+    if named:
+        f.add("fail", f"A3 links need the vNIC IP and SDID; missing {', '.join(named)}")
+
+
+def _a3_vnic_link(f: _Findings) -> None:
+    dev = f.dev
+    if not f.a3:
+        return
+    if dev.vnic_link == "DOWN":
+        f.add("fail", "vNIC link DOWN")
+    elif dev.vnic_link is None and "vnic" in dev.raw and dev.vnic_ip is not None:
+        f.no_data("vNIC link", dev.raw.get("vnic"))
+
+
+def _a3_sdid_matches(f: _Findings) -> None:
+    dev = f.dev
+    if not f.a3 or dev.sdid is None or dev.server_index is None:
+        return
+    server, _card, _die, sdev = decode_sdid(dev.sdid)
+    want_dev = _physical_id(dev)
+    if server != dev.server_index or sdev != want_dev:
+        f.add("warn", f"SDID {dev.sdid} decodes to server {server} device {sdev}, "
+                      f"expected server {dev.server_index} device {want_dev}")
+
+
+def _conf_address(f: _Findings) -> None:
+    """/etc/hccn.conf ``address_<phy id>`` against ``hccn_tool -ip -g``."""
+    dev = f.dev
+    conf_raw = f.node_raw.get("hccn_conf")
     conf_addr = dev.conf.get("address")
     if conf_addr is not None and dev.ip is not None and conf_addr != dev.ip:
         f.add("warn", f"hccn.conf address {conf_addr} differs from hccn_tool -ip {dev.ip}")
     elif conf_addr is not None and dev.ip_preset is False:
         f.add("warn", f"hccn.conf address {conf_addr} but hccn_tool -ip has no IP preset")
     elif conf_addr is None and dev.ip is not None and conf_raw is not None:
-        if conf_ok:
-            phy = dev.phy_id if dev.phy_id is not None else dev.id
-            f.add("warn", f"hccn.conf has no address_{phy} (hccn_tool -ip {dev.ip})")
+        if conf_raw.rc == 0:
+            f.add("warn", f"hccn.conf has no address_{_physical_id(dev)} "
+                          f"(hccn_tool -ip {dev.ip})")
         else:
             f.add("warn", f"/etc/hccn.conf unreadable ({_why(conf_raw)})")
-    conf_tls = dev.conf.get("tls_enable")
-    if conf_tls is not None and dev.tls_switch is not None and conf_tls != str(dev.tls_switch):
-        f.add("warn", f"hccn.conf tls_enable {conf_tls} differs from hccn_tool -tls "
-                      f"switch {dev.tls_switch}")
 
-    # npu-smi.
-    if dev.npu_health is None:
-        smi = (node_raw or {}).get("npu_smi_info")
+
+def _conf_tls(f: _Findings) -> None:
+    conf_tls = f.dev.conf.get("tls_enable")
+    switch = f.dev.tls_switch
+    if conf_tls is not None and switch is not None and conf_tls != str(switch):
+        f.add("warn", f"hccn.conf tls_enable {conf_tls} differs from hccn_tool -tls "
+                      f"switch {switch}")
+
+
+def _npu_smi_health(f: _Findings) -> None:
+    health = f.dev.npu_health
+    if health is None:
+        smi = f.node_raw.get("npu_smi_info")
         if smi is not None and smi.rc == 0 and smi.stdout.strip():
             f.add("unknown", "no data: npu-smi health (device not in npu-smi info)")
         else:
             f.no_data("npu-smi health", smi)
-    elif dev.npu_health.upper() != "OK":
-        sev: State = "warn" if dev.npu_health.lower() == "warning" else "fail"
-        f.add(sev, f"npu-smi health {dev.npu_health} (expected OK)")
-    if dev.processes:
-        pids = ", ".join(str(p.pid) for p in dev.processes)
-        n = len(dev.processes)
+    elif health.upper() != "OK":
+        sev: State = "warn" if health.lower() == "warning" else "fail"
+        f.add(sev, f"npu-smi health {health} (expected OK)")
+
+
+def _busy(f: _Findings) -> None:
+    if f.dev.processes:
+        pids = ", ".join(str(p.pid) for p in f.dev.processes)
+        n = len(f.dev.processes)
         f.add("warn", f"busy: {n} process{'es' if n != 1 else ''}, pid {pids}")
+
+
+_DEVICE_RULES: tuple[Callable[[_Findings], None], ...] = (
+    _roce_no_data,
+    _roce_hccs_only,
+    _roce_plane,
+    _tls_no_data,
+    _a3_vnic_and_sdid,
+    _a3_vnic_link,
+    _a3_sdid_matches,
+    _conf_address,
+    _conf_tls,
+    _npu_smi_health,
+    _busy,
+)
+
+
+def _device_findings(dev: DeviceHealth, soc: str,
+                     node_raw: dict[str, Raw] | None) -> list[tuple[State, str]]:
+    f = _Findings(dev, soc, node_raw)
+    for rule in _DEVICE_RULES:
+        rule(f)
     return f.items
 
 
@@ -287,38 +357,37 @@ def _tls_rule(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
 
 
 def _unique_rules(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
+    """SDIDs and vNIC IPs are unique within a super pod (A3); RoCE IPs across the cluster."""
     sdids: dict[tuple[int | None, int], list[Key]] = defaultdict(list)
     vnics: dict[tuple[int | None, str], list[Key]] = defaultdict(list)
     roce: dict[str, list[Key]] = defaultdict(list)
     for n in live:
+        a3 = n.soc == "A3"
         for d in n.devices:
-            if n.soc == "A3" and d.sdid is not None:
+            if a3 and d.sdid is not None:
                 sdids[(d.super_pod_id, d.sdid)].append((n.name, d.id))
-            if n.soc == "A3" and d.vnic_ip is not None:
+            if a3 and d.vnic_ip is not None:
                 vnics[(d.super_pod_id, d.vnic_ip)].append((n.name, d.id))
             if d.ip is not None:
                 roce[d.ip].append((n.name, d.id))
-
-    def pod(p: int | None) -> str:
-        return "?" if p is None else str(p)
-
     for (p, sdid), holders in sdids.items():
-        if len(holders) > 1:
-            where = ", ".join(_tag(h) for h in holders)
-            for h in holders:
-                found[h].append(("fail", f"SDID {sdid} duplicated in super pod {pod(p)}: "
-                                         f"{where}"))
+        _duplicated(holders, f"SDID {sdid} duplicated in super pod {_pod(p)}", found)
     for (p, ip), holders in vnics.items():
-        if len(holders) > 1:
-            where = ", ".join(_tag(h) for h in holders)
-            for h in holders:
-                found[h].append(("fail", f"vNIC IP {ip} duplicated in super pod {pod(p)}: "
-                                         f"{where}"))
+        _duplicated(holders, f"vNIC IP {ip} duplicated in super pod {_pod(p)}", found)
     for ip, holders in roce.items():
-        if len(holders) > 1:
-            where = ", ".join(_tag(h) for h in holders)
-            for h in holders:
-                found[h].append(("fail", f"RoCE IP {ip} duplicated: {where}"))
+        _duplicated(holders, f"RoCE IP {ip} duplicated", found)
+
+
+def _pod(p: int | None) -> str:
+    return "?" if p is None else str(p)
+
+
+def _duplicated(holders: list[Key], what: str, found: dict[Key, list[Finding]]) -> None:
+    """Fail every holder of a value that more than one device holds."""
+    if len(holders) > 1:
+        where = ", ".join(_tag(h) for h in holders)
+        for h in holders:
+            found[h].append(("fail", f"{what}: {where}"))
 
 
 def _ping_rules(pings: list[PingResult], index: dict[Key, tuple[NodeHealth, DeviceHealth]],
@@ -353,43 +422,47 @@ def classify_cluster(nodes: list[NodeHealth],
     is the worst of its devices and its own ``reasons`` (tool missing, no devices, ...).
     Idempotent: earlier states and reasons are ignored.
     """
-    out: list[NodeHealth] = []
     found: dict[Key, list[Finding]] = defaultdict(list)
-    for n in nodes:
-        node = _fresh(n)
-        node.devices = [_fresh(d) for d in n.devices]
-        if not n.reachable:
-            why = n.error or "no error message"
-            for d in node.devices:
-                d.state, d.reasons = "unknown", [f"no data: node unreachable ({why})"]
-            node.reasons = [f"node unreachable ({why})"]
-        else:
-            for d in node.devices:
-                found[(n.name, d.id)] = _device_findings(d, n.soc, n.raw)
-            for tool, present in sorted(n.tools.items()):
-                if not present:
-                    node.reasons.append(f"{tool} not found on {n.name}")
-            if not n.devices:
-                node.reasons.append("no NPU devices found")
-        out.append(node)
-
+    out = [_classify_node(n, found) for n in nodes]
     live = [n for n in out if n.reachable]
     index = {(n.name, d.id): (n, d) for n in live for d in n.devices}
     _tls_rule(live, found)
     _unique_rules(live, found)
     hccs_ok = _ping_rules(pings or [], index, found)
-
     for n in live:
         for d in n.devices:
-            key = (n.name, d.id)
-            items = found.get(key, [])
-            if key in hccs_ok and is_hccs_only(d, n.soc):
-                items = [(s, HCCS_OK_REASON if r.startswith(_HCCS_ONLY_PREFIX) else r)
-                         for s, r in items]
-            _finish(d, items)
+            _finish(d, _explained(found.get((n.name, d.id), []),
+                                  (n.name, d.id) in hccs_ok and is_hccs_only(d, n.soc)))
     for n in out:
         n.state = _node_state(n)
     return out
+
+
+def _classify_node(n: NodeHealth, found: dict[Key, list[Finding]]) -> NodeHealth:
+    """A fresh copy of ``n``: its own reasons set, its devices' findings put in ``found``
+    (an unreachable node's devices are unknown at once)."""
+    node = _fresh(n)
+    node.devices = [_fresh(d) for d in n.devices]
+    if not n.reachable:
+        why = n.error or "no error message"
+        for d in node.devices:
+            d.state, d.reasons = "unknown", [f"no data: node unreachable ({why})"]
+        node.reasons = [f"node unreachable ({why})"]
+        return node
+    for d in node.devices:
+        found[(n.name, d.id)] = _device_findings(d, n.soc, n.raw)
+    node.reasons += [f"{tool} not found on {n.name}"
+                     for tool, present in sorted(n.tools.items()) if not present]
+    if not n.devices:
+        node.reasons.append("no NPU devices found")
+    return node
+
+
+def _explained(items: list[Finding], hccs_ping_ok: bool) -> list[Finding]:
+    """An HCCS-only device whose hccs_ping worked: say so instead of the RoCE warning."""
+    if not hccs_ping_ok:
+        return items
+    return [(s, HCCS_OK_REASON if r.startswith(_HCCS_ONLY_PREFIX) else r) for s, r in items]
 
 
 def _is_hccs_only(entry: tuple[NodeHealth, DeviceHealth] | None) -> bool:
