@@ -33,26 +33,17 @@ from pdtui.ssh.remote import pool_for, target
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.safe import printable
+from pdtui.tui.screens.base import MODE_KEYS
+from pdtui.tui.screens.command_log import CommandLogScreen
 from pdtui.tui.screens.console import ConsoleScreen
 from pdtui.tui.screens.grid import GridScreen
 from pdtui.tui.screens.help import HelpScreen
 from pdtui.tui.screens.hostkey import HostKeyScreen
 from pdtui.tui.screens.launch import LaunchScreen
-from pdtui.tui.screens.modes import (
-    CommandLogScreen,
-    OverviewScreen,
-)
+from pdtui.tui.screens.overview import OverviewScreen
 from pdtui.tui.screens.ranktable import RanktableScreen
 
-#: (mode id, title, F-key, number key)
-MODE_KEYS: list[tuple[str, str, str, str]] = [
-    ("overview", "Runbook", "f2", "1"),
-    ("grid", "NPU grid", "f3", "2"),
-    ("ranktable", "Ranktable", "f4", "3"),
-    ("launch", "Launch", "f5", "4"),
-    ("console", "Console", "f6", "5"),
-    ("log", "Command log", "f7", "6"),
-]
+__all__ = ["MODE_KEYS", "PdTui", "to_textual_theme"]
 
 
 def to_textual_theme(spec: ThemeSpec) -> Theme:

@@ -156,7 +156,7 @@ async def test_f8_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
-    from pdtui.tui.screens.ranktable import ConfirmScreen
+    from pdtui.tui.screens.dialogs import ConfirmScreen
 
     app = make_app()
     answers: list[bool | None] = []

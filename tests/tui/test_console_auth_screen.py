@@ -15,7 +15,7 @@ from pdtui.cluster import load
 from pdtui.settings import Settings
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.console import ConsoleScreen, history_path
-from pdtui.tui.screens.ranktable import TextScreen
+from pdtui.tui.screens.dialogs import TextScreen
 from tui.pilot_helpers import wait_for
 
 KEY = "pdtui-test-screen-0a1b2c3d4e5f"

@@ -18,8 +18,8 @@ from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator
 from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
-from pdtui.tui.screens.console import ConsoleScreen, PickScreen, load_history
-from pdtui.tui.screens.ranktable import TextScreen
+from pdtui.tui.screens.console import ConsoleScreen, load_history
+from pdtui.tui.screens.dialogs import PickScreen, TextScreen
 from tui.pilot_helpers import wait_for
 
 

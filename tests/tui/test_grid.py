@@ -16,7 +16,9 @@ from pdtui.sim.faults import apply_fault
 from pdtui.sim.rig import Simulator
 from pdtui.sim.state import modify_state
 from pdtui.tui.app import PdTui
-from pdtui.tui.screens.grid import DeviceDetailScreen, GridScreen, PingMatrixScreen
+from pdtui.tui.screens.device_detail import DeviceDetailScreen
+from pdtui.tui.screens.grid import GridScreen
+from pdtui.tui.screens.ping_matrix import PingMatrixScreen
 from tui.pilot_helpers import wait_for
 
 

@@ -104,7 +104,7 @@ async def test_run_all_from_the_overview_passes_every_step(
     from textual.widgets import DataTable as _Table
 
     from pdtui.launch.control import stop_all
-    from pdtui.tui.screens.ranktable import ConfirmScreen
+    from pdtui.tui.screens.dialogs import ConfirmScreen
 
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
     cluster = load(sim.cluster_file)

@@ -18,8 +18,8 @@ from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator
 from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
+from pdtui.tui.screens.dialogs import ConfirmScreen
 from pdtui.tui.screens.launch import LaunchScreen
-from pdtui.tui.screens.ranktable import ConfirmScreen
 from tui.pilot_helpers import wait_for
 
 

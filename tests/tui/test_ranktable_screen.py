@@ -15,7 +15,9 @@ from pdtui.cluster import load
 from pdtui.settings import Settings
 from pdtui.sim.rig import Simulator
 from pdtui.tui.app import PdTui
-from pdtui.tui.screens.ranktable import ConfirmScreen, EditCellScreen, RanktableScreen
+from pdtui.tui.screens.dialogs import ConfirmScreen
+from pdtui.tui.screens.edit_cell import EditCellScreen
+from pdtui.tui.screens.ranktable import RanktableScreen
 from tui.pilot_helpers import wait_for
 
 

@@ -14,9 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Header, Input, OptionList, Select, Static, Switch, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets import Footer, Header, Input, Select, Static, Switch, TextArea
 
 from pdtui.console import (
     Request,
@@ -33,8 +31,10 @@ from pdtui.console import (
 )
 from pdtui.settings import config_dir
 from pdtui.tui.safe import printable
-from pdtui.tui.screens.modes import ModeBar, ModeScreen
-from pdtui.tui.screens.ranktable import TextScreen
+from pdtui.tui.screens.base import ModeBar, ModeScreen
+from pdtui.tui.screens.dialogs import PickScreen, TextScreen
+
+__all__ = ["ConsoleScreen", "PickScreen", "append_history", "history_path", "load_history"]
 
 PRESETS: list[tuple[str, dict[str, Any]]] = [
     ("Runbook verification (the runbook's curl)",
@@ -348,31 +348,3 @@ class ConsoleScreen(ModeScreen):
             f"{ms(rep.ttft_p50)} p90 {ms(rep.ttft_p90)} · TPOT p50 {ms(rep.tpot_p50)} p90 "
             f"{ms(rep.tpot_p90)} · {rep.tokens_per_s_total:.1f} tok/s in total"
             + (printable(f"\n{rep.error_samples[0]}") if rep.error_samples else ""))
-
-
-class PickScreen(ModalScreen[int | None]):
-    """Pick one entry of a list (history, presets)."""
-
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]  # type: ignore[assignment]
-
-    def __init__(self, title: str, entries: list[str]) -> None:
-        super().__init__(id="pick-screen")
-        self.title_text = title
-        self.entries = entries
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="pick-box"):
-            yield Static(f"[b]{self.title_text}[/b]  (enter picks, esc closes)")
-            yield OptionList(*[Option(e, id=str(i)) for i, e in enumerate(self.entries)],
-                             id="pick-list")
-
-    def on_mount(self) -> None:
-        options = self.query_one("#pick-list", OptionList)
-        options.highlighted = 0
-        options.focus()
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(int(event.option.id or 0))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -11,27 +11,21 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pdtui.npu.classify import classify_cluster
 from pdtui.npu.health import CheckReport, check, pings
-from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult, worst
+from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult
 from pdtui.npu.report import SYMBOLS
 from pdtui.tui.messages import HealthUpdated
 from pdtui.tui.safe import printable
-from pdtui.tui.screens.modes import ModeBar, ModeScreen
+from pdtui.tui.screens.base import ModeBar, ModeScreen
+from pdtui.tui.screens.device_detail import DeviceDetailScreen
+from pdtui.tui.screens.ping_matrix import PingMatrixScreen
+from pdtui.tui.widgets.npu_cells import NpuCells, legend
 
-STATE_VAR = {"ok": "success", "warn": "warning", "fail": "error", "unknown": "npu-unknown"}
-
-
-def age_text(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.0f}h"
+__all__ = ["DeviceDetailScreen", "GridScreen", "PingMatrixScreen"]
 
 
 class GridScreen(ModeScreen):
@@ -70,9 +64,16 @@ class GridScreen(ModeScreen):
         self.busy = False
         self.last_seconds: float | None = None
         self._timer: Timer | None = None  # the one auto-refresh timer
-        self._variables: tuple[str, dict[str, str]] | None = None
+        self._cells: NpuCells | None = None
         self._render_pending: Timer | None = None
         self._node_render_at = 0.0  # when the last node that landed was drawn
+
+    @property
+    def cells(self) -> NpuCells:
+        """Cell styling in the app's theme (made on first use: the app is known by then)."""
+        if self._cells is None:
+            self._cells = NpuCells(self.app)
+        return self._cells
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,49 +122,6 @@ class GridScreen(ModeScreen):
         for i in range(most):
             table.add_column(f"{i}" if compact else f" {i:>2}  ", key=f"d{i}")
 
-    def _cell(self, dev: DeviceHealth | None, compact: bool) -> Text:
-        if dev is None:
-            return Text("")
-        style = self._style(dev.state)
-        sym = SYMBOLS.get(dev.state, "?")
-        if self.failing_only and dev.state == "ok":
-            return Text("·", style="dim")
-        if compact:
-            return Text(sym, style=style)
-        word = {"ok": "ok", "warn": "warn", "fail": "FAIL", "unknown": "?"}[dev.state]
-        return Text(f"{sym} {word}", style=style)
-
-    def _style(self, state: str) -> str:
-        # get_css_variables() regenerates the theme's whole colour system (about 1 ms): once
-        # per theme, not once per cell -- a 64-node grid has over 1000 cells.
-        theme = self.app.theme
-        if self._variables is None or self._variables[0] != theme:
-            self._variables = (theme, self.app.get_css_variables())
-        variables = self._variables[1]
-        colour = variables.get(STATE_VAR.get(state, "npu-unknown"), "")
-        return f"bold {colour}" if state == "fail" else colour
-
-    def _summary(self, node: NodeHealth | None, name: str) -> Text:
-        status = self.pdtui.status_of(name)
-        if node is None:
-            return Text(f"? no data  ({status.state.value})", style=self._style("unknown"))
-        if not node.reachable:
-            return Text(printable(f"? unreachable: {node.error or ''}")[:60],
-                        style=self._style("unknown"))
-        counts = {s: sum(1 for d in node.devices if d.state == s)
-                  for s in ("ok", "warn", "fail", "unknown")}
-        state = worst(d.state for d in node.devices) if node.devices else "unknown"
-        age = age_text(max(0.0, time.time() - node.taken_at))
-        parts = [f"{SYMBOLS[state]} {counts['ok']}/{len(node.devices)} ok"]
-        if counts["warn"]:
-            parts.append(f"{counts['warn']} warn")
-        if counts["fail"]:
-            parts.append(f"{counts['fail']} fail")
-        if counts["unknown"]:
-            parts.append(f"{counts['unknown']} ?")
-        parts.append(age)
-        return Text("  ".join(parts), style=self._style(state))
-
     def _render_all(self) -> None:
         if self._render_pending is not None:
             self._render_pending.stop()
@@ -183,9 +141,11 @@ class GridScreen(ModeScreen):
             ):
                 continue
             devs = {d.id: d for d in h.devices} if h else {}
-            cells = [self._cell(devs.get(i), compact) if h else Text("·", style="dim")
-                     for i in range(most)]
-            table.add_row(Text(n.name), self._summary(h, n.name), *cells, key=n.name)
+            cells = [self.cells.cell(devs.get(i), compact=compact,
+                                     failing_only=self.failing_only)
+                     if h else Text("·", style="dim") for i in range(most)]
+            summary = self.cells.summary(h, self.pdtui.status_of(n.name))
+            table.add_row(Text(n.name), summary, *cells, key=n.name)
         if table.row_count:
             table.cursor_coordinate = table.validate_cursor_coordinate(keep)
         self._render_status()
@@ -206,8 +166,7 @@ class GridScreen(ModeScreen):
         if self.ping_results:
             bad = sum(1 for p in self.ping_results if not p.ok)
             bits.append(f"pings {len(self.ping_results) - bad}/{len(self.ping_results)} ok")
-        legend = "  ".join(f"{SYMBOLS[s]} {s}" for s in ("ok", "warn", "fail", "unknown"))
-        self.query_one("#grid-status", Static).update(" · ".join(bits) + "    " + legend)
+        self.query_one("#grid-status", Static).update(" · ".join(bits) + "    " + legend())
 
     def selected(self) -> tuple[NodeHealth | None, DeviceHealth | None]:
         table = self.query_one("#grid", DataTable)
@@ -390,102 +349,3 @@ class GridScreen(ModeScreen):
             self._arm()  # a tick that fell inside this run was skipped
         self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes],
                                               self.ping_results))
-
-
-class DeviceDetailScreen(ModalScreen[None]):
-    """Every parsed value of a device (or a node) and the raw tool output behind it."""
-
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("escape,q,enter", "dismiss", "Close"),
-    ]
-
-    def __init__(self, node: NodeHealth, dev: DeviceHealth | None) -> None:
-        super().__init__(id="detail-screen")
-        self.node = node
-        self.dev = dev
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="detail-box"):
-            yield Static(self._text(), markup=False)
-
-    def _text(self) -> Text:
-        n, d = self.node, self.dev
-        t = Text()
-
-        def add(text: str, style: str = "") -> None:
-            t.append(printable(text), style=style)
-
-        if d is None:
-            add(f"{n.name}  ({n.soc})  {'reachable' if n.reachable else 'unreachable'}\n",
-                style="bold")
-            if n.error:
-                add(f"error: {n.error}\n")
-            for r in n.reasons:
-                add(f"  {r}\n")
-            add(f"tools: {n.tools}\n")
-            raws = n.raw
-        else:
-            add(f"{n.name} device {d.id}: {SYMBOLS[d.state]} {d.state}\n", style="bold")
-            for r in d.reasons:
-                add(f"  {r}\n")
-            add("\n")
-            fields = d.to_dict()
-            for key in ("link", "net_health", "lldp_ifname", "netdetect", "gateway",
-                        "gateway_iface", "ip", "netmask", "ip_preset", "vnic_link", "vnic_ip",
-                        "vnic_netmask", "tls_switch", "sdid", "super_pod_id", "server_index",
-                        "card", "chip", "phy_id", "npu_health", "hbm_used_mb", "hbm_total_mb"):
-                add(f"  {key:<14} {fields.get(key)!s}\n")
-            if d.processes:
-                procs = ", ".join(f"{p.pid} {p.name}" for p in d.processes)
-                add(f"  processes      {procs}\n")
-            if d.conf:
-                add(f"  hccn.conf      {d.conf}\n")
-            raws = d.raw
-        for raw in raws.values():
-            add(f"\n$ {raw.command}   (rc {raw.rc})\n", style="bold")
-            add(raw.stdout or "")
-            if raw.stderr:
-                add(raw.stderr, style="red")
-        t.append("\n\nesc closes")
-        return t
-
-
-class PingMatrixScreen(ModalScreen[None]):
-    """Source node x destination node, answered/sent, with the failing pairs listed."""
-
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("escape,q,enter", "dismiss", "Close"),
-    ]
-
-    def __init__(self, names: list[str], results: list[PingResult]) -> None:
-        super().__init__(id="ping-screen")
-        self.names = names
-        self.results = results
-
-    def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="ping-matrix", cursor_type="none")
-        table.add_column("from \\ to")
-        for n in self.names:
-            table.add_column(n)
-        for src in self.names:
-            row = [src]
-            for dst in self.names:
-                mine = [p for p in self.results if p.src_node == src and p.dst_node == dst]
-                if src == dst or not mine:
-                    row.append("-")
-                    continue
-                good = sum(1 for p in mine if p.ok)
-                avg = [p.avg_ms for p in mine if p.avg_ms is not None]
-                mean = f" {sum(avg) / len(avg):.3f} ms" if avg else ""
-                mark = SYMBOLS["ok"] if good == len(mine) else SYMBOLS["fail"]
-                row.append(f"{mark} {good}/{len(mine)}{mean}")
-            table.add_row(*row)
-        bad = [p for p in self.results if not p.ok]
-        lines = [f"{len(self.results)} pings, {len(bad)} failed"]
-        lines += [f"  {p.src_node}:{p.src_dev} → {p.dst_node}:{p.dst_dev} {p.address}: "
-                  f"{p.reason or 'failed'}" for p in bad[:50]]
-        lines.append("esc closes")
-        with VerticalScroll(id="ping-box"):
-            yield Static("Pings between nodes (answered/sent, mean latency)", classes="section")
-            yield table
-            yield Static("\n".join(lines), markup=False)

@@ -27,8 +27,8 @@ from pdtui.launch.plan import render_script
 from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
 from pdtui.tui.safe import plain
-from pdtui.tui.screens.modes import ModeBar, ModeScreen
-from pdtui.tui.screens.ranktable import ConfirmScreen, TextScreen
+from pdtui.tui.screens.base import ModeBar, ModeScreen
+from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
 
 MARKS = {"ready": ("✓", "success"), "starting": ("◌", "warning"), "stopped": ("·", ""),
          "failed": ("✗", "error")}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,30 +13,23 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from pdtui.cluster import atomic_write, read_text
+from pdtui.files import atomic_write, read_text
 from pdtui.npu.health import sweep
 from pdtui.npu.model import NodeHealth
 from pdtui.ranktable import Finding, RanktableError, dumps, generate, lint, loads, summary_diff
 from pdtui.ranktable.sync import NodeCopy, fetch_all, instance_nodes, push, restate
-from pdtui.tui.screens.modes import ModeBar, ModeScreen
+from pdtui.tui.screens.base import ModeBar, ModeScreen
+from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
+from pdtui.tui.screens.edit_cell import EditCellScreen, validate_value
+
+__all__ = ["ConfirmScreen", "EditCellScreen", "RanktableScreen", "TextScreen", "validate_value"]
 
 LISTS = ("prefill_device_list", "decode_device_list")
 FIELDS = ("server_id", "device_id", "device_ip", "super_pod_id", "super_device_id",
           "cluster_id")
-_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
-
-
-def validate_value(field: str, value: str) -> str | None:
-    """None when ``value`` fits ``field``, else why not."""
-    if field in ("server_id", "device_ip"):
-        return None if _IPV4.match(value) else f"{field} must be an IPv4 address"
-    if field in ("device_id", "super_pod_id", "super_device_id", "cluster_id"):
-        return None if value.isdigit() else f"{field} must be a whole number"
-    return None
 
 
 def default_file(cluster_path: Path | None, name: str) -> Path:
@@ -420,80 +412,3 @@ class RanktableScreen(ModeScreen):
         else:
             done = sum(1 for r in results if r.changed)
             self.notify(f"pushed to {done} nodes, {len(results) - done} already up to date")
-
-
-class EditCellScreen(ModalScreen[str | None]):
-    """Edit one value; the field's rule is checked as you type."""
-
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]  # type: ignore[assignment]
-
-    def __init__(self, where: str, field: str, value: str) -> None:
-        super().__init__(id="edit-screen")
-        self.where = where
-        self.field = field
-        self.value = value
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="edit-box"):
-            yield Label(f"[b]{self.where}[/b]")
-            yield Input(self.value, id="edit-input")
-            yield Static("", id="edit-error")
-            yield Static("enter saves · esc cancels", classes="legend")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        problem = validate_value(self.field, event.value)
-        self.query_one("#edit-error", Static).update(problem or "")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        problem = validate_value(self.field, event.value)
-        optional = self.field in ("super_pod_id", "super_device_id") and event.value == ""
-        if problem and not optional:
-            self.query_one("#edit-error", Static).update(problem)
-            return
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
-    ]
-    #: enter answers Yes (also after a mode switch and back); y, n and escape always work
-    AUTO_FOCUS = "#yes"
-
-    def __init__(self, question: str, details: str) -> None:
-        super().__init__(id="confirm-screen")
-        self.question = question
-        self.details = details
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-box"):
-            yield Label(Text(self.question, style="bold"))
-            with VerticalScroll(id="confirm-details"):
-                yield Static(self.details, markup=False)
-            with Horizontal(id="confirm-buttons"):
-                yield Button("Yes (y)", id="yes", variant="primary")
-                yield Button("No (n)", id="no")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-
-class TextScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q", "dismiss", "Close")]  # type: ignore[assignment]
-
-    def __init__(self, title: str, text: str) -> None:
-        super().__init__(id="text-screen")
-        self.title_text = title
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="text-box"):
-            yield Label(f"[b]{self.title_text}[/b]  (esc closes)")
-            yield Static(self.text, markup=False)

@@ -1,0 +1,111 @@
+"""The frame every mode shares: the mode keys, the mode bar and the mode screen.
+
+Screens see the app through :class:`AppState` (what the core gave the app: the cluster, the
+SSH pool, node states, the last NPU health report), so no screen imports the app module.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker
+
+if TYPE_CHECKING:
+    from pdtui.cluster import Cluster
+    from pdtui.npu.health import CheckReport
+    from pdtui.runbook import Verification
+    from pdtui.ssh import NodeStatus, SshPool
+
+#: (mode id, title, F-key, number key)
+MODE_KEYS: list[tuple[str, str, str, str]] = [
+    ("overview", "Runbook", "f2", "1"),
+    ("grid", "NPU grid", "f3", "2"),
+    ("ranktable", "Ranktable", "f4", "3"),
+    ("launch", "Launch", "f5", "4"),
+    ("console", "Console", "f6", "5"),
+    ("log", "Command log", "f7", "6"),
+]
+
+
+class AppState(Protocol):
+    """What a mode screen reads from (and reports to) the app."""
+
+    cluster: Cluster | None
+    pool: SshPool | None
+    connect_on_start: bool
+    node_status: dict[str, NodeStatus]
+    health: CheckReport | None
+
+    def status_of(self, name: str) -> NodeStatus: ...
+
+    def set_health(self, report: CheckReport) -> None: ...
+
+    def verification(self) -> Verification | None: ...
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None: ...
+
+
+class ModeBar(Static):
+    """The row of modes with their keys; the active one highlighted."""
+
+    def __init__(self, active: str) -> None:
+        super().__init__(id="mode-bar")
+        self.active = active
+
+    def on_mount(self) -> None:
+        text = Text()
+        for mode, title, fkey, num in MODE_KEYS:
+            style = "reverse bold" if mode == self.active else ""
+            text.append(f" {fkey.upper()}/{num} {title} ", style=style)
+            text.append(" ")
+        self.update(text)
+
+
+class ModeScreen(Screen[None]):
+    """Common frame: header, mode bar, body, footer."""
+
+    MODE: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+
+    @property
+    def pdtui(self) -> AppState:
+        return cast("AppState", self.app)
+
+    @property
+    def cluster(self) -> Cluster | None:
+        return self.pdtui.cluster
+
+    def session(self) -> tuple[SshPool, Cluster] | None:
+        """The SSH pool and the cluster a worker needs, or None when no cluster is open."""
+        pool, cluster = self.pdtui.pool, self.pdtui.cluster
+        if pool is None or cluster is None:
+            return None
+        return pool, cluster
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A screen's worker messages do not bubble: show its failures as the app does."""
+        self.pdtui.on_worker_state_changed(event)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ModeBar(self.MODE)
+        with VerticalScroll(id="body"):
+            yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield Static("")
+
+    def no_cluster(self) -> Static:
+        return Static(
+            "No cluster file is open.\n\n"
+            "  pdtui CLUSTER.toml      open a cluster file (see sample_clusters/)\n"
+            "  pdtui demo              start a simulated cluster and open it\n"
+            "  pdtui validate FILE     check a cluster file",
+            classes="placeholder",
+        )

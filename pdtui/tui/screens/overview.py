@@ -1,0 +1,208 @@
+"""The Runbook view: the cluster's nodes and instances, and the bring-up steps as a checklist."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from pdtui.cluster import format_devices
+from pdtui.runbook import Step, run_all, steps_for
+from pdtui.ssh import NodeState, NodeStatus
+from pdtui.tui.messages import HealthUpdated, NodeStatusChanged
+from pdtui.tui.safe import printable
+from pdtui.tui.screens.base import ModeScreen
+from pdtui.tui.screens.dialogs import ConfirmScreen
+from pdtui.tui.widgets.tables import data_table
+
+_SSH_SYMBOL = {
+    NodeState.READY: ("●", "success", "connected"),
+    NodeState.CONNECTING: ("◌", "warning", "connecting"),
+    NodeState.FAILED: ("✗", "error", "failed"),
+    NodeState.DISCONNECTED: ("·", "", "not connected"),
+}
+
+
+def ssh_cell(status: NodeStatus, app: object) -> Text:
+    """Symbol (the state on its own, for colour-blind users) + word, coloured from the theme."""
+    symbol, colour, word = _SSH_SYMBOL[status.state]
+    theme = getattr(app, "current_theme", None)
+    style = getattr(theme, colour, None) or "" if colour else ""
+    text = Text(f"{symbol} {word}", style=str(style) if style else "")
+    if status.error is not None:
+        text.append(printable(f": {status.error.message}")[:70], style="dim")
+    return text
+
+
+_STEP_MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!",
+               "failed": "✗", "skipped": "-"}
+
+
+class OverviewScreen(ModeScreen):
+    MODE = "overview"
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("R", "run_all", "Run all", id="runbook-run-all"),
+    ]
+    steps: list[Step]
+    running = False
+    HELP = (
+        "The runbook at a glance: the cluster's nodes and their SSH connection, the instances "
+        "and proxy as the cluster file defines them, and the bring-up steps as a live "
+        "checklist: the NPU network check with pings, the ranktable (when the connector "
+        "reads one), prefill, decode, the proxy, and the verification prompt. R runs them in "
+        "order and stops at the first failure, with the reason; enter on a step opens the "
+        "view that shows (and fixes) it."
+    )
+
+    def body(self) -> ComposeResult:
+        c = self.cluster
+        if c is None:
+            yield self.no_cluster()
+            return
+        desc = c.spec.cluster.description
+        yield Static(f"[b]{c.name}[/b]  {desc}", id="cluster-title")
+        yield Static("Nodes", classes="section")
+        yield data_table(
+            "nodes",
+            ["node", "ssh", "data-plane ip", "soc", "npus", "nic", "jump", "connection"],
+            [
+                [
+                    n.name,
+                    f"{n.ssh.user + '@' if n.ssh.user else ''}{n.host}"
+                    + (f":{n.ssh.port}" if n.ssh.port else ""),
+                    n.ip,
+                    n.soc,
+                    str(n.npus),
+                    n.nic or "-",
+                    " > ".join(n.ssh.jump) or "-",
+                    ssh_cell(self.pdtui.status_of(n.name), self.app),
+                ]
+                for n in c.nodes
+            ],
+            keys=[n.name for n in c.nodes],
+        )
+        yield Static("Instances", classes="section")
+        yield data_table(
+            "instances",
+            ["instance", "role", "node", "port", "devices", "connector"],
+            [
+                [
+                    i.name,
+                    i.role,
+                    i.node,
+                    str(i.port) if len(i.processes) == 1 else f"{i.port}-{i.processes[-1].port}",
+                    format_devices(list(i.devices)),
+                    str(i.kv_transfer.get("kv_connector", "-")),
+                ]
+                for i in c.instances
+            ],
+        )
+        if c.spec.proxy:
+            p = c.spec.proxy
+            yield Static(
+                f"Proxy  {p.host}:{p.port} on {p.node}  "
+                f"({len(c.backends('prefill'))} prefillers, {len(c.backends('decode'))} decoders)",
+                classes="section",
+            )
+        yield Static("Runbook  (R runs every step in order; enter opens a step's view)",
+                     classes="section")
+        self.steps = steps_for(c)
+        yield data_table(
+            "steps",
+            ["", "step", "state", "time", "reason", "view"],
+            [[_STEP_MARKS["pending"], st.title, st.state, "", "", st.view]
+             for st in self.steps],
+            keys=[st.key for st in self.steps],
+        )
+        yield Static("· pending  ◌ running  ✓ passed  ! warning  ✗ failed  - skipped",
+                     classes="legend")
+
+    def on_node_status_changed(self, message: NodeStatusChanged) -> None:
+        self._show_status(message.status)
+
+    def on_screen_resume(self) -> None:
+        for status in self.pdtui.node_status.values():
+            self._show_status(status)
+        self._show_steps()
+
+    def on_health_updated(self, message: HealthUpdated) -> None:
+        self._show_steps()
+
+    def _show_steps(self) -> None:
+        """Step states: from a run-all, or from the views that ran them on their own."""
+        tables = self.query("#steps")
+        if not tables or self.cluster is None:
+            return
+        table = tables.first(DataTable)
+        report = self.pdtui.health
+        net = next((st for st in self.steps if st.key == "network"), None)
+        if report is not None and net is not None and net.state in ("pending", "passed",
+                                                                     "warning", "failed"):
+            net.state = ("passed" if report.state == "ok"
+                         else "warning" if report.state == "warn" else "failed")
+            if report.pings and not all(p.ok for p in report.pings):
+                net.state = "failed"
+        for st in self.steps:
+            colour = {"passed": "success", "warning": "warning", "failed": "error"}.get(
+                st.state, "")
+            style = self.app.get_css_variables().get(colour, "") if colour else ""
+            table.update_cell(st.key, "", Text(_STEP_MARKS[st.state], style=style))
+            table.update_cell(st.key, "state", Text(st.state, style=style), update_width=True)
+            table.update_cell(st.key, "time",
+                              f"{st.seconds:.1f}s" if st.seconds is not None else "",
+                              update_width=True)
+            table.update_cell(st.key, "reason", Text(printable(st.reason or "")[:90]),
+                              update_width=True)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "steps":
+            step = next(st for st in self.steps if st.key == event.row_key.value)
+            self.app.switch_mode(step.view)
+
+    def action_run_all(self) -> None:
+        if self.cluster is not None and not self.running:
+            self.run_all()
+
+    @work(group="runbook", exclusive=True, exit_on_error=False, name="run all")
+    async def run_all(self) -> None:
+        pool, cluster = self.pdtui.pool, self.cluster
+        if pool is None or cluster is None:
+            return
+        if not await self.app.push_screen_wait(ConfirmScreen(
+                "Run every step of the runbook?",
+                "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(self.steps))
+                + "\n\nThis starts prefill, decode and the proxy on their nodes.")):
+            return
+        self.running = True
+        self.steps = steps_for(cluster)
+        try:
+            report = await run_all(pool, cluster, self.pdtui.verification(),
+                                   on_step=lambda st: self._on_step(st))
+        finally:
+            self.running = False
+        self.steps = report.steps
+        self._show_steps()
+        if report.check is not None:
+            self.pdtui.set_health(report.check)
+        failed = report.failed_step
+        if failed:
+            self.notify(f"{failed.title}: {failed.reason}", severity="error", timeout=30)
+        else:
+            self.notify(f"runbook passed in {report.seconds:.1f} s")
+
+    def _on_step(self, step: Step) -> None:
+        self.steps = [step if st.key == step.key else st for st in self.steps]
+        self._show_steps()
+
+    def _show_status(self, status: NodeStatus) -> None:
+        tables = self.query("#nodes")
+        if not tables:
+            return
+        table = tables.first(DataTable)
+        if status.name in {str(k.value) for k in table.rows}:
+            table.update_cell(status.name, "connection", ssh_cell(status, self.app),
+                              update_width=True)
