@@ -42,120 +42,168 @@ class Gen:
     local_ids: str | None
 
 
-
 def _basename(word: str) -> str:
     return word.rstrip("/").rsplit("/", 1)[-1]
 
 
-def scan_file(
-    file: str, text: str, warnings: list[str]
-) -> tuple[list[Launch], list[Gen]]:
-    variables: dict[str, str] = {}
-    exports: dict[str, str] = {}
+def scan_file(file: str, text: str, warnings: list[str]) -> tuple[list[Launch], list[Gen]]:
+    """The ``vllm serve``, proxy and ``gen_ranktable.sh`` commands of one script."""
+    scanner = _Scanner(file, warnings)
+    for cmd in tokenize(text):
+        scanner.command(cmd)
+    has_serve = any(launch.kind == "serve" for launch in scanner.launches)
+    for launch in scanner.launches:
+        launch.file_has_serve = has_serve
+    return scanner.launches, scanner.gens
+
+
+@dataclass
+class _Scanner:
+    """Walks a script's commands, keeping the shell variables, exports and directory."""
+
+    file: str
+    warnings: list[str]
+    variables: dict[str, str] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
-    launches: list[Launch] = []
-    gens: list[Gen] = []
+    launches: list[Launch] = field(default_factory=list)
+    gens: list[Gen] = field(default_factory=list)
     prev: Command | None = None
     prev_launch: Launch | None = None
-    unresolved_seen: set[str] = set()
+    reported: set[str] = field(default_factory=set)
 
-    def expand(word: Word) -> str:
+    def command(self, cmd: Command) -> None:
+        words = [self._expand(w) for w in cmd.words]
+        if self._continues(cmd, words):
+            return
+        self.prev = cmd
+        self.prev_launch = None
+        prefix_env, words = _split_assignments(words)
+        if not words:  # plain assignments
+            self._assign(prefix_env)
+            return
+        while len(words) > 1 and words[0] in _WRAPPERS:
+            words = words[1:]
+        builtin = _BUILTINS.get(_basename(words[0]))
+        if builtin is not None:
+            builtin(self, words[1:])
+        elif not self._gen(cmd, words):
+            self._launch(cmd, words, prefix_env)
+
+    def _expand(self, word: Word) -> str:
         missing: list[str] = []
-        value = word.expand(variables, missing)
+        value = word.expand(self.variables, missing)
         for kind, text in word.parts:
-            if kind == "raw" and text[1:].isdigit() and text not in unresolved_seen:
-                unresolved_seen.add(text)
-                warnings.append(
-                    f"{file}: line {word.line}: {text} is a script argument (a template like"
-                    " run_dp_template.sh); kept as text"
+            if kind == "raw" and text[1:].isdigit() and self._first_time(text):
+                self.warnings.append(
+                    f"{self.file}: line {word.line}: {text} is a script argument (a template"
+                    " like run_dp_template.sh); kept as text"
                 )
         for name in missing:
-            if name not in unresolved_seen:
-                unresolved_seen.add(name)
-                warnings.append(
-                    f"{file}: line {word.line}: ${name} is not set in the script; kept as text"
+            if self._first_time(name):
+                self.warnings.append(
+                    f"{self.file}: line {word.line}: ${name} is not set in the script; kept"
+                    " as text"
                 )
         return value
 
-    for cmd in tokenize(text):
-        words = [expand(w) for w in cmd.words]
-        if prev_launch is not None and prev is not None and is_flag(words[0]):
-            what = "vllm" if prev_launch.kind == "serve" else "the proxy"
-            warnings.append(
-                f"{file}: line {cmd.line}: {words[0].split('=')[0]!r} starts a new command"
-                f" because line {prev.end_line} has no trailing backslash; the flag never"
-                f" reaches {what} (imported as part of the command)"
-            )
-            prev_launch.args.extend(words)
-            prev_launch.end_line = cmd.end_line
-            prev = cmd
-            continue
-        prev = cmd
-        prev_launch = None
-        prefix_env: dict[str, str] = {}
-        while words and _ASSIGN_RE.match(words[0]):
-            m = _ASSIGN_RE.match(words[0])
-            assert m is not None
-            prefix_env[m.group(1)] = m.group(2)
-            words = words[1:]
-        if not words:  # plain assignments
-            for k, v in prefix_env.items():
-                variables[k] = v
-                if k in exports:
-                    exports[k] = v
-            continue
-        while len(words) > 1 and words[0] in _WRAPPERS:
-            words = words[1:]
-        head = _basename(words[0])
-        if head == "export":
-            for w in words[1:]:
-                if w.startswith("-"):
-                    continue
-                m = _ASSIGN_RE.match(w)
-                if m:
-                    variables[m.group(1)] = m.group(2)
-                    exports[m.group(1)] = m.group(2)
-                elif w in variables:
-                    exports[w] = variables[w]
-            continue
-        if head == "unset":
-            for w in words[1:]:
-                variables.pop(w, None)
-                exports.pop(w, None)
-            continue
-        if head == "cd" and len(words) > 1:
-            target = words[1]
-            cwd = target if cwd is None or target.startswith("/") else posixpath.join(
-                cwd, target
-            )
-            continue
-        gen_at = next(
-            (i for i, w in enumerate(words[:3]) if _basename(w) == "gen_ranktable.sh"), None
+    def _first_time(self, key: str) -> bool:
+        if key in self.reported:
+            return False
+        self.reported.add(key)
+        return True
+
+    def _continues(self, cmd: Command, words: list[str]) -> bool:
+        """A flag line after a launch line that lacks its trailing backslash: the flags are
+        added to that launch, with a warning."""
+        launch, prev = self.prev_launch, self.prev
+        if launch is None or prev is None or not is_flag(words[0]):
+            return False
+        what = "vllm" if launch.kind == "serve" else "the proxy"
+        self.warnings.append(
+            f"{self.file}: line {cmd.line}: {words[0].split('=')[0]!r} starts a new command"
+            f" because line {prev.end_line} has no trailing backslash; the flag never"
+            f" reaches {what} (imported as part of the command)"
         )
-        if gen_at is not None:
-            gens.append(_parse_gen(file, cmd.line, cwd, words[gen_at], words[gen_at + 1 :]))
-            continue
-        env = {**exports, **prefix_env}
-        if head == "vllm" and len(words) > 1 and words[1] == "serve":
-            prev_launch = Launch(
-                "serve", file, cmd.line, cmd.end_line, words[:2], words[2:], env,
-                {**variables, **prefix_env}, prefix_env,
-            )
-            launches.append(prev_launch)
-            continue
-        if head.startswith("python") and len(words) > 1:
-            script = _basename(words[1])
-            if script.endswith(".py") and "proxy" in script:
-                prev_launch = Launch(
-                    "proxy", file, cmd.line, cmd.end_line, words[:2], words[2:], env,
-                    {**variables, **prefix_env}, prefix_env,
-                )
-                launches.append(prev_launch)
+        launch.args.extend(words)
+        launch.end_line = cmd.end_line
+        self.prev = cmd
+        return True
+
+    def _assign(self, assignments: dict[str, str]) -> None:
+        for k, v in assignments.items():
+            self.variables[k] = v
+            if k in self.exports:
+                self.exports[k] = v
+
+    def _export(self, args: list[str]) -> None:
+        for w in args:
+            if w.startswith("-"):
                 continue
-    has_serve = any(launch.kind == "serve" for launch in launches)
-    for launch in launches:
-        launch.file_has_serve = has_serve
-    return launches, gens
+            m = _ASSIGN_RE.match(w)
+            if m:
+                self.variables[m.group(1)] = m.group(2)
+                self.exports[m.group(1)] = m.group(2)
+            elif w in self.variables:
+                self.exports[w] = self.variables[w]
+
+    def _unset(self, args: list[str]) -> None:
+        for w in args:
+            self.variables.pop(w, None)
+            self.exports.pop(w, None)
+
+    def _cd(self, args: list[str]) -> None:
+        if not args:
+            return
+        target = args[0]
+        if self.cwd is None or target.startswith("/"):
+            self.cwd = target
+        else:
+            self.cwd = posixpath.join(self.cwd, target)
+
+    def _gen(self, cmd: Command, words: list[str]) -> bool:
+        """``[bash] [path/]gen_ranktable.sh ARGS``."""
+        at = next((i for i, w in enumerate(words[:3]) if _basename(w) == "gen_ranktable.sh"),
+                  None)
+        if at is None:
+            return False
+        self.gens.append(_parse_gen(self.file, cmd.line, self.cwd, words[at], words[at + 1 :]))
+        return True
+
+    def _launch(self, cmd: Command, words: list[str], prefix_env: dict[str, str]) -> None:
+        kind = _launch_kind(words)
+        if kind is None:
+            return
+        self.prev_launch = Launch(
+            kind, self.file, cmd.line, cmd.end_line, words[:2], words[2:],
+            {**self.exports, **prefix_env}, {**self.variables, **prefix_env}, prefix_env,
+        )
+        self.launches.append(self.prev_launch)
+
+
+_BUILTINS = {"export": _Scanner._export, "unset": _Scanner._unset, "cd": _Scanner._cd}
+
+
+def _split_assignments(words: list[str]) -> tuple[dict[str, str], list[str]]:
+    """``K=V`` words before a command (or alone), and the rest."""
+    assignments: dict[str, str] = {}
+    while words and (m := _ASSIGN_RE.match(words[0])):
+        assignments[m.group(1)] = m.group(2)
+        words = words[1:]
+    return assignments, words
+
+
+def _launch_kind(words: list[str]) -> str | None:
+    """``serve`` for ``vllm serve``, ``proxy`` for ``python ...proxy....py``."""
+    if len(words) < 2:
+        return None
+    head = _basename(words[0])
+    if head == "vllm" and words[1] == "serve":
+        return "serve"
+    script = _basename(words[1])
+    if head.startswith("python") and script.endswith(".py") and "proxy" in script:
+        return "proxy"
+    return None
 
 
 def _parse_gen(

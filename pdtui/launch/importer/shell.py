@@ -4,6 +4,7 @@ references, source kept as is) grouped into commands."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -40,6 +41,8 @@ class Command:
 
 
 class Tokenizer:
+    """Splits a script into commands of words, one pass over the text."""
+
     def __init__(self, text: str) -> None:
         self.text = text.replace("\r\n", "\n")
         self.i = 0
@@ -80,57 +83,65 @@ class Tokenizer:
         self.words = []
 
     def run(self) -> list[Command]:
-        t = self.text
-        n = len(t)
-        while self.i < n:
-            c = t[self.i]
-            if c == "\\":
-                if self.i + 1 < n and t[self.i + 1] == "\n":
-                    self.i += 2
-                    self.line += 1
-                    continue
-                self._lit(t[self.i + 1] if self.i + 1 < n else "\\")
-                self.i += 2
-            elif c == "\n":
-                self._end_command()
-                self.line += 1
-                self.i += 1
-            elif c in " \t\r":
-                self._end_word()
-                self.i += 1
-            elif c == "#" and self.parts is None:
-                end = t.find("\n", self.i)
-                self.i = n if end < 0 else end
-            elif c in ";&|":
-                self._end_command()
-                self.i += 1
-                while self.i < n and t[self.i] in "&|;":
-                    self.i += 1
-            elif c in "<>":
-                self._redirect()
-            elif c == "'":
-                end = t.find("'", self.i + 1)
-                end = n if end < 0 else end
-                seg = t[self.i + 1 : end]
-                self._lit(seg)
-                self.line += seg.count("\n")
-                self.i = end + 1
-            elif c == '"':
-                self._double_quoted()
-            elif c == "$":
-                self._dollar()
-            elif c == "`":
-                end = t.find("`", self.i + 1)
-                end = n if end < 0 else end
-                seg = t[self.i : end + 1]
-                self._start().append(("raw", seg))
-                self.line += seg.count("\n")
-                self.i = end + 1
-            else:
-                self._lit(c)
-                self.i += 1
+        while self.i < len(self.text):
+            _HANDLERS.get(self.text[self.i], Tokenizer._char)(self)
         self._end_command()
         return self.commands
+
+    # one handler per character that means something to the shell; the rest is literal
+    def _char(self) -> None:
+        self._lit(self.text[self.i])
+        self.i += 1
+
+    def _backslash(self) -> None:
+        nxt = self.text[self.i + 1 : self.i + 2]
+        if nxt == "\n":
+            self.line += 1  # a continuation line
+        else:
+            self._lit(nxt or "\\")
+        self.i += 2
+
+    def _newline(self) -> None:
+        self._end_command()
+        self.line += 1
+        self.i += 1
+
+    def _blank(self) -> None:
+        self._end_word()
+        self.i += 1
+
+    def _hash(self) -> None:
+        if self.parts is not None:  # inside a word: literal
+            self._char()
+            return
+        end = self.text.find("\n", self.i)
+        self.i = len(self.text) if end < 0 else end
+
+    def _separator(self) -> None:
+        self._end_command()
+        self.i += 1
+        while self.i < len(self.text) and self.text[self.i] in "&|;":
+            self.i += 1
+
+    def _single_quoted(self) -> None:
+        t = self.text
+        end = t.find("'", self.i + 1)
+        end = len(t) if end < 0 else end
+        seg = t[self.i + 1 : end]
+        self._lit(seg)
+        self.line += seg.count("\n")
+        self.i = end + 1
+
+    def _backquoted(self) -> None:
+        t = self.text
+        end = t.find("`", self.i + 1)
+        end = len(t) if end < 0 else end
+        self._raw(t[self.i : end + 1])
+        self.i = end + 1
+
+    def _raw(self, seg: str) -> None:
+        self._start().append(("raw", seg))
+        self.line += seg.count("\n")
 
     def _redirect(self) -> None:
         t = self.text
@@ -174,41 +185,68 @@ class Tokenizer:
     def _dollar(self) -> None:
         t = self.text
         i = self.i
-        nxt = t[i + 1] if i + 1 < len(t) else ""
-        parts = self._start()
+        nxt = t[i + 1 : i + 2]
         if nxt == "{":
-            end = t.find("}", i)
-            end = len(t) - 1 if end < 0 else end
-            inner = t[i + 2 : end]
-            if _NAME_RE.fullmatch(inner):
-                parts.append(("var", "{" + inner + "}"))
-            else:
-                parts.append(("raw", t[i : end + 1]))
-            self.i = end + 1
+            self._braced()
         elif nxt == "(":
-            depth = 0
-            j = i + 1
-            while j < len(t):
-                if t[j] == "(":
-                    depth += 1
-                elif t[j] == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            seg = t[i : j + 1]
-            parts.append(("raw", seg))
-            self.line += seg.count("\n")
-            self.i = j + 1
+            self._substitution()
         elif m := _NAME_RE.match(t, i + 1):
-            parts.append(("var", m.group(0)))
+            self._start().append(("var", m.group(0)))
             self.i = m.end()
         elif nxt and (nxt.isdigit() or nxt in "@*#?$!-"):
-            parts.append(("raw", t[i : i + 2]))
+            self._start().append(("raw", t[i : i + 2]))
             self.i = i + 2
         else:
             self._lit("$")
             self.i += 1
+
+    def _braced(self) -> None:
+        """``${name}`` is a variable; any other ``${...}`` is kept as text."""
+        t = self.text
+        i = self.i
+        end = t.find("}", i)
+        end = len(t) - 1 if end < 0 else end
+        inner = t[i + 2 : end]
+        if _NAME_RE.fullmatch(inner):
+            self._start().append(("var", "{" + inner + "}"))
+        else:
+            self._start().append(("raw", t[i : end + 1]))
+        self.i = end + 1
+
+    def _substitution(self) -> None:
+        """``$(...)``, nested parentheses included, kept as text."""
+        t = self.text
+        depth = 0
+        j = self.i + 1
+        while j < len(t):
+            if t[j] == "(":
+                depth += 1
+            elif t[j] == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        self._raw(t[self.i : j + 1])
+        self.i = j + 1
+
+
+_HANDLERS: dict[str, Callable[[Tokenizer], None]] = {
+    "\\": Tokenizer._backslash,
+    "\n": Tokenizer._newline,
+    " ": Tokenizer._blank,
+    "\t": Tokenizer._blank,
+    "\r": Tokenizer._blank,
+    "#": Tokenizer._hash,
+    ";": Tokenizer._separator,
+    "&": Tokenizer._separator,
+    "|": Tokenizer._separator,
+    "<": Tokenizer._redirect,
+    ">": Tokenizer._redirect,
+    "'": Tokenizer._single_quoted,
+    '"': Tokenizer._double_quoted,
+    "$": Tokenizer._dollar,
+    "`": Tokenizer._backquoted,
+}
 
 
 def tokenize(text: str) -> list[Command]:

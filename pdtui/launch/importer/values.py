@@ -120,13 +120,7 @@ def split_common(
     if not items:
         return {}, []
     maps = [dict(it) for it in items]
-    prefix: list[str] = []
-    for col in zip(*([k for k, _ in it] for it in items), strict=False):
-        if any(k != col[0] for k in col):
-            break
-        prefix.append(col[0])
-    while prefix and len({_vkey(m[prefix[-1]]) for m in maps}) > 1:
-        prefix.pop()
+    prefix = _common_prefix(items, maps)
     shared: dict[str, V] = {}
     for key in prefix:
         counts = Counter(_vkey(m[key]) for m in maps)
@@ -137,3 +131,15 @@ def split_common(
         for it in items
     ]
     return shared, own
+
+
+def _common_prefix(items: list[list[tuple[str, V]]], maps: list[dict[str, V]]) -> list[str]:
+    """The keys every item starts with, up to the last one whose value differs somewhere."""
+    prefix: list[str] = []
+    for col in zip(*([k for k, _ in it] for it in items), strict=False):
+        if any(k != col[0] for k in col):
+            break
+        prefix.append(col[0])
+    while prefix and len({_vkey(m[prefix[-1]]) for m in maps}) > 1:
+        prefix.pop()
+    return prefix
