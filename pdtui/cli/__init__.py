@@ -35,6 +35,8 @@ _TABLE = [
     ("check", "check",
      "check the NPU network of every node (hccn_tool, npu-smi; --ping for peers)"),
     ("ranktable", "ranktable", "generate, lint, diff and push the LLMDataDist ranktable"),
+    ("doctor", "doctor",
+     "catch before launch what real PD deployments get wrong (the field's rules)"),
     ("launch", "launch", "start prefill, decode and proxy on their nodes (detached)"),
     ("status", "status", "state, startup stage and known errors of every process"),
     ("stop", "stop", "stop what pdtui started (TERM, then KILL after --grace)"),

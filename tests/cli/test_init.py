@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +50,25 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert "usage: pdtui " + name in capsys.readouterr().out.replace("\n", " ")
 
 
-def test_help_imports_no_command_module() -> None:
-    code = ("import sys; from pdtui import cli; cli.main(['--help']); "
-            "print(sorted(m for m in sys.modules if m.startswith('pdtui.cli.')))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "['pdtui.cli.common']"
+def _modules_after(*argv: str) -> set[str]:
+    code = ("import json, sys\nfrom pdtui import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\nprint(json.dumps(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return set(json.loads(r.stdout.splitlines()[-1]))
+
+
+def test_help_and_version_import_no_command_module() -> None:
+    for argv in (["--help"], ["--version"]):
+        loaded = _modules_after(*argv)
+        assert sorted(m for m in loaded if m.startswith("pdtui.cli.")) == ["pdtui.cli.common"]
+        assert "pdtui.cluster" not in loaded
+    assert "argparse" not in _modules_after("--version")
+
+
+def test_a_command_imports_ssh_and_the_cluster_model_only_to_run() -> None:
+    loaded = _modules_after("check", "--help")
+    assert "pdtui.cli.check" in loaded and "pdtui.cli.nodes" not in loaded
+    heavy = {"asyncssh", "pydantic", "httpx", "textual", "pdtui.cluster", "asyncio"}
+    assert heavy.isdisjoint(loaded), heavy & loaded
