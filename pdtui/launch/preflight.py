@@ -20,8 +20,8 @@ from typing import Literal
 from pdtui.cluster import Cluster, Node
 from pdtui.launch.control import Launchable, launchables
 from pdtui.launch.run import status
-from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
+from pdtui.ssh.remote import target
 
 Severity = Literal["error", "warning"]
 _LEGACY = "LLMDataDistCMgrConnector"
@@ -98,16 +98,32 @@ async def check_node(pool: SshPool, cluster: Cluster, node: Node,
     except SshError as exc:
         return [Problem("error", node.name, None, f"unreachable: {exc.message}",
                         "fix SSH access first (pdtui nodes)")]
+    facts, proxy_env = _facts(res.stdout)
+    out = _node_problems(cluster, node, items, facts, proxy_env)
+    addrs = facts.get("addrs", "").split()
+    for item in items:
+        out += _env_problems(node, item, addrs, facts)
+        out += _port_problems(cluster, node, item, facts)
+    return list({str(p): p for p in out}.values())
+
+
+def _facts(stdout: str) -> tuple[dict[str, str], list[str]]:
+    """``key=value`` lines of :func:`node_script`, and the proxy variables it found."""
     facts: dict[str, str] = {}
     proxy_env: list[str] = []
-    for line in res.stdout.splitlines():
+    for line in stdout.splitlines():
         key, _, value = line.partition("=")
         if key == "proxyenv":
             proxy_env.append(value.split("=", 1)[0])
         else:
             facts[key] = value
+    return facts, proxy_env
+
+
+def _node_problems(cluster: Cluster, node: Node, items: list[Launchable],
+                   facts: dict[str, str], proxy_env: list[str]) -> list[Problem]:
+    """The model, the ranktable and the login environment."""
     out: list[Problem] = []
-    addrs = facts.get("addrs", "").split()
     vllm_items = [i for i in items if i.role != "proxy"]
     if vllm_items and facts.get("model") == "no":
         out.append(Problem("error", node.name, None,
@@ -123,36 +139,49 @@ async def check_node(pool: SshPool, cluster: Cluster, node: Node,
     for name in proxy_env:
         out.append(Problem("warning", node.name, None, f"{name} is set in the login environment",
                            "unset it for vLLM (internal HTTP calls go through the proxy)"))
-    for item in items:
-        for key in item.env:
-            if key.lower() in ("http_proxy", "https_proxy", "all_proxy"):
-                out.append(Problem("warning", node.name, item.name, f"{key} is set in [env]",
-                                   "remove it: vLLM's internal calls must not use a proxy"))
-        for ip_key in ("HCCL_IF_IP", "VLLM_HOST_IP"):
-            ip_value = item.env.get(ip_key)
-            if ip_value and addrs and ip_value not in addrs:
-                out.append(Problem("error", node.name, item.name,
-                                   f"{ip_key}={ip_value} is not an address of the node "
-                                   f"(hostname -I: {' '.join(addrs)})",
-                                   "set the node's ip in the cluster file to its data-plane "
-                                   "address"))
-        for key, value in item.env.items():
-            if key.endswith("SOCKET_IFNAME") and value and facts.get(f"nic_{value}") == "no":
-                out.append(Problem("error", node.name, item.name,
-                                   f"{key}={value}: no such interface on the node",
-                                   "set nic in the cluster file to an interface of "
-                                   "'ip -o link'"))
-        port = int(item.url.rsplit(":", 1)[1])
-        if facts.get(f"port{port}") == "yes":
-            out.append(Problem("error", node.name, item.name, f"port {port} is already in use",
-                               "stop what listens there (ss -ltnp) or change the port"))
-        for kv in _kv_ports(item, cluster):
-            if facts.get(f"port{kv}") == "yes":
-                out.append(Problem("error", node.name, item.name,
-                                   f"kv port {kv} is already in use",
-                                   "give each instance its own kv_port (>= 36000 on 16-NPU "
-                                   "nodes)"))
-    return list({str(p): p for p in out}.values())
+    return out
+
+
+def _env_problems(node: Node, item: Launchable, addrs: list[str],
+                  facts: dict[str, str]) -> list[Problem]:
+    """Proxy variables, host addresses and NIC names in the process's environment."""
+    out: list[Problem] = []
+    for key in item.env:
+        if key.lower() in ("http_proxy", "https_proxy", "all_proxy"):
+            out.append(Problem("warning", node.name, item.name, f"{key} is set in [env]",
+                               "remove it: vLLM's internal calls must not use a proxy"))
+    for ip_key in ("HCCL_IF_IP", "VLLM_HOST_IP"):
+        ip_value = item.env.get(ip_key)
+        if ip_value and addrs and ip_value not in addrs:
+            out.append(Problem("error", node.name, item.name,
+                               f"{ip_key}={ip_value} is not an address of the node "
+                               f"(hostname -I: {' '.join(addrs)})",
+                               "set the node's ip in the cluster file to its data-plane "
+                               "address"))
+    for key, value in item.env.items():
+        if key.endswith("SOCKET_IFNAME") and value and facts.get(f"nic_{value}") == "no":
+            out.append(Problem("error", node.name, item.name,
+                               f"{key}={value}: no such interface on the node",
+                               "set nic in the cluster file to an interface of "
+                               "'ip -o link'"))
+    return out
+
+
+def _port_problems(cluster: Cluster, node: Node, item: Launchable,
+                   facts: dict[str, str]) -> list[Problem]:
+    """The HTTP port and the kv ports, taken by something already listening."""
+    out: list[Problem] = []
+    port = int(item.url.rsplit(":", 1)[1])
+    if facts.get(f"port{port}") == "yes":
+        out.append(Problem("error", node.name, item.name, f"port {port} is already in use",
+                           "stop what listens there (ss -ltnp) or change the port"))
+    for kv in _kv_ports(item, cluster):
+        if facts.get(f"port{kv}") == "yes":
+            out.append(Problem("error", node.name, item.name,
+                               f"kv port {kv} is already in use",
+                               "give each instance its own kv_port (>= 36000 on 16-NPU "
+                               "nodes)"))
+    return out
 
 
 async def preflight(pool: SshPool, cluster: Cluster,

@@ -14,11 +14,11 @@ from pdtui.launch.control import launch, launchables, statuses, stop_all, wait_r
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
 from pdtui.ranktable.sync import push
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.faults import apply_fault
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.sim.state import modify_state
 from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
 
 
 @pytest.fixture

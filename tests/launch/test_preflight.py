@@ -11,9 +11,9 @@ import pytest
 from pdtui.cluster import Cluster, load, loads
 from pdtui.launch.control import launch, stop_all
 from pdtui.launch.preflight import preflight
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 
 from pdtui.cluster import Cluster, load
 from pdtui.launch.run import LogLine, run_dir, start, status, stop, tail
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
 
 TICKER = ["sh", "-c", 'trap "echo got TERM; exit 0" TERM; i=0; '
           'while true; do echo "line $i $VALUE"; i=$((i+1)); sleep 0.05; done']
