@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pdtui.cluster import Cluster, atomic_write
+from pdtui.doctor import Finding as DoctorFinding
 from pdtui.launch.control import ProcessStatus, launch, statuses, wait_ready
 from pdtui.launch.preflight import preflight
 from pdtui.npu.health import CheckReport, check
@@ -49,9 +50,11 @@ def needs_ranktable(cluster: Cluster) -> bool:
 
 @dataclass
 class Verification:
-    """What the verify step needs from the console: send the prompt, get a result dict."""
+    """What the verify steps need from the console: the prompt through the proxy (``send``)
+    and the same request straight to one prefill instance, without the PD path (``direct``)."""
 
     send: Callable[[], Awaitable[dict[str, Any]]]
+    direct: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -64,6 +67,8 @@ class RunbookReport:
     ranktable_findings: list[Finding] = field(default_factory=list)
     processes: list[ProcessStatus] = field(default_factory=list)
     verification: dict[str, Any] | None = None
+    doctor: list[DoctorFinding] = field(default_factory=list)
+    direct: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -84,6 +89,8 @@ class RunbookReport:
             "ranktable_findings": [f.to_dict() for f in self.ranktable_findings],
             "processes": [p.to_dict() for p in self.processes],
             "verification": self.verification,
+            "doctor": [f.to_dict() for f in self.doctor],
+            "direct": self.direct,
         }
 
 
@@ -245,6 +252,54 @@ async def _verify(step: Step, run: _Run) -> Outcome:
     return "failed", f"{result['error']}{hint}"
 
 
+async def _doctor(step: Step, run: _Run) -> Outcome:
+    """The deployment doctor's rules over the cluster file and the nodes' live facts."""
+    from pdtui.doctor import examine
+    from pdtui.doctor.facts import collect
+
+    checked = run.report.check.nodes if run.report.check is not None else None
+    facts = await collect(run.pool, run.cluster, npu=False, check_nodes=checked)
+    run.report.doctor = examine(run.cluster, facts)
+    step.details = [f"{f.line()} (fix: {f.fix})" for f in run.report.doctor]
+    errors = [f for f in run.report.doctor if f.severity == "error"]
+    warnings = [f for f in run.report.doctor if f.severity == "warning"]
+    if errors:
+        first = errors[0]
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        return "failed", f"{first.id}: {first.where}: {first.message}{more}; fix: {first.fix}"
+    if warnings:
+        return "warning", f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " \
+            f"{warnings[0].id} ({warnings[0].where})"
+    return "passed", None
+
+
+def _first_difference(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
+
+
+async def _answer(step: Step, run: _Run) -> Outcome:
+    """The same request straight to a prefill instance must give the proxy's answer.
+
+    A KV transfer that corrupts data leaves the service up and the answer garbled
+    (https://github.com/vllm-project/vllm-ascend/issues/7711); both run at temperature 0.
+    """
+    proxied = run.report.verification or {}
+    if run.verification is None or run.verification.direct is None or not proxied.get("text"):
+        return "skipped", "no answer through the proxy to compare"
+    direct = await run.verification.direct()
+    run.report.direct = direct
+    if direct.get("error"):
+        return "failed", f"the prefill instance did not answer: {direct['error']}"
+    via_pd, alone = str(proxied["text"]).strip(), str(direct.get("text") or "").strip()
+    if via_pd == alone:
+        return "passed", None
+    at = _first_difference(via_pd, alone)
+    step.details = [f"through the proxy: {via_pd!r}", f"prefill alone:     {alone!r}"]
+    return "failed", (f"the answer through the proxy differs from the prefill instance's own "
+                      f"from character {at} on: the KV transfer may corrupt data")
+
+
 def _always(cluster: Cluster) -> bool:
     return True
 
@@ -267,11 +322,13 @@ STEPS: tuple[_StepKind, ...] = (
     _StepKind("network", "NPU network and pings", "grid", _network),
     _StepKind("ranktable", "Ranktable generated, linted, pushed", "ranktable", _ranktable,
               needs_ranktable),
+    _StepKind("doctor", "Doctor: the field's rules", "overview", _doctor),
     _StepKind("prefill", "Prefill instances ready", "launch", _role),
     _StepKind("decode", "Decode instances ready", "launch", _role),
     _StepKind("proxy", "Proxy ready", "launch", _role, _has_proxy),
     _StepKind("verify", "Verification prompt through the proxy", "console", _verify,
               _has_proxy),
+    _StepKind("answer", "Same answer without the PD path", "console", _answer, _has_proxy),
 )
 _STEPS_BY_KEY = {kind.key: kind for kind in STEPS}
 
@@ -300,8 +357,15 @@ def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
                   for f in report.ranktable_findings]
     if report.processes:
         lines += _processes_section(report.processes)
+    if report.doctor:
+        lines += ["", "## Doctor", ""]
+        lines += [f"- {f.severity} `{f.id}` {f.where}: {f.message} (fix: {f.fix}; {f.source})"
+                  for f in report.doctor]
     if report.verification is not None:
         lines += _verification_section(report.verification)
+    if report.direct is not None:
+        lines += ["", "## The same prompt, prefill alone", "", "```",
+                  str(report.direct.get("text") or report.direct.get("error")), "```"]
     md_path = folder / "verify.md"
     atomic_write(md_path, "\n".join(lines) + "\n")
     return md_path, json_path
@@ -332,13 +396,25 @@ def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Ve
     """The runbook's ``curl``: its completion request through the proxy (over SSH)."""
     import httpx
 
-    from pdtui.console import Request, reach, send
+    from pdtui.console import Request, backend_endpoints, reach, send
+
+    req = Request("completion", VERIFY_PROMPT, cluster.spec.model.served_name,
+                  max_tokens=100, temperature=0.0, stream=True)
 
     async def run() -> dict[str, Any]:
-        req = Request("completion", VERIFY_PROMPT, cluster.spec.model.served_name,
-                      max_tokens=100, temperature=0.0, stream=True)
         async with reach(pool, cluster) as base, httpx.AsyncClient(timeout=timeout) as client:
             result = await send(client, base, req)
         return result.to_dict()
 
-    return Verification(run)
+    roles = {p.name: p.role for p in cluster.processes()}
+    prefill = next((e for e in backend_endpoints(cluster) if roles[e[0]] == "prefill"), None)
+
+    async def direct() -> dict[str, Any]:
+        assert prefill is not None
+        name, node, host, port = prefill
+        async with reach(pool, cluster, host, port, node=node.name) as base, \
+                httpx.AsyncClient(timeout=timeout) as client:
+            result = await send(client, base, req)
+        return {**result.to_dict(), "process": name}
+
+    return Verification(run, direct if prefill is not None else None)

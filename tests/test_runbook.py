@@ -10,10 +10,10 @@ import pytest
 
 from pdtui.cluster import Cluster, load
 from pdtui.launch.control import stop_all
-from pdtui.ssh.remote import pool_for
 from pdtui.runbook import run_all, steps_for, verification, write_report
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
 
 Rig = Callable[..., "AsyncIterator[tuple[Cluster, SshPool]]"]
 
@@ -44,13 +44,16 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig()
     assert [s.key for s in steps_for(cluster)] == [
-        "network", "ranktable", "prefill", "decode", "proxy", "verify"]
+        "network", "ranktable", "doctor", "prefill", "decode", "proxy", "verify", "answer"]
     seen: list[tuple[str, str]] = []
     report = await run_all(pool, cluster, verification(pool, cluster),
                            on_step=lambda s: seen.append((s.key, s.state)), ready_timeout=60,
                            ranktable_file=tmp_path / "report" / "ranktable.json")
     assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
-    assert ("verify", "running") in seen and seen[-1] == ("verify", "passed")
+    assert ("verify", "running") in seen and ("verify", "passed") in seen
+    assert seen[-1] == ("answer", "passed")
+    assert report.direct is not None and report.direct["process"] == "prefill-0"
+    assert report.direct["text"].strip() == report.verification["text"].strip()
     assert report.verification is not None and report.verification["status"] == 200
     assert report.verification["completion_tokens"] > 0
     md, js = write_report(report, tmp_path / "report")
@@ -75,4 +78,21 @@ async def test_a_link_down_fails_at_the_network_step_and_launches_nothing(rig) -
     failed = report.failed_step
     assert failed is not None and failed.key == "network"
     assert "decode-0:3" in (failed.reason or "") and "link DOWN" in (failed.reason or "")
-    assert [s.state for s in report.steps[1:]] == ["pending"] * 5
+    assert [s.state for s in report.steps[1:]] == ["pending"] * 7
+
+
+async def test_a_doctor_error_stops_the_runbook_before_launch(rig) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    cluster, pool = await rig()
+    decode = next(i for i in cluster.instances if i.role == "decode")
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind((cluster.node(decode.node).host, decode.port))
+        taken.listen()
+        report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
+    failed = report.failed_step
+    assert failed is not None and failed.key == "doctor", [(s.key, s.state) for s in report.steps]
+    assert (failed.reason or "").startswith("port-in-use: node decode-0: port")
+    assert "fix:" in (failed.reason or "")
+    assert [s.state for s in report.steps if s.key in ("prefill", "decode")] == ["pending"] * 2

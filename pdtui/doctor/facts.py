@@ -9,6 +9,7 @@ capped, parsed line by line, and anything that does not parse is ignored.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import shlex
 from collections.abc import Callable, Iterable
 
@@ -43,26 +44,42 @@ def node_script(node: Node, paths: Iterable[str], python: str = "python3") -> st
     )
 
 
-def _port(field: str) -> int | None:
-    _addr, _, hexport = field.rpartition(":")
+def _address(hexaddr: str) -> str | None:
+    """``/proc/net/tcp``'s address (32-bit words in host order, little-endian here) as text;
+    ``*`` for the wildcard address."""
+    try:
+        raw = bytes.fromhex(hexaddr)
+    except ValueError:
+        return None
+    if len(raw) not in (4, 16):
+        return None
+    ordered = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if not any(ordered):
+        return "*"
+    return str(ipaddress.ip_address(ordered))
+
+
+def _listener(field: str) -> tuple[str, int] | None:
+    hexaddr, _, hexport = field.rpartition(":")
     try:
         port = int(hexport, 16)
     except ValueError:
         return None
-    return port if 0 < port < 65536 else None
+    address = _address(hexaddr)
+    return (address, port) if address and 0 < port < 65536 else None
 
 
 def parse_node(name: str, text: str) -> NodeFacts:
     """Parse the script's answer; lines that do not fit are skipped."""
     facts = NodeFacts(name)
-    ports: set[int] = set()
+    ports: set[tuple[str, int]] = set()
     for line in text[:MAX_OUTPUT].splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "env" and "=" in rest:
             key, _, value = rest.partition("=")
             facts.env[key] = value
-        elif kind == "tcp" and (port := _port(rest)) is not None:
-            ports.add(port)
+        elif kind == "tcp" and (listener := _listener(rest)) is not None:
+            ports.add(listener)
         elif kind == "file" and rest[:2] in ("0 ", "1 "):
             facts.files[rest[2:]] = rest[0] == "1"
         elif kind == "ver" and len(rest.split(" ")) == 2:
@@ -116,26 +133,39 @@ def failed_devices(report_nodes: Iterable[object]) -> dict[str, frozenset[int]]:
     return out
 
 
+def running_names(found: Iterable[object]) -> list[str]:
+    """Names (and instance names) of the processes that start or run now."""
+    live = [str(getattr(s, "name", "")) for s in found
+            if getattr(s, "state", None) in ("starting", "ready")]
+    return live + [name.split(".")[0] for name in live]
+
+
 async def collect(
     pool: SshPool,
     cluster: Cluster,
     *,
     npu: bool = True,
+    check_nodes: Iterable[object] | None = None,
     on_node: Callable[[NodeFacts], None] | None = None,
 ) -> Facts:
-    """Live facts: each node's script, the NPU check (``npu``) and what pdtui already runs."""
+    """Live facts: each node's script, the NPU check and what pdtui already runs.
+
+    ``check_nodes`` (a check report's nodes) is used instead of a new NPU check; with neither
+    it nor ``npu``, no device counts as failed.
+    """
     from pdtui.launch.control import statuses
     from pdtui.npu.health import check
 
     async def npu_failed() -> dict[str, frozenset[int]]:
+        if check_nodes is not None:
+            return failed_devices(check_nodes)
         if not npu:
             return {}
         report = await check(pool, cluster)
         return failed_devices(report.nodes)
 
     async def running() -> list[str]:
-        live = [s.name for s in await statuses(pool, cluster) if s.state in ("starting", "ready")]
-        return live + [name.split(".")[0] for name in live]
+        return running_names(await statuses(pool, cluster))
 
     failed, names = await asyncio.gather(npu_failed(), running())
     return await gather(pool, cluster, failed_devices=failed, running=names, on_node=on_node)

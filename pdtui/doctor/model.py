@@ -68,7 +68,7 @@ class NodeFacts:
     reachable: bool = True
     error: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    listening: frozenset[int] = frozenset()
+    listening: frozenset[tuple[str, int]] = frozenset()  # (address, port); "*" = any address
     files: dict[str, bool] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     failed_devices: frozenset[int] = frozenset()

@@ -466,11 +466,21 @@ def _wanted_ports(cluster: Cluster) -> Iterator[tuple[str, str, int]]:
         yield proxy.node, "proxy", proxy.port
 
 
+_LOCAL = ("*", "127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
+def _taken(cluster: Cluster, node: str, port: int, listening: frozenset[tuple[str, int]]) -> bool:
+    """A listener on the wildcard, loopback or one of the node's own addresses takes ``port``
+    from a server that binds 0.0.0.0 (vLLM's and the proxy's usual host)."""
+    n = cluster.node(node)
+    return any(p == port and a in (*_LOCAL, n.host, n.ip) for a, p in listening)
+
+
 def port_in_use(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for node, owner, port in _wanted_ports(cluster):
         live = facts.nodes.get(node)
         name = owner.split(" ")[0].split(".")[0]
-        if live and port in live.listening and name not in facts.running:
+        if live and _taken(cluster, node, port, live.listening) and name not in facts.running:
             yield _hit(PORT_IN_USE, "error", f"node {node}",
                        f"port {port} ({owner}) is already listening")
 

@@ -37,14 +37,16 @@ def test_script_reports_env_listening_ports_files_and_versions(tmp_path: Path) -
                              env={"PATH": "/usr/bin:/bin", "http_proxy": "http://p:1"},
                              check=True).stdout
     facts = parse_node("n0", out)
-    assert port in facts.listening
+    assert ("127.0.0.1", port) in facts.listening
     assert facts.env["http_proxy"] == "http://p:1"
     assert facts.files == {str(present): True, str(tmp_path / "absent"): False, str(odd): True}
     assert (tmp_path / "x").exists() is False
 
 
 def test_parser_skips_lines_that_do_not_fit() -> None:
-    text = "tcp 0100007F:zzzz\ntcp 00000000:1F90\nfile 2 /x\nver onlyone\ngarbage\nenv NOEQ\n"
+    text = ("tcp 0100007F:zzzz\ntcp 00000000:1F90\ntcp 0102A8C0:0050\ntcp XYZ:0050\n"
+            "tcp 00000000000000000000000001000000:0016\nfile 2 /x\nver onlyone\ngarbage\n"
+            "env NOEQ\n")
     facts = parse_node("n0", text)
-    assert facts.listening == frozenset({8080})
+    assert facts.listening == frozenset({("*", 8080), ("192.168.2.1", 80), ("::1", 22)})
     assert facts.files == {} and facts.versions == {} and facts.env == {}

@@ -198,7 +198,7 @@ def test_live_rules_are_skipped_offline_and_run_with_facts() -> None:
     c = make()
     libs = {"LD_LIBRARY_PATH": "/usr/local/lib", "LD_PRELOAD": "libjemalloc.so.2"}
     facts = Facts(nodes={
-        "p0": NodeFacts("p0", files={"/etc/hccn.conf": False}, listening=frozenset({8000}),
+        "p0": NodeFacts("p0", files={"/etc/hccn.conf": False}, listening=frozenset({("*", 8000)}),
                         env=dict(libs)),
         "d0": NodeFacts("d0", failed_devices=frozenset({1}), env=dict(libs)),
     })
