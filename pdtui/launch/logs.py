@@ -1,8 +1,9 @@
 """Reading vLLM and proxy logs: startup stages, known fatal errors, engine stats.
 
-Patterns follow reference ``vllm-ascend-pd.md`` §3.2–3.4 (the real line shapes). A line goes
-through ``LogWatcher.feed``; the watcher keeps the stage reached (with the time each was first
-seen), every fatal fingerprint matched (with a plain-language hint) and the last engine stats.
+The patterns match lines as vLLM and vLLM-Ascend print them: startup progress, known fatal
+errors and the periodic "Avg prompt throughput" engine-stats line. A line goes through
+``LogWatcher.feed``; the watcher keeps the stage reached (with the time each was first seen),
+every fatal fingerprint matched (with a plain-language hint) and the last engine stats.
 """
 
 from __future__ import annotations
@@ -254,11 +255,7 @@ class LogWatcher:
         return "ready" in self.stages
 
     def feed(self, line: str) -> None:
-        # Lines without a stamp (uvicorn's) count from the last stamped line before them.
-        stamped = line_time(line, -1.0)
-        if stamped >= 0:
-            self._last_stamp = stamped
-        now = stamped if stamped >= 0 else (self._last_stamp or self.clock())
+        now = self._time_of(line)
         if self.started_at is None:
             self.started_at = now
         for key, _title, pattern in STAGES:
@@ -267,6 +264,21 @@ class LogWatcher:
         m = _SHARDS.search(line)
         if m:
             self.shards = (int(m.group(2)), int(m.group(3)))
+        self._note_fingerprints(line, now)
+        stats = parse_stats(line)
+        if stats is not None:
+            self._note_stats(stats, line, now)
+
+    def _time_of(self, line: str) -> float:
+        """The line's stamp; lines without one (uvicorn's) count from the last stamped line
+        before them, or from the clock."""
+        stamped = line_time(line, -1.0)
+        if stamped >= 0:
+            self._last_stamp = stamped
+            return stamped
+        return self._last_stamp or self.clock()
+
+    def _note_fingerprints(self, line: str, now: float) -> None:
         for fp in FINGERPRINTS:
             if fp.pattern.search(line) and not any(f.key == fp.key for f in self.findings):
                 found = Finding(fp.key, fp.meaning, fp.hint, line.strip()[:300], now)
@@ -276,16 +288,18 @@ class LogWatcher:
                     at = next((i for i, f in enumerate(self.findings) if f.key in GENERIC),
                               len(self.findings))
                     self.findings.insert(at, found)
-        stats = parse_stats(line)
-        if stats is not None:
-            self.stats = stats
-            stuck = stats.waiting > 0 and stats.running == 0 and stats.generation_tps == 0
-            self.stuck_intervals = self.stuck_intervals + 1 if stuck else 0
-            if self.stuck_intervals >= 3 and not any(f.key == "stuck" for f in self.findings):
-                self.findings.append(Finding(
-                    "stuck", "requests wait and nothing runs",
-                    "decode is probably waiting for remote KV (WAITING_FOR_REMOTE_KVS): check "
-                    "the KV link and the prefiller's log", line.strip()[:300], now))
+
+    def _note_stats(self, stats: EngineStats, line: str, now: float) -> None:
+        """Keeps the last stats; three intervals in a row with requests waiting and nothing
+        running or generated add the "stuck" finding."""
+        self.stats = stats
+        stuck = stats.waiting > 0 and stats.running == 0 and stats.generation_tps == 0
+        self.stuck_intervals = self.stuck_intervals + 1 if stuck else 0
+        if self.stuck_intervals >= 3 and not any(f.key == "stuck" for f in self.findings):
+            self.findings.append(Finding(
+                "stuck", "requests wait and nothing runs",
+                "decode is probably waiting for remote KV (WAITING_FOR_REMOTE_KVS): check "
+                "the KV link and the prefiller's log", line.strip()[:300], now))
 
     def elapsed(self, stage: str) -> float | None:
         """Seconds from the first line to ``stage``."""

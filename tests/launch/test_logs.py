@@ -1,4 +1,4 @@
-"""Startup stages, fatal fingerprints and engine stats from the reference's real log lines."""
+"""Startup stages, fatal fingerprints and engine stats, on log lines as vLLM-Ascend prints them."""
 
 from __future__ import annotations
 
