@@ -1,6 +1,6 @@
 """Start, find, stop and tail processes on the nodes, detached from the SSH connection.
 
-Recipe (reference ``ssh.md`` §1.6): each process gets a run folder
+Each process gets a run folder
 ``<run_dir>/<cluster>/<process>/`` on its node with ``env.sh`` (0600: values stay out of
 ``ps``), ``cmd`` (the command, secrets redacted), ``run_id``, ``started_at``, ``pid`` and
 ``out.log``. It is started with ``setsid nohup sh -c ...`` with all three streams redirected,
