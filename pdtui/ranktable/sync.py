@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Cluster, Node
-from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
+from pdtui.ssh.remote import target
 
 SyncState = Literal["same", "different", "missing", "unreachable"]
 

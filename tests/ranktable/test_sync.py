@@ -10,11 +10,11 @@ import pytest
 
 from pdtui.cluster import Cluster, load
 from pdtui.ranktable.sync import fetch_all, instance_nodes, push
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.faults import apply_fault
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.sim.state import modify_state
 from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
 
 NEW = json.dumps({"version": "1.2", "server_count": "2", "prefill_device_list": [],
                   "decode_device_list": [], "status": "completed"}, indent=4)
