@@ -21,10 +21,10 @@ tool answers (`effective_device`), so clearing a fault restores the baseline.
 
 Adding a kind = one `register_kind(FaultKind(...))` call.
 
-Not in the reference (choices made here):
+Choices made here (pdtui's own, not a real tool's):
 
 - The fault kinds, their names and syntax are pdtui's own.
-- ``link-down`` also sets net health to ``Fault`` (the reference names that pairing);
+- ``link-down`` also sets net health to ``Fault`` (a link that is down reports that);
   ``no-ip`` removes the RoCE address, gateway and netdetect address and turns a
   ``Success`` net health into ``Init``; an explicit ``net-health=`` wins over both.
 - ``tls-mismatch`` flips the TLS switch of every device of the node (0 -> 1).

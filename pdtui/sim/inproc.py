@@ -3,8 +3,8 @@
 A real node runs the probe's ~150 tool calls on its own CPUs. On the simulator every fake
 node shares this machine's cores, and with real ``bash`` each call costs a subshell, a
 ``timeout`` and a wrapper start (about 4.5 ms of CPU): a 32-node sweep is then bound by this
-machine's CPU, not by the tools' latency. This is the "simulated handler" of the SSH design
-(``ssh.md`` §2.1) for exactly one kind of command.
+machine's CPU, not by the tools' latency. This is a "simulated handler" (the server
+answers a command itself instead of running it) for exactly one kind of command.
 
 The fake node hands a ``bash -s`` script here first. It is answered in-process only if it is,
 byte for byte, a script that :func:`pdtui.npu.probe.framed_script` generates (it is parsed,

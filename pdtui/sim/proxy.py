@@ -5,15 +5,16 @@ Run: ``python -m pdtui.sim.proxy --host H --port P --prefiller-hosts ... --prefi
 node's configured script path) and run it with ``python <path>``: it imports only the
 standard library, starlette, uvicorn and httpx, never ``pdtui``.
 
-Same CLI as the HEAD proxy (reference 2.1, argparse prefix matching, so ``--prefiller-port``
-works); same endpoints (2.2); same P-then-D flow (2.3): the prefill body gets
-``kv_transfer_params`` ``{"do_remote_decode": true, ...}``, ``stream`` false, ``max_tokens`` 1,
-``min_tokens`` 1 (``max_completion_tokens`` 1 if present), no ``stream_options``; the
-``X-Request-Id`` uuid is reused for the decode leg, which gets the prefiller's
-``kv_transfer_params``; ``Authorization: Bearer $OPENAI_API_KEY`` (``Bearer None`` when
-unset); HTTP 400 is not retried, other errors are retried ``--max-retries`` times with
+Same CLI as the proxy on vllm-ascend's main branch,
+https://github.com/vllm-project/vllm-ascend/blob/main/examples/disaggregated_prefill_v1/load_balance_proxy_server_example.py
+(argparse prefix matching, so ``--prefiller-port`` works), same endpoints, same P-then-D flow.
+The prefill body gets ``kv_transfer_params`` ``{"do_remote_decode": true, ...}``, ``stream``
+false, ``max_tokens`` 1, ``min_tokens`` 1 (``max_completion_tokens`` 1 if present), no
+``stream_options``; the ``X-Request-Id`` uuid is reused for the decode leg, which gets the
+prefiller's ``kv_transfer_params``; ``Authorization: Bearer $OPENAI_API_KEY`` (``Bearer None``
+when unset); HTTP 400 is not retried, other errors are retried ``--max-retries`` times with
 ``--retry-delay`` * 2^(attempt-1) backoff; an upstream HTTP error before streaming is forwarded
-with its status and body (HEAD behaviour); usage chunks get P's ``cached_tokens``.
+with its status and body (as on main); usage chunks get P's ``cached_tokens``.
 
 Environment read:
 
@@ -24,7 +25,7 @@ Environment read:
   error): the fake never sends traffic off loopback.
 - ``OPENAI_API_KEY``.
 
-Choices made where the reference is silent:
+Choices made here, where the real proxy's behaviour does not carry over:
 
 - The decoder's byte stream is split into SSE events on blank lines before the per-chunk
   processing (the real proxy parses each received chunk as-is and passes unparsable ones

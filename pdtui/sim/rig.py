@@ -171,7 +171,7 @@ class Simulator:
     def _build_state(self) -> SimState:
         resolved = loads(dump_spec(self.base), source="base cluster")
         try:
-            # Server Index 25.. reproduces the reference's worked A3 example; larger
+            # Server Index 25.. reproduces real A3 SDIDs (vllm-ascend PR #2939); larger
             # clusters start at 0 so that each super pod is filled (48 nodes in pod 0,
             # the next 48 in pod 1, ...; see pdtui.sim.state).
             base = 25 if len(resolved.nodes) <= 23 else 0

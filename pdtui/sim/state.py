@@ -7,7 +7,8 @@ then `os.replace`), so a reader never sees a half-written file.
 
 This module is imported by every fake tool call: stdlib (and the stdlib-only `pdtui.npu.parse`).
 
-Formulas (reference `vllm-ascend-pd.md` §4.5-§4.7):
+Formulas (from the Ascend driver's hccn_tool and npu-smi sources; real SDIDs 104857600 and
+104923137 of Server Index 25 are in https://github.com/vllm-project/vllm-ascend/pull/2939):
 
 - ``sdid(server, dev) = (server << 22) | ((dev // 2) << 18) | (die << 16) | dev``, die = dev % 2,
   with ``server`` the node's Server Index inside its super pod (SDIDs are unique per super pod)
@@ -15,27 +16,27 @@ Formulas (reference `vllm-ascend-pd.md` §4.5-§4.7):
   server > 47, as in the driver) -- this is the address of every node of super pod 0
 - ``npu-smi info -t spod-info`` prints SDID, Super Pod Size, Super Pod ID, Server Index
 
-Super pods. A3 nodes fill super pods of ``super_pod_size`` (48, the reference's spod-info
-sample) servers in input order: node i takes slot ``server_index_base + i``, which is super
+Super pods. A3 nodes fill super pods of ``super_pod_size`` (48, as a real
+spod-info shows) servers in input order: node i takes slot ``server_index_base + i``, which is super
 pod ``slot // size`` and Server Index ``slot % size``. So with base 0, 64 nodes are pod 0
 servers 0-47 and pod 1 servers 0-15; with the default base 25, the first 23 nodes are pod 0
 servers 25-47 and the next ones start pod 1 at server 0. Each node's spod-info shows its own
-Super Pod ID and Server Index; its SDIDs follow the reference formula from that Server Index,
-so the same SDID appears once in every super pod (the reference: "SDIDs are unique per super
-pod"; pdtui's classifier groups SDIDs and vNIC IPs by Super Pod ID).
+Super Pod ID and Server Index; its SDIDs follow the formula from that Server Index,
+so the same SDID appears once in every super pod (SDIDs are unique only per super pod;
+pdtui's classifier groups SDIDs and vNIC IPs by Super Pod ID).
 
-Not in the reference (choices made here):
+Choices made here (the simulator's own):
 
-- vNIC IPs across super pods. The reference gives only the in-pod formula and says vNIC IPs
+- vNIC IPs across super pods. The driver's formula covers one super pod, and vNIC IPs
   are unique only within a super pod, so real pods may reuse each other's addresses. The
   simulator keeps them unique across the cluster by moving each pod to its own pair of third
   octets: super pod p, Server Index s, device d -> ``192.<s>.<2 + 2p + die>.<199 - d>``.
-  Pod 0 is exactly the reference formula; pod 1 uses third octets 4/5, pod 2 6/7, and so on
+  Pod 0 is exactly the driver's formula; pod 1 uses third octets 4/5, pod 2 6/7, and so on
   (`parse_vnic_ip` reads the pod back). ``hccn_tool -hccs_ping -g sdid N`` resolves N in the
   pinging node's own super pod; ``address`` pings resolve the (cluster-unique) vNIC IP in any
   pod and succeed across pods, although real HCCS links do not leave a super pod.
-- Server Index: nodes get 25, 26, 27, ... in input order by default (25 matches the
-  reference's worked A3 example, so the first two nodes have SDIDs 104857600/104923137 and
+- Server Index: nodes get 25, 26, 27, ... in input order by default (25 gives the real
+  A3 SDIDs of vllm-ascend PR #2939, so the first two nodes have SDIDs 104857600/104923137 and
   vNIC 192.25.2.199/192.25.3.198, ...). `build_state` refuses A3 clusters with a Server Index
   above 47 (a super pod size above 48: the vNIC second octet would collapse to 168).
 - Super Pod IDs are 0, 1, 2, ... in input order.
@@ -43,8 +44,8 @@ Not in the reference (choices made here):
   (netmask 255.255.0.0, gateway and netdetect 29.1.0.1), so every device can reach every
   other; at most 254 nodes.
 - LLDP neighbour ports: node i, device d -> ``400GE<d//8+1>/<(d%8)//2+1>/<5+i>:<d%2+1>``
-  (node 0's first 8 devices give the reference sample ``400GE1/1/5:1`` ...
-  ``400GE1/4/5:2``); switch name ``leaf-<i//8+1>``.
+  (node 0's first 8 devices give ``400GE1/1/5:1`` ... ``400GE1/4/5:2``, the shape of a real
+  switch's port names); switch name ``leaf-<i//8+1>``.
 - Per-device numbers for `npu-smi info`: A3 power ~181-189 W on die 0 and ``-`` on die 1,
   temperatures 33-40 C, HBM used ~3200-3500 MB of 65536 (A2: ~2800-3100 MB of 32768),
   PCI bus ids from a fixed table, all derived deterministically from (node, device).
@@ -253,7 +254,7 @@ def sdid_fields(value: int) -> tuple[int, int, int, int]:
 
 def vnic_ip(server: int, dev: int, super_pod: int = 0) -> str:
     """A3 vNIC IP ``192.<server>.<2+die>.<199-dev>`` (168 for server > 47) in super pod 0;
-    super pod p adds ``2p`` to the third octet (not in the reference, see the docstring)."""
+    super pod p adds ``2p`` to the third octet (the simulator's choice, see the docstring)."""
     second = server if server <= 47 else 168
     return f"192.{second}.{2 + 2 * super_pod + dev % 2}.{199 - dev}"
 

@@ -6,13 +6,14 @@ wrappers written by `install_tools`). The node is chosen by the environment:
 file is re-read on every call, so fault changes take effect on the next call. Each call
 first sleeps the state's ``latency_ms`` plus the node's ``slow`` fault.
 
-Output texts follow reference ``vllm-ascend-pd.md`` §4 byte for byte where it gives them:
-success lines on stdout, failures on stderr with a non-zero exit code.
+Output texts follow the real tools byte for byte where they are known (the Ascend driver's
+hccn_tool prints results with TOOL_PRINT_INFO and failures with TOOL_PRINT_ERR): success
+lines on stdout, failures on stderr with a non-zero exit code.
 
-Not in the reference (choices made here):
+Choices made here, where the real output is not known:
 
-- Exit codes: 13 for every "... was preset there!" failure (ip, gateway, netdetect; the
-  reference gives 13 only for ``-ip -g``), 1 for every other hccn_tool/npu-smi failure,
+- Exit codes: 13 for every "... was preset there!" failure (ip, gateway, netdetect; 13 is
+  documented only for ``-ip -g``), 1 for every other hccn_tool/npu-smi failure,
   127 + ``<tool>: command not found`` if a missing tool is run directly, 2 + a message
   when ``PDTUI_SIM_STATE``/``PDTUI_SIM_NODE`` are unusable.
 - ``-netdetect -g`` with no address: ``Get netdetect address failed, because no netdetect
@@ -38,10 +39,10 @@ Not in the reference (choices made here):
   ``The ip address you configured is invalid!``, rc 1. With ``sdid N`` the header shows
   the vNIC IP computed from the SDID in the pinging node's super pod (vNIC addressing across
   super pods: see `pdtui.sim.state`). Times 10-13 us; TP95 = the ceil(0.95 n)-th fastest.
-- ``npu-smi info`` starts with a ``+----+`` border line (the reference sample starts at
+- ``npu-smi info`` starts with a ``+----+`` border line (published samples start at
   the version row); A2 Name ``910B4``. The process table opens with a column-separator
   line, then its header, ``=`` separators after every NPU; the "No running processes"
-  rows are padded to the table width (the reference abbreviates them as
+  rows are padded to the table width (published samples abbreviate them as
   ``| No running processes found in NPU 2 |``).
 - ``npu-smi info -l``: only ``NPU ID`` and ``Chip Count`` per NPU, blocks separated by
   blank lines. ``npu-smi info -m``: tab-indented columns padded to 31 characters, one Mcu
@@ -535,7 +536,7 @@ def _mix_bytes(text: str) -> bytes:
 def ip_tool(node: NodeState, args: list[str]) -> Out:
     """A small iproute2 ``ip``: ``route get``, ``addr show`` and ``link show`` (``-o``, ``-4``).
 
-    Not in the reference: the output follows iproute2's one-line (``-o``) formats; the node has
+    The output follows iproute2's one-line (``-o``) formats; the node has
     one data-plane interface (its ``nic``, /24, gateway .1) besides ``lo``.
     """
     o = Out()

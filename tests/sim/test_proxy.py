@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_vllm import Proc, free_port, sim_state, vllm_argv
+from procs import Proc, free_port
+from test_vllm import sim_state, vllm_argv
 
 from pdtui.sim import proxy as proxy_mod
 from pdtui.sim import textgen

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from pdtui.cluster import load
-from pdtui.ssh.remote import pool_for, target, targets
 from pdtui.sim.rig import Simulator, generated_spec, runbook_spec
 from pdtui.sim.state import load_state
 from pdtui.ssh import ConnectionLostError, Unreachable
+from pdtui.ssh.remote import pool_for, target, targets
 
 ROOT = Path(__file__).resolve().parents[2]
 MOONCAKE = ROOT / "sample_clusters" / "mooncake-a3-2p1d.toml"

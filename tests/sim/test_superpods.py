@@ -9,10 +9,10 @@ import pytest
 from pdtui.cluster import load
 from pdtui.npu.health import sweep
 from pdtui.npu.parse import decode_sdid, parse_spod_info, parse_vnic
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, generated_spec
 from pdtui.sim.state import SimState, build_state, parse_vnic_ip, sdid, vnic_ip
 from pdtui.sim.tools import run
+from pdtui.ssh.remote import pool_for
 
 
 def a3_nodes(n: int) -> list[tuple[str, str, str, int]]:
@@ -41,11 +41,11 @@ def test_64_nodes_have_unique_vnic_ips_and_per_pod_unique_sdids() -> None:
     assert len(per_pod) == len(set(per_pod)) == 1024
     for n in st.nodes:
         for d in n.devices:
-            # The reference formula (§4.6) from the node's in-pod Server Index.
+            # The driver's SDID formula from the node's in-pod Server Index.
             assert n.sdid(d.id) == sdid(n.server_index, d.id)
             assert decode_sdid(n.sdid(d.id)) == (n.server_index, d.id // 2, d.id % 2, d.id)
             assert parse_vnic_ip(n.vnic_ip(d.id)) == (n.server_index, d.id, n.super_pod_id)
-    # Pod 0 is the reference's vNIC formula (§4.7); pod 1 moves to third octets 4/5.
+    # Pod 0 is the driver's vNIC formula; pod 1 moves to third octets 4/5.
     assert st.nodes[0].vnic_ip(0) == "192.0.2.199" == vnic_ip(0, 0)
     assert st.nodes[47].vnic_ip(15) == "192.47.3.184"
     assert st.nodes[48].vnic_ip(0) == "192.0.4.199"

@@ -1,4 +1,4 @@
-"""Fake hccn_tool / npu-smi / hostname: formats vs the reference, faults, wrappers."""
+"""Fake hccn_tool / npu-smi / hostname: formats vs the real tools' samples, faults, wrappers."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def ok(state: SimState, node: str, cmdline: str) -> str:
 
 
 def reference_device(state: SimState) -> SimState:
-    """Give prefill-0 device 0 the reference's sample values."""
+    """Give prefill-0 device 0 the values of the real tools' sample output."""
     d = state.node("prefill-0").devices[0]
     d.roce_ip, d.netmask = "11.12.165.80", "255.255.255.0"
     d.gateway = d.netdetect = "11.12.165.1"
