@@ -29,8 +29,8 @@ from pdtui.npu.probe import (
     parse_frames,
     ping_jobs,
 )
-from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool
+from pdtui.ssh.remote import target
 
 PingMode = Literal["peers", "all"]
 

@@ -1,6 +1,9 @@
 """Pure parsers for ``hccn_tool``, ``npu-smi`` and ``/etc/hccn.conf`` output.
 
-Formats follow reference ``vllm-ascend-pd.md`` §4. Every parser is total: any ``str`` in
+The formats are what the tools print: ``hccn_tool`` prints each value as a ``key: value``
+line on stdout and its errors (``Cmd execute failed!``, ``... no ip was preset there!``) on
+stderr with a non-zero exit; ``npu-smi info`` prints ``|``-separated tables;
+``/etc/hccn.conf`` holds ``<key>_<phy id>=<value>`` lines. Every parser is total: any ``str`` in
 gives a value or None (or an "unknown"-ish result), never an exception. Numbers are read
 from ASCII digits only and capped in length, so odd Unicode digits or huge digit runs
 cannot raise.
@@ -8,11 +11,11 @@ cannot raise.
 Also here: `device_from_raw` / `node_from_raw` / `ping_from_raw`, which turn collected
 `Raw` evidence into the model (no classification; see `pdtui.npu.classify`).
 
-Accepted variants (choices made here, beyond the reference samples):
+Accepted variants (choices made here, beyond the tools' usual output):
 
 - Keys and values are matched case-insensitively and tolerate extra spaces around ``:``;
   CRLF line ends are fine. ``link``/``vnic link`` values are returned upper-case; net
-  health values in the reference's spelling.
+  health values in the tool's own spelling (`NET_HEALTH_VALUES`).
 - ``netdetect addr:`` (current) and ``netdetect address:`` (older drivers).
 - ``npu-smi info``: the A3 two-row layout with ``Chip  Phy-ID`` and the A2 layout with
   ``Chip`` only; a truncated table still yields the rows that have an NPU/chip pair.
@@ -27,7 +30,7 @@ import functools
 import ipaddress
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from pdtui.npu.model import (
@@ -71,7 +74,7 @@ __all__ = [
     "vnic_ip_for",
 ]
 
-#: ``hccn_tool -net_health -g`` values (enum 0..9), reference §4.1.
+#: ``hccn_tool -net_health -g`` values: the tool's status enum, 0..9 in order.
 NET_HEALTH_VALUES: tuple[str, ...] = (
     "Success",
     "Socket fail",
@@ -278,7 +281,10 @@ def parse_spod_info(text: str) -> SpodInfo:
 
 
 def decode_sdid(sdid: int) -> tuple[int, int, int, int]:
-    """SDID -> (server, card, die, dev) per reference §4.6 (negative/huge input masked)."""
+    """SDID -> (server, card, die, dev); negative/huge input is masked to 32 bits.
+
+    The bits, high to low: server index (10), card (4), die (2), physical device (16).
+    """
     v = sdid & 0xFFFFFFFF
     return (v >> 22) & 0x3FF, (v >> 18) & 0xF, (v >> 16) & 0x3, v & 0xFFFF
 
@@ -323,52 +329,77 @@ def parse_npu_smi_info(text: str) -> NpuSmiInfo:
     devices: list[NpuSmiDevice] = []
     procs: dict[tuple[int, int], list[NpuProcess]] = {}
     in_procs = False
-    pending: tuple[int, str, str | None] | None = None  # npu id, name, health
+    pending: _FirstRow | None = None
     for line in _lines(text):
         cells = _cells(line)
         if cells is None:
             continue
-        first = cells[0]
         if "process id" in line.lower():
-            in_procs = True
-            pending = None
-            continue
-        if in_procs:
-            if len(cells) < 4:
-                continue
-            ids = first.split()
-            if len(ids) != 2:
-                continue
-            npu, chip = _int(ids[0]), _int(ids[1])
-            pid = _int(cells[1].split()[0]) if cells[1].split() else None
-            mem = _int(cells[3].split()[0]) if cells[3].split() else None
-            if npu is None or chip is None or pid is None:
-                continue
-            procs.setdefault((npu, chip), []).append(NpuProcess(pid, cells[2], mem or 0))
-            continue
-        words = first.split()
-        if not words:
-            continue
-        ints = [_int(w) for w in words]
-        if len(words) >= 2 and ints[0] is not None and ints[1] is None and len(cells) >= 2:
-            # Row 1: "NPU Name | Health | ..."
-            health = cells[1].split()[0] if cells[1].split() else None
-            pending = (ints[0], " ".join(words[1:]), health)
-            continue
-        if pending is not None and len(words) <= 2 and all(i is not None for i in ints):
-            # Row 2: "Chip [Phy-ID] | Bus-Id | AICore Memory HBM"
-            chip_id = ints[0]
-            phy = ints[1] if len(ints) == 2 else None
-            used = total = None
-            if len(cells) >= 3:
-                pairs = _PAIR.findall(cells[2])
-                if len(pairs) >= 2:
-                    used, total = _int(pairs[-1][0]), _int(pairs[-1][1])
-            if chip_id is not None:
-                npu, name, health = pending
-                devices.append(NpuSmiDevice(npu, chip_id, phy, name, health, used, total))
-            pending = None
+            in_procs, pending = True, None
+        elif in_procs:
+            row = _process_row(cells)
+            if row is not None:
+                procs.setdefault(row[0], []).append(row[1])
+        else:
+            pending, device = _device_row(cells, pending)
+            if device is not None:
+                devices.append(device)
     return NpuSmiInfo(devices, procs)
+
+
+#: A device's first `npu-smi info` row, waiting for its second: npu id, name, health.
+_FirstRow = tuple[int, str, str | None]
+
+
+def _first_int(cell: str) -> int | None:
+    words = cell.split()
+    return _int(words[0]) if words else None
+
+
+def _process_row(cells: list[str]) -> tuple[tuple[int, int], NpuProcess] | None:
+    """``| NPU Chip | Process id | Process name | Process memory(MB) |`` row ->
+    ((npu, chip), process)."""
+    if len(cells) < 4:
+        return None
+    ids = cells[0].split()
+    if len(ids) != 2:
+        return None
+    npu, chip = _int(ids[0]), _int(ids[1])
+    pid, mem = _first_int(cells[1]), _first_int(cells[3])
+    if npu is None or chip is None or pid is None:
+        return None
+    return (npu, chip), NpuProcess(pid, cells[2], mem or 0)
+
+
+def _device_row(cells: list[str], pending: _FirstRow | None,
+                ) -> tuple[_FirstRow | None, NpuSmiDevice | None]:
+    """One line of the device table: (the first row now pending, a device once complete).
+
+    Row 1 is ``NPU Name | Health | ...``; row 2 ``Chip [Phy-ID] | Bus-Id | AICore Memory HBM``.
+    """
+    words = cells[0].split()
+    if not words:
+        return pending, None
+    ints = [_int(w) for w in words]
+    npu = ints[0]
+    if len(words) >= 2 and npu is not None and ints[1] is None and len(cells) >= 2:
+        health = cells[1].split()[0] if cells[1].split() else None
+        return (npu, " ".join(words[1:]), health), None
+    nums = [i for i in ints if i is not None]
+    if pending is not None and len(words) <= 2 and len(nums) == len(ints):
+        return None, _second_row(pending, cells, nums)
+    return pending, None
+
+
+def _second_row(first: _FirstRow, cells: list[str], nums: list[int]) -> NpuSmiDevice:
+    used = total = None
+    if len(cells) >= 3:
+        pairs = _PAIR.findall(cells[2])
+        if len(pairs) >= 2:
+            used, total = _int(pairs[-1][0]), _int(pairs[-1][1])
+    npu, name, health = first
+    phy = nums[1] if len(nums) == 2 else None
+    return NpuSmiDevice(npu, nums[0], phy, name, health, used, total)
 
 
 def parse_npu_smi_map(text: str) -> list[ChipMapRow]:
@@ -380,27 +411,29 @@ def parse_npu_smi_map(text: str) -> list[ChipMapRow]:
         if "logic" in low and "npu" in low:
             has_phy = "phy" in low
             continue
-        words = line.split()
-        if len(words) < 4:
-            continue
-        npu, chip = _int(words[0]), _int(words[1])
-        if npu is None or chip is None:
-            continue
-        logic_s = words[2]
-        phy_col = has_phy
-        if phy_col is None:  # no header seen: guess from the fourth column
-            phy_col = len(words) >= 5 and (words[3] == "-" or _int(words[3]) is not None)
-        if phy_col and len(words) < 5:
-            continue
-        name = " ".join(words[4:] if phy_col else words[3:])
-        if logic_s == "-" or name.lower() == "mcu":
-            continue
-        logic = _int(logic_s)
-        if logic is None:
-            continue
-        phy = _int(words[3]) if phy_col else None
-        rows.append(ChipMapRow(npu, chip, logic, phy, name))
+        row = _map_row(line.split(), has_phy)
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def _map_row(words: list[str], has_phy: bool | None) -> ChipMapRow | None:
+    """``NPU Chip Logic [Phy] Name``; ``has_phy`` None (no header seen): guessed."""
+    if len(words) < 4:
+        return None
+    npu, chip = _int(words[0]), _int(words[1])
+    if npu is None or chip is None:
+        return None
+    phy_col = has_phy
+    if phy_col is None:  # no header seen: guess from the fourth column
+        phy_col = len(words) >= 5 and (words[3] == "-" or _int(words[3]) is not None)
+    if phy_col and len(words) < 5:
+        return None
+    name = " ".join(words[4:] if phy_col else words[3:])
+    logic = _int(words[2])
+    if words[2] == "-" or name.lower() == "mcu" or logic is None:
+        return None
+    return ChipMapRow(npu, chip, logic, _int(words[3]) if phy_col else None, name)
 
 
 def parse_npu_smi_list(text: str) -> tuple[int | None, int | None]:
@@ -492,52 +525,76 @@ def parse_ping(text: str, rc: int | None, kind: PingKind = "roce",
     ``ok`` only when rc is 0 (or unknown), a summary says every packet came back, and no
     failure line or non-zero L1 result appears. ``reason`` is None when ok.
     """
-    both = f"{text}\n{stderr}"
-    summaries = list(re.finditer(
-        r"([0-9]{1,9})[ \t]+packets?[ \t]+transmitted[ \t]*,[ \t]*([0-9]{1,9})[ \t]+received"
-        r"(?:[ \t]*,[ \t]*([0-9]{1,4}(?:\.[0-9]{1,6})?)[ \t]*%[ \t]*packets?[ \t]+loss)?",
-        text, _FLAGS))
-    m = summaries[-1] if summaries else None
-    tx = _int(m.group(1)) if m else None
-    rx = _int(m.group(2)) if m else None
-    loss = _float(m.group(3)) if m and m.group(3) else None
-    if loss is None and tx and rx is not None:
-        loss = round(100.0 * (tx - rx) / tx, 2)
-
-    avg: float | None = None
-    if kind == "hccs":
-        am = re.search(r"^[ \t]*average[ \t]+time[ \t]+([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us",
-                       text, _FLAGS)
-        us = _float(am.group(1)) if am else None
-        if us is None:
-            times = [_float(t) for t, l1 in re.findall(
-                r"time[ \t]*=[ \t]*([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us[ \t]*,[ \t]*L1 plane"
-                r"[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", text, _FLAGS)
-                if int(l1, 16) == 0]
-            vals = [t for t in times if t is not None]
-            us = sum(vals) / len(vals) if vals else None
-        avg = None if us is None else us / 1000.0
-    else:
-        vals = [v for v in (_float(t) for t in re.findall(
-            r"recv[ \t]+seq[ \t]*=[ \t]*[0-9]{1,9}[ \t]*,[ \t]*time[ \t]*=[ \t]*"
-            r"([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*ms", text, _FLAGS)) if v is not None]
-        avg = sum(vals) / len(vals) if vals else None
-
-    problems: list[str] = []
-    for marker in _FAIL_MARKERS:
-        if marker.lower() in both.lower():
-            problems.append(marker)
-    bad_l1 = sorted({v for v in re.findall(
-        r"L1[ \t]+plane[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", text, _FLAGS)
-        if int(v, 16) != 0})
-    if bad_l1:
-        problems.append("L1 plane check result 0x" + "/0x".join(bad_l1))
-
+    tx, rx, loss = _ping_summary(text)
+    avg = _hccs_avg_ms(text) if kind == "hccs" else _roce_avg_ms(text)
+    problems = _ping_problems(text, stderr)
     lost = tx is not None and rx is not None and (tx == 0 or rx < tx)
     ok = (rc in (0, None) and tx is not None and rx is not None and not lost
           and not problems)
     if ok:
         return PingStats(tx, rx, loss, avg, True, None)
+    return PingStats(tx, rx, loss, avg, False, _ping_reason(tx, rx, problems, rc))
+
+
+_PING_SUMMARY = re.compile(
+    r"([0-9]{1,9})[ \t]+packets?[ \t]+transmitted[ \t]*,[ \t]*([0-9]{1,9})[ \t]+received"
+    r"(?:[ \t]*,[ \t]*([0-9]{1,4}(?:\.[0-9]{1,6})?)[ \t]*%[ \t]*packets?[ \t]+loss)?",
+    _FLAGS)
+_HCCS_AVERAGE = re.compile(
+    r"^[ \t]*average[ \t]+time[ \t]+([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us", _FLAGS)
+_HCCS_TIME = re.compile(
+    r"time[ \t]*=[ \t]*([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us[ \t]*,[ \t]*L1 plane"
+    r"[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", _FLAGS)
+_ROCE_TIME = re.compile(
+    r"recv[ \t]+seq[ \t]*=[ \t]*[0-9]{1,9}[ \t]*,[ \t]*time[ \t]*=[ \t]*"
+    r"([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*ms", _FLAGS)
+_L1_RESULT = re.compile(
+    r"L1[ \t]+plane[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", _FLAGS)
+
+
+def _ping_summary(text: str) -> tuple[int | None, int | None, float | None]:
+    """Transmitted, received and loss % from the last ``N packets transmitted`` line."""
+    summaries = list(_PING_SUMMARY.finditer(text))
+    if not summaries:
+        return None, None, None
+    m = summaries[-1]
+    tx, rx = _int(m.group(1)), _int(m.group(2))
+    loss = _float(m.group(3)) if m.group(3) else None
+    if loss is None and tx and rx is not None:
+        loss = round(100.0 * (tx - rx) / tx, 2)
+    return tx, rx, loss
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _hccs_avg_ms(text: str) -> float | None:
+    """``average time N us``, else the mean of the packets whose L1 result is 0; in ms."""
+    am = _HCCS_AVERAGE.search(text)
+    us = _float(am.group(1)) if am else None
+    if us is None:
+        us = _mean(_float(t) for t, l1 in _HCCS_TIME.findall(text) if int(l1, 16) == 0)
+    return None if us is None else us / 1000.0
+
+
+def _roce_avg_ms(text: str) -> float | None:
+    """The mean of the ``recv seq=N,time=T ms`` lines."""
+    return _mean(_float(t) for t in _ROCE_TIME.findall(text))
+
+
+def _ping_problems(text: str, stderr: str) -> list[str]:
+    """The failure lines found in either stream, and any non-zero L1 check result."""
+    both = f"{text}\n{stderr}".lower()
+    problems = [marker for marker in _FAIL_MARKERS if marker.lower() in both]
+    bad_l1 = sorted({v for v in _L1_RESULT.findall(text) if int(v, 16) != 0})
+    if bad_l1:
+        problems.append("L1 plane check result 0x" + "/0x".join(bad_l1))
+    return problems
+
+
+def _ping_reason(tx: int | None, rx: int | None, problems: list[str], rc: int | None) -> str:
     parts: list[str] = []
     if tx is not None and rx is not None:
         parts.append(f"lost {max(tx - rx, 0)}/{tx}")
@@ -547,7 +604,7 @@ def parse_ping(text: str, rc: int | None, kind: PingKind = "roce",
         parts.append(f"({', '.join(dict.fromkeys(problems))})")
     if rc not in (0, None):
         parts.append(f"rc {rc}")
-    return PingStats(tx, rx, loss, avg, False, " ".join(parts))
+    return " ".join(parts)
 
 
 # --------------------------------------------------------------------------- assembly
@@ -620,52 +677,80 @@ def node_from_raw(
     union of ``device_raw`` keys, chip-map logic ids and `npu-smi info` rows. hccn.conf
     keys are by physical id, mapped to logic ids through the chip map (identity without).
     """
-    chips = 2 if soc == "A3" else 1
-    r_list = node_raw.get("npu_smi_list")
-    if r_list is not None:
-        _, per_card = _smi_list(r_list.stdout)
-        if per_card:
-            chips = per_card
     r_map = node_raw.get("npu_smi_map")
     chip_map = _smi_map(r_map.stdout) if r_map is not None else []
-    by_card_chip = {(r.npu_id, r.chip_id): r.logic_id for r in chip_map}
-    phy_to_logic = {r.phy_id: r.logic_id for r in chip_map if r.phy_id is not None}
-
-    def logic_of(npu: int, chip: int) -> int:
-        return by_card_chip.get((npu, chip), npu * chips + chip)
-
+    ids = _DeviceIds(chip_map, _chips_per_card(soc, node_raw))
     r_info = node_raw.get("npu_smi_info")
     info = _smi_info(r_info.stdout) if r_info is not None else NpuSmiInfo([], {})
-    r_conf = node_raw.get("hccn_conf")
-    conf = _hccn_conf(r_conf.stdout) if _rc_ok(r_conf) and r_conf else {}
 
-    ids = set(device_raw) | {r.logic_id for r in chip_map}
-    ids |= {logic_of(x.npu_id, x.chip_id) for x in info.devices}
-    devices = {i: device_from_raw(i, device_raw.get(i, {})) for i in sorted(ids)}
-    for x in info.devices:
-        d = devices[logic_of(x.npu_id, x.chip_id)]
-        d.npu_health, d.hbm_used_mb, d.hbm_total_mb = x.health, x.hbm_used, x.hbm_total
-        d.card, d.chip = x.npu_id, x.chip_id
-        d.phy_id = x.phy_id
-    for (npu, chip), plist in info.processes.items():
-        d_opt = devices.get(logic_of(npu, chip))
-        if d_opt is not None:
-            d_opt.processes = list(plist)
-    for d in devices.values():
-        if d.card is None:
-            d.card, d.chip = logic_to_card_chip(d.id, chip_map, chips)
-        for row in chip_map:
-            if row.logic_id == d.id and row.phy_id is not None:
-                d.phy_id = row.phy_id
-    for phy, keys in conf.items():
-        d_opt = devices.get(phy_to_logic.get(phy, phy))
-        if d_opt is not None:
-            d_opt.conf = dict(keys)
+    all_ids = set(device_raw) | {r.logic_id for r in chip_map}
+    all_ids |= {ids.logic_of(x.npu_id, x.chip_id) for x in info.devices}
+    devices = {i: device_from_raw(i, device_raw.get(i, {})) for i in sorted(all_ids)}
+    _add_npu_smi(devices, info, ids)
+    _add_card_and_phy(devices, ids)
+    _add_hccn_conf(devices, node_raw.get("hccn_conf"), ids)
     return NodeHealth(
         name=name, soc=soc, reachable=reachable, error=error,
         devices=list(devices.values()), tools=dict(tools or {}), chip_map=chip_map,
         taken_at=taken_at, raw=dict(node_raw),
     )
+
+
+def _chips_per_card(soc: str, node_raw: Mapping[str, Raw]) -> int:
+    """From `npu-smi info -l` when it says; else 2 on A3 and 1 on A2."""
+    r_list = node_raw.get("npu_smi_list")
+    if r_list is not None:
+        _, per_card = _smi_list(r_list.stdout)
+        if per_card:
+            return per_card
+    return 2 if soc == "A3" else 1
+
+
+class _DeviceIds:
+    """Logic ids from npu-smi's (NPU ID, Chip ID) and from physical ids, by the chip map."""
+
+    def __init__(self, chip_map: list[ChipMapRow], chips: int) -> None:
+        self.chip_map = chip_map
+        self.chips = chips
+        self.by_card_chip = {(r.npu_id, r.chip_id): r.logic_id for r in chip_map}
+        self.phy_to_logic = {r.phy_id: r.logic_id for r in chip_map if r.phy_id is not None}
+
+    def logic_of(self, npu: int, chip: int) -> int:
+        return self.by_card_chip.get((npu, chip), npu * self.chips + chip)
+
+
+def _add_npu_smi(devices: dict[int, DeviceHealth], info: NpuSmiInfo, ids: _DeviceIds) -> None:
+    """Health, HBM, card, chip and physical id from `npu-smi info`, and its processes."""
+    for x in info.devices:
+        d = devices[ids.logic_of(x.npu_id, x.chip_id)]
+        d.npu_health, d.hbm_used_mb, d.hbm_total_mb = x.health, x.hbm_used, x.hbm_total
+        d.card, d.chip = x.npu_id, x.chip_id
+        d.phy_id = x.phy_id
+    for (npu, chip), plist in info.processes.items():
+        d_opt = devices.get(ids.logic_of(npu, chip))
+        if d_opt is not None:
+            d_opt.processes = list(plist)
+
+
+def _add_card_and_phy(devices: dict[int, DeviceHealth], ids: _DeviceIds) -> None:
+    """Card and chip where npu-smi info had none; the chip map's physical id wins."""
+    for d in devices.values():
+        if d.card is None:
+            d.card, d.chip = logic_to_card_chip(d.id, ids.chip_map, ids.chips)
+        for row in ids.chip_map:
+            if row.logic_id == d.id and row.phy_id is not None:
+                d.phy_id = row.phy_id
+
+
+def _add_hccn_conf(devices: dict[int, DeviceHealth], r_conf: Raw | None,
+                   ids: _DeviceIds) -> None:
+    """Each device's /etc/hccn.conf keys (read only when ``cat`` exited 0)."""
+    if r_conf is None or not _rc_ok(r_conf):
+        return
+    for phy, keys in _hccn_conf(r_conf.stdout).items():
+        d_opt = devices.get(ids.phy_to_logic.get(phy, phy))
+        if d_opt is not None:
+            d_opt.conf = dict(keys)
 
 
 def ping_from_raw(src_node: str, src_dev: int, dst_node: str, dst_dev: int, address: str,

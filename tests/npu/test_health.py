@@ -10,9 +10,9 @@ import pytest
 from pdtui.cluster import Cluster, load
 from pdtui.npu.health import check, plan_pings
 from pdtui.npu.model import NodeHealth
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, generated_spec, runbook_spec
 from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
 
 Start = Callable[..., "AsyncIterator[tuple[Cluster, SshPool]]"]
 

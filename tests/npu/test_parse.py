@@ -1,4 +1,4 @@
-"""Parsers: reference samples, the simulator's real output, and fuzzing for totality."""
+"""Parsers: samples of the tools' output, the simulator's real output, and fuzzing for totality."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def err(o: Out) -> str:
     return "".join(o.err)
 
 
-# =========================================================================== reference samples
+# ================================================================ samples of the tools' output
 
 
 def test_link_up_and_down_samples() -> None:
@@ -136,7 +136,7 @@ def test_spod_info_sample() -> None:
     assert parse_spod_info("\tChassis ID : 3\n") == (None, None, None, None)
 
 
-def test_sdid_decode_matches_reference_examples() -> None:
+def test_sdid_decode_matches_known_sdids() -> None:
     assert decode_sdid(104857600) == (25, 0, 0, 0)
     assert decode_sdid(104923137) == (25, 0, 1, 1)
     assert decode_sdid(16777216)[0] == 4
@@ -209,7 +209,7 @@ def test_npu_smi_map_without_phy_column_skips_mcu() -> None:
         ChipMapRow(0, 0, 0, None, "910B4"), ChipMapRow(1, 0, 1, None, "910B4")]
 
 
-def test_npu_smi_map_reference_rows_without_header() -> None:
+def test_npu_smi_map_a3_rows_without_header() -> None:
     text = "0 0 0 0 Ascend910\n0 1 1 1 Ascend910\n0 2 - - Mcu\n7 1 15 15 Ascend910\n"
     assert parse_npu_smi_map(text) == [
         ChipMapRow(0, 0, 0, 0, "Ascend910"), ChipMapRow(0, 1, 1, 1, "Ascend910"),
