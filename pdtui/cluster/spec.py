@@ -13,7 +13,8 @@ Role = Literal["prefill", "decode"]
 DEFAULT_HCCN_TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
 DEFAULT_NPU_SMI = "npu-smi"
 DEFAULT_HCCN_CONF = "/etc/hccn.conf"
-DEFAULT_RUN_DIR = "/tmp/pdtui"
+#: Per user on the node (the remote shell expands ``~``): never a folder others can plant.
+DEFAULT_RUN_DIR = "~/.cache/pdtui/run"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -32,6 +33,16 @@ class ClusterError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def check_run_dir(value: str) -> str:
+    """An absolute path, or one under the SSH user's home (``~/...``), without ``..``."""
+    parts = value.split("/")
+    if not (value.startswith("/") or value == "~" or value.startswith("~/")):
+        raise ValueError(f"expected an absolute path or one starting with '~/', got {value!r}")
+    if ".." in parts or any(ord(c) < 32 for c in value):
+        raise ValueError(f"expected a plain path (no '..', no control characters), got {value!r}")
+    return value
 
 
 def _device_range(part: str, value: str) -> range:
@@ -114,6 +125,12 @@ class NodeDefaults(_Model):
     run_dir: str | None = None
     ssh: SshSettings = Field(default_factory=SshSettings)
     tools: ToolPaths = Field(default_factory=ToolPaths)
+
+
+    @field_validator("run_dir")
+    @classmethod
+    def _run_dir_ok(cls, v: str | None) -> str | None:
+        return None if v is None else check_run_dir(v)
 
 
 class NodeSpec(NodeDefaults):

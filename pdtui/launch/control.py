@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pdtui.cluster import Cluster
-from pdtui.launch.plan import plan_cluster, plan_proxy
-from pdtui.launch.run import Started, Status, run_dir, start, status, stop
 from pdtui.launch.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher
-from pdtui.ssh.remote import target
+from pdtui.launch.plan import plan_cluster, plan_proxy
+from pdtui.launch.run import Started, Status, run_dir, shell_path, start, status, stop
 from pdtui.ssh import SshError, SshPool
+from pdtui.ssh.remote import target
 
 State = Literal["stopped", "starting", "ready", "failed"]
 PROXY = "proxy"
@@ -116,7 +116,7 @@ def log_digest_command(path: str, tail_lines: int = 20) -> str:
     """One command printing what a status needs from a log of any length, in three parts:
     the first line, every stage and fingerprint line (``grep -F``, at most 500), the last
     engine-stats lines, then the last ``tail_lines`` lines."""
-    q = shlex.quote(path)
+    q = shell_path(path)
     keys = " ".join(f"-e {shlex.quote(k)}" for k in GREP_KEYS)
     return (f"head -n 1 -- {q}; echo {_SEP}; "
             f"grep -a -F {keys} -- {q} | grep -v -F {shlex.quote(STATS_KEY)} | head -n 500; "

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Node
-from pdtui.ssh.remote import target
 from pdtui.ssh import SshError, SshPool, redact
+from pdtui.ssh.remote import target
 
 RunState = Literal["running", "exited", "stopped", "not-started", "unknown"]
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -63,8 +63,75 @@ class Status:
         return dict(self.__dict__)
 
 
-def start_script(directory: str, env: dict[str, str], argv: list[str], run_id: str) -> str:
-    """The bash script (sent on stdin) that starts ``argv`` detached in ``directory``."""
+def shell_path(path: str) -> str:
+    """``path`` as one shell word; a leading ``~/`` becomes ``"$HOME"/`` (expanded on the node)."""
+    if path == "~" or path.startswith("~/"):
+        rest = path[2:].strip("/")
+        return '"$HOME"/' + shlex.quote(rest) if rest else '"$HOME"'
+    return shlex.quote(path)
+
+
+#: Shell functions every run-folder script starts with. ``pdtui_base`` makes the run folder's
+#: base (mkdir -p, 0700) and refuses it when it or any folder above it (symlinks resolved)
+#: belongs to another user or is writable by others without the sticky bit (the rule of
+#: OpenSSH's StrictModes); ``pdtui_dir`` makes one folder below it (0700) and refuses a
+#: symlink, another user's folder or one others may write to; ``pdtui_ours`` is true when the
+#: pid is alive and carries the run id (well-formed, compared literally) in its environment.
+_GUARD = r"""pdtui_refuse() { echo "refused: $1" >&2; exit 92; }
+pdtui_private() {
+  who="remove it after checking who made it, or set run_dir"
+  [ -L "$1" ] || [ ! -d "$1" ] && pdtui_refuse "$1 is not a plain folder (a symlink?): $who"
+  [ -O "$1" ] || pdtui_refuse "run folder $1 belongs to user $(stat -c %U -- "$1"), \
+not $(id -un): $who"
+  case $(stat -c %A -- "$1") in ?????w????|????????w?)
+    pdtui_refuse "run folder $1 is writable by other users: chmod 700 it or $who";; esac
+}
+pdtui_base() {
+  mkdir -p -m 700 -- "$1" 2>/dev/null
+  pdtui_private "$1"
+  p=$(readlink -f -- "$1") || pdtui_refuse "cannot resolve run folder $1"
+  while [ -n "$p" ] && [ "$p" != / ]; do
+    p=${p%/*}; [ -n "$p" ] || p=/
+    set -- "$1" $(stat -c '%u %A' -- "$p")
+    own="set run_dir to a folder of your own"
+    [ "$2" = 0 ] || [ "$2" = "$(id -u)" ] || \
+      pdtui_refuse "$p (above run folder $1) belongs to another user: $own"
+    case $3 in ?????w???[!tT]|????????w[!tT])
+      pdtui_refuse "$p (above run folder $1) is writable by other users: $own";; esac
+  done
+}
+pdtui_dir() {
+  [ -e "$1" ] || [ -L "$1" ] || mkdir -m 700 -- "$1" 2>/dev/null
+  pdtui_private "$1"
+}
+pdtui_ours() {
+  case $1 in ''|*[!0-9]*) return 1;; esac
+  case $2 in ????????????????) ;; *) return 1;; esac
+  case $2 in *[!0-9a-f]*) return 1;; esac
+  kill -0 "$1" 2>/dev/null || return 1
+  tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | grep -qFx "PDTUI_RUN_ID=$2"
+}
+"""
+
+#: The files of a run folder; any of them that is not a regular file was planted.
+_FILES = "env.sh env.redacted cmd run_id started_at out.log pid rc"
+
+
+def _dirs(base: str, cluster: str, name: str) -> str:
+    """Script lines making and checking the three folders; leaves ``$D`` the process folder."""
+    return (f"B={shell_path(base.rstrip('/') or '/')}\npdtui_base \"$B\"\n"
+            f"pdtui_dir \"$B\"/{shlex.quote(cluster)}\n"
+            f"D=\"$B\"/{shlex.quote(cluster)}/{shlex.quote(name)}\npdtui_dir \"$D\"\n")
+
+
+def start_script(base: str, cluster: str, name: str, env: dict[str, str], argv: list[str],
+                 run_id: str) -> str:
+    """The bash script (sent on stdin) that starts ``argv`` detached in its run folder.
+
+    Values reach the process as exports of this script (stdin, never in ``ps``); ``env.sh``
+    is a record of them, never sourced. Every file is created afresh (``set -C``: a file
+    that appears meanwhile is refused), mode 0600.
+    """
     q = shlex.quote
     exports = "".join(f"export {k}={q(v)}\n" for k, v in env.items())
     exports += f"export PDTUI_RUN_ID={q(run_id)}\n"
@@ -72,29 +139,39 @@ def start_script(directory: str, env: dict[str, str], argv: list[str], run_id: s
     cmd_text = redact(" ".join(q(a) for a in argv))
     redacted_env = redact("".join(f"{k}={q(v)}\n" for k, v in env.items()))
     return f"""set -u
-D={q(directory)}
-mkdir -p -- "$D" || exit 90
-cd -- "$D" || exit 90
-if [ -f pid ] && kill -0 "$(cat pid)" 2>/dev/null; then
+UM=$(umask); umask 077
+{_GUARD}{_dirs(base, cluster, name)}cd -- "$D" || exit 90
+for f in {_FILES}; do
+  if [ -L "$f" ] || {{ [ -e "$f" ] && [ ! -f "$f" ]; }}; then
+    pdtui_refuse "$D/$f is not a regular file (a symlink, FIFO or device pdtui did not \\
+make): remove it after checking who made it"
+  fi
+done
+if pdtui_ours "$(cat pid 2>/dev/null)" "$(cat run_id 2>/dev/null)"; then
     echo "already running: pid $(cat pid)" >&2; exit 91
 fi
-umask 077
+rm -f -- {_FILES} || exit 90
+set -C
 cat > env.sh <<'{fence}'
 {exports}{fence}
-umask 022
-rm -f -- pid rc
 printf '%s\\n' {q(cmd_text)} > cmd
 cat > env.redacted <<'{fence}'
 {redacted_env}{fence}
 printf '%s\\n' {q(run_id)} > run_id
 date +%s > started_at
 : > out.log
+set +C
+SETSID=$(command -v setsid); NOHUP=$(command -v nohup); SH=$(command -v sh)
 # Run from the login directory, as an operator's shell would: relative paths in the command
 # (e.g. the proxy script) resolve from there; pdtui's files stay in $D.
 cd ~ 2>/dev/null || cd /
-PDTUI_RUN_ID={q(run_id)} setsid nohup sh -c \\
-    'd=$1; shift; . "$d/env.sh"; echo $$ > "$d/pid"; "$@"; echo $? > "$d/rc"' \\
-    pdtui-run "$D" {" ".join(q(a) for a in argv)} >> "$D/out.log" 2>&1 < /dev/null &
+(
+{exports}umask "$UM"
+exec "$SETSID" "$NOHUP" "$SH" -c \\
+    'd=$1; u=$2; shift 2; set -C; umask 077; echo $$ > "$d/pid"; umask "$u"
+     "$@"; s=$?; umask 077; echo $s > "$d/rc"' \\
+    pdtui-run "$D" "$UM" {" ".join(q(a) for a in argv)}
+) >> "$D/out.log" 2>&1 < /dev/null &
 for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$D/pid" ] && break; sleep 0.05; done
 cat "$D/pid" 2>/dev/null || echo 0
 """
@@ -106,7 +183,8 @@ async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[st
     run_id = secrets.token_hex(8)
     try:
         res = await pool.run(target(node), "bash -s",
-                             input=start_script(directory, env, argv, run_id), timeout=30,
+                             input=start_script(node.run_dir, cluster, name, env, argv, run_id),
+                             timeout=30,
                              label=f"start {name}: {redact(shlex.join(argv))[:120]}")
     except SshError as exc:
         return Started(node.name, name, directory, None, run_id, exc.message)
@@ -119,30 +197,43 @@ async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[st
                    None if pid else "the process did not record its pid")
 
 
-_STATUS_SCRIPT = r"""D=%s
-cd -- "$D" 2>/dev/null || { echo "state=not-started"; exit 0; }
-pid=$(cat pid 2>/dev/null); rid=$(cat run_id 2>/dev/null)
-echo "pid=$pid"; echo "run_id=$rid"; echo "started_at=$(cat started_at 2>/dev/null)"
+def _folder_script(directory: str) -> str:
+    """Script lines entering an existing run folder (else ``state=not-started``), refused
+    unless it is private; what follows reads ``pid`` and ``run_id``."""
+    return (f"{_GUARD}D={shell_path(directory)}\n"
+            "[ -e \"$D\" ] || [ -L \"$D\" ] || { echo state=not-started; exit 0; }\n"
+            "pdtui_private \"$D\"; cd -- \"$D\" || exit 90\n"
+            "[ -f pid ] && pid=$(cat pid) || pid=; [ -f run_id ] && rid=$(cat run_id) || rid=\n")
+
+
+_STATUS_SCRIPT = r"""echo "pid=$pid"; echo "run_id=$rid"
+echo "started_at=$(cat started_at 2>/dev/null)"
 echo "rc=$(cat rc 2>/dev/null)"; echo "log_size=$(wc -c < out.log 2>/dev/null)"
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-  if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "PDTUI_RUN_ID=$rid"; then
-    st=$(ps -o stat= -p "$pid" 2>/dev/null)
-    case "$st" in Z*) echo "state=exited";; *) echo "state=running";; esac
-  elif [ -r /proc/$pid/environ ]; then echo "state=exited"
-  else echo "state=running"; fi
+if pdtui_ours "$pid" "$rid"; then
+  st=$(ps -o stat= -p "$pid" 2>/dev/null)
+  case "$st" in Z*) echo "state=exited";; *) echo "state=running";; esac
+elif [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "state=exited"
 elif [ -n "$pid" ]; then
   if [ -s rc ]; then echo "state=exited"; else echo "state=stopped"; fi
 else echo "state=not-started"; fi
 """
 
 
+def _refusal(stderr: str) -> str | None:
+    lines = [x for x in stderr.splitlines() if x.startswith("refused: ")]
+    return lines[-1][:300] if lines else None
+
+
 async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
     directory = run_dir(node, cluster, name)
     try:
-        res = await pool.run(target(node), _STATUS_SCRIPT % shlex.quote(directory), timeout=30,
+        res = await pool.run(target(node), "bash -s",
+                             input=_folder_script(directory) + _STATUS_SCRIPT, timeout=30,
                              label=f"status of {name}")
     except SshError as exc:
         return Status(node.name, name, directory, "unknown", error=exc.message)
+    if (refused := _refusal(res.stderr)) is not None:
+        return Status(node.name, name, directory, "unknown", error=refused)
     kv = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
 
     def num(key: str) -> int | None:
@@ -159,12 +250,12 @@ async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
     )
 
 
-_STOP_SCRIPT = r"""D=%s; GRACE=%d
-cd -- "$D" 2>/dev/null || { echo "result=not-started"; exit 0; }
-pid=$(cat pid 2>/dev/null); rid=$(cat run_id 2>/dev/null)
-[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { echo "result=not-running"; exit 0; }
-if [ -r /proc/$pid/environ ] && ! tr '\0' '\n' < /proc/$pid/environ | grep -qx "PDTUI_RUN_ID=$rid"
-then echo "result=pid-reused"; exit 0; fi
+# The pid is signalled only when it still carries the run id (``pdtui_ours``): a pid reused
+# by another process, a malformed run id or a non-numeric pid are never signalled.
+_STOP_SCRIPT = r"""GRACE=%d
+case $pid in ''|*[!0-9]*) echo "result=not-running"; exit 0;; esac
+kill -0 "$pid" 2>/dev/null || { echo "result=not-running"; exit 0; }
+pdtui_ours "$pid" "$rid" || { echo "result=pid-reused"; exit 0; }
 kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
 i=0
 while kill -0 -- "-$pid" 2>/dev/null; do
@@ -179,14 +270,17 @@ else echo "result=stopped"; fi
 async def stop(pool: SshPool, node: Node, cluster: str, name: str, grace: int = 30) -> str:
     """TERM the process group pdtui started, KILL after ``grace`` s; returns what happened."""
     directory = run_dir(node, cluster, name)
+    script = _folder_script(directory).replace("state=not-started", "result=not-started")
     try:
-        res = await pool.run(target(node), _STOP_SCRIPT % (shlex.quote(directory), grace),
+        res = await pool.run(target(node), "bash -s", input=script + _STOP_SCRIPT % int(grace),
                              timeout=grace + 30, label=f"stop {name} (TERM, KILL after {grace} s)")
     except SshError as exc:
         return f"error: {exc.message}"
     for line in res.stdout.splitlines():
         if line.startswith("result="):
             return line.removeprefix("result=")
+    if (refused := _refusal(res.stderr)) is not None:
+        return f"error: {refused}"
     return f"error: exit {res.exit_status}: {res.stderr.strip()[:200]}"
 
 
@@ -205,7 +299,7 @@ async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
     A reconnect resumes at the last yielded offset: no line lost or repeated. If the file
     shrank (truncated or rotated), it starts again from 0.
     """
-    q = shlex.quote(path)
+    q = shell_path(path)
     if start_lines is not None:
         res = await pool.run(target(node),
                              f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
