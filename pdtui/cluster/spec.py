@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 Soc = Literal["A2", "A3"]
 Role = Literal["prefill", "decode"]
@@ -85,7 +85,15 @@ def format_devices(devices: list[int]) -> str:
     return ",".join(parts)
 
 
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(f"expected letters, digits, '.', '_' or '-', got {value!r}")
+    return value
+
+
 Devices = Annotated[list[int], BeforeValidator(parse_devices)]
+#: A node or instance name: letters, digits, '.', '_' or '-'.
+Name = Annotated[str, AfterValidator(_check_name)]
 FlagValue = str | int | float | bool | list[Any] | dict[str, Any]
 
 
@@ -136,16 +144,9 @@ class NodeDefaults(_Model):
 class NodeSpec(NodeDefaults):
     """One NPU server as written in the file."""
 
-    name: str
+    name: Name
     host: str
     ip: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError(f"expected letters, digits, '.', '_' or '-', got {v!r}")
-        return v
 
 
 class DataParallel(_Model):
@@ -161,7 +162,7 @@ class DataParallel(_Model):
 class InstanceSpec(_Model):
     """A prefill or decode instance (or a data-parallel group of them) on one node."""
 
-    name: str
+    name: Name
     role: Role
     node: str
     devices: Devices
@@ -170,13 +171,6 @@ class InstanceSpec(_Model):
     serve: dict[str, FlagValue] = Field(default_factory=dict)
     kv_transfer: dict[str, Any] = Field(default_factory=dict)
     dp: DataParallel | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_ok(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError(f"expected letters, digits, '.', '_' or '-', got {v!r}")
-        return v
 
 
 class ModelSpec(_Model):
