@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdtui.cluster import Cluster, FlagValue, Instance, Role
+from pdtui.cluster import Cluster, FlagValue, Instance, Process, Role
 
 VISIBLE_DEVICES = "ASCEND_RT_VISIBLE_DEVICES"
 
@@ -168,6 +168,32 @@ def kv_transfer_for(instance: Instance) -> dict[str, Any]:
     return out
 
 
+def _rank_args(instance: Instance, proc: Process) -> list[str]:
+    """``--port``, and the data-parallel flags of one rank."""
+    args = ["--port", str(proc.port)]
+    if instance.dp is not None and proc.dp_rank is not None:
+        dp = instance.dp
+        args += [
+            "--data-parallel-size", str(dp.size),
+            "--data-parallel-rank", str(proc.dp_rank),
+            "--data-parallel-address", dp.address,
+            "--data-parallel-rpc-port", str(dp.rpc_port),
+        ]
+    return args
+
+
+def _serve_args(serve: list[tuple[str, FlagValue]], inserted: list[str]) -> list[str]:
+    """The serve flags with ``inserted`` right after ``--host`` (first if there is none)."""
+    flags: list[str] = []
+    placed = False
+    for key, value in serve:
+        flags += serve_flag_args(key, value)
+        if key == "host" and not isinstance(value, bool) and not placed:
+            flags += inserted
+            placed = True
+    return flags if placed else inserted + flags
+
+
 def plan_instance(cluster: Cluster, instance: Instance) -> list[ProcessPlan]:
     """One plan per process of ``instance`` (one, or one per data-parallel rank)."""
     node = cluster.node(instance.node)
@@ -183,24 +209,7 @@ def plan_instance(cluster: Cluster, instance: Instance) -> list[ProcessPlan]:
         if proc.dp_rank is not None or subset:
             env.pop(VISIBLE_DEVICES, None)
             env[VISIBLE_DEVICES] = ",".join(str(d) for d in proc.devices)
-        inserted = ["--port", str(proc.port)]
-        if instance.dp is not None and proc.dp_rank is not None:
-            dp = instance.dp
-            inserted += [
-                "--data-parallel-size", str(dp.size),
-                "--data-parallel-rank", str(proc.dp_rank),
-                "--data-parallel-address", dp.address,
-                "--data-parallel-rpc-port", str(dp.rpc_port),
-            ]
-        flags: list[str] = []
-        placed = False
-        for key, value in serve:
-            flags += serve_flag_args(key, value)
-            if key == "host" and not isinstance(value, bool) and not placed:
-                flags += inserted
-                placed = True
-        if not placed:
-            flags = inserted + flags
+        flags = _serve_args(serve, _rank_args(instance, proc))
         flags += ["--served-model-name", model.served_name]
         if kv:
             flags += ["--kv-transfer-config", compact_json(kv)]
