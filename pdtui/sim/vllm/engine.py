@@ -388,6 +388,18 @@ class Engine:
             })
         return p
 
+    def _hand_off(self, req: GenRequest) -> dict[str, Any]:
+        """Keep the prompt's KV blocks for the decoder; the kv_transfer_params to return."""
+        cfg = self.cfg
+        nb = max(1, math.ceil(len(req.prompt_ids) / cfg.block_size))
+        blocks = [next(self.block_counter) for _ in range(nb)]
+        self.store_kv(req, blocks)
+        kvp = self.kv_transfer_params(req, blocks)
+        if not cfg.llmdd:
+            self.log.line(cfg.worker_name(0), "INFO", "mooncake_connector.py:1012",
+                          f"Delaying free of {nb} blocks for request {req.internal}")
+        return kvp
+
     async def run(self, req: GenRequest, request: Request | None
                   ) -> AsyncIterator[tuple[str, str | None, dict[str, Any]]]:
         """Yield (token text, finish reason or None, extra) per token; extra on the last one
@@ -456,18 +468,8 @@ class Engine:
                                                    else None)}
                 extra["usage"] = usage
                 if done:
-                    kvp = None
-                    if remote_decode:
-                        nb = max(1, math.ceil(n_prompt / cfg.block_size))
-                        blocks = [next(self.block_counter) for _ in range(nb)]
-                        self.store_kv(req, blocks)
-                        kvp = self.kv_transfer_params(req, blocks)
-                        if not cfg.llmdd:
-                            self.log.line(cfg.worker_name(0), "INFO",
-                                          "mooncake_connector.py:1012",
-                                          f"Delaying free of {nb} blocks for request "
-                                          f"{req.internal}")
-                    extra["kv_transfer_params"] = kvp
+                    extra["kv_transfer_params"] = (self._hand_off(req) if remote_decode
+                                                   else None)
                     m.success[finish] += 1
                     m.e2e.observe(time.monotonic() - req.start)
                     m.decode.observe(time.monotonic() - first_at)

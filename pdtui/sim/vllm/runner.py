@@ -250,24 +250,9 @@ class Runner:
                 L.line(w0, "INFO", "mooncake_connector.py:873",
                        f"Mooncake Transfer Engine initialized at {c.ip}:{c.kv_listen_port}")
         L.line(w0, "INFO", "weight_utils.py:455", "Using model weights format ['*.safetensors']")
-        shards = 3 + textgen.seed_for(c.args.model) % 6
-        _, slow = find_fault(c.faults, "slow-start")
-        try:
-            extra = float(slow) if slow else 0.0
-        except ValueError:
-            extra = 0.0
         t0 = time.monotonic()
-        for s in range(shards + 1):
-            if s:
-                await self.wait(1.2 / shards)
-                await self.wait(extra / shards, scaled=False)
-                if self.stop.is_set():
-                    return None
-            el = time.monotonic() - t0
-            rate = f"00:00, {el / s:.2f}s/it" if s else "?, ?it/s"
-            L.raw(w0, f"Loading safetensors checkpoint shards: {100 * s // shards:3d}% "
-                      f"Completed | {s}/{shards} [{int(el) // 60:02d}:{int(el) % 60:02d}<"
-                      f"{rate}]")
+        if not await self._load_shards(w0, t0):
+            return None
         L.line(w0, "INFO", "default_loader.py:267",
                f"Loading weights took {time.monotonic() - t0:.2f} seconds")
         gb = 8 + (textgen.seed_for(c.args.model + "gb") % 3200) / 100
@@ -307,6 +292,29 @@ class Runner:
         for path, methods in routes:
             L.line(api, "INFO", "launcher.py:44", f"Route: {path}, Methods: {methods}")
         return sock, kv_server
+
+    async def _load_shards(self, w0: str, t0: float) -> bool:
+        """The checkpoint-shard progress lines (``slow-start`` adds its seconds); False when
+        stopped meanwhile."""
+        c = self.cfg
+        shards = 3 + textgen.seed_for(c.args.model) % 6
+        _, slow = find_fault(c.faults, "slow-start")
+        try:
+            extra = float(slow) if slow else 0.0
+        except ValueError:
+            extra = 0.0
+        for s in range(shards + 1):
+            if s:
+                await self.wait(1.2 / shards)
+                await self.wait(extra / shards, scaled=False)
+                if self.stop.is_set():
+                    return False
+            el = time.monotonic() - t0
+            rate = f"00:00, {el / s:.2f}s/it" if s else "?, ?it/s"
+            self.log.raw(w0, f"Loading safetensors checkpoint shards: {100 * s // shards:3d}% "
+                             f"Completed | {s}/{shards} [{int(el) // 60:02d}:"
+                             f"{int(el) % 60:02d}<{rate}]")
+        return True
 
     def _non_default(self) -> str:
         d: dict[str, Any] = {"model_tag": self.cfg.args.model}
