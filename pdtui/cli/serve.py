@@ -1,9 +1,10 @@
 """``pdtui serve``: the app in a browser through textual-serve, on loopback by default.
 
 Every browser connection starts its own pdtui process, with this machine's SSH access to the
-cluster, and textual-serve has no authentication: anyone who reaches the port controls the
-cluster. So pdtui binds to 127.0.0.1 and refuses any other address unless told it is meant
-(reach it from elsewhere with ``ssh -L 8000:127.0.0.1:8000 jump-host``).
+cluster, and textual-serve has no authentication. So pdtui puts a guard in front of it (a
+per-run token printed once in the URL, and Host and Origin checks: pdtui/cli/serve_guard.py), binds
+to 127.0.0.1 and refuses any other address unless told it is meant (reach it from elsewhere with
+``ssh -L 8000:127.0.0.1:8000 jump-host``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def run(ns: argparse.Namespace) -> int:
             "Use the default 127.0.0.1 and 'ssh -L', or pass --allow-remote if you mean it.")
         return EXIT_CONFIG
     if not is_loopback(ns.host):
-        err(f"warning: serving pdtui on {ns.host}:{ns.port} without authentication")
+        err(f"warning: serving pdtui on {ns.host}:{ns.port}, guarded by its token only")
     argv = [sys.executable, "-m", "pdtui"]
     if ns.cluster:
         if load_or_report(ns.cluster) is None:
@@ -41,10 +42,13 @@ def run(ns: argparse.Namespace) -> int:
         argv.append(ns.cluster)
     try:
         from textual_serve.server import Server
+
+        from pdtui.cli.serve_guard import Guard, serve
     except ImportError:
         err("pdtui serve needs textual-serve: python3 -m pip install -e '.[web]'")
         return EXIT_CONFIG
-    print(f"serving pdtui on http://{ns.host}:{ns.port} (ctrl+c stops)", flush=True)
-    Server(shlex.join(argv), host=ns.host, port=ns.port, title="pdtui").serve()
+    guard = Guard(ns.host, ns.port)
+    print(f"serving pdtui on {guard.url} (ctrl+c stops)", flush=True)
+    serve(Server(shlex.join(argv), host=ns.host, port=ns.port, title="pdtui"), guard)
     return EXIT_OK
 

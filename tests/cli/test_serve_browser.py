@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,25 +129,30 @@ def sim_cluster(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def served(sim_cluster: Path, tmp_path: Path) -> Iterator[str]:
-    """`pdtui serve CLUSTER` on a free loopback port, in its own process group; yields its URL."""
+    """`pdtui serve CLUSTER` on a free loopback port, in its own process group; yields the
+    tokenised URL it prints (the page refuses any other)."""
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pdtui", "serve", str(sim_cluster), "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
+    printed = re.compile(rf"serving pdtui on (http://127\.0\.0\.1:{port}/\?token=\S+) \(ctrl")
     try:
         deadline = time.monotonic() + 30
         while True:
             assert proc.poll() is None, f"pdtui serve exited:\n{log.read_text()}"
+            found = printed.search(log.read_text())
             try:
-                httpx.get(url, timeout=2, trust_env=False)
-                break
+                if found:
+                    httpx.get(found[1], timeout=2, trust_env=False)
+                    break
             except httpx.TransportError:
-                assert time.monotonic() < deadline, f"no page at {url}:\n{log.read_text()}"
-                time.sleep(0.1)
-        yield url
+                pass
+            assert time.monotonic() < deadline, f"no page at port {port}:\n{log.read_text()}"
+            time.sleep(0.1)
+        assert found is not None
+        yield found[1]
     finally:
         _stop_group(proc)
 

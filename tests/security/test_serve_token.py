@@ -1,4 +1,4 @@
-"""`pdtui serve`'s guard (pdtui/serve_guard.py) in front of a real textual-serve server.
+"""`pdtui serve`'s guard (pdtui/cli/serve_guard.py) in front of a real textual-serve server.
 
 Each test serves textual-serve's own app, guarded, on a free 127.0.0.1 port. The served command
 only creates a marker file, so "changes nothing" is checked directly: a refused WebSocket starts
@@ -34,7 +34,7 @@ from procs import free_port
 pytest.importorskip("textual_serve")
 from textual_serve.server import Server
 
-from pdtui.serve_guard import Guard, guarded_app
+from pdtui.cli.serve_guard import Guard, guarded_app
 
 EVIL = "http://evil.example"
 
@@ -197,7 +197,7 @@ def _start_serve(port: int, marker: Path) -> tuple[subprocess.Popen[str], str]:
     """``serve()`` in its own process, as ``pdtui serve`` runs it; returns it and its token."""
     code = (
         "from textual_serve.server import Server\n"
-        "from pdtui.serve_guard import Guard, serve\n"
+        "from pdtui.cli.serve_guard import Guard, serve\n"
         f"guard = Guard('127.0.0.1', {port})\n"
         "print('TOKEN', guard.token, flush=True)\n"
         f"serve(Server({_marker_command(marker)!r}, host='127.0.0.1', port={port}), guard)\n"
