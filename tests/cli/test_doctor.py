@@ -16,9 +16,13 @@ from pdtui.cluster import load
 pytestmark = pytest.mark.slow
 
 
-def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+Report = dict[str, list[dict[str, str]]]
+
+
+def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Report]:
     code = main(["doctor", *args, "--json"])
-    return code, json.loads(capsys.readouterr().out)
+    out: Report = json.loads(capsys.readouterr().out)
+    return code, out
 
 
 async def test_live_doctor_finds_a_missing_hccn_conf_and_a_taken_port(
@@ -27,7 +31,7 @@ async def test_live_doctor_finds_a_missing_hccn_conf_and_a_taken_port(
         cluster = load(sim.cluster_file)
         code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file), "--no-npu")
         assert code == 0, out
-        assert [f["id"] for f in out["findings"]] == ["startup-timeout"]  # type: ignore[index]
+        assert [f["id"] for f in out["findings"]] == ["startup-timeout"]
 
         decode = next(i for i in cluster.instances if i.role == "decode")
         node = cluster.node(decode.node)
@@ -39,7 +43,6 @@ async def test_live_doctor_finds_a_missing_hccn_conf_and_a_taken_port(
             code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file),
                                                 "--no-npu")
     findings = out["findings"]
-    assert isinstance(findings, list)
     got = {(f["id"], f["where"]) for f in findings}
     assert ("hccn-conf-missing", f"node {node.name}") in got
     assert ("port-in-use", f"node {node.name}") in got
@@ -57,8 +60,7 @@ def test_offline_doctor_on_a_broken_file_exits_1_and_names_the_rule(
     broken.write_text(sample.read_text().replace('kv_port = "36100"', 'kv_port = "30000"'))
     code, out = _doctor(capsys, str(broken), "--offline")
     assert code == 1
-    assert [f["id"] for f in out["findings"] if f["severity"] == "error"] == [  # type: ignore[attr-defined]
-        "kv-port-reserved"]
+    assert [f["id"] for f in out["findings"] if f["severity"] == "error"] == ["kv-port-reserved"]
 
 
 def test_doctor_usage_and_file_errors_exit_2(tmp_path: Path,
