@@ -19,6 +19,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from pdtui.ssh import libs
+
+libs.install()  # before anything imports asyncssh
+
 if TYPE_CHECKING:
     from pdtui.ssh.errors import (
         AuthFailed,
