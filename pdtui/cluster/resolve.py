@@ -9,19 +9,34 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pdtui.cluster.model import PLACEHOLDER_RE, Cluster, Instance, Node, Process, Ssh
+from pdtui.cluster.model import (
+    PLACEHOLDER_RE,
+    Cluster,
+    Container,
+    Instance,
+    Mount,
+    Node,
+    Process,
+    Ssh,
+)
 from pdtui.cluster.spec import (
+    CONTAINER_NAME_RE,
+    DEFAULT_CONTAINER_MOUNTS,
+    DEFAULT_CONTAINER_NAME,
     DEFAULT_HCCN_CONF,
     DEFAULT_HCCN_TOOL,
     DEFAULT_NPU_SMI,
     DEFAULT_RUN_DIR,
+    IFNAME_LIST_RE,
     RESERVED_FLAGS,
     ClusterError,
     ClusterSpec,
+    ContainerSpec,
     FlagValue,
     InstanceSpec,
     NodeDefaults,
@@ -65,12 +80,16 @@ def resolve(
     by_name = _check_nodes(nodes, chk)
     _check_shared(spec, chk)
     instances = _instances(spec, nodes, by_name, chk)
+    nodes = _containers(spec, nodes, instances, chk)
     cluster = Cluster(path=path, spec=spec, nodes=nodes, instances=instances,
                       warnings=chk.warnings)
     if spec.proxy and not chk.problems:
         _check_proxy(cluster, spec.proxy, chk)
     if spec.ranktable and not chk.problems:
         _check_ranktable(cluster, spec.ranktable, chk)
+    if spec.proxy:
+        _check_env_names(spec.proxy.env, f"{chk.source}: proxy.env", chk)
+        _check_ifnames(spec.proxy.env, lambda k: f"{chk.source}: proxy.env.{k}", chk)
     _check_roles(spec, chk)
     if chk.problems:
         raise ClusterError(list(dict.fromkeys(chk.problems)))
@@ -148,13 +167,102 @@ def _check_nodes(nodes: list[Node], chk: _Check) -> dict[str, Node]:
     return by_name
 
 
+# --------------------------------------------------------------------------- container
+
+
+def _containers(
+    spec: ClusterSpec, nodes: list[Node], instances: list[Instance], chk: _Check
+) -> list[Node]:
+    """Each node with its ``container`` (``[defaults.container]`` under ``[nodes.container]``)."""
+    out: list[Node] = []
+    for i, (node, ns) in enumerate(zip(nodes, spec.nodes, strict=True)):
+        if spec.defaults.container is None and ns.container is None:
+            out.append(node)
+            continue
+        own, dflt = ns.container or ContainerSpec(), spec.defaults.container or ContainerSpec()
+
+        def where(key: str, own: ContainerSpec = own, i: int = i) -> str:
+            section = f"nodes[{i}]" if key in own.model_fields_set else "defaults"
+            return f"{chk.source}: {section}.container.{key}"
+
+        def pick(key: str, default: Any, own: ContainerSpec = own,
+                 dflt: ContainerSpec = dflt) -> Any:
+            return _pick(getattr(own, key), getattr(dflt, key), default)
+
+        ctx: Context = {"node": {"name": node.name, "host": node.host, "ip": node.ip,
+                                 "nic": node.nic or "", "soc": node.soc}}
+        ctx["model"] = {"path": _fill(spec.model.path, ctx, f"{chk.source}: model.path", [])}
+        name = _fill(pick("name", DEFAULT_CONTAINER_NAME), ctx, where("name"), chk.problems)
+        if not CONTAINER_NAME_RE.match(name):
+            chk.add(f"{where('name')}: expected a container name (letters, digits, '.', '_' "
+                    f"or '-', after placeholders), got {name!r}")
+        mode = pick("mode", "managed")
+        image = pick("image", None)
+        if mode == "managed" and image is None:
+            chk.add(f"{where('image')}: missing required key (a managed container needs an "
+                    "image, e.g. 'quay.io/ascend/vllm-ascend:v0.11.0rc0'; or set mode = "
+                    "'adopted' for an existing container)")
+        env = {k: _fill(v, ctx, where("env"), chk.problems)
+               for k, v in pick("env", {}).items()}
+        _check_env_names(env, where("env"), chk)
+        on_node = sorted({d for ins in instances if ins.node == node.name for d in ins.devices})
+        devices = (tuple(range(node.npus)) if pick("devices", "all") == "all"
+                   else tuple(on_node))
+        mounts = _mounts(node, pick("mounts", None), ctx, where("mounts"), chk)
+        out.append(replace(node, container=Container(
+            mode=mode, cli=pick("cli", "docker"), name=name, image=image,
+            shm_size=pick("shm_size", "1g"), network=pick("network", "host"), devices=devices,
+            mounts=mounts, env=env, extra_args=tuple(pick("extra_args", [])),
+            cluster=spec.cluster.name)))
+    return out
+
+
+def _default_mounts(node: Node, model_path: str) -> list[str]:
+    """The tutorial's list, with the node's own tool and hccn.conf paths as sources."""
+    own = {DEFAULT_HCCN_TOOL: node.hccn_tool, "/usr/local/bin/npu-smi": node.npu_smi,
+           DEFAULT_HCCN_CONF: node.hccn_conf}
+    out = [f"{own[p]}:{p}" if own.get(p, "").startswith("/") else p
+           for p in DEFAULT_CONTAINER_MOUNTS]
+    if model_path.startswith("/"):
+        out.append(model_path)
+    return out
+
+
+def _mounts(node: Node, given: list[str] | None, ctx: Context, where: str,
+            chk: _Check) -> tuple[Mount, ...]:
+    """``HOST:PATH[:ro|:rw]`` or ``PATH`` (the same on both sides); absolute paths only."""
+    items = given if given is not None else _default_mounts(node, ctx["model"]["path"])
+    out: list[Mount] = []
+    for j, raw in enumerate(items):
+        text = _fill(raw, ctx, f"{where}[{j}]", chk.problems)
+        parts = text.split(":")
+        ro = parts[-1] in {"ro", "rw"} and len(parts) > 1
+        paths = parts[:-1] if ro else parts
+        host, path = (paths[0], paths[0]) if len(paths) == 1 else (paths + ["", ""])[:2]
+        if len(paths) > 2 or not host.startswith("/") or not path.startswith("/"):
+            chk.add(f"{where}[{j}]: expected 'HOST_PATH:CONTAINER_PATH[:ro]' or one absolute "
+                    f"path, got {text!r}")
+            continue
+        out.append(Mount(host, path, read_only=ro and parts[-1] == "ro"))
+    return tuple(out)
+
+
 # --------------------------------------------------------------------------- [env], [serve]
 
 
 def _check_env_names(env: dict[str, str], where: str, chk: _Check) -> None:
     for key in env:
         if not _ENV_NAME_RE.match(key):
-            chk.add(f"{where}.{key}: not a valid environment variable name")
+            chk.add(f"{where}: {key!r} is not a valid environment variable name (letters, "
+                    "digits and '_', not starting with a digit)")
+
+
+def _check_ifnames(env: dict[str, str], where: Callable[[str], str], chk: _Check) -> None:
+    """``*_SOCKET_IFNAME`` values (after placeholders) name interfaces, nothing else."""
+    for key, value in env.items():
+        if key.endswith("SOCKET_IFNAME") and value and not IFNAME_LIST_RE.match(value):
+            chk.add(f"{where(key)}: expected a network interface name (or a comma-separated "
+                    f"list), got {value!r}")
 
 
 def _check_flag(key: str, where: str, problems: list[str]) -> None:
@@ -271,6 +379,7 @@ def _instance(
                     for k, v in serve.items()}
     kv = _fill_any(ins.kv_transfer, ctx, f"{where}.kv_transfer", chk.problems)
     _check_kv(ins, kv, where, spec, chk)
+    _check_ifnames(env, lambda k: at("env", k, ins.env), chk)
     return Instance(
         index=index,
         name=ins.name,

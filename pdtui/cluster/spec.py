@@ -17,6 +17,11 @@ DEFAULT_HCCN_CONF = "/etc/hccn.conf"
 DEFAULT_RUN_DIR = "~/.cache/pdtui/run"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: A network interface name as Linux allows it in practice (at most 15 characters).
+IFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+#: A ``*_SOCKET_IFNAME`` value: names or prefixes, comma-separated, optionally led by ``^``
+#: (exclude) or ``=`` (exact), as NCCL/Gloo/HCCL read them.
+IFNAME_LIST_RE = re.compile(r"^[\^=]?[A-Za-z0-9_.-]{1,15}(,[A-Za-z0-9_.-]{1,15})*$")
 
 # vllm serve flags that pdtui sets itself from other keys.
 RESERVED_FLAGS = {
@@ -123,6 +128,84 @@ class ToolPaths(_Model):
     npu_smi: str | None = None
 
 
+ContainerCli = Literal["docker", "podman", "nerdctl", "isula"]
+ContainerMode = Literal["managed", "adopted"]
+#: A container name as docker, podman, nerdctl and isula accept it.
+CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
+_SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
+
+
+DEFAULT_CONTAINER_NAME = "vllm-ascend"
+#: The tutorial's ``docker run -v`` list (container side; ``/etc/hccn.conf``, ``hccn_tool`` and
+#: ``npu-smi`` come from the node's configured paths when those are absolute). The model
+#: folder is added at its own path. vllm-ascend's "Run with Docker": https://github.com/
+#: vllm-project/vllm-ascend/blob/main/docs/source/tutorials/features/pd_disaggregation_mooncake_multi_node.md
+DEFAULT_CONTAINER_MOUNTS = (
+    "/usr/local/dcmi",
+    DEFAULT_HCCN_TOOL,
+    "/usr/local/bin/npu-smi",
+    "/usr/local/Ascend/driver/lib64/",
+    "/usr/local/Ascend/driver/version.info",
+    "/etc/ascend_install.info",
+    DEFAULT_HCCN_CONF,
+)
+
+
+def _plain(value: str) -> str:
+    if not value or any(ord(c) < 32 for c in value):
+        raise ValueError(f"expected a non-empty value without control characters, got {value!r}")
+    return value
+
+
+class ContainerSpec(_Model):
+    """Where serving runs on a node (``[defaults.container]``, ``[nodes.container]``).
+
+    ``managed``: pdtui creates, labels, stops and recreates the container; ``adopted``: the
+    operator's container, which pdtui only execs into. Unset keys fall back to the defaults.
+    """
+
+    mode: ContainerMode | None = None
+    cli: ContainerCli | None = None
+    name: str | None = None
+    image: str | None = None
+    shm_size: str | None = None
+    network: str | None = None
+    devices: Literal["all", "instances"] | None = None
+    mounts: list[str] | None = None
+    env: dict[str, str] | None = None
+    extra_args: list[str] | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image_ok(cls, v: str | None) -> str | None:
+        if v is not None and not _IMAGE_RE.match(v):
+            raise ValueError(f"expected an image reference like "
+                             f"'quay.io/ascend/vllm-ascend:v0.11.0rc0', got {v!r}")
+        return v
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm_ok(cls, v: str | None) -> str | None:
+        if v is not None and not _SHM_RE.match(v):
+            raise ValueError(f"expected a size like '1g' or '512m', got {v!r}")
+        return v
+
+    @field_validator("network")
+    @classmethod
+    def _network_ok(cls, v: str | None) -> str | None:
+        if v is not None and not CONTAINER_NAME_RE.match(v):
+            raise ValueError(f"expected a network name like 'host', got {v!r}")
+        return v
+
+    @field_validator("extra_args", "mounts")
+    @classmethod
+    def _args_ok(cls, v: list[str] | None) -> list[str] | None:
+        for item in v or []:
+            _plain(item)
+        return v
+
+
 class NodeDefaults(_Model):
     """Settings shared by every node; each node may override any of them."""
 
@@ -133,7 +216,16 @@ class NodeDefaults(_Model):
     run_dir: str | None = None
     ssh: SshSettings = Field(default_factory=SshSettings)
     tools: ToolPaths = Field(default_factory=ToolPaths)
+    container: ContainerSpec | None = None
 
+
+    @field_validator("nic")
+    @classmethod
+    def _nic_ok(cls, v: str | None) -> str | None:
+        if v is not None and not IFACE_RE.match(v):
+            raise ValueError(f"expected a network interface name (up to 15 letters, digits, "
+                             f"'.', '_' or '-'), got {v!r}")
+        return v
 
     @field_validator("run_dir")
     @classmethod

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Cluster, Node
+from pdtui.cluster.spec import IFACE_RE, IFNAME_LIST_RE
 from pdtui.launch.control import Launchable, launchables
 from pdtui.launch.run import status
 from pdtui.ssh import SshError, SshPool
@@ -57,6 +58,20 @@ def _kv_ports(item: Launchable, cluster: Cluster) -> list[int]:
     return [int(port)] if port.isdigit() else []
 
 
+def _nics(items: list[Launchable]) -> list[str]:
+    """The plain interface names the processes' ``*_SOCKET_IFNAME`` values give (lists and
+    ``^``/``=`` prefixes are left to the library that reads them)."""
+    return sorted({v for i in items for k, v in i.env.items()
+                   if k.endswith("SOCKET_IFNAME") and IFACE_RE.match(v)})
+
+
+def _bad_nic(value: str, facts: dict[str, str]) -> bool:
+    """No such interface: not an interface name at all, or ``ip link`` does not know it."""
+    if IFACE_RE.match(value):
+        return facts.get(f"nic_{value}") == "no"
+    return not IFNAME_LIST_RE.match(value)
+
+
 def node_script(cluster: Cluster, node: Node, items: list[Launchable]) -> str:
     """Prints ``key=value`` facts for the node's checks."""
     q = shlex.quote
@@ -81,11 +96,9 @@ def node_script(cluster: Cluster, node: Node, items: list[Launchable]) -> str:
             f"127.0.0.1 $(hostname -I 2>/dev/null) \" in *\" $a \"*) busy=yes;; esac;; "
             f"esac; done; else (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && busy=yes; "
             f"fi; echo port{port}=$busy")
-    nics = sorted({v for i in items for k, v in i.env.items()
-                   if k.endswith("SOCKET_IFNAME") and v})
-    for nic in nics:
-        lines.append(f"ip -o link show dev {q(nic)} >/dev/null 2>&1 && echo nic_{nic}=yes "
-                     f"|| echo nic_{nic}=no")
+    for nic in _nics(items):  # names only (IFACE_RE): safe in the echo as well
+        lines.append(f"ip -o link show dev {q(nic)} >/dev/null 2>&1 && echo {q('nic_' + nic)}"
+                     f"=yes || echo {q('nic_' + nic)}=no")
     return "\n".join(lines) + "\n"
 
 
@@ -159,7 +172,7 @@ def _env_problems(node: Node, item: Launchable, addrs: list[str],
                                "set the node's ip in the cluster file to its data-plane "
                                "address"))
     for key, value in item.env.items():
-        if key.endswith("SOCKET_IFNAME") and value and facts.get(f"nic_{value}") == "no":
+        if key.endswith("SOCKET_IFNAME") and value and _bad_nic(value, facts):
             out.append(Problem("error", node.name, item.name,
                                f"{key}={value}: no such interface on the node",
                                "set nic in the cluster file to an interface of "

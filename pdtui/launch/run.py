@@ -27,6 +27,7 @@ from pdtui.ssh.remote import target
 
 RunState = Literal["running", "exited", "stopped", "not-started", "unknown"]
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def run_dir(node: Node, cluster: str, name: str) -> str:
@@ -181,6 +182,10 @@ async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[st
                 argv: list[str]) -> Started:
     directory = run_dir(node, cluster, name)
     run_id = secrets.token_hex(8)
+    bad = [k for k in env if not _ENV_NAME.match(k)]
+    if bad:  # the loader refuses these; a plan built in code must not reach a shell either
+        return Started(node.name, name, directory, None, run_id,
+                       f"{bad[0]!r} is not a valid environment variable name")
     try:
         res = await pool.run(target(node), "bash -s",
                              input=start_script(node.run_dir, cluster, name, env, argv, run_id),
