@@ -185,21 +185,26 @@ def plan_pings(cluster: Cluster, nodes: list[NodeHealth],
             continue
         for dst in cluster.nodes:
             dh = by_name.get(dst.name)
-            if dst.name == src.name or dh is None:
+            if dst.name != src.name and dh is not None:
+                plan += _pair_pings(sh, dh, "hccs_ping" if src.soc == "A3" else "ping", mode)
+    return plan
+
+
+def _pair_pings(sh: NodeHealth, dh: NodeHealth, kind: Literal["ping", "hccs_ping"],
+                mode: PingMode) -> list[PlannedPing]:
+    """The pings from the devices of ``sh`` to those of ``dh``."""
+    plan = []
+    peers = {d.id: d for d in dh.devices}
+    for sd in sh.devices:
+        targets = [peers.get(sd.id)] if mode == "peers" else list(peers.values())
+        for td in targets:
+            if td is None:
                 continue
-            kind: Literal["ping", "hccs_ping"] = "hccs_ping" if src.soc == "A3" else "ping"
-            peers = {d.id: d for d in dh.devices}
-            for sd in sh.devices:
-                targets = [peers.get(sd.id)] if mode == "peers" else list(peers.values())
-                for td in targets:
-                    if td is None:
-                        continue
-                    if kind == "hccs_ping" and not _same_pod(sd.super_pod_id, td.super_pod_id):
-                        continue  # HCCS does not leave a super pod
-                    address = td.vnic_ip if kind == "hccs_ping" else td.ip
-                    if address:
-                        plan.append(PlannedPing(src.name, sd.id, dst.name, td.id, kind,
-                                                address))
+            if kind == "hccs_ping" and not _same_pod(sd.super_pod_id, td.super_pod_id):
+                continue  # HCCS does not leave a super pod
+            address = td.vnic_ip if kind == "hccs_ping" else td.ip
+            if address:
+                plan.append(PlannedPing(sh.name, sd.id, dh.name, td.id, kind, address))
     return plan
 
 

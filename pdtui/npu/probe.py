@@ -136,12 +136,7 @@ def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[
             blocks.append(f"(\n{calls}\n    wait\n) &")
         else:
             blocks.append(f"gate\n(\n{calls}\n    wait\n) &\nRUNNING=$((RUNNING + 1))")
-    keys = [key for key, _ in jobs]
-    if len(keys) > 1 and all(_BRACE_SAFE.fullmatch(k) for k in keys):
-        # brace expansion keeps the order: k1.a k1.o k1.m k1.e k2.a ... (and the script short)
-        files = '"$T"/{' + ",".join(keys) + "}.{a,o,m,e}"
-    else:
-        files = " ".join(f'"$T"/{q(key)}.{ext}' for key in keys for ext in "aome")
+    files = _frame_files([key for key, _ in jobs])
     tool_words = " ".join(q(t) for t in tools)
     body = "\n".join(blocks)
     return f"""set -u
@@ -171,6 +166,15 @@ wait
 cat {files} 2>/dev/null
 printf '\\n@@%s end - out\\n' "$N"
 """
+
+
+def _frame_files(keys: list[str]) -> str:
+    """The shell words naming every job's four frame files, in the order they print."""
+    if len(keys) > 1 and all(_BRACE_SAFE.fullmatch(k) for k in keys):
+        # brace expansion keeps the order: k1.a k1.o k1.m k1.e k2.a ... (and the script short)
+        return '"$T"/{' + ",".join(keys) + "}.{a,o,m,e}"
+    q = shlex.quote
+    return " ".join(f'"$T"/{q(key)}.{ext}' for key in keys for ext in "aome")
 
 
 def new_nonce() -> str:

@@ -40,17 +40,7 @@ def render(report: CheckReport, *, color: bool, problems_limit: int = 200) -> st
                      f" {c['unknown']:>2}")
     legend = "  ".join(f"{symbol(s, color=color)} {s}" for s in ("ok", "warn", "fail", "unknown"))
     lines += [legend, ""]
-    problems = []
-    for n in nodes:
-        if not n.reachable:
-            problems.append(f"{symbol('unknown', color=color)} {n.name}: unreachable: {n.error}")
-            continue
-        for r in n.reasons:
-            problems.append(f"{symbol(n.state, color=color)} {n.name}: {r}")
-        for d in n.devices:
-            if d.state != "ok":
-                why = "; ".join(d.reasons) or "no reason given"
-                problems.append(f"{symbol(d.state, color=color)} {n.name}:{d.id}  {why}")
+    problems = _problems(nodes, color)
     if problems:
         lines.append("problems:")
         lines += [f"  {p}" for p in problems[:problems_limit]]
@@ -61,6 +51,21 @@ def render(report: CheckReport, *, color: bool, problems_limit: int = 200) -> st
     if report.pings:
         lines += ["", *render_ping_matrix(report.pings, [n.name for n in nodes], color=color)]
     return "\n".join(lines)
+
+
+def _problems(nodes: list[NodeHealth], color: bool) -> list[str]:
+    """One line per unreachable node, node-level reason and device that is not ok."""
+    problems = []
+    for n in nodes:
+        if not n.reachable:
+            problems.append(f"{symbol('unknown', color=color)} {n.name}: unreachable: {n.error}")
+            continue
+        problems += [f"{symbol(n.state, color=color)} {n.name}: {r}" for r in n.reasons]
+        for d in n.devices:
+            if d.state != "ok":
+                why = "; ".join(d.reasons) or "no reason given"
+                problems.append(f"{symbol(d.state, color=color)} {n.name}:{d.id}  {why}")
+    return problems
 
 
 def render_ping_matrix(pings: list[PingResult], names: list[str], *, color: bool) -> list[str]:
