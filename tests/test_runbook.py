@@ -96,3 +96,16 @@ async def test_a_doctor_error_stops_the_runbook_before_launch(rig) -> None:  # t
     assert (failed.reason or "").startswith("port-in-use: node decode-0: port")
     assert "fix:" in (failed.reason or "")
     assert [s.state for s in report.steps if s.key in ("prefill", "decode")] == ["pending"] * 2
+
+
+async def test_garbled_kv_fails_the_answer_step_with_both_texts(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool = await rig(("decode-0:kv-garbled",))
+    report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
+    assert [(s.key, s.state) for s in report.steps][-2:] == [("verify", "passed"),
+                                                              ("answer", "failed")]
+    failed = report.failed_step
+    assert failed is not None and "differs from the prefill instance's own" in (failed.reason or "")
+    assert report.verification is not None and report.direct is not None
+    proxied, alone = report.verification["text"].strip(), report.direct["text"].strip()
+    assert proxied and alone and proxied != alone
+    assert failed.details == [f"through the proxy: {proxied!r}", f"prefill alone:     {alone!r}"]

@@ -34,7 +34,7 @@ Choices made here (pdtui's own, not a real tool's):
 - ``slow=MS`` adds MS milliseconds to every tool call of the node.
 - ``unreachable`` makes pings to the node fail; the SSH side reads it too.
 - Instance faults (no effect on the fake NPU tools, read by the fake vLLM / proxy):
-  ``crash-on-start=TEXT``, ``kv-link-broken[=TEXT]``, ``port-in-use[=PORT]``,
+  ``crash-on-start=TEXT``, ``kv-link-broken[=TEXT]``, ``kv-garbled``, ``port-in-use[=PORT]``,
   ``slow-start=SECONDS``.
 """
 
@@ -247,6 +247,9 @@ register_kind(FaultKind("crash-on-start", "node", "required", "TEXT",
                         affects_tools=False))
 register_kind(FaultKind("kv-link-broken", "node", "optional", "TEXT",
                         help="KV transfer between instances fails", validate=_v_text,
+                        affects_tools=False))
+register_kind(FaultKind("kv-garbled", "node",
+                        help="KV arrives corrupted: decode answers, with other text",
                         affects_tools=False))
 register_kind(FaultKind("port-in-use", "node", "optional", "PORT",
                         help="the serving port is already taken", validate=_v_port,

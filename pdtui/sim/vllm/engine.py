@@ -237,6 +237,13 @@ class Engine:
 
     # ---- KV fetch (decoder side)
 
+    def _garbled(self, req: GenRequest) -> bool:
+        """``kv-garbled`` on this node or the prefiller's: the KV arrives, corrupted, and the
+        answer is fluent but different (the service stays up, as in real HCCL failures)."""
+        host = str((req.kv_params or {}).get("remote_host") or "")
+        return (find_fault(load_node().faults, "kv-garbled")[0]
+                or find_fault(faults_of_ip(host), "kv-garbled")[0])
+
     async def fetch_kv(self, req: GenRequest, request: Request | None) -> dict[str, Any]:
         """Fetch the prefiller's KV for ``req``; on failure wait a few ticks in
         WAITING_FOR_REMOTE_KVS, log the connector's failure and raise a 500."""
@@ -440,7 +447,9 @@ class Engine:
             m.iter_tokens.observe(n_prompt)
             m.prefill.observe(time.monotonic() - t_prefill)
             max_tokens = 1 if remote_decode else req.max_tokens
-            tokens, finish = textgen.reply(req.prompt, max_tokens, req.seed)
+            prompt = req.prompt + "\x00garbled" if remote_prefill and self._garbled(req) \
+                else req.prompt
+            tokens, finish = textgen.reply(prompt, max_tokens, req.seed)
             first_at = time.monotonic()
             last = first_at
             for i, tok in enumerate(tokens):
