@@ -206,9 +206,29 @@ async def preflight(pool: SshPool, cluster: Cluster,
         by_node.setdefault(item.node, []).append(item)
     results = await asyncio.gather(*(check_node(pool, cluster, cluster.node(n), its)
                                      for n, its in by_node.items()))
-    problems = [p for r in results for p in r]
+    problems = _doctor_problems(cluster, items)
+    problems += [p for r in results for p in r]
     problems += await _busy_devices(pool, cluster, items)
     return problems
+
+
+def _doctor_problems(cluster: Cluster, items: list[Launchable]) -> list[Problem]:
+    """The deployment doctor's errors that concern the selected processes (file rules only:
+    the live facts are this preflight's own checks)."""
+    from pdtui.doctor import examine
+
+    instances = {i.name: i.node for i in cluster.instances}
+    chosen = {item.name.split(".")[0] for item in items}
+    out: list[Problem] = []
+    for f in examine(cluster):
+        kind, _, name = f.where.partition(" ")
+        name = name.split(" ")[0]
+        if f.severity != "error" or (kind == "instance" and name not in chosen):
+            continue
+        node = instances.get(name, name) if kind in ("instance", "node") else cluster.name
+        process = name if kind == "instance" else None
+        out.append(Problem("error", node, process, f"{f.id}: {f.message}", f.fix))
+    return out
 
 
 async def _busy_devices(pool: SshPool, cluster: Cluster,

@@ -75,3 +75,20 @@ async def test_env_problems_bad_nic_foreign_ip_and_proxy_variables(rig) -> None:
     assert any("HCCL_IF_IP=172.22.0.156 is not an address of the node "
                "(hostname -I: 172.22.0.155)" in m for m in got)
     assert any("http_proxy is set in [env]" in m for m in got)
+
+
+async def test_the_doctors_errors_are_preflight_errors_of_their_process(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool = rig
+    for n in cluster.nodes:
+        p = Path(cluster.ranktable_path(n))
+        p.parent.mkdir(parents=True)
+        p.write_text("{}")
+    text = Path(str(cluster.path)).read_text()
+    broken = text.replace("tensor-parallel-size = 16", "tensor-parallel-size = 8", 1)
+    assert broken != text
+    bad = loads(broken, source="c.toml", path=cluster.path)
+    got = messages(await preflight(pool, bad, ["prefill"]))
+    assert any(m.startswith("prefill-0/prefill-0: devices-vs-parallel: 16 devices") for m in got)
+    decode_only = messages(await preflight(pool, bad, ["decode"]))
+    assert not any(m.startswith("prefill-0/prefill-0") for m in decode_only)
+    assert any(m.startswith("decode-0/decode-0: devices-vs-parallel") for m in decode_only)
