@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pdtui.cluster.spec import ClusterSpec, DataParallel, FlagValue, Role, Soc, format_devices
+from pdtui.cluster.spec import (
+    ClusterSpec,
+    ContainerCli,
+    ContainerMode,
+    DataParallel,
+    FlagValue,
+    Role,
+    Soc,
+    format_devices,
+)
 
 #: ``{scope.key}`` placeholders a cluster file value may use.
 PLACEHOLDER_RE = re.compile(r"\{(node|instance|model|ranktable|proxy)\.([a-z_]+)\}")
@@ -23,6 +32,43 @@ class Ssh:
     jump: tuple[str, ...]
     connect_timeout: float
     command_timeout: float
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount: ``host`` on the node at ``path`` inside the container."""
+
+    host: str
+    path: str
+    read_only: bool = False
+
+    @property
+    def arg(self) -> str:
+        """The ``-v`` value."""
+        return f"{self.host}:{self.path}" + (":ro" if self.read_only else "")
+
+
+@dataclass(frozen=True)
+class Container:
+    """Where serving runs on a node: every default applied, placeholders filled in."""
+
+    mode: ContainerMode
+    cli: ContainerCli
+    name: str
+    image: str | None
+    shm_size: str
+    network: str
+    #: the ``/dev/davinciN`` passed in (``devices = "all"``: every NPU of the node)
+    devices: tuple[int, ...]
+    mounts: tuple[Mount, ...]
+    env: dict[str, str]
+    extra_args: tuple[str, ...]
+    #: the ``pdtui.cluster`` label of a managed container
+    cluster: str
+
+    @property
+    def managed(self) -> bool:
+        return self.mode == "managed"
 
 
 @dataclass(frozen=True)
@@ -41,6 +87,8 @@ class Node:
     hccn_tool: str
     npu_smi: str
     ssh: Ssh
+    #: None: serving runs in the node's login shell
+    container: Container | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +173,10 @@ class Cluster:
                 f"  node {n.name:<12} {n.host:<16} ip {n.ip:<16} {n.soc} x{n.npus}"
                 f"  nic {n.nic or '-'}"
             )
+            if n.container is not None:
+                c = n.container
+                lines.append(f"    in container {c.name} ({c.mode}, {c.cli}"
+                             f"{', ' + c.image if c.image else ''})")
         for i in self.instances:
             dp = f"  dp {len(i.processes)} ranks" if i.dp else ""
             lines.append(

@@ -238,7 +238,7 @@ def _mounts(node: Node, given: list[str] | None, ctx: Context, where: str,
         parts = text.split(":")
         ro = parts[-1] in {"ro", "rw"} and len(parts) > 1
         paths = parts[:-1] if ro else parts
-        host, path = (paths[0], paths[0]) if len(paths) == 1 else (paths + ["", ""])[:2]
+        host, path = (paths[0], paths[0]) if len(paths) == 1 else [*paths, "", ""][:2]
         if len(paths) > 2 or not host.startswith("/") or not path.startswith("/"):
             chk.add(f"{where}[{j}]: expected 'HOST_PATH:CONTAINER_PATH[:ro]' or one absolute "
                     f"path, got {text!r}")

@@ -139,8 +139,9 @@ _SHM_RE = re.compile(r"^[0-9]+[bkmgBKMG]?$")
 DEFAULT_CONTAINER_NAME = "vllm-ascend"
 #: The tutorial's ``docker run -v`` list (container side; ``/etc/hccn.conf``, ``hccn_tool`` and
 #: ``npu-smi`` come from the node's configured paths when those are absolute). The model
-#: folder is added at its own path. vllm-ascend's "Run with Docker": https://github.com/
-#: vllm-project/vllm-ascend/blob/main/docs/source/tutorials/features/pd_disaggregation_mooncake_multi_node.md
+#: folder is added at its own path. vllm-ascend's "Run with Docker":
+#: https://github.com/vllm-project/vllm-ascend/blob/main/docs/source/tutorials/features/
+#: pd_disaggregation_mooncake_multi_node.md
 DEFAULT_CONTAINER_MOUNTS = (
     "/usr/local/dcmi",
     DEFAULT_HCCN_TOOL,

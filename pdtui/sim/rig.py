@@ -280,6 +280,7 @@ class Simulator:
                 "tools": ToolPaths(),
                 "hccn_conf": str(node_dir / "etc" / "hccn.conf"),
                 "run_dir": str(node_dir / "run"),
+                "container": None,
             }))
         rel = os.path.relpath(d, self.cluster_file.resolve().parent)
         defaults = self.base.defaults.model_copy(update={
@@ -290,6 +291,7 @@ class Simulator:
                 connect_timeout=5.0,
             ),
             "tools": ToolPaths(hccn_tool="hccn_tool", npu_smi="npu-smi"),
+            "container": None,
         })
         desc = self.base.cluster.description
         update: dict[str, object] = {
