@@ -105,9 +105,10 @@ async def launch(pool: SshPool, cluster: Cluster,
 def _state(run: Status, watcher: LogWatcher, role: str) -> State:
     if run.state in ("not-started", "stopped", "unknown"):
         return "stopped" if run.state != "unknown" else "failed"
+    fatal = any(f.fatal for f in watcher.findings)
     if run.state == "exited":
-        return "failed" if run.exit_status not in (0,) or watcher.findings else "stopped"
-    if watcher.findings and not watcher.ready:
+        return "failed" if run.exit_status not in (0,) or fatal else "stopped"
+    if fatal and not watcher.ready:
         return "failed"
     return "ready" if watcher.ready else "starting"
 
@@ -115,13 +116,24 @@ def _state(run: Status, watcher: LogWatcher, role: str) -> State:
 def log_digest_command(path: str, tail_lines: int = 20) -> str:
     """One command printing what a status needs from a log of any length, in three parts:
     the first line, every stage and fingerprint line (``grep -F``, at most 500), the last
-    engine-stats lines, then the last ``tail_lines`` lines."""
+    engine-stats lines, then the last ``tail_lines`` lines. Each line is cut after
+    ``MAX_LINE`` bytes on the node (see :func:`cap_line`)."""
     q = shell_path(path)
     keys = " ".join(f"-e {shlex.quote(k)}" for k in GREP_KEYS)
-    return (f"head -n 1 -- {q}; echo {_SEP}; "
-            f"grep -a -F {keys} -- {q} | grep -v -F {shlex.quote(STATS_KEY)} | head -n 500; "
-            f"grep -a -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5; echo {_SEP}; "
-            f"tail -n {int(tail_lines)} -- {q}")
+    cut = f"cut -b 1-{MAX_LINE + 1}"
+    return (f"head -n 1 -- {q} | {cut}; echo {_SEP}; "
+            f"grep -a -F {keys} -- {q} | {cut} | grep -v -F {shlex.quote(STATS_KEY)} | "
+            f"head -n 500; grep -a -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5 | {cut}; "
+            f"echo {_SEP}; tail -n {int(tail_lines)} -- {q} | {cut}")
+
+
+#: Log lines longer than this many bytes are cut (a 300 MB line is one bug, not 300 MB to read).
+MAX_LINE = 4096
+
+
+def cap_line(line: str) -> str:
+    """``line`` as the digest gives it, saying so when the node cut it."""
+    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]} … [line cut at {MAX_LINE} bytes]"
 
 
 _SEP = "@@pdtui-log-part@@"
@@ -141,7 +153,7 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
         except SshError:
             parts = []
         if len(parts) == 3:
-            first, matched, tail_text = (p.splitlines() for p in parts)
+            first, matched, tail_text = ([cap_line(x) for x in p.splitlines()] for p in parts)
             for line in first + matched:
                 watcher.feed(line)
             last = tail_text

@@ -22,6 +22,11 @@ STARTUP = [
     "weights took 15.2684 GB",
     "(EngineCore_DP0 pid=311) INFO 09-08 02:54:00 [kv_cache_utils.py:1087] GPU KV cache size: "
     "72,448 tokens",
+    "(EngineCore_DP0 pid=311) INFO 09-08 02:54:10 [acl_graph.py:1] Calculated maximum supported "
+    "batch sizes for ACL graph: 39",
+    "Capturing CUDA graphs (decode, FULL): 100%|#####| 25/25 [00:09<00:00, 2.6it/s]",
+    "(EngineCore_DP0 pid=311) INFO 09-08 02:54:29 [model_runner_v1.py:2417] Graph capturing "
+    "finished in 19 secs, took 0.45 GiB",
     "(EngineCore_DP0 pid=311) INFO 09-08 02:54:30 [core.py:210] init engine (profile, create kv "
     "cache, warmup model) took 25.99 seconds",
     "(APIServer pid=1) INFO 09-08 02:54:59 [api_server.py:1880] Starting vLLM API server 0 on "
@@ -71,6 +76,16 @@ def test_startup_lines_reach_every_stage_in_order_with_elapsed_times() -> None:
     # have none and count from the stamped line before them.
     assert w.elapsed("weights") == 70 and w.elapsed("ready") == 169
     assert w.findings == []
+    assert w.elapsed("graphs") == 139  # capture finished, not the config-time ACL graph line
+
+
+def test_an_eager_start_skips_the_graphs_stage() -> None:
+    w = watcher()
+    for line in STARTUP:
+        if "graph" not in line.lower():
+            w.feed(line)
+    assert [s for s in STAGE_ORDER if s in w.stages] == [
+        "started", "loading", "weights", "kv_cache", "api", "ready"]
 
 
 @pytest.mark.parametrize(("key", "line"), FATAL.items(), ids=list(FATAL))
@@ -81,10 +96,47 @@ def test_each_fatal_fingerprint_is_recognised_with_a_hint(key: str, line: str) -
     assert w.findings[0].hint
 
 
+OTHERS = {  # rows without a line in the real corpus (tests/fixtures/logs/real)
+    "ranktable-dup": "Ranktable_Check_Failed(EI0014): The ranktable is invalid. Reason: [The IP "
+                     "is used repeatedly] device_ip 192.25.2.199 is already exist",
+    "ranktable-env": "Please set path of rank_table to env variable "
+                     "DISAGGREGATED_PREFILL_RANK_TABLE_PATH",
+    "ranktable-missing": "FileNotFoundError: [Errno 2] No such file or directory: "
+                         "'/etc/pdtui/ranktable.json'",
+    "llmdd-link": "RuntimeError: Linking failed, comm id: 3",
+    "engine-fatal": "EngineCore encountered a fatal error.",
+    "nixl-engine-id": "RuntimeError: Remote NIXL agent engine ID mismatch. Expected x, got y",
+    "proxy-all-failed": "All 3 attempts failed for /v1/completions.",
+}
+
+
+@pytest.mark.parametrize(("key", "line"), OTHERS.items(), ids=list(OTHERS))
+def test_rows_without_a_real_sample_match_their_line(key: str, line: str) -> None:
+    w = watcher()
+    w.feed(line)
+    assert [f.key for f in w.findings] == [key]
+
+
 def test_every_fingerprint_has_a_sample() -> None:
-    assert {f.key for f in FINGERPRINTS} - set(FATAL) <= {
-        "ranktable-dup", "ranktable-env", "mooncake-connect", "llmdd-link", "npu-oom",
-        "engine-fatal", "ranktable-missing", "engine-init"}
+    from pathlib import Path
+
+    from pdtui.launch.logs import matches
+
+    corpus = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "real"
+    real = {f.key for p in corpus.glob("*.log") for ln in p.read_text().splitlines()
+            for f in matches(ln)}
+    assert {f.key for f in FINGERPRINTS} - real - set(FATAL) - set(OTHERS) == set()
+
+
+def test_a_cann_code_is_matched_in_both_shapes_and_an_unknown_one_is_generic() -> None:
+    from pdtui.launch.logs import cann_codes, matches
+
+    old = "EL0004: [PID: 3132] 2025-10-15-16:32:16.417.528 Failed to allocate memory."
+    new = "[PID: 749] 2025-12-29-03:16:15.787.356 Out_Of_Memory(EL0004): Failed to allocate"
+    assert cann_codes(old) == cann_codes(new) == ["EL0004"]
+    assert [f.key for f in matches(old)] == [f.key for f in matches(new)] == ["npu-oom"]
+    assert [f.key for f in matches("EE1002: 2024-09-03-16:50:00.041.231 Stream synchronize "
+                                   "timeout.")] == ["cann-error"]
 
 
 def test_engine_stats_lines_parse_and_a_stuck_decode_is_flagged() -> None:
