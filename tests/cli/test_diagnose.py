@@ -1,0 +1,80 @@
+"""`pdtui diagnose` through a real subprocess: text and --json reports of saved logs, stdin,
+gzip, the size cap, control characters, exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL = ROOT / "tests" / "fixtures" / "logs" / "real"
+
+
+def pdtui(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "pdtui", "diagnose", *args],
+                          capture_output=True, input=stdin, timeout=60)
+
+
+def test_json_is_exactly_the_documented_shape_and_a_fatal_finding_exits_1() -> None:
+    r = pdtui(str(REAL / "port-in-use-api-restart-7514.log"),
+              str(REAL / "plog-port16666-listen-fail-4725.log"),
+              str(REAL / "proxy-attempt1-400-14087.log"), "--json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert list(doc) == ["files"]
+    first, plog, proxy = doc["files"]
+    assert list(first) == ["path", "kind", "stage", "stages", "findings"]
+    assert (first["kind"], first["stage"]) == ("vllm", "started")
+    assert first["stages"] == [{"name": "started", "line": 14, "at": "10-10 10:23:00"}]
+    f = first["findings"][0]
+    assert list(f) == ["id", "severity", "line", "text", "hint"]
+    assert (f["id"], f["severity"], f["line"]) == ("port-in-use", "fatal", 11)
+    assert f["text"] == "OSError: [Errno 98] Address already in use" and f["hint"]
+    assert plog["kind"] == "plog" and plog["stage"] is None and plog["stages"] == []
+    assert [x["id"] for x in plog["findings"]] == ["port-16666", "hccl-init"]
+    assert proxy["kind"] == "proxy" and proxy["findings"][0]["id"] == "proxy-400"
+
+
+def test_a_clean_start_exits_0_with_its_timeline_capture_and_ranks() -> None:
+    r = pdtui(str(REAL / "dp4-aclgraph-moe-2125.log"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "stage: graphs (graphs captured)" in out
+    assert "graphs    line 18     08-13 02:24:44" in out
+    assert "EngineCore_2: graphs (line 18)" in out and "findings: none" in out
+
+
+def test_stdin_and_gzip_are_read_and_stats_shown(tmp_path: Path) -> None:
+    text = (REAL / "sync-batch-timeout-7846.log").read_bytes()
+    gz = tmp_path / "out.log.gz"
+    gz.write_bytes(gzip.compress(text))
+    by_file = pdtui(str(gz), "--json")
+    by_stdin = pdtui("-", "--json", stdin=gzip.compress(text))
+    assert by_file.returncode == by_stdin.returncode == 1
+    one, two = (json.loads(x.stdout)["files"][0] for x in (by_file, by_stdin))
+    assert one["findings"] == two["findings"]
+    assert [x["id"] for x in one["findings"]] == ["transfer-timeout", "mooncake-transfer"]
+    out = pdtui("-", stdin=text).stdout.decode()
+    assert "engine stats (1 lines), last:" in out and "waiting 1" in out
+
+
+def test_control_characters_are_escaped_and_the_cap_is_reported(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    evil = "ERROR 01-01 00:00:00 [core.py:1] \x1b]0;owned\x07EngineCore failed to start.\n"
+    log.write_text(evil + "INFO 01-01 00:00:01 [x.py:1] padding\n" * 40000)
+    r = pdtui(str(log), "--max-mb", "0.5")
+    assert r.returncode == 1
+    out = r.stdout.decode()
+    assert "\x1b" not in out and "\\x1b]0;owned\\x07" in out
+    assert b"read the first 0.5 MiB of 1.4 MiB on disk" in r.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert pdtui().returncode == 2
+    r = pdtui("/nonexistent/out.log")
+    assert r.returncode == 2 and b"/nonexistent/out.log: cannot read it" in r.stderr
+    assert pdtui("-", "-").returncode == 2
+    assert pdtui(str(REAL / "v0-npu-blocks-1305.log"), "--max-mb", "0").returncode == 2
