@@ -168,6 +168,8 @@ SETSID=$(command -v setsid); NOHUP=$(command -v nohup); SH=$(command -v sh)
 cd ~ 2>/dev/null || cd /
 (
 {exports}umask "$UM"
+# CANN's own logs (the plog) beside out.log, unless the cluster file or the login sets it
+[ -n "${{ASCEND_PROCESS_LOG_PATH:-}}" ] || export ASCEND_PROCESS_LOG_PATH="$D"
 exec "$SETSID" "$NOHUP" "$SH" -c \\
     'd=$1; u=$2; shift 2; set -C; umask 077; echo $$ > "$d/pid"; umask "$u"
      "$@"; s=$?; umask 077; echo $s > "$d/rc"' \\
