@@ -1,7 +1,7 @@
 """The prompt console's core (no Textual): send one completion or chat request to the PD
 proxy (or any OpenAI-compatible server), stream it, time it, and measure a small load test.
 
-Measurements (see the reference's notes on prompt consoles):
+Measurements:
 
 - ``ttft``: seconds from sending the request to the first SSE event that carries text
   (the chat role-only first delta does not count). None for non-streaming requests.
@@ -80,6 +80,13 @@ def api_key() -> str | None:
 def _key(key: str | None) -> str | None:
     """``key`` as given (``""`` means: send none), or the environment's when None."""
     return api_key() if key is None else (key or None)
+
+
+def http_client(timeout: float | httpx.Timeout = 30.0) -> httpx.AsyncClient:
+    """The one way pdtui makes an HTTP client. ``trust_env=False``: the proxy and the backends
+    are reached over an SSH forward on 127.0.0.1 or directly on the data plane, never through
+    the jump host's ``HTTP_PROXY`` (which, without a ``NO_PROXY``, would swallow them)."""
+    return httpx.AsyncClient(timeout=timeout, trust_env=False)
 
 
 def auth_headers(key: str | None = None) -> dict[str, str]:
@@ -475,6 +482,79 @@ async def backend_health(client: httpx.AsyncClient, url: str,
     if out.error is None and out.health_status != 200:
         out.error = f"/health: HTTP {out.health_status}"
     return out
+
+
+@dataclass
+class EndpointHealth:
+    """One line of :func:`health_report`: the proxy's ``/healthcheck`` or one backend's
+    ``/health`` and ``/v1/models``, or why it could not be asked (scrubbed of the key)."""
+
+    name: str
+    where: str = ""
+    proxy: dict[str, Any] | None = None
+    backend: BackendHealth | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.error is not None:
+            return self.error
+        if self.backend is None:
+            return f"{self.name} /healthcheck: {self.proxy}"
+        h = self.backend
+        state = "ok" if h.ok else f"NOT OK: {h.error}"
+        return (f"{self.name} ({self.where}): /health {h.health_status}, models "
+                f"{', '.join(h.models) or '-'}, max_model_len {h.max_model_len}: {state}")
+
+
+@dataclass
+class HealthReport:
+    """The proxy and every backend, asked directly (the proxy's own check does not probe
+    its backends)."""
+
+    entries: list[EndpointHealth] = field(default_factory=list)
+
+    @property
+    def max_model_len(self) -> int | None:
+        """The smallest ``max_model_len`` the backends report (a request must fit all)."""
+        lens = [e.backend.max_model_len for e in self.entries
+                if e.backend is not None and e.backend.max_model_len is not None]
+        return min(lens) if lens else None
+
+    def lines(self) -> list[str]:
+        return [e.line() for e in self.entries]
+
+
+async def _proxy_entry(client: httpx.AsyncClient, pool: SshPool | None,
+                       cluster: Cluster) -> EndpointHealth:
+    try:
+        async with reach(pool, cluster) as base:
+            return EndpointHealth("proxy", proxy=await proxy_health(client, base))
+    except Exception as exc:  # a node problem is a line in the report
+        return EndpointHealth("proxy", error=scrub(f"proxy: {exc}"))
+
+
+async def _backend_entry(client: httpx.AsyncClient, pool: SshPool | None, cluster: Cluster,
+                         name: str, node: Node, host: str, port: int) -> EndpointHealth:
+    where = f"{node.name} {host}:{port}"
+    try:
+        async with reach(pool, cluster, host, port, node=node.name) as base:
+            return EndpointHealth(name, where, backend=await backend_health(client, base))
+    except Exception as exc:  # a node problem is a line in the report
+        return EndpointHealth(name, where, error=scrub(f"{name} ({where}): {exc}"))
+
+
+async def health_report(pool: SshPool | None, cluster: Cluster, *,
+                        timeout: float = 10.0) -> HealthReport:
+    """Ask the proxy's ``/healthcheck`` (when the cluster file has a proxy) and every vLLM
+    process's ``/health`` and ``/v1/models``, each over SSH through its node, one at a time."""
+    report = HealthReport()
+    async with http_client(timeout) as client:
+        if cluster.spec.proxy is not None:
+            report.entries.append(await _proxy_entry(client, pool, cluster))
+        for name, node, host, port in backend_endpoints(cluster):
+            report.entries.append(
+                await _backend_entry(client, pool, cluster, name, node, host, port))
+    return report
 
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")

@@ -19,10 +19,14 @@ from procs import Proc, free_port
 from pdtui.cluster import load
 from pdtui.console import (
     EMPTY_200,
+    BackendHealth,
+    EndpointHealth,
+    HealthReport,
     Request,
     Result,
     backend_health,
     estimate_tokens,
+    health_report,
     load_test,
     percentile,
     precheck,
@@ -424,3 +428,41 @@ async def test_reach_through_an_ssh_forward_on_the_simulator(tmp_path: Path) -> 
                 await c.get(base2 + "/healthcheck")
             async with reach(None, cluster, port=tport, via="direct") as d:
                 assert d == direct_url
+
+
+# --------------------------------------------------------------------------- health report
+
+
+def test_health_report_lines_and_the_smallest_max_model_len() -> None:
+    report = HealthReport([
+        EndpointHealth("proxy", proxy={"status": "ok"}),
+        EndpointHealth("prefill-0", "p0 10.0.0.1:8000",
+                       backend=BackendHealth("http://x", 200, ["m"], 4096)),
+        EndpointHealth("decode-0", "d0 10.0.0.2:8000",
+                       backend=BackendHealth("http://y", 503, [], 2048, "/health: HTTP 503")),
+        EndpointHealth("decode-1", "d1 10.0.0.3:8000", error="decode-1 (d1 ...): refused"),
+    ])
+    assert report.max_model_len == 2048
+    assert report.lines() == [
+        "proxy /healthcheck: {'status': 'ok'}",
+        "prefill-0 (p0 10.0.0.1:8000): /health 200, models m, max_model_len 4096: ok",
+        "decode-0 (d0 10.0.0.2:8000): /health 503, models -, max_model_len 2048: "
+        "NOT OK: /health: HTTP 503",
+        "decode-1 (d1 ...): refused",
+    ]
+    assert HealthReport().max_model_len is None
+
+
+async def test_health_report_on_nodes_where_nothing_serves_says_so_per_endpoint(
+        tmp_path: Path) -> None:
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
+                    address_prefix="127.0.19", port=0)
+    async with sim:
+        cluster = load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            report = await health_report(pool, cluster, timeout=5)
+    names = [e.name for e in report.entries]
+    assert names == ["proxy", *(p.name for p in cluster.processes())]
+    assert report.max_model_len is None
+    assert all(e.error is not None or (e.proxy or {}).get("error")
+               or (e.backend is not None and not e.backend.ok) for e in report.entries)

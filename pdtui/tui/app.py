@@ -33,7 +33,7 @@ from pdtui.ssh.remote import pool_for, target
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.safe import printable
-from pdtui.tui.screens.base import MODE_KEYS
+from pdtui.tui.screens.base import MODE_KEYS, NoSession
 from pdtui.tui.screens.command_log import CommandLogScreen
 from pdtui.tui.screens.console import ConsoleScreen
 from pdtui.tui.screens.grid import GridScreen
@@ -271,7 +271,9 @@ class PdTui(App[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Background work never takes the app down: a failure is shown where it happened."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
+        error = event.worker.error
+        if event.state == WorkerState.ERROR and error is not None and not isinstance(
+                error, NoSession):
             where = event.worker.name or "background task"
-            self.notify(printable(f"{where}: {event.worker.error}"), severity="error",
+            self.notify(printable(f"{where}: {error}"), severity="error",
                         timeout=15, markup=False)

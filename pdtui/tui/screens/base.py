@@ -32,6 +32,11 @@ MODE_KEYS: list[tuple[str, str, str, str]] = [
 ]
 
 
+class NoSession(Exception):
+    """A worker needs the cluster and its SSH pool, and no cluster is open (nothing to do:
+    the app does not report it)."""
+
+
 class AppState(Protocol):
     """What a mode screen reads from (and reports to) the app."""
 
@@ -80,11 +85,12 @@ class ModeScreen(Screen[None]):
     def cluster(self) -> Cluster | None:
         return self.pdtui.cluster
 
-    def session(self) -> tuple[SshPool, Cluster] | None:
-        """The SSH pool and the cluster a worker needs, or None when no cluster is open."""
+    def session(self) -> tuple[SshPool, Cluster]:
+        """The SSH pool and the cluster a worker works on; :class:`NoSession` (which ends the
+        worker quietly) when no cluster is open."""
         pool, cluster = self.pdtui.pool, self.pdtui.cluster
         if pool is None or cluster is None:
-            return None
+            raise NoSession
         return pool, cluster
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

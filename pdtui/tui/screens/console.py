@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,12 +18,11 @@ from textual.widgets import Footer, Header, Input, Select, Static, Switch, TextA
 from pdtui.console import (
     Request,
     Result,
-    backend_endpoints,
-    backend_health,
+    health_report,
+    http_client,
     load_test,
     precheck,
     proxy_endpoint,
-    proxy_health,
     reach,
     scrub,
     send,
@@ -279,13 +277,11 @@ class ConsoleScreen(ModeScreen):
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="prompt")
     async def send_request(self, req: Request) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if cluster is None or pool is None:
-            return
+        pool, cluster = self.session()
         self.sending = True
         self.last_request = req
         try:
-            async with reach(pool, cluster) as base, httpx.AsyncClient(timeout=600) as client:
+            async with reach(pool, cluster) as base, http_client(600) as client:
                 res = await send(client, base, req, on_text=self._append)
         finally:
             self.sending = False
@@ -297,45 +293,25 @@ class ConsoleScreen(ModeScreen):
     @work(group="console-health", exclusive=True, exit_on_error=False, name="health")
     async def run_health(self) -> None:
         """The proxy's /healthcheck and every backend's /health and /v1/models, directly."""
-        pool, cluster = self.pdtui.pool, self.cluster
-        if cluster is None or pool is None:
-            return
+        pool, cluster = self.session()
         self._status("asking the proxy and every backend…")
-        lines: list[str] = []
-        async with httpx.AsyncClient(timeout=10) as client:
-            if cluster.spec.proxy is not None:
-                try:
-                    async with reach(pool, cluster) as base:
-                        lines.append(f"proxy /healthcheck: {await proxy_health(client, base)}")
-                except Exception as exc:  # a node problem is a line in the report
-                    lines.append(scrub(f"proxy: {exc}"))
-            for name, node, host, port in backend_endpoints(cluster):
-                try:
-                    async with reach(pool, cluster, host, port, node=node.name) as base:
-                        h = await backend_health(client, base)
-                except Exception as exc:  # idem
-                    lines.append(scrub(f"{name} ({node.name} {host}:{port}): {exc}"))
-                    continue
-                if h.max_model_len is not None:
-                    self.max_model_len = (h.max_model_len if self.max_model_len is None
-                                          else min(self.max_model_len, h.max_model_len))
-                state = "ok" if h.ok else f"NOT OK: {h.error}"
-                lines.append(f"{name} ({node.name} {host}:{port}): /health "
-                             f"{h.health_status}, models {', '.join(h.models) or '-'}, "
-                             f"max_model_len {h.max_model_len}: {state}")
+        report = await health_report(pool, cluster)
+        found = report.max_model_len
+        if found is not None:
+            self.max_model_len = (found if self.max_model_len is None
+                                  else min(self.max_model_len, found))
+        lines = report.lines()
         self._status(f"health: {len(lines)} answers; max_model_len {self.max_model_len}")
         self.app.push_screen(TextScreen("Proxy and backends, asked directly",
                                         printable("\n".join(lines))))
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="load test")
     async def run_load(self, req: Request) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if cluster is None or pool is None:
-            return
+        pool, cluster = self.session()
         self.sending = True
         self._status("load test: 20 requests, 5 at once…")
         try:
-            async with reach(pool, cluster) as base, httpx.AsyncClient(timeout=600) as client:
+            async with reach(pool, cluster) as base, http_client(600) as client:
                 rep = await load_test(client, base, req, 20, 5)
         finally:
             self.sending = False

@@ -259,6 +259,8 @@ class GridScreen(ModeScreen):
     def _start(self, job: Callable[[], object]) -> None:
         """Mark the grid busy now, not when the worker first runs: a tick or key press in
         between must see it (the workers are exclusive, a second one would cancel the first)."""
+        if self.cluster is None:
+            return  # nothing to probe; the placeholder says how to open a cluster
         self.busy = True
         self._render_status()
         job()
@@ -308,14 +310,11 @@ class GridScreen(ModeScreen):
 
     @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU sweep")
     async def sweep(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if pool is None or cluster is None:
-            self.busy = False
-            return
         self.busy = True
         self._node_render_at = 0.0  # the first node of this sweep is drawn at once
         self._render_status()
         try:
+            pool, cluster = self.session()
             report = await check(pool, cluster, timeout=self.probe_timeout,
                                  on_node=self._on_node)
             # The last pings' verdicts stay until the next ping run.
@@ -328,13 +327,10 @@ class GridScreen(ModeScreen):
 
     @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU pings")
     async def ping(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if pool is None or cluster is None:
-            self.busy = False
-            return
         self.busy = True
         self._render_status()
         try:
+            pool, cluster = self.session()
             if not self.nodes:
                 report = await check(pool, cluster, timeout=self.probe_timeout,
                                      on_node=self._on_node)

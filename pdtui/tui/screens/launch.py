@@ -204,9 +204,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-poll", exclusive=True, exit_on_error=False, name="process status")
     async def poll(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if pool is None or cluster is None:
-            return
+        pool, cluster = self.session()
         try:
             self.rows = {s.name: s for s in await statuses(pool, cluster)}
             self._show()
@@ -226,8 +224,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="launch")
     async def run_launch(self, only: list[str] | None) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        assert pool is not None and cluster is not None
+        pool, cluster = self.session()
         with self._busy("preflight…"):
             problems = await preflight(pool, cluster, only)
         errors = [p for p in problems if p.severity == "error"]
@@ -249,8 +246,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="stop")
     async def run_stop(self, only: list[str] | None, question: str) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        assert pool is not None and cluster is not None
+        pool, cluster = self.session()
         names = ", ".join(i.name for i in launchables(cluster, only))
         if not await self.app.push_screen_wait(ConfirmScreen(question, names)):
             return
@@ -261,8 +257,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="restart")
     async def run_restart(self, name: str) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        assert pool is not None and cluster is not None
+        pool, cluster = self.session()
         if not await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?",
                                                              "stop (TERM, then KILL), start")):
             return
@@ -277,9 +272,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-tail", exclusive=True, exit_on_error=False, name="log tail")
     async def follow_log(self, item: Launchable) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if pool is None or cluster is None:
-            return
+        pool, cluster = self.session()
         node = cluster.node(item.node)
         path = run_dir(node, cluster.name, item.name) + "/out.log"
         offset: int | None = None

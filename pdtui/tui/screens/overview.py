@@ -169,9 +169,7 @@ class OverviewScreen(ModeScreen):
 
     @work(group="runbook", exclusive=True, exit_on_error=False, name="run all")
     async def run_all(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        if pool is None or cluster is None:
-            return
+        pool, cluster = self.session()
         if not await self.app.push_screen_wait(ConfirmScreen(
                 "Run every step of the runbook?",
                 "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(self.steps))

@@ -327,8 +327,7 @@ class RanktableScreen(ModeScreen):
     # -- workers ----------------------------------------------------------------------
 
     async def _collect(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        assert pool is not None and cluster is not None
+        pool, cluster = self.session()
         names = {n.name for n in instance_nodes(cluster)}
         nodes = await sweep(pool, cluster)
         self.live = {n.name: n for n in nodes if n.name in names}
@@ -376,16 +375,15 @@ class RanktableScreen(ModeScreen):
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable compare")
     async def run_compare(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        assert pool is not None and cluster is not None
+        pool, cluster = self.session()
         with self._busy("reading every node's copy…"):
             text = dumps(self.rt) if self.rt is not None else None
             self.copies = await fetch_all(pool, cluster, text)
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable push")
     async def run_push(self) -> None:
-        pool, cluster = self.pdtui.pool, self.cluster
-        assert pool is not None and cluster is not None and self.rt is not None
+        pool, cluster = self.session()
+        assert self.rt is not None
         text = dumps(self.rt)
         with self._busy("reading every node's copy…", changed=False):
             self.copies = await fetch_all(pool, cluster, text)
