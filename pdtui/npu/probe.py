@@ -30,6 +30,12 @@ DEVICE_CHECKS: dict[str, tuple[str, ...]] = {
 A3_DEVICE_CHECKS: dict[str, tuple[str, ...]] = {"vnic": ("-vnic", "-g")}
 
 
+#: Each tool call may write this many bytes to stdout and to stderr (a file-size limit on the
+#: node, no extra fork per call: past it the tool is stopped by SIGXFSZ); a cut call's stderr
+#: ends with ``CUT_NOTE`` (one ``find`` over the output files at the end).
+MAX_CALL_OUTPUT = 64 << 10
+CUT_NOTE = f"pdtui: output cut at {MAX_CALL_OUTPUT} bytes (the tool printed more)"
+
 _BRACE_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 # The closing newline is only looked at, not consumed: it may open the next marker.
 _MARKER = re.compile(r"\n@@(\S+) (\S+) (-?\d+|-) (out|err)(?=\n)", re.ASCII)
@@ -139,6 +145,7 @@ def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[
     files = _frame_files([key for key, _ in jobs])
     tool_words = " ".join(q(t) for t in tools)
     body = "\n".join(blocks)
+    kib = MAX_CALL_OUTPUT // 1024
     return f"""set -u
 export LC_ALL=C
 N={q(nonce)}
@@ -148,14 +155,18 @@ T=$(mktemp -d 2>/dev/null || mktemp -d -t pdtui) ||
     {{ printf '\\n@@%s fatal 90 out\\n' "$N"; exit 90; }}
 trap 'rm -rf "$T"' EXIT
 RUNNING=0
+FL=$(ulimit -S -f)
 gate() {{
     if [ "$RUNNING" -ge "$CAP" ]; then wait -n; RUNNING=$((RUNNING - 1)); fi
 }}
 run() {{
-    local k=$1; shift
+    local k=$1 rc; shift
     printf '\\n@@%s %s - out\\n' "$N" "$k" >"$T/$k.a"
+    ulimit -S -f {kib}
     timeout -k 2 "$TO" "$@" >"$T/$k.o" 2>"$T/$k.e" </dev/null
-    printf '\\n@@%s %s %s err\\n' "$N" "$k" "$?" >"$T/$k.m"
+    rc=$?
+    ulimit -S -f "$FL"
+    printf '\\n@@%s %s %s err\\n' "$N" "$k" "$rc" >"$T/$k.m"
 }}
 for t in {tool_words}; do
     if command -v "$t" >/dev/null 2>&1; then r=0; else r=127; fi
@@ -163,6 +174,9 @@ for t in {tool_words}; do
 done
 {body}
 wait
+find "$T" -name '*.[oe]' -size +{MAX_CALL_OUTPUT - 1}c 2>/dev/null | while read -r f; do
+    printf '\\n%s\\n' {q(CUT_NOTE)} >>"${{f%.?}}.e"
+done
 cat {files} 2>/dev/null
 printf '\\n@@%s end - out\\n' "$N"
 """

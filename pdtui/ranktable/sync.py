@@ -52,6 +52,10 @@ class PushResult:
         return dict(self.__dict__)
 
 
+#: A node's copy larger than this is not read (a 16-node ranktable is well under 1 MB).
+MAX_RANKTABLE = 8 << 20
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -94,9 +98,14 @@ async def fetch(pool: SshPool, node: Node, path: str, local_text: str | None) ->
     q = shlex.quote(path)
     cmd = f"if [ -e {q} ]; then cat -- {q}; else echo __PDTUI_MISSING__ >&2; exit 3; fi"
     try:
-        res = await pool.run(target(node), cmd, timeout=node.ssh.command_timeout)
+        res = await pool.run(target(node), cmd, timeout=node.ssh.command_timeout,
+                             max_output=MAX_RANKTABLE)
     except SshError as exc:
         return NodeCopy(node.name, path, None, "unreachable", exc.message)
+    if res.truncated:
+        return NodeCopy(node.name, path, None, "different",
+                        f"{path} is larger than {MAX_RANKTABLE >> 20} MiB, not read "
+                        "(a ranktable is a few KB): check the file on the node")
     if res.exit_status == 3 and "__PDTUI_MISSING__" in res.stderr:
         return NodeCopy(node.name, path, None, "missing")
     if res.exit_status != 0:

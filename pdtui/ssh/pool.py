@@ -66,6 +66,11 @@ from pdtui.ssh.upload import NoSftp, sftp_put, shell_put_script, start_sftp
 
 T = TypeVar("T")
 
+#: At most this many bytes of a command's stdout (and of its stderr, ``MAX_STDERR``) are kept:
+#: past it pdtui stops reading, closes the channel and says so in the result's stderr.
+MAX_OUTPUT = 16 << 20
+MAX_STDERR = 1 << 20
+
 # ---------------------------------------------------------------------------------------------
 # Results, the command log and node states
 # ---------------------------------------------------------------------------------------------
@@ -83,6 +88,9 @@ class CommandResult:
     duration: float
     started_at: float
     exit_signal: str | None = None
+    #: True when the command printed more than the cap: its output was cut (see ``stderr``)
+    #: and the channel closed.
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -621,13 +629,15 @@ class SshPool:
         timeout: float | None = None,
         check: bool = False,
         label: str | None = None,
+        max_output: int = MAX_OUTPUT,
     ) -> CommandResult:
         """Run one command (argv list → ``shlex.join``; str used as-is) and collect its output.
 
         Raises :class:`CommandTimeout` after ``timeout`` (default ``target.command_timeout``)
         seconds of execution - the remote process keeps running.  With ``check=True`` a non-zero
         exit raises :class:`RemoteCommandError`.  ``label`` says in the command log what a
-        script sent on stdin does (``bash -s  # probe 16 devices``).
+        script sent on stdin does (``bash -s  # probe 16 devices``). Past ``max_output`` bytes
+        of stdout (or ``MAX_STDERR`` of stderr) reading stops: ``truncated`` says so.
         """
         cmd = command_text(command)
         shown = cmd if "\n" not in cmd.strip() else cmd.strip().splitlines()[0] + " …"
@@ -637,7 +647,7 @@ class SshPool:
         started_at = time.time()
         t0 = time.monotonic()
         try:
-            result = await self._run(target, cmd, data, tmo, started_at, t0)
+            result = await self._run(target, cmd, data, tmo, started_at, t0, max_output)
         except asyncio.CancelledError:
             self._record(target.name, logged, None, time.monotonic() - t0, started_at,
                          "cancelled")
@@ -658,6 +668,7 @@ class SshPool:
         tmo: float | None,
         started_at: float,
         t0: float,
+        max_output: int = MAX_OUTPUT,
     ) -> CommandResult:
         async def opener(conn: asyncssh.SSHClientConnection) -> asyncssh.SSHClientProcess[bytes]:
             proc: asyncssh.SSHClientProcess[bytes] = await conn.create_process(
@@ -670,27 +681,33 @@ class SshPool:
 
         proc, release = await self._open_channel(target, opener)
         try:
+            out = _Capped(proc.stdout, max_output)
+            err = _Capped(proc.stderr, MAX_STDERR)
             try:
-                done = await proc.wait(check=False, timeout=tmo if tmo and tmo > 0 else None)
-            except asyncssh.TimeoutError as exc:
-                out = _decode(exc.stdout)
-                errs = _decode(exc.stderr)
-                raise CommandTimeout(target.name, cmd, tmo or 0.0, out, errs) from None
+                await asyncio.wait_for(_collect(proc, out, err),
+                                       tmo if tmo and tmo > 0 else None)
+            except TimeoutError:
+                raise CommandTimeout(target.name, cmd, tmo or 0.0, out.text(),
+                                     err.text()) from None
             except (asyncssh.Error, OSError) as exc:
                 raise map_runtime_error(target.name, exc) from None
         finally:
             proc.close()
             release()
-        sig = done.exit_signal
+        cut = out.cut or err.cut
+        note = (f"\npdtui: output cut at {max_output} bytes of stdout / {MAX_STDERR} of stderr "
+                "(the command printed more; the rest was not read)\n") if cut else ""
+        sig = proc.exit_signal
         return CommandResult(
             node=target.name,
             command=redact(cmd),
-            stdout=_decode(done.stdout),
-            stderr=_decode(done.stderr),
-            exit_status=done.exit_status,
+            stdout=out.text(),
+            stderr=err.text() + note,
+            exit_status=None if cut else proc.exit_status,
             duration=time.monotonic() - t0,
             started_at=started_at,
             exit_signal=sig[0] if sig else None,
+            truncated=cut,
         )
 
     async def run_all(
@@ -826,9 +843,42 @@ class SshPool:
         return fwd
 
 
-def _decode(data: object) -> str:
-    if data is None:
-        return ""
-    if isinstance(data, bytes | bytearray):
-        return bytes(data).decode(errors="replace")
-    return str(data)
+class _Capped:
+    """One output stream of a command, read into a buffer of at most ``cap`` bytes."""
+
+    def __init__(self, stream: asyncssh.SSHReader[bytes], cap: int) -> None:
+        self.stream = stream
+        self.cap = cap
+        self.buf = bytearray()
+        self.cut = False
+
+    async def pump(self) -> None:
+        """Read to EOF, or until the cap is passed (then ``cut``: the caller stops reading)."""
+        while True:
+            chunk = await self.stream.read(65536)
+            if not chunk:
+                return
+            room = self.cap - len(self.buf)
+            self.buf.extend(chunk[:room])
+            if len(chunk) > room:
+                self.cut = True
+                return
+
+    def text(self) -> str:
+        return self.buf.decode(errors="replace")
+
+
+async def _collect(proc: asyncssh.SSHClientProcess[bytes], out: _Capped, err: _Capped) -> None:
+    """Both streams to EOF and the exit status; a stream past its cap closes the channel."""
+    pumps = [asyncio.ensure_future(out.pump()), asyncio.ensure_future(err.pump())]
+    try:
+        for fut in asyncio.as_completed(pumps):
+            await fut
+            if out.cut or err.cut:
+                proc.close()
+                return
+        await proc.wait_closed()
+    finally:
+        for p in pumps:
+            p.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
