@@ -394,15 +394,13 @@ def _verification_section(v: dict[str, Any]) -> list[str]:
 
 def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Verification:
     """The runbook's ``curl``: its completion request through the proxy (over SSH)."""
-    import httpx
-
-    from pdtui.console import Request, backend_endpoints, reach, send
+    from pdtui.console import Request, backend_endpoints, http_client, reach, send
 
     req = Request("completion", VERIFY_PROMPT, cluster.spec.model.served_name,
                   max_tokens=100, temperature=0.0, stream=True)
 
     async def run() -> dict[str, Any]:
-        async with reach(pool, cluster) as base, httpx.AsyncClient(timeout=timeout) as client:
+        async with reach(pool, cluster) as base, http_client(timeout) as client:
             result = await send(client, base, req)
         return result.to_dict()
 
@@ -413,7 +411,7 @@ def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Ve
         assert prefill is not None
         name, node, host, port = prefill
         async with reach(pool, cluster, host, port, node=node.name) as base, \
-                httpx.AsyncClient(timeout=timeout) as client:
+                http_client(timeout) as client:
             result = await send(client, base, req)
         return {**result.to_dict(), "process": name}
 

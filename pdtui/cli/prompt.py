@@ -46,7 +46,7 @@ def run(ns: argparse.Namespace) -> int:
 
     import httpx
 
-    from pdtui.console import ConsoleError, Request, Result, reach, scrub, send
+    from pdtui.console import ConsoleError, Request, Result, http_client, reach, scrub, send
     from pdtui.ssh import SshError
     from pdtui.ssh.remote import pool_for
 
@@ -67,7 +67,7 @@ def run(ns: argparse.Namespace) -> int:
 
     async def go(base: str) -> Result:
         timeout = httpx.Timeout(ns.timeout, connect=10.0)
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+        async with http_client(timeout) as client:
             return await send(client, base, req, on_text=show if live else None)
 
     async def ask() -> tuple[str, Result]:
