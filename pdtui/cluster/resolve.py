@@ -206,8 +206,8 @@ def _containers(
                for k, v in pick("env", {}).items()}
         _check_env_names(env, where("env"), chk)
         on_node = sorted({d for ins in instances if ins.node == node.name for d in ins.devices})
-        devices = (tuple(range(node.npus)) if pick("devices", "all") == "all"
-                   else tuple(on_node))
+        devices = {"all": tuple(range(node.npus)), "instances": tuple(on_node),
+                   "none": ()}[pick("devices", "all")]
         mounts = _mounts(node, pick("mounts", None), ctx, where("mounts"), chk)
         out.append(replace(node, container=Container(
             mode=mode, cli=pick("cli", "docker"), name=name, image=image,

@@ -172,7 +172,7 @@ class ContainerSpec(_Model):
     image: str | None = None
     shm_size: str | None = None
     network: str | None = None
-    devices: Literal["all", "instances"] | None = None
+    devices: Literal["all", "instances", "none"] | None = None
     mounts: list[str] | None = None
     env: dict[str, str] | None = None
     extra_args: list[str] | None = None

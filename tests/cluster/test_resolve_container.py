@@ -91,7 +91,7 @@ def test_adopted_needs_no_image() -> None:
     (_TABLE + 'env = { "1BAD" = "x" }\n',
      "cluster.toml: defaults.container.env: '1BAD' is not a valid environment variable name"),
     (_TABLE + 'devices = "0-3"\n',
-     "cluster.toml: defaults.container.devices: expected one of 'all' or 'instances'"),
+     "cluster.toml: defaults.container.devices: expected one of 'all', 'instances' or 'none'"),
 ])
 def test_bad_values_get_one_line_naming_file_key_and_value(table: str, expected: str) -> None:
     problems = problems_for(_with(table))

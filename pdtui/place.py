@@ -1,0 +1,60 @@
+"""Where a command runs on a node: its login shell, or inside its serving container.
+
+A node without ``[container]`` runs everything in the login shell of its SSH session. A node
+with one runs serving's commands as ``CLI exec NAME sh -c SCRIPT``: one exec per step (an
+exec costs 0.1-0.2 s, far more than an SSH channel), so a step's work is one script. The
+container's name and CLI were checked when the cluster file was loaded; the command is built
+with :func:`shlex.join` all the same, so nothing in them is read by the node's shell.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from pdtui.cluster import Node
+
+HOST = "host"
+
+
+def where(node: Node) -> str:
+    """``host`` or ``container NAME``: shown wherever a process or a value is listed."""
+    box = node.container
+    return HOST if box is None else f"container {box.name}"
+
+
+def in_container(node: Node) -> bool:
+    return node.container is not None
+
+
+def exec_argv(node: Node, script: str, *, detach: bool = False,
+              env: dict[str, str] | None = None) -> list[str]:
+    """``CLI exec [-d] [-e K=V]... NAME sh -c SCRIPT`` for a node with a container."""
+    box = node.container
+    if box is None:
+        raise ValueError(f"node {node.name!r} has no container")
+    argv = [box.cli, "exec"]
+    if detach:
+        argv.append("-d")
+    for key, value in (env or {}).items():
+        argv += ["-e", f"{key}={value}"]
+    return [*argv, box.name, "sh", "-c", script]
+
+
+def wrap(node: Node, script: str, *, detach: bool = False) -> str:
+    """The command to send over SSH so that ``script`` (POSIX sh) runs where serving runs."""
+    if node.container is None:
+        return script
+    return shlex.join(exec_argv(node, script, detach=detach))
+
+
+def cli(node: Node, *args: str) -> str:
+    """``CLI ARGS...`` on the node's host (``inspect``, ``start``, ...), quoted."""
+    box = node.container
+    if box is None:
+        raise ValueError(f"node {node.name!r} has no container")
+    return shlex.join([box.cli, *args])
+
+
+def quote_all(parts: Sequence[str]) -> str:
+    return " ".join(shlex.quote(p) for p in parts)
