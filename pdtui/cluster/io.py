@@ -124,6 +124,9 @@ def loads(text: str, *, source: str = "cluster.toml", path: Path | None = None) 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ClusterError([f"{source}: not valid TOML: {exc}"]) from None
+    except ValueError:  # Python's int-conversion limit, not a TOML syntax error
+        raise ClusterError([f"{source}: not a cluster file: a number longer than 4300 digits"]
+                           ) from None
     except RecursionError:
         raise ClusterError([f"{source}: not a cluster file: values nested too deeply"]) from None
     try:

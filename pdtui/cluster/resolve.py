@@ -355,7 +355,29 @@ def _instances(
             chk.add(f"{where}.node: unknown node {ins.node!r} (nodes: {known})")
             continue
         out.append(_instance(i, spec, ins, node, where, chk))
+    _check_process_names(spec, out, chk)
     return out
+
+
+#: Names ``--only`` and the run folders give to the proxy and the roles.
+_RESERVED = ("proxy", "prefill", "decode")
+
+
+def _check_process_names(spec: ClusterSpec, instances: list[Instance], chk: _Check) -> None:
+    """Every process (a DP rank too) has its own name, apart from the proxy and the roles:
+    two processes with one name would share a run folder."""
+    index = {ins.name: i for i, ins in enumerate(spec.instances)}
+    owner: dict[str, str] = {}
+    for inst in instances:
+        where = f"{chk.source}: instances[{index[inst.name]}].name"
+        if inst.name in _RESERVED:
+            chk.add(f"{where}: {inst.name!r} is reserved (--only and the run folders use it "
+                    "for the proxy or a role); rename the instance")
+        for name in {inst.name, *(p.name for p in inst.processes)}:
+            other = owner.setdefault(name, inst.name)
+            if other != inst.name:
+                chk.add(f"{where}: {name!r} is also the name of a process of instance "
+                        f"{other!r} (a data-parallel rank); rename one of them")
 
 
 def _instance(

@@ -17,6 +17,12 @@ DEFAULT_HCCN_CONF = "/etc/hccn.conf"
 DEFAULT_RUN_DIR = "~/.cache/pdtui/run"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: A cluster or instance name: it names a folder on the nodes (never ``.`` or ``..``).
+_FOLDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+#: The most NPUs a node may have (``npus``); a device id past it is a typo.
+MAX_NPUS = 64
+#: The longest SSH timeout accepted, in seconds.
+MAX_TIMEOUT = 3600.0
 #: A network interface name as Linux allows it in practice (at most 15 characters).
 IFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 #: A ``*_SOCKET_IFNAME`` value: names or prefixes, comma-separated, optionally led by ``^``
@@ -40,6 +46,20 @@ class ClusterError(Exception):
         self.problems = problems
 
 
+def no_control(value: str) -> str:
+    """A value passed to SSH or a shell: no control characters (a NUL ends it early)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"expected no control characters, got {value!r}")
+    return value
+
+
+def _folder_name(v: str) -> str:
+    if not _FOLDER_RE.match(v):
+        raise ValueError(f"expected a name of letters, digits, '.', '_' or '-' that starts with "
+                         f"a letter or digit (it names a folder on the nodes), got {v!r}")
+    return v
+
+
 def check_run_dir(value: str) -> str:
     """An absolute path, or one under the SSH user's home (``~/...``), without ``..``."""
     parts = value.split("/")
@@ -51,10 +71,13 @@ def check_run_dir(value: str) -> str:
 
 
 def _device_range(part: str, value: str) -> range:
-    """One ``"4"`` or ``"0-7"`` item of a device range string."""
+    """One ``"4"`` or ``"0-7"`` item of a device range string (checked before expanding)."""
     lo, sep, hi = part.partition("-")
-    if not lo.isdigit() or (sep and not hi.isdigit()):
+    if not lo.isascii() or not lo.isdigit() or (sep and not (hi.isascii() and hi.isdigit())):
         raise ValueError(f"expected device ids like '0-15' or '0,2,4', got {value!r}")
+    if max(len(lo), len(hi)) > 3 or max(int(lo), int(hi or 0)) >= MAX_NPUS:
+        raise ValueError(f"device range {part!r} goes past the largest node ({MAX_NPUS} NPUs),"
+                         f" in {value[:60]!r}")
     start, end = int(lo), int(hi) if sep else int(lo)
     if end < start:
         raise ValueError(f"device range {part!r} runs backwards")
@@ -114,13 +137,25 @@ class SshSettings(_Model):
     identity_file: str | None = None
     known_hosts: str | None = None
     jump: list[str] | None = None
-    connect_timeout: float | None = Field(default=None, gt=0)
-    command_timeout: float | None = Field(default=None, gt=0)
+    connect_timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT,
+                                          allow_inf_nan=False)
+    command_timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT,
+                                          allow_inf_nan=False)
 
     @field_validator("jump", mode="before")
     @classmethod
     def _one_jump(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("user", "identity_file", "known_hosts")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        return None if v is None else no_control(v)
+
+    @field_validator("jump")
+    @classmethod
+    def _printable_jumps(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [no_control(j) for j in v]
 
 
 class ToolPaths(_Model):
@@ -296,6 +331,11 @@ class ProxySpec(_Model):
 class ClusterInfo(_Model):
     name: str
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        return _folder_name(v)
 
 
 class ClusterSpec(_Model):
