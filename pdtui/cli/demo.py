@@ -23,6 +23,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency-ms", type=int, default=100, help="fake tool latency (default 100)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="start with a fault, e.g. decode-0:3:link-down (repeatable)")
+    p.add_argument("--containers", action="store_true",
+                   help="each fake node's serving side in a real podman container "
+                   "(apt-get install podman runc)")
 
 
 class _SimThread(threading.Thread):
@@ -72,7 +75,8 @@ def run(ns: argparse.Namespace) -> int:
     folder = Path(ns.dir) if ns.dir else demo_dir()
     folder.mkdir(parents=True, exist_ok=True)
     cluster_file = folder / "demo-1p1d.toml"
-    sim = Simulator(runbook_spec(), cluster_file, latency_ms=ns.latency_ms, faults=ns.fault)
+    sim = Simulator(runbook_spec(), cluster_file, latency_ms=ns.latency_ms, faults=ns.fault,
+                    containers=ns.containers)
     thread = _SimThread(sim)
     thread.start()
     thread.ready.wait(timeout=60)

@@ -32,6 +32,11 @@ def _up_args(p: argparse.ArgumentParser) -> None:
                    "2222; a free port is taken where it is busy)")
     p.add_argument("--write-cluster", required=True, metavar="FILE",
                    help="write a cluster file that reaches the fake nodes")
+    p.add_argument("--containers", action="store_true",
+                   help="run each node's serving side in a real podman container, created by "
+                   "pdtui's own `containers up` (needs: apt-get install podman runc); faults "
+                   "NODE:container-stopped, NODE:container-gone, "
+                   "NODE:container-missing-mount=/etc/hccn.conf")
     p.add_argument("--inproc-probe", action="store_true",
                    help="answer pdtui's NPU probe scripts inside the simulator instead of in "
                    "bash: node work no longer competes for this machine's CPUs (for "
@@ -65,7 +70,8 @@ def _up(ns: argparse.Namespace) -> int:
     if base is None:
         return EXIT_CONFIG
     sim = Simulator(base, Path(ns.write_cluster), latency_ms=ns.latency_ms, faults=ns.fault,
-                    address_prefix=ns.address_prefix, port=ns.port, inproc=ns.inproc_probe)
+                    address_prefix=ns.address_prefix, port=ns.port, inproc=ns.inproc_probe,
+                    containers=ns.containers)
 
     async def run() -> int:
         try:

@@ -11,7 +11,7 @@ line in ``[env]`` serves every node. Everything else is taken literally.
 from __future__ import annotations
 
 from pdtui.cluster.io import dump_spec, load, loads, parse_spec, save
-from pdtui.cluster.model import Cluster, Instance, Node, Process, Ssh, node_fill
+from pdtui.cluster.model import Cluster, Container, Instance, Mount, Node, Process, Ssh, node_fill
 from pdtui.cluster.resolve import resolve
 from pdtui.cluster.spec import (
     DEFAULT_HCCN_CONF,
@@ -22,6 +22,7 @@ from pdtui.cluster.spec import (
     ClusterError,
     ClusterInfo,
     ClusterSpec,
+    ContainerSpec,
     DataParallel,
     Devices,
     FlagValue,
@@ -51,6 +52,8 @@ __all__ = [
     "ClusterError",
     "ClusterInfo",
     "ClusterSpec",
+    "Container",
+    "ContainerSpec",
     "DataParallel",
     "Devices",
     "FileTooLarge",
@@ -58,6 +61,7 @@ __all__ = [
     "Instance",
     "InstanceSpec",
     "ModelSpec",
+    "Mount",
     "Node",
     "NodeDefaults",
     "NodeSpec",

@@ -38,12 +38,14 @@ from pdtui.cluster import (
     dump_spec,
     loads,
 )
+from pdtui.sim.boxes import BoxError, SimBoxes, is_container_fault
 from pdtui.sim.faults import apply_fault, is_unreachable, parse_fault
 from pdtui.sim.inproc import InprocShell
 from pdtui.sim.sshd import SimNodeServer
 from pdtui.sim.state import SimState, build_state, load_state, save_state
 from pdtui.sim.tools import sync_tools
 from pdtui.sim.toolserver import ToolServer
+from pdtui.ssh import SshError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 RUNBOOK_SAMPLE = "deepseek-v3.2-a3-1p1d.toml"
@@ -152,9 +154,12 @@ class Simulator:
     max_sessions: int | None = 10
     #: answer pdtui's probe scripts in-process instead of in bash (``pdtui.sim.inproc``)
     inproc: bool = False
+    #: each node's serving side in a real podman container (``pdtui.sim.boxes``)
+    containers: bool = False
     nodes: list[SimNode] = field(default_factory=list)
     _watcher: asyncio.Task[None] | None = None
     _tools: ToolServer | None = None
+    _boxes: SimBoxes | None = None
 
     @property
     def dir(self) -> Path:
@@ -185,6 +190,8 @@ class Simulator:
         for node in resolved.nodes:
             state.node(node.name).nic = node.nic or "eth0"
         for spec in self.faults:
+            if is_container_fault(spec):
+                continue
             try:
                 apply_fault(state, parse_fault(spec, [n.name for n in state.nodes]))
             except ValueError as exc:
@@ -195,6 +202,15 @@ class Simulator:
         d = self.dir
         (d / "keys").mkdir(parents=True, exist_ok=True)
         state = self._build_state()
+        if self.containers:
+            try:
+                self._boxes = SimBoxes.create(d, self.faults, [n.name for n in state.nodes],
+                                              max(n.npus for n in state.nodes))
+            except BoxError as exc:
+                raise SimError(str(exc)) from None
+        elif any(is_container_fault(f) for f in self.faults):
+            raise SimError("container faults (container-stopped, container-gone, "
+                           "container-missing-mount) need --containers")
         save_state(state, self.state_path)
         sync_tools(state, self.state_path, d / "nodes")
         self._tools = ToolServer(self.state_path)
@@ -225,6 +241,8 @@ class Simulator:
                 "PDTUI_SIM_NODE_IP": state.node(name).ip,
                 "PDTUI_SIM_ADDR_MAP": addr_map,
             }
+            if self._boxes is not None:
+                env["CONTAINERS_CONF"] = str(self._boxes.conf)
             server = SimNodeServer(
                 name=name,
                 listen_host=host,
@@ -250,6 +268,12 @@ class Simulator:
         self._write_ssh_config()
         await self._apply_reachability(state)
         self._watcher = asyncio.create_task(self._watch())
+        if self._boxes is not None:
+            try:
+                await self._boxes.up(self.cluster_file)
+            except (BoxError, SshError) as exc:
+                await self.stop()
+                raise SimError(f"--containers: {exc}") from None
 
     def _install_proxy_scripts(self) -> None:
         """The fake proxy at the configured script path, on the proxy's node."""
@@ -280,7 +304,7 @@ class Simulator:
                 "tools": ToolPaths(),
                 "hccn_conf": str(node_dir / "etc" / "hccn.conf"),
                 "run_dir": str(node_dir / "run"),
-                "container": None,
+                "container": self._boxes.node_table(ns.name) if self._boxes else None,
             }))
         rel = os.path.relpath(d, self.cluster_file.resolve().parent)
         defaults = self.base.defaults.model_copy(update={
@@ -291,7 +315,7 @@ class Simulator:
                 connect_timeout=5.0,
             ),
             "tools": ToolPaths(hccn_tool="hccn_tool", npu_smi="npu-smi"),
-            "container": None,
+            "container": self._boxes.table() if self._boxes else None,
         })
         desc = self.base.cluster.description
         update: dict[str, object] = {
@@ -380,6 +404,8 @@ class Simulator:
                 await n.server.kill_all()
         self.nodes.clear()
         self._kill_started()
+        if self._boxes is not None:
+            self._boxes.remove()
         if self._tools is not None:
             await self._tools.stop()
             self._tools = None

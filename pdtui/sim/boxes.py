@@ -1,0 +1,123 @@
+"""Fake nodes' serving side in real podman containers (``pdtui sim up --containers``).
+
+The simulator writes a ``[defaults.container]`` for its nodes (podman, the locally built base
+image, the fake tools, ``hccn.conf`` and devices at the tutorial's paths) and then creates the
+containers with pdtui's own ``containers up``, through each node's SSH shell. Container faults,
+applied once the containers run:
+
+- ``NODE:container-stopped``: the container exists but is stopped;
+- ``NODE:container-gone``: the container was removed;
+- ``NODE:container-missing-mount=/etc/hccn.conf``: the node's container is created without that
+  mount (its own ``[nodes.container]`` ``mounts``), as an operator's ``docker run`` can be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pdtui
+from pdtui.cluster import ContainerSpec, load
+from pdtui.containers import each, up
+from pdtui.place import cli
+from pdtui.sim import podman
+from pdtui.ssh.remote import pool_for, target
+
+KINDS = ("container-stopped", "container-gone", "container-missing-mount")
+
+
+class BoxError(Exception):
+    """The containers could not be set up; the message says why and what to do."""
+
+
+def is_container_fault(spec: str) -> bool:
+    _, _, rest = spec.partition(":")
+    return rest.split("=", 1)[0] in KINDS
+
+
+def parse_container_fault(spec: str, nodes: list[str]) -> tuple[str, str, str]:
+    """``NODE:KIND[=VALUE]`` -> ``(node, kind, value)``."""
+    node, _, rest = spec.partition(":")
+    kind, _, value = rest.partition("=")
+    if node not in nodes:
+        raise BoxError(f"--fault {spec}: unknown node {node!r} (nodes: {', '.join(nodes)})")
+    if kind == "container-missing-mount" and not value.startswith("/"):
+        raise BoxError(f"--fault {spec}: give the container path, e.g. "
+                       f"{node}:container-missing-mount=/etc/hccn.conf")
+    if kind != "container-missing-mount" and value:
+        raise BoxError(f"--fault {spec}: {kind} takes no value")
+    return node, kind, value
+
+
+@dataclass
+class SimBoxes:
+    """The containers of one simulator folder."""
+
+    sim_dir: Path
+    npus: int
+    faults: list[tuple[str, str, str]]
+    conf: Path = field(init=False)
+    names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, sim_dir: Path, specs: list[str], nodes: list[str], npus: int) -> SimBoxes:
+        """Check podman, write its config, build the base image, fake the device files."""
+        faults = [parse_container_fault(s, nodes) for s in specs if is_container_fault(s)]
+        boxes = cls(sim_dir, npus, faults)
+        try:
+            podman.podman()
+            boxes.conf = podman.write_conf(sim_dir / "podman")
+            podman.ensure_base_image(boxes.conf)
+        except podman.RuntimeMissing as exc:
+            raise BoxError(f"--containers: {exc}") from None
+        for name in nodes:
+            podman.fake_devices(sim_dir / "nodes" / name, npus)
+        return boxes
+
+    @property
+    def prefix(self) -> str:
+        """``pdtui-sim-<hash of the folder>``: two simulators never share a container."""
+        return "pdtui-sim-" + hashlib.sha1(str(self.sim_dir).encode()).hexdigest()[:8]
+
+    def _extra(self) -> tuple[str, ...]:
+        """The simulator's folder (fake tools, model, run folders) and pdtui's source."""
+        mounts = [f"{self.sim_dir}:{self.sim_dir}"]
+        source = Path(pdtui.__file__).resolve().parent.parent
+        prefix = podman.python_prefix()
+        if not source.is_relative_to("/usr") and not (prefix and source.is_relative_to(prefix)):
+            mounts.append(f"{source}:{source}:ro")
+        return tuple(mounts)
+
+    def table(self, drop: tuple[str, ...] = ()) -> ContainerSpec:
+        return podman.container_table(self.sim_dir, f"{self.prefix}-{{node.name}}", self.npus,
+                                      drop=drop, extra=self._extra())
+
+    def node_table(self, node: str) -> ContainerSpec | None:
+        """The node's own ``[nodes.container]``: only for a missing-mount fault."""
+        drop = tuple(v for n, k, v in self.faults if n == node and k == "container-missing-mount")
+        if not drop:
+            return None
+        return ContainerSpec(mounts=self.table(drop).mounts)
+
+    async def up(self, cluster_file: Path) -> None:
+        """``pdtui containers up`` on every node, then the stopped/gone faults."""
+        cluster = load(cluster_file)
+        self.names = [n.container.name for n in cluster.nodes if n.container]
+        async with pool_for(cluster) as pool:
+            results = await each(cluster.nodes, lambda node: up(pool, node))
+            bad = [r for r in results if not r.ok]
+            if bad:
+                raise BoxError("; ".join(f"{r.node}: {getattr(r, 'message', '')}" for r in bad))
+            for node, kind, _ in self.faults:
+                n = cluster.node(node)
+                box = n.container
+                assert box is not None
+                if kind == "container-stopped":
+                    await pool.run(target(n), cli(n, "stop", "-t", "0", box.name), check=True)
+                elif kind == "container-gone":
+                    await pool.run(target(n), cli(n, "rm", "-f", "-t", "0", box.name),
+                                   check=True)
+
+    def remove(self) -> None:
+        podman.remove_containers(self.conf, self.names)

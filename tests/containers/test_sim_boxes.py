@@ -1,0 +1,69 @@
+"""``pdtui sim up --containers``: fake nodes whose serving side runs in real podman containers,
+created by pdtui's own ``containers up`` from the cluster file the simulator writes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pdtui import cluster as cl
+from pdtui import containers as ct
+from pdtui.place import wrap
+from pdtui.sim.podman import runtime_env
+from pdtui.sim.rig import SimError, Simulator, runbook_spec
+from pdtui.ssh.remote import pool_for, target
+
+PREFIX = "127.0.92"
+
+
+def _sim(tmp_path: Path, *faults: str, containers: bool = True) -> Simulator:
+    return Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=list(faults),
+                     address_prefix=PREFIX, port=0, containers=containers)
+
+
+def _state(conf: Path, name: str) -> str:
+    out = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name],
+                         env=runtime_env(conf), capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else "absent"
+
+
+async def test_each_node_runs_in_its_own_container_with_the_fake_tools_inside(
+        tmp_path: Path, podman_conf: Path) -> None:
+    sim = _sim(tmp_path, "decode-0:container-missing-mount=/etc/hccn.conf")
+    async with sim:
+        cluster = cl.load(sim.cluster_file)
+        names = [n.container.name for n in cluster.nodes]  # type: ignore[union-attr]
+        assert len(set(names)) == 2
+        assert all(_state(podman_conf, n) == "running" for n in names)
+        async with pool_for(cluster) as pool:
+            pre, dec = cluster.node("prefill-0"), cluster.node("decode-0")
+            good = await ct.status(pool, cluster, pre)
+            assert good.ok, good
+            bad = await ct.status(pool, cluster, dec)
+            assert bad.state == "running" and bad.missing == ["/etc/hccn.conf"]
+            # the fake tools answer inside, at the tutorial's paths
+            tools = await pool.run(target(pre), wrap(pre, (
+                "/usr/local/Ascend/driver/tools/hccn_tool -i 0 -ip -g; "
+                "/usr/local/bin/npu-smi info -l | head -n 3; ls /dev/davinci15")))
+            assert tools.ok, tools.stderr
+            assert "ipaddr:" in tools.stdout and "Total Count" in tools.stdout
+            assert tools.stdout.rstrip().endswith("/dev/davinci15")
+    assert all(_state(podman_conf, n) == "absent" for n in names)
+
+
+async def test_stopped_and_gone_faults(tmp_path: Path, podman_conf: Path) -> None:
+    async with _sim(tmp_path, "prefill-0:container-stopped", "decode-0:container-gone") as sim:
+        cluster = cl.load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            states = [(await ct.status(pool, cluster, n)).state for n in cluster.nodes]
+    assert states == ["exited", "absent"]
+
+
+async def test_container_faults_need_containers_and_a_known_node(
+        tmp_path: Path, podman_conf: Path) -> None:
+    with pytest.raises(SimError, match="need --containers"):
+        await _sim(tmp_path, "decode-0:container-gone", containers=False).start()
+    with pytest.raises(SimError, match="unknown node 'decode-9'"):
+        await _sim(tmp_path, "decode-9:container-gone").start()
