@@ -1,11 +1,19 @@
-"""``pdtui logs CLUSTER NAME``: print (and follow) a process's log."""
+"""``pdtui logs CLUSTER NAME [--plog]``: print (and follow) a process's log, or its CANN
+logs (the plog)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pdtui.cli.common import EXIT_CONFIG, EXIT_OK, add_host_key_flag, err, load_or_report
+from pdtui.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    add_host_key_flag,
+    err,
+    load_or_report,
+)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -13,15 +21,19 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="process name (see 'pdtui status') or 'proxy'")
     p.add_argument("-f", "--follow", action="store_true", help="keep following")
     p.add_argument("-n", "--lines", type=int, default=200, help="last N lines (default 200)")
+    p.add_argument("--plog", action="store_true",
+                   help="this run's CANN logs (ASCEND_PROCESS_LOG_PATH) instead of stdout; "
+                   "with -f, follow the newest")
     add_host_key_flag(p)
 
 
 def run(ns: argparse.Namespace) -> int:
     import asyncio
 
-    from pdtui.launch.control import launchables
+    from pdtui.launch.control import launchables, plog_base, read_plogs
     from pdtui.launch.run import run_dir, tail
     from pdtui.ssh.remote import pool_for
+    from pdtui.text import printable
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:
@@ -35,9 +47,23 @@ def run(ns: argparse.Namespace) -> int:
     path = run_dir(node, cluster.name, item.name) + "/out.log"
 
     async def follow() -> int:
+        nonlocal path
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+            if ns.plog:
+                files = await read_plogs(pool, cluster, item, ns.lines)
+                if not files:
+                    err(f"{item.name}: no CANN log of this run in {plog_base(cluster, item)}"
+                        "/debug (CANN writes one when a process uses the NPU)")
+                    return EXIT_FINDINGS
+                if not ns.follow:
+                    for name, lines in files:
+                        print(printable(f"==> {name} <=="))
+                        print("\n".join(printable(x) for x in lines))
+                    return EXIT_OK
+                path = files[-1][0]
+                err(printable(f"following {path}"))
             async for line in tail(pool, node, path, follow=ns.follow, start_lines=ns.lines):
-                sys.stdout.write(line.text + "\n")
+                sys.stdout.write(printable(line.text) + "\n")
                 sys.stdout.flush()
         return EXIT_OK
 

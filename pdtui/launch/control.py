@@ -9,6 +9,7 @@ seen in its log).
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pdtui.cluster import Cluster
-from pdtui.launch.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher
+from pdtui.launch.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher, plog
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, shell_path, start, status, stop
 from pdtui.ssh import SshError, SshPool
@@ -77,6 +78,7 @@ class ProcessStatus:
     log_tail: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stats: EngineStats | None = None
+    plogs: list[str] = field(default_factory=list)  # this run's CANN log files read
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -84,7 +86,8 @@ class ProcessStatus:
             "state": self.state, "stage": self.stage, "pid": self.pid,
             "exit_status": self.run.exit_status, "error": self.run.error,
             "fingerprints": [{"key": f.key, "meaning": f.meaning, "hint": f.hint,
-                              "line": f.line} for f in self.findings],
+                              "line": f.line, "lineno": f.lineno, "severity": f.severity,
+                              "source": f.source} for f in self.findings],
             "stages": {k: round(v, 1) for k, v in self.stage_seconds.items()},
             "stats": None if self.stats is None else dict(self.stats.__dict__),
         }
@@ -113,50 +116,80 @@ def _state(run: Status, watcher: LogWatcher, role: str) -> State:
     return "ready" if watcher.ready else "starting"
 
 
-def log_digest_command(path: str, tail_lines: int = 20) -> str:
-    """One command printing what a status needs from a log of any length, in three parts:
-    the first line, every stage and fingerprint line (``grep -F``, at most 500), the last
-    engine-stats lines, then the last ``tail_lines`` lines. Each line is cut after
-    ``MAX_LINE`` bytes on the node (see :func:`cap_line`)."""
+def log_digest_command(path: str, tail_lines: int = 20, plog_base: str | None = None,
+                       since: str | None = None) -> str:
+    """One command printing what a status needs from a log of any length: the first line,
+    every stage and fingerprint line (``grep -n -F``, at most 500), the last engine-stats
+    lines, the last ``tail_lines`` lines; with ``plog_base``, then this run's CANN log files
+    (written after ``since``), each as ``@@pdtui-plog@@ PATH`` and its matching lines."""
     q = shell_path(path)
     keys = " ".join(f"-e {shlex.quote(k)}" for k in GREP_KEYS)
-    cut = f"cut -b 1-{MAX_LINE + 1}"
-    return (f"head -n 1 -- {q} | {cut}; echo {_SEP}; "
-            f"grep -a -F {keys} -- {q} | {cut} | grep -v -F {shlex.quote(STATS_KEY)} | "
-            f"head -n 500; grep -a -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5 | {cut}; "
-            f"echo {_SEP}; tail -n {int(tail_lines)} -- {q} | {cut}")
-
-
-#: Log lines longer than this many bytes are cut (a 300 MB line is one bug, not 300 MB to read).
-MAX_LINE = 4096
-
-
-def cap_line(line: str) -> str:
-    """``line`` as the digest gives it, saying so when the node cut it."""
-    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]} … [line cut at {MAX_LINE} bytes]"
+    cmd = (f"head -n 1 -- {q}; echo {_SEP}; "
+           f"grep -a -n -F {keys} -- {q} | grep -v -F {shlex.quote(STATS_KEY)} | head -n 500; "
+           f"grep -a -n -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5; echo {_SEP}; "
+           f"tail -n {int(tail_lines)} -- {q}")
+    if plog_base is not None and since is not None:
+        cmd += (f"; echo {_SEP}; {plog.list_command(plog_base, since)} | "
+                f"while IFS= read -r f; do echo \"{_PLOG} $f\"; "
+                f"grep -a -n -F {keys} -- \"$f\" | head -n 200; done")
+    return cmd
 
 
 _SEP = "@@pdtui-log-part@@"
+_PLOG = "@@pdtui-plog@@"
+_NUMBERED = re.compile(r"^(\d+):(.*)$", re.DOTALL)
+
+
+def _feed_numbered(watcher: LogWatcher, lines: list[str], source: str | None = None) -> None:
+    """Feeds ``grep -n`` output (``N:text``) with its line numbers."""
+    for line in lines:
+        m = _NUMBERED.match(line)
+        if m is None:
+            watcher.feed(line, source=source)
+        else:
+            watcher.feed(m.group(2), int(m.group(1)), source)
+
+
+def _feed_plogs(watcher: LogWatcher, text: str) -> list[str]:
+    """Feeds the plog part of a digest; returns the plog files seen."""
+    files: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(_PLOG + " "):
+            files.append(line[len(_PLOG) + 1:])
+        elif files:
+            _feed_numbered(watcher, [line], files[-1].rsplit("/", 1)[-1])
+    return files
+
+
+def plog_base(cluster: Cluster, item: Launchable) -> str:
+    """Where ``item``'s CANN logs go (its run folder, or the cluster file's setting)."""
+    return plog.plog_dir(run_dir(cluster.node(item.node), cluster.name, item.name), item.env)
 
 
 async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> ProcessStatus:
     node = cluster.node(item.node)
     run = await status(pool, node, cluster.name, item.name)
-    watcher = LogWatcher(clock=time.time)
+    watcher = LogWatcher(clock=time.time, source="out.log")
     last: list[str] = []
+    plogs: list[str] = []
     if run.state not in ("not-started", "unknown"):
-        path = run_dir(node, cluster.name, item.name) + "/out.log"
+        folder = run_dir(node, cluster.name, item.name)
+        base = None if item.role == PROXY else plog_base(cluster, item)
+        cmd = log_digest_command(folder + "/out.log", plog_base=base,
+                                 since=folder + "/run_id")
         try:
-            res = await pool.run(target(node), log_digest_command(path), timeout=30,
+            res = await pool.run(target(node), cmd, timeout=30,
                                  label=f"log digest of {item.name}")
             parts = res.stdout.split(_SEP + "\n")
         except SshError:
             parts = []
-        if len(parts) == 3:
-            first, matched, tail_text = ([cap_line(x) for x in p.splitlines()] for p in parts)
-            for line in first + matched:
-                watcher.feed(line)
+        if len(parts) >= 3:
+            first, matched, tail_text = (p.splitlines() for p in parts[:3])
+            watcher.feed(first[0] if first else "", 1)
+            _feed_numbered(watcher, matched)
             last = tail_text
+        if len(parts) == 4:
+            plogs = _feed_plogs(watcher, parts[3])
     if item.role == PROXY and run.state == "running" and "ready" not in watcher.stages and any(
         "Uvicorn running on" in x or "Application startup complete" in x for x in last
     ):
@@ -164,7 +197,24 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
     stages = {k: t for k in watcher.stages if (t := watcher.elapsed(k)) is not None}
     return ProcessStatus(item.name, item.role, item.node, item.url,
                          _state(run, watcher, item.role), watcher.stage, run.pid, run,
-                         watcher.findings, last, stages, watcher.stats)
+                         watcher.findings, last, stages, watcher.stats, plogs)
+
+
+async def read_plogs(pool: SshPool, cluster: Cluster, item: Launchable,
+                     lines: int = 200) -> list[tuple[str, list[str]]]:
+    """This run's CANN log files of ``item``: (path, its last ``lines`` lines) each."""
+    node = cluster.node(item.node)
+    since = run_dir(node, cluster.name, item.name) + "/run_id"
+    cmd = (f"{plog.list_command(plog_base(cluster, item), since)} | while IFS= read -r f; do "
+           f"echo \"{_PLOG} $f\"; tail -n {int(lines)} -- \"$f\"; done")
+    res = await pool.run(target(node), cmd, timeout=30, label=f"plog of {item.name}")
+    out: list[tuple[str, list[str]]] = []
+    for line in res.stdout.splitlines():
+        if line.startswith(_PLOG + " "):
+            out.append((line[len(_PLOG) + 1:], []))
+        elif out:
+            out[-1][1].append(line)
+    return out
 
 
 async def statuses(pool: SshPool, cluster: Cluster,

@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from pdtui.cluster import Cluster, load
-from pdtui.launch.control import launch, launchables, statuses, stop_all, wait_ready
+from pdtui.launch.control import (
+    launch,
+    launchables,
+    read_plogs,
+    statuses,
+    stop_all,
+    wait_ready,
+)
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
 from pdtui.ranktable.sync import push
@@ -81,6 +88,27 @@ async def test_a_crash_on_start_is_failed_with_its_fingerprint(rig) -> None:  # 
     final = await wait_ready(pool, cluster, ["decode"], timeout=30, interval=0.3)
     assert final[0].state == "failed"
     assert [f.key for f in final[0].findings][:1] == ["hccl-timeout"]
+
+
+async def test_a_failure_only_the_plog_shows_is_reported_with_its_file(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool, sim = rig
+    await push_ranktable(cluster, pool)
+    with modify_state(sim.state_path) as state:
+        apply_fault(state, "decode-0:crash-on-start=port")
+    await launch(pool, cluster, ["decode"])
+    final = await wait_ready(pool, cluster, ["decode"], timeout=30, interval=0.3)
+    st = final[0]
+    assert st.state == "failed"
+    first = st.findings[0]
+    assert first.key == "port-16666"  # only the CANN plog names the cause
+    assert first.source.startswith("plog-") and first.lineno == 1
+    assert "hccl-init" in [f.key for f in st.findings]  # stdout: torch_npu's generic error
+    assert len(st.plogs) == 1 and st.plogs[0].startswith(final[0].run.dir + "/debug/plog/")
+    assert st.to_dict()["fingerprints"][0]["source"] == first.source  # type: ignore[index]
+    item = launchables(cluster, ["decode"])[0]
+    files = await read_plogs(pool, cluster, item)
+    assert [p for p, _ in files] == st.plogs
+    assert "specific port[16666] fail" in files[0][1][0]
 
 
 def test_only_selects_processes_instances_roles_and_the_proxy() -> None:

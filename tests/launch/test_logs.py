@@ -65,7 +65,7 @@ def watcher() -> LogWatcher:
 
 def test_startup_lines_reach_every_stage_in_order_with_elapsed_times() -> None:
     w = watcher()
-    seen = []
+    seen: list[str] = []
     for line in STARTUP:
         w.feed(line)
         if w.stage and (not seen or seen[-1] != w.stage):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -220,25 +221,39 @@ def test_sigterm_graceful(tmp_path: Path) -> None:
         "INFO:     Application shutdown complete.", i)
 
 
-@pytest.mark.parametrize(("kind", "needle"), [
-    ("hccl-timeout", "Get_Socket_Timeout(EI0006): Getting socket times out."),
-    ("oom", "ValueError: No available memory for the cache blocks."),
-    ("port", "and specific port[16666] fail. Please check the port status"),
-    ("device-ip", "'device_ip' is not set correctly,must be set when multi Server or "
-                  "HCCL_INTRA_ROCE_ENABLE enabled"),
-    ("api-died", "RuntimeError: Process ApiServer_0 (PID: "),
+@pytest.mark.parametrize(("kind", "needle", "plog_needle"), [
+    ("hccl-timeout", "Get_Socket_Timeout(EI0006): Getting socket times out.", None),
+    ("oom", "ValueError: No available memory for the cache blocks.", None),
+    # HCCL reports these only in the CANN plog; stdout has torch_npu's generic error
+    ("port", "HCCL function error", "and specific port[16666] fail. Please check the port "
+                                    "status"),
+    ("device-ip", "HCCL function error", "'device ip' is not set correctly, must be set when "
+                                         "multi Server or HCCL INTRA ROCE ENABLE enabled"),
+    ("link-timeout", "HCCL function error", "wait socket establish timeout, role[0] rank[0] "
+                                            "timeout[120 s]"),
+    ("api-died", "RuntimeError: Process ApiServer_0 (PID: ", None),
 ])
-def test_crash_on_start(tmp_path: Path, kind: str, needle: str) -> None:
+def test_crash_on_start(tmp_path: Path, kind: str, needle: str, plog_needle: str | None) -> None:
     state = sim_state(tmp_path, f"prefill-0:crash-on-start={kind}")
     addr = "127.0.3.4"
     proc = Proc(vllm_argv("m", "--port", str(free_port(addr))),
                 {"PDTUI_SIM_LISTEN": addr, "PDTUI_SIM_STATE": str(state),
-                 "PDTUI_SIM_NODE": "prefill-0"}, tmp_path / "log")
+                 "PDTUI_SIM_NODE": "prefill-0",
+                 "ASCEND_PROCESS_LOG_PATH": str(tmp_path / "ascend")}, tmp_path / "log")
     assert proc.wait_exit() == 1
     text = proc.text()
     assert needle in text, text
     assert "Application startup complete." not in text
     assert "Starting vLLM API server" not in text
+    plogs = list((tmp_path / "ascend" / "debug" / "plog").glob("plog-*.log"))
+    if plog_needle is None:
+        assert plogs == []
+    else:
+        assert len(plogs) == 1 and plog_needle not in text
+        record = plogs[0].read_text().splitlines()[0]
+        assert re.match(r"^\[ERROR\] HCCL\(\d+,python\):\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d\.\d{3}"
+                        r"\.\d{3} \[\w+\.cc:\d+\] \[\d+\]", record), record
+        assert plog_needle in plogs[0].read_text()
     if kind == "api-died":
         assert "died with exit code 1" in text
     if kind == "oom":

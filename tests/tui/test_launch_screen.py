@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from simdata import runbook_sim
-from textual.widgets import DataTable, Log
+from textual.widgets import DataTable, Log, Static
 
 from pdtui.cluster import load
 from pdtui.launch.control import stop_all
@@ -15,10 +15,12 @@ from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
 from pdtui.ranktable.sync import push
 from pdtui.settings import Settings
+from pdtui.sim.faults import apply_fault
 from pdtui.sim.rig import Simulator
+from pdtui.sim.state import modify_state
 from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
-from pdtui.tui.screens.dialogs import ConfirmScreen
+from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from pdtui.tui.screens.launch import LaunchScreen
 from tui.pilot_helpers import wait_for
 
@@ -61,3 +63,26 @@ async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: all(state(app, n) == "· stopped"
                                           for n in ("prefill-0", "decode-0", "proxy")))
+
+
+async def test_a_failure_only_the_plog_has_names_its_file_and_p_opens_the_cann_log(
+        sim: Simulator) -> None:
+    with modify_state(sim.state_path) as st:
+        apply_fault(st, "decode-0:crash-on-start=port")
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        assert isinstance(screen, LaunchScreen)
+        screen.interval = 0.3
+        await wait_for(pilot, lambda: state(app, "decode-0") == "· stopped")
+        await pilot.press("down")  # decode-0
+        await pilot.press("s")
+        await wait_for(pilot, lambda: state(app, "decode-0") == "✗ failed")
+        finding = str(screen.query_one("#launch-finding", Static).render())
+        assert "device port 16666 is in use (plog-" in finding
+        assert "P shows the CANN log" in finding
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen))
+        shown = app.screen
+        assert isinstance(shown, TextScreen) and "specific port[16666] fail" in shown.text

@@ -38,26 +38,11 @@ def crash_lines(kind: str, cfg: Config) -> tuple[str, list[str]]:
             "ValueError: No available memory for the cache blocks. Try increasing "
             "`gpu_memory_utilization` when initializing the engine.",
         ],
-        "port": [
-            f"[hccl_socket.cc:100] [{cfg.pid}][Listen][Socket]socket type[0] listen on "
-            f"ip[{ip}] and specific port[16666] fail. Please check the port status and "
-            "whether the port is being used by other process.",
-            "RuntimeError: InitHcclComm: HCCL function error: HcclCommInitClusterInfoConfig,"
-            " error code is 7",
-        ],
-        "device-ip": [
-            "[hccl] 'device_ip' is not set correctly,must be set when multi Server or "
-            "HCCL_INTRA_ROCE_ENABLE enabled",
-            "RuntimeError: InitHcclComm: HCCL function error: HcclCommInitClusterInfoConfig,"
-            " error code is 1",
-        ],
-        "link-timeout": [
-            "wait socket establish timeout, role[1] rank[12] timeout[120]",
-            "LINK_ERROR_INFO:",
-            "| dest_ip(user_rank) | dest_port | src_ip(user_rank) | src_port | MyRole | Status "
-            "| TlsStatus |",
-            f"| 192.26.2.199(12) | 16666 | {ip}(0) | 0 | client | time out | DISABLE |",
-        ],
+        # HCCL writes the cause of these three only to the plog (see plog_lines); stdout
+        # has torch_npu's generic HCCL error
+        "port": [_HCCL_INIT.format(fn="HcclCommInitClusterInfoConfig", code=7)],
+        "device-ip": [_HCCL_INIT.format(fn="HcclCommInitClusterInfoConfig", code=1)],
+        "link-timeout": [_HCCL_INIT.format(fn="HcclCommInitRootInfoConfig", code=9)],
         "transport": [
             "RuntimeError: Transport init error. Reason: [Create][DestLink]Create Dest error! "
             "creakLink para:rank[1]-localUserrank[1]-localIpAddr[192.25.2.199], "
@@ -74,8 +59,22 @@ def crash_lines(kind: str, cfg: Config) -> tuple[str, list[str]]:
         "zmq": [
             f"zmq.error.ZMQError: Address already in use (addr='tcp://{ip}:{cfg.kv_listen_port}')",
         ],
+        "zmq-thread": [  # the form vLLM-Ascend's Mooncake connector prints (2026)
+            f"Mooncake KVCacheSendingThread exception: Address already in use "
+            f"(addr='tcp://{ip}:{cfg.kv_listen_port}')",
+        ],
+        "store-port": [
+            "RuntimeError: The server socket has failed to listen on any local network "
+            "address. port: 29500, useIpv6: 0, code: -98, name: EADDRINUSE, message: address "
+            "already in use",
+        ],
+        "ascend-transport": [
+            "ImportError: ascend_transport.so: cannot open shared object file: No such file "
+            "or directory",
+        ],
         "npu-oom": [
             "halMemAlloc failed, size=2097152, desc=[driver error:out of memory]",
+            "EL0004: [PID: {pid}] 2025-10-15-16:32:16.417.528 Failed to allocate memory.",
             "RuntimeError: NPU out of memory. Tried to allocate 2.00 MiB (NPU 0; 61.27 GiB "
             "total capacity; 58.91 GiB already allocated; 0 bytes free)",
         ],
@@ -92,7 +91,42 @@ def crash_lines(kind: str, cfg: Config) -> tuple[str, list[str]]:
 
 
 CRASHES = ("hccl-timeout", "oom", "port", "device-ip", "api-died", "link-timeout", "transport",
-           "ranktable-dup", "sdid", "zmq", "npu-oom", "engine")
+           "ranktable-dup", "sdid", "zmq", "zmq-thread", "store-port", "ascend-transport",
+           "npu-oom", "engine")
+
+_HCCL_INIT = ("RuntimeError: InitHcclComm:build/CMakeFiles/torch_npu.dir/compiler_depend.ts: "
+              "HCCL function error: {fn}(...), error code is {code}")
+
+
+def plog_lines(kind: str, cfg: Config) -> list[tuple[str, str]]:
+    """(``file.cc:N``, message) of the HCCL plog records a crash writes (CANN reports these
+    faults only in its plog): port 16666 taken, ``device ip`` not set, socket timeout."""
+    ip = cfg.ip
+    records: dict[str, list[tuple[str, str]]] = {
+        "port": [
+            ("hccl_socket.cc:106", f"[HcclSocket][Listen] socket type[0], listen on ip[{ip}] "
+             "and specific port[16666] fail. Please check the port status and whether the "
+             "port is being used by other process."),
+            ("hccl_socket_manager.cc:54", "[ServerInit]call trace: hcclRet -> 7"),
+            ("hccl_comm.cc:115", "[HcclComm][Init]errNo[0x0000000005000007] hccl initialize "
+             "failed"),
+        ],
+        "device-ip": [
+            ("topoinfo_ranktableParser.cc:190", "[RanktablCheck] 'device ip' is not set "
+             "correctly, must be set when multi Server or HCCL INTRA ROCE ENABLE enabled"),
+        ],
+        "link-timeout": [
+            ("hccl_socket_manager.cc:796", "[Wait][LinkEstablish]wait socket establish "
+             "timeout, role[0] rank[0] timeout[120 s]"),
+            ("hccl_socket_manager.cc:622", "  _________________________LINK_ERROR_INFO"
+             "___________________________"),
+            ("hccl_socket_manager.cc:625", "  |  dest_ip(user_rank)  |   dest_port   |  "
+             "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |"),
+            ("hccl_socket_manager.cc:582", f"  |  192.26.2.199(12)   |  16666  |   {ip}(0)   |  "
+             "0  |  server  | time out |   DISABLE  | LinkInfo"),
+        ],
+    }
+    return records.get(kind, [])
 
 
 # --------------------------------------------------------------------------- config

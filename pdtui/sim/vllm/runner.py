@@ -20,7 +20,7 @@ from pdtui.sim import textgen
 from pdtui.sim.vllm.api import AccessLog, Api
 from pdtui.sim.vllm.args import VERSION, parse_command
 from pdtui.sim.vllm.config import Config, find_fault, make_config
-from pdtui.sim.vllm.crashes import crash_lines
+from pdtui.sim.vllm.crashes import crash_lines, plog_lines
 from pdtui.sim.vllm.engine import Engine
 from pdtui.sim.vllm.log import Log
 
@@ -73,6 +73,8 @@ class Runner:
             return
         who, lines = crash_lines(kind, self.cfg)
         c, L = self.cfg, self.log
+        for where, msg in plog_lines(kind, c):
+            L.plog("HCCL", "ERROR", where, msg)
         if who == "api":
             L.line(c.api_name, "ERROR", "launcher.py:115", lines[0], err=True)
             L.raw(c.api_name, lines[0], err=True)

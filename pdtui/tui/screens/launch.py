@@ -19,6 +19,8 @@ from pdtui.launch.control import (
     ProcessStatus,
     launch,
     launchables,
+    plog_base,
+    read_plogs,
     statuses,
     stop_all,
 )
@@ -54,6 +56,8 @@ class LaunchScreen(ModeScreen):
         Binding("R", "restart_one", "Restart", id="launch-restart"),
         Binding("X", "stop_all", "Stop all", id="launch-stop-all"),
         Binding("v", "script", "Script", id="launch-script"),
+        # hidden from the footer (it is full); the finding line names it when a plog has one
+        Binding("P", "plog", "CANN log", id="launch-plog", show=False),
         Binding("r", "refresh_now", "Refresh", id="launch-refresh"),
         Binding("end", "follow", "Follow", id="launch-follow", show=False),
     ]
@@ -150,7 +154,10 @@ class LaunchScreen(ModeScreen):
             out.update("")
             return
         f = st.findings[0]
-        out.update(Text(f"✗ {f.meaning}: {f.line}\n→ {f.hint}", style=self._style("failed")))
+        where = (f" ({f.source} line {f.lineno}; P shows the CANN log)"
+                 if f.source != "out.log" else "")
+        out.update(Text(f"✗ {f.meaning}{where}: {plain(f.line)}\n→ {f.hint}",
+                        style=self._style("failed")))
 
     # -- events -----------------------------------------------------------------------
 
@@ -175,6 +182,11 @@ class LaunchScreen(ModeScreen):
         if item is not None:
             self.app.push_screen(TextScreen(f"{item.name} on {item.node}",
                                             render_script(item.env, item.argv)))
+
+    def action_plog(self) -> None:
+        item = self._selected()
+        if item is not None:
+            self.show_plog(item)
 
     def action_refresh_now(self) -> None:
         self.poll()
@@ -201,6 +213,15 @@ class LaunchScreen(ModeScreen):
         self.run_stop(None, "Stop every process pdtui started on this cluster?")
 
     # -- workers ----------------------------------------------------------------------
+
+    @work(group="launch-plog", exclusive=True, exit_on_error=False, name="CANN log")
+    async def show_plog(self, item: Launchable) -> None:
+        pool, cluster = self.session()
+        files = await read_plogs(pool, cluster, item)
+        text = "\n\n".join(f"==> {name} <==\n" + "\n".join(lines) for name, lines in files)
+        self.app.push_screen(TextScreen(
+            f"CANN log of {item.name}", plain(text) or "no CANN log of this run yet (in "
+            f"{plog_base(cluster, item)}/debug)"))
 
     @work(group="launch-poll", exclusive=True, exit_on_error=False, name="process status")
     async def poll(self) -> None:
