@@ -24,7 +24,8 @@ def _print_details(r: dict[str, object]) -> None:
     fingerprints = r["fingerprints"]
     assert isinstance(fingerprints, list)
     for f in fingerprints:
-        print(f"    {f['meaning']}: {f['line']}")
+        where = f" ({f.get('source')} line {f.get('lineno')})" if f.get("source") else ""
+        print(f"    {f['meaning']}{where}: {f['line']}")
         print(f"    → {f['hint']}")
 
 
