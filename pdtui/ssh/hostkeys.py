@@ -208,3 +208,33 @@ def host_key_error(
         key=key,
         target=target,
     )
+
+
+def key_type_changed_error(
+    store: HostKeyStore, target: SshTarget, eff: EffectiveTarget
+) -> HostKeyChanged | None:
+    """The error for a key exchange that failed because the node no longer offers any type of
+    key recorded for it (asyncssh asks only for the recorded types); None if none is recorded."""
+    host = eff.known_hosts_name
+    pattern = known_hosts_pattern(host, eff.port)
+    lookup_port = None if eff.port == 22 else eff.port
+    trusted, _cas, _revoked = store.match(host, eff.host, lookup_port)
+    if not trusted:
+        return None
+    types = ", ".join(sorted({k.get_algorithm() for k in trusted}))
+    where = store.locate(host, eff.host, lookup_port)
+    file, line = where[0] if where else (str(store.save_to), 0)
+    return HostKeyChanged(
+        target.name,
+        f"HOST KEY CHANGED for {pattern}: the node no longer offers its recorded {types} key - "
+        f"possible man-in-the-middle; refused. If the change is expected remove line {line} "
+        f"of {file} (ssh-keygen -R '{pattern}' -f {file}) and reconnect",
+        host=host,
+        port=eff.port,
+        algorithm="",
+        fingerprint="",
+        key=None,
+        target=target,
+        known_hosts_file=file,
+        known_hosts_line=line,
+    )

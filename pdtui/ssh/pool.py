@@ -58,7 +58,7 @@ from pdtui.ssh.errors import (
     map_connect_error,
     map_runtime_error,
 )
-from pdtui.ssh.hostkeys import HostKeyStore, Offered, host_key_error
+from pdtui.ssh.hostkeys import HostKeyStore, Offered, host_key_error, key_type_changed_error
 from pdtui.ssh.redaction import redact
 from pdtui.ssh.stream import CommandStream, Forward
 from pdtui.ssh.target import EffectiveTarget, SshTarget, config_arg, hop_targets, resolve
@@ -503,10 +503,16 @@ class SshPool:
                     and not accepted_new
                     and err.key is not None
                 ):
-                    self.store.trust(eff.known_hosts_name, eff.port, err.key, save=True)
+                    self._save_new_key(target, eff, err.key)
                     accepted_new = True
                     continue
                 raise err from None
+            except asyncssh.KeyExchangeFailed as exc:
+                # "Unable to find compatible server host key": offered none of the recorded types
+                changed = (key_type_changed_error(self.store, target, eff)
+                           if "host key" in str(exc.reason) else None)
+                raise (changed or map_connect_error(target.name, eff, target.connect_timeout,
+                                                    exc)) from None
             except (asyncssh.ConnectionLost, ConnectionResetError) as exc:
                 # sshd MaxStartups drops bursts of unauthenticated connections: retry briefly.
                 lost_retries += 1
@@ -521,6 +527,18 @@ class SshPool:
                 raise map_connect_error(target.name, eff, target.connect_timeout, exc) from None
 
     # -- host keys ------------------------------------------------------------------------
+
+    def _save_new_key(self, target: SshTarget, eff: EffectiveTarget,
+                      key: asyncssh.SSHKey) -> None:
+        """``accept_new``: save an unknown key; a file that cannot be written is one line."""
+        try:
+            self.store.trust(eff.known_hosts_name, eff.port, key, save=True)
+        except OSError as exc:
+            raise SshError(
+                target.name,
+                f"cannot save the new host key to {self.store.save_to}: "
+                f"{exc.strerror or exc} - point ssh.known_hosts at a file you can write",
+            ) from None
 
     async def fetch_host_key(self, target: SshTarget) -> tuple[str, str, asyncssh.SSHKey]:
         """Fetch the node's host key without authenticating (through its jump hosts).
