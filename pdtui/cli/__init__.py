@@ -45,6 +45,7 @@ _TABLE = [
     ("logs", "logs", "print (and follow) a process's log"),
     ("diagnose", "diagnose",
      "read saved logs offline (vLLM, CANN plog, proxy): stages, known failures, fixes"),
+    ("bundle", "bundle", "one archive for an issue: versions, logs, plogs, diagnosis, masked"),
     ("prompt", "prompt", "send one prompt to the PD proxy and show TTFT, tok/s and token counts"),
     ("verify", "verify", "run the whole runbook (check, ranktable, launch, prompt) and report"),
     ("import", "import_", "read runbook-style launch scripts into a cluster file"),
