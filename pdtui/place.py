@@ -28,7 +28,7 @@ def in_container(node: Node) -> bool:
 
 
 def exec_argv(node: Node, script: str, *, detach: bool = False,
-              env: dict[str, str] | None = None) -> list[str]:
+              env: dict[str, str] | None = None, sh: str = "sh") -> list[str]:
     """``CLI exec [-d] [-e K=V]... NAME sh -c SCRIPT`` for a node with a container."""
     box = node.container
     if box is None:
@@ -38,14 +38,42 @@ def exec_argv(node: Node, script: str, *, detach: bool = False,
         argv.append("-d")
     for key, value in (env or {}).items():
         argv += ["-e", f"{key}={value}"]
-    return [*argv, box.name, "sh", "-c", script]
+    return [*argv, box.name, sh, "-c", script]
 
 
-def wrap(node: Node, script: str, *, detach: bool = False) -> str:
-    """The command to send over SSH so that ``script`` (POSIX sh) runs where serving runs."""
+def wrap(node: Node, script: str, *, detach: bool = False, sh: str = "sh") -> str:
+    """The command to send over SSH so that ``script`` runs where serving runs (``sh``:
+    the interpreter inside; on the host the login shell reads it)."""
     if node.container is None:
         return script
-    return shlex.join(exec_argv(node, script, detach=detach))
+    return shlex.join(exec_argv(node, script, detach=detach, sh=sh))
+
+
+def shell(node: Node, *, host_pid: bool = False) -> str:
+    """The command that runs a bash script sent on stdin where serving runs: ``bash -s``, or
+    ``CLI exec -i NAME bash -s``. Processes it starts with ``setsid`` outlive the exec.
+
+    ``host_pid``: when the script prints ``pid=N`` (a pid inside the container), print
+    ``host_pid=H`` after it: the process whose ``NSpid`` line in ``/proc/H/status`` ends in N,
+    in the container's pid namespace (host pid first, container pid last).
+    """
+    box = node.container
+    if box is None:
+        return "bash -s"
+    inner = shlex.join([box.cli, "exec", "-i", box.name, "bash", "-s"])
+    if not host_pid:
+        return inner
+    init = shlex.join([box.cli, "inspect", "--format", "{{.State.Pid}}", box.name])
+    script = (
+        f'out=$({inner}); rc=$?; printf "%s\\n" "$out"\n'
+        'pid=$(printf "%s\\n" "$out" | sed -n "s/^pid=//p")\n'
+        'case $pid in ""|*[!0-9]*) exit $rc;; esac\n'
+        f"ns=$(readlink /proc/$({init} 2>/dev/null)/ns/pid) || exit $rc\n"
+        'for h in $(grep -sE "^NSpid:([[:space:]]+[0-9]+)+[[:space:]]+$pid\\$" '
+        "/proc/[0-9]*/status | cut -d/ -f3); do\n"
+        '  [ "$(readlink /proc/$h/ns/pid)" = "$ns" ] && echo "host_pid=$h" && break\n'
+        "done\nexit $rc\n")
+    return "sh -c " + shlex.quote(script)
 
 
 def cli(node: Node, *args: str) -> str:

@@ -34,9 +34,13 @@ def print_status(rows: list[dict[str, object]]) -> None:
     marks = {"ready": "✓", "starting": "◌", "stopped": "·", "failed": "✗"}
     for r in rows:
         stage = r["stage"] or "-"
-        pid = r["pid"] or "-"
+        pid = str(r["pid"] or "-")
+        if r.get("host_pid"):
+            pid += f" (host {r['host_pid']})"
         print(f"{marks.get(str(r['state']), '?')} {r['name']:<16} {r['role']:<8} "
               f"{r['node']:<12} {r['state']:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
+        if str(r.get("where", "host")) != "host":
+            print(f"    runs in {r['where']}")
         _print_details(r)
 
 

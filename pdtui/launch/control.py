@@ -20,6 +20,7 @@ from pdtui.cluster import Cluster
 from pdtui.launch.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher, plog
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, shell_path, start, status, stop
+from pdtui.place import where, wrap
 from pdtui.ssh import SshError, SshPool
 from pdtui.ssh.remote import target
 
@@ -79,11 +80,13 @@ class ProcessStatus:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stats: EngineStats | None = None
     plogs: list[str] = field(default_factory=list)  # this run's CANN log files read
+    where: str = "host"  # or "container NAME" (pdtui.place.where)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name, "role": self.role, "node": self.node, "url": self.url,
             "state": self.state, "stage": self.stage, "pid": self.pid,
+            "host_pid": self.run.host_pid, "where": self.where,
             "exit_status": self.run.exit_status, "error": self.run.error,
             "fingerprints": [{"key": f.key, "meaning": f.meaning, "hint": f.hint,
                               "line": f.line, "lineno": f.lineno, "severity": f.severity,
@@ -178,7 +181,7 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
         cmd = log_digest_command(folder + "/out.log", plog_base=base,
                                  since=folder + "/run_id")
         try:
-            res = await pool.run(target(node), cmd, timeout=30,
+            res = await pool.run(target(node), wrap(node, cmd, sh="bash"), timeout=30,
                                  label=f"log digest of {item.name}")
             parts = res.stdout.split(_SEP + "\n")
         except SshError:
@@ -197,7 +200,7 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
     stages = {k: t for k in watcher.stages if (t := watcher.elapsed(k)) is not None}
     return ProcessStatus(item.name, item.role, item.node, item.url,
                          _state(run, watcher, item.role), watcher.stage, run.pid, run,
-                         watcher.findings, last, stages, watcher.stats, plogs)
+                         watcher.findings, last, stages, watcher.stats, plogs, where(node))
 
 
 async def read_plogs(pool: SshPool, cluster: Cluster, item: Launchable,
@@ -207,7 +210,8 @@ async def read_plogs(pool: SshPool, cluster: Cluster, item: Launchable,
     since = run_dir(node, cluster.name, item.name) + "/run_id"
     cmd = (f"{plog.list_command(plog_base(cluster, item), since)} | while IFS= read -r f; do "
            f"echo \"{_PLOG} $f\"; tail -n {int(lines)} -- \"$f\"; done")
-    res = await pool.run(target(node), cmd, timeout=30, label=f"plog of {item.name}")
+    res = await pool.run(target(node), wrap(node, cmd, sh="bash"), timeout=30,
+                         label=f"plog of {item.name}")
     out: list[tuple[str, list[str]]] = []
     for line in res.stdout.splitlines():
         if line.startswith(_PLOG + " "):

@@ -21,6 +21,7 @@ from pdtui.cluster import Cluster, Node
 from pdtui.cluster.spec import IFACE_RE, IFNAME_LIST_RE
 from pdtui.launch.control import Launchable, launchables
 from pdtui.launch.run import status
+from pdtui.place import shell
 from pdtui.ssh import SshError, SshPool
 from pdtui.ssh.remote import target
 
@@ -105,7 +106,7 @@ def node_script(cluster: Cluster, node: Node, items: list[Launchable]) -> str:
 async def check_node(pool: SshPool, cluster: Cluster, node: Node,
                      items: list[Launchable]) -> list[Problem]:
     try:
-        res = await pool.run(target(node), "bash -s", input=node_script(cluster, node, items),
+        res = await pool.run(target(node), shell(node), input=node_script(cluster, node, items),
                              timeout=node.ssh.command_timeout,
                              label=f"preflight for {', '.join(i.name for i in items)}")
     except SshError as exc:

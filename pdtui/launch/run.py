@@ -9,6 +9,10 @@ the connection dropping; the wrapper shell records the exit status in ``rc``. A 
 TERM to that process group only after checking that the process still carries our run id
 (``PDTUI_RUN_ID`` in ``/proc/PID/environ``: a reused pid is never signalled), waits, then
 sends KILL. Nothing is ever killed by name.
+
+On a node with a container every one of these scripts runs inside it (`pdtui.place.shell`:
+``CLI exec -i NAME bash -s``, one exec per step): the run folder, pid and log are the
+container's, and ``status`` adds the pid on the host (``host_pid``, from ``NSpid``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Node
+from pdtui.place import shell, wrap
 from pdtui.ssh import SshError, SshPool, redact
 from pdtui.ssh.remote import target
 
@@ -59,6 +64,8 @@ class Status:
     exit_status: int | None = None
     log_size: int | None = None
     error: str | None = None
+    #: the pid on the node's host when the process runs in a container (``pid`` is inside)
+    host_pid: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -189,7 +196,7 @@ async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[st
         return Started(node.name, name, directory, None, run_id,
                        f"{bad[0]!r} is not a valid environment variable name")
     try:
-        res = await pool.run(target(node), "bash -s",
+        res = await pool.run(target(node), shell(node),
                              input=start_script(node.run_dir, cluster, name, env, argv, run_id),
                              timeout=30,
                              label=f"start {name}: {redact(shlex.join(argv))[:120]}")
@@ -234,7 +241,7 @@ def _refusal(stderr: str) -> str | None:
 async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
     directory = run_dir(node, cluster, name)
     try:
-        res = await pool.run(target(node), "bash -s",
+        res = await pool.run(target(node), shell(node, host_pid=True),
                              input=_folder_script(directory) + _STATUS_SCRIPT, timeout=30,
                              label=f"status of {name}")
     except SshError as exc:
@@ -242,6 +249,9 @@ async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
     if (refused := _refusal(res.stderr)) is not None:
         return Status(node.name, name, directory, "unknown", error=refused)
     kv = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
+    if "state" not in kv:  # e.g. the container is gone: say what the node said
+        why = res.stderr.strip().splitlines()[-1:] or [f"exit {res.exit_status}"]
+        return Status(node.name, name, directory, "unknown", error=why[0][:300])
 
     def num(key: str) -> int | None:
         v = kv.get(key, "").strip()
@@ -253,7 +263,7 @@ async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
         state if state in ("running", "exited", "stopped", "not-started") else "unknown",  # type: ignore[arg-type]
         pid=num("pid"), run_id=kv.get("run_id") or None,
         started_at=float(num("started_at") or 0) or None, exit_status=num("rc"),
-        log_size=num("log_size"),
+        log_size=num("log_size"), host_pid=num("host_pid"),
     )
 
 
@@ -279,7 +289,7 @@ async def stop(pool: SshPool, node: Node, cluster: str, name: str, grace: int = 
     directory = run_dir(node, cluster, name)
     script = _folder_script(directory).replace("state=not-started", "result=not-started")
     try:
-        res = await pool.run(target(node), "bash -s", input=script + _STOP_SCRIPT % int(grace),
+        res = await pool.run(target(node), shell(node), input=script + _STOP_SCRIPT % int(grace),
                              timeout=grace + 30, label=f"stop {name} (TERM, KILL after {grace} s)")
     except SshError as exc:
         return f"error: {exc.message}"
@@ -309,19 +319,20 @@ async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
     q = shell_path(path)
     if start_lines is not None:
         res = await pool.run(target(node),
-                             f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
-                             f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); "
-                             "echo $((s - t))", timeout=30)
+                             wrap(node, f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
+                                  f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); "
+                                  "echo $((s - t))"), timeout=30)
         text = res.stdout.strip()
         offset = int(text) if text.isdigit() else 0
     else:
-        res = await pool.run(target(node), f"wc -c < {q} 2>/dev/null || echo 0", timeout=30)
+        res = await pool.run(target(node), wrap(node, f"wc -c < {q} 2>/dev/null || echo 0"),
+                             timeout=30)
         size = res.stdout.strip()
         if size.isdigit() and int(size) < offset:
             offset = 0
     mode = "-F" if follow else ""
     cmd = f"exec tail -c +{offset + 1} {mode} {q} 2>/dev/null"
-    async with pool.stream(target(node), cmd) as stream:
+    async with pool.stream(target(node), wrap(node, cmd)) as stream:
         async for line in stream:
             offset += len(line.encode("utf-8", "surrogateescape")) + 1
             yield LogLine(line, offset)

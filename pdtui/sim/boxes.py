@@ -14,6 +14,7 @@ applied once the containers run:
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class SimBoxes:
     faults: list[tuple[str, str, str]]
     conf: Path = field(init=False)
     names: list[str] = field(default_factory=list)
+    #: ``PDTUI_SIM_ADDR_MAP`` of the fake vLLM (how a peer's data-plane IP is reached)
+    addr_map: str = ""
 
     @classmethod
     def create(cls, sim_dir: Path, specs: list[str], nodes: list[str], npus: int) -> SimBoxes:
@@ -89,9 +92,21 @@ class SimBoxes:
             mounts.append(f"{source}:{source}:ro")
         return tuple(mounts)
 
+    def _env(self) -> dict[str, str]:
+        """What a fake node's SSH session has: its tools first on PATH, its HOME, the
+        simulator's state, and the node's addresses."""
+        node = f"{self.sim_dir}/nodes/{{node.name}}"
+        env = {"PATH": f"{node}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "HOME": f"{node}/home", "PDTUI_SIM_STATE": str(self.sim_dir / "state.json"),
+               "PDTUI_SIM_NODE": "{node.name}", "PDTUI_SIM_LISTEN": "{node.host}",
+               "PDTUI_SIM_NODE_IP": "{node.ip}", "PDTUI_SIM_ADDR_MAP": self.addr_map}
+        if "PDTUI_SIM_VLLM_SPEED" in os.environ:
+            env["PDTUI_SIM_VLLM_SPEED"] = os.environ["PDTUI_SIM_VLLM_SPEED"]
+        return env
+
     def table(self, drop: tuple[str, ...] = ()) -> ContainerSpec:
         return podman.container_table(self.sim_dir, f"{self.prefix}-{{node.name}}", self.npus,
-                                      drop=drop, extra=self._extra())
+                                      drop=drop, extra=self._extra(), env=self._env())
 
     def node_table(self, node: str) -> ContainerSpec | None:
         """The node's own ``[nodes.container]``: only for a missing-mount fault."""

@@ -125,7 +125,8 @@ def fake_devices(node_dir: Path, npus: int) -> None:
 
 
 def container_table(sim_dir: Path, name: str, npus: int, *, image: str = BASE_IMAGE,
-                    drop: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> ContainerSpec:
+                    drop: tuple[str, ...] = (), extra: tuple[str, ...] = (),
+                    env: dict[str, str] | None = None) -> ContainerSpec:
     """``[defaults.container]`` for fake nodes: podman, the base image, the host's ``/usr``
     folders (and this Python) read-only, and each node's fake tools, hccn.conf and devices
     mounted at the tutorial's paths (``{node.name}`` picks the node's folder). ``drop``:
@@ -142,4 +143,5 @@ def container_table(sim_dir: Path, name: str, npus: int, *, image: str = BASE_IM
                for d in [*(f"davinci{i}" for i in range(npus)), *CONTROL_DEVICES]]
     mounts = [m for m in mounts if m.split(":")[1] not in drop] + list(extra)
     return ContainerSpec(mode="managed", cli="podman", name=name, image=image,
-                         network="host", shm_size="64m", devices="none", mounts=mounts)
+                         network="host", shm_size="64m", devices="none", mounts=mounts,
+                         env=env)

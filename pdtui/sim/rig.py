@@ -222,6 +222,8 @@ class Simulator:
         # Fake vLLM and proxy: listen on the node's loopback address even when told 0.0.0.0,
         # and reach a peer's data-plane IP through its loopback address.
         addr_map = ",".join(f"{n.ip}={listen[n.name]}" for n in state.nodes)
+        if self._boxes is not None:
+            self._boxes.addr_map = addr_map
         self._install_proxy_scripts()
         known: list[str] = []
         for name in names:
