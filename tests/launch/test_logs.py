@@ -158,3 +158,13 @@ def test_engine_stats_lines_parse_and_a_stuck_decode_is_flagged() -> None:
 @given(st.text(max_size=400))
 def test_any_line_is_accepted(line: str) -> None:
     watcher().feed(line)
+
+
+def test_the_readme_table_lists_every_finding_with_its_source() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Diagnosing a failed start", 1)[1].split("\n## ", 1)[0]
+    for fp in FINGERPRINTS:
+        row = next((ln for ln in section.splitlines() if ln.startswith(f"| `{fp.key}`")), "")
+        assert fp.url and fp.url in row, fp.key

@@ -206,7 +206,7 @@ FINGERPRINTS: list[Fingerprint] = [
         r"Process ApiServer_\d+ \(PID: \d+\) died with exit code",
         "the API server process died during startup",
         "read the lines above it for the first error",
-        _VA + "issues/2416"),
+        _VA + "issues/6847"),
     _fp("engine-fatal",
         r"EngineCore encountered a fatal error",
         "the engine crashed",
