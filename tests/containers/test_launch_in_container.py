@@ -1,0 +1,85 @@
+"""Serving through the container (``pdtui.launch`` via ``pdtui.place``), on the simulator with
+``--containers`` and real podman: the whole runbook, the pids on both sides, stop, a restart
+and a removal of the container by hand."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pdtui.cluster import Cluster, load
+from pdtui.launch.control import launchables, process_status, stop_all
+from pdtui.runbook import run_all, verification
+from pdtui.sim.podman import runtime_env
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.ssh import SshPool
+from pdtui.ssh.remote import pool_for
+
+PREFIX = "127.0.95"
+
+
+@pytest.fixture
+async def boxed(tmp_path: Path, podman_conf: Path, monkeypatch: pytest.MonkeyPatch,
+                ) -> AsyncIterator[tuple[Cluster, SshPool]]:
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
+                    port=0, containers=True)
+    async with sim:
+        cluster = load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            try:
+                yield cluster, pool
+            finally:
+                await stop_all(pool, cluster, grace=5)
+
+
+def _top(conf: Path, name: str) -> list[str]:
+    out = subprocess.run(["podman", "top", name, "args"], env=runtime_env(conf),
+                         capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()[1:]
+
+
+async def test_the_runbook_passes_with_both_nodes_in_containers_and_stop_empties_them(
+        boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path) -> None:
+    cluster, pool = boxed
+    report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60,
+                           ranktable_file=tmp_path / "report" / "ranktable.json")
+    assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
+    names = {n.name: n.container.name for n in cluster.nodes}  # type: ignore[union-attr]
+    for item in launchables(cluster):
+        st = await process_status(pool, cluster, item)
+        assert st.where == f"container {names[item.node]}" and st.state == "ready", st
+        assert st.pid is not None and st.run.host_pid is not None
+        nspid = Path(f"/proc/{st.run.host_pid}/status").read_text()
+        fields = next(x for x in nspid.splitlines() if x.startswith("NSpid:")).split()
+        assert fields[1] == str(st.run.host_pid) and fields[-1] == str(st.pid)
+    assert any("pdtui.sim.vllm serve" in line for line in _top(podman_conf, names["decode-0"]))
+    stopped = await stop_all(pool, cluster, grace=5)
+    assert set(stopped.values()) == {"stopped"}, stopped
+    for name in names.values():  # the containers run on, with nothing of pdtui's inside
+        assert [x.split()[0] for x in _top(podman_conf, name)] == ["/run/podman-init", "tail"]
+
+
+async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an_error(
+        boxed: tuple[Cluster, SshPool], podman_conf: Path) -> None:
+    from pdtui.launch.control import launch
+
+    cluster, pool = boxed
+    started = await launch(pool, cluster, ["decode-0"])
+    assert all(s.error is None for s in started), started
+    item = next(i for i in launchables(cluster) if i.name == "decode-0")
+    box = cluster.node("decode-0").container
+    assert box is not None
+    env = runtime_env(podman_conf)
+    subprocess.run(["podman", "restart", "-t", "0", box.name], env=env, check=True,
+                   capture_output=True)
+    st = await process_status(pool, cluster, item)
+    assert st.run.state == "stopped" and st.run.host_pid is None, st.run
+    subprocess.run(["podman", "rm", "-f", "-t", "0", box.name], env=env, check=True,
+                   capture_output=True)
+    st = await process_status(pool, cluster, item)
+    assert st.run.state == "unknown"
+    assert st.run.error is not None and "no such container" in st.run.error
