@@ -39,10 +39,25 @@ def atomic_write(path: Path, text: str) -> Path | None:
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            shutil.copy2(path, backup)
+            backup = _backup(path)
             shutil.copymode(path, tmp)
         os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return backup
+
+
+def _backup(path: Path) -> Path:
+    """Copy ``path`` to ``path.bak`` the way the file itself is written: a fresh temp file
+    renamed over it, so a symlink or FIFO planted at ``.bak`` is replaced, never followed."""
+    backup = path.with_name(path.name + ".bak")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{backup.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out)
+        shutil.copystat(path, tmp)
+        os.replace(tmp, backup)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
