@@ -28,25 +28,30 @@ def in_container(node: Node) -> bool:
 
 
 def exec_argv(node: Node, script: str, *, detach: bool = False,
-              env: dict[str, str] | None = None, sh: str = "sh") -> list[str]:
-    """``CLI exec [-d] [-e K=V]... NAME sh -c SCRIPT`` for a node with a container."""
+              env: dict[str, str] | None = None, sh: str = "sh",
+              stdin: bool = False) -> list[str]:
+    """``CLI exec [-d] [-i] [-e K=V]... NAME sh -c SCRIPT`` for a node with a container."""
     box = node.container
     if box is None:
         raise ValueError(f"node {node.name!r} has no container")
     argv = [box.cli, "exec"]
     if detach:
         argv.append("-d")
+    if stdin:
+        argv.append("-i")
     for key, value in (env or {}).items():
         argv += ["-e", f"{key}={value}"]
     return [*argv, box.name, sh, "-c", script]
 
 
-def wrap(node: Node, script: str, *, detach: bool = False, sh: str = "sh") -> str:
+def wrap(node: Node, script: str, *, detach: bool = False, sh: str = "sh",
+         stdin: bool = False) -> str:
     """The command to send over SSH so that ``script`` runs where serving runs (``sh``:
-    the interpreter inside; on the host the login shell reads it)."""
+    the interpreter inside; on the host the login shell reads it; ``stdin``: the script
+    reads what is sent)."""
     if node.container is None:
         return script
-    return shlex.join(exec_argv(node, script, detach=detach, sh=sh))
+    return shlex.join(exec_argv(node, script, detach=detach, sh=sh, stdin=stdin))
 
 
 def shell(node: Node, *, host_pid: bool = False) -> str:

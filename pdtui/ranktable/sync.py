@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pdtui.cluster import Cluster, Node
+from pdtui.place import wrap
 from pdtui.ssh import SshError, SshPool
 from pdtui.ssh.remote import target
 
@@ -98,7 +99,7 @@ async def fetch(pool: SshPool, node: Node, path: str, local_text: str | None) ->
     q = shlex.quote(path)
     cmd = f"if [ -e {q} ]; then cat -- {q}; else echo __PDTUI_MISSING__ >&2; exit 3; fi"
     try:
-        res = await pool.run(target(node), cmd, timeout=node.ssh.command_timeout,
+        res = await pool.run(target(node), wrap(node, cmd), timeout=node.ssh.command_timeout,
                              max_output=MAX_RANKTABLE)
     except SshError as exc:
         return NodeCopy(node.name, path, None, "unreachable", exc.message)
@@ -127,8 +128,40 @@ async def fetch_all(pool: SshPool, cluster: Cluster, local_text: str | None = No
         *(fetch(pool, n, cluster.ranktable_path(n), local_text) for n in chosen)))
 
 
+def _inside_script(path: str) -> str:
+    """Compare, back up and write atomically in one exec (the path the container sees)."""
+    q, d = shlex.quote(path), shlex.quote(path.rsplit("/", 1)[0] or "/")
+    tmp = shlex.quote(f"{path}.pdtui-tmp")
+    return (f"t=$(mktemp) && cat > \"$t\" || exit 13\n"
+            f"if [ -e {q} ] && cmp -s -- {q} \"$t\"; then rm -f \"$t\"; exit 10; fi\n"
+            f"if [ -e {q} ]; then cp -p -- {q} {q}.bak || exit 11; echo backup; fi\n"
+            f"mkdir -p -- {d} && cp -- \"$t\" {tmp} && chmod 644 {tmp} && mv -f -- {tmp} {q} "
+            f"|| exit 13\nrm -f \"$t\"; sha256sum -- {q}\n")
+
+
+async def _push_inside(pool: SshPool, node: Node, path: str, text: str) -> PushResult:
+    try:
+        res = await pool.run(target(node), wrap(node, _inside_script(path), stdin=True),
+                             input=text.encode(), timeout=node.ssh.command_timeout)
+    except SshError as exc:
+        return PushResult(node.name, path, False, False, error=exc.message)
+    if res.exit_status == 10:
+        return PushResult(node.name, path, True, False, None, _sha(text))
+    lines = res.stdout.strip().splitlines()
+    got = (lines[-1].split() or [""])[0] if lines else ""
+    if res.exit_status != 0 or got != _sha(text):
+        return PushResult(node.name, path, False, False, error=(
+            f"writing {path} in container {node.container.name if node.container else ''} "
+            f"failed (exit {res.exit_status}): {res.stderr.strip()[:200]}"))
+    backup = f"{path}.bak" if res.stdout.startswith("backup") else None
+    return PushResult(node.name, path, True, True, backup, got)
+
+
 async def push_one(pool: SshPool, node: Node, path: str, text: str) -> PushResult:
-    """Back up the current copy, then write atomically and verify the checksum."""
+    """Back up the current copy, then write atomically and verify the checksum (on a node
+    with a container: the path inside it, in one exec)."""
+    if node.container is not None:
+        return await _push_inside(pool, node, path, text)
     data = text.encode()
     q = shlex.quote(path)
     backup = f"{path}.bak"

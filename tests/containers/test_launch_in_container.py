@@ -83,3 +83,30 @@ async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an
     st = await process_status(pool, cluster, item)
     assert st.run.state == "unknown"
     assert st.run.error is not None and "no such container" in st.run.error
+
+
+async def test_the_ranktable_goes_to_the_path_the_container_sees(
+        boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path) -> None:
+    from pdtui.cluster import dump_spec, loads
+    from pdtui.ranktable.sync import fetch_all, push
+
+    cluster, pool = boxed
+    inside = "/vllm-workspace/vllm-ascend/examples/disaggregated_prefill_v1/ranktable.json"
+    spec = cluster.spec.model_copy(update={"ranktable": cluster.spec.ranktable.model_copy(  # type: ignore[union-attr]
+        update={"path": inside})})
+    cluster = loads(dump_spec(spec), path=cluster.path)
+    text = '{"status": "completed", "version": "1.0"}\n'
+    first = await push(pool, cluster, text)
+    assert all(r.ok and r.changed and r.backup is None for r in first), first
+    again = await push(pool, cluster, text)
+    assert all(r.ok and not r.changed for r in again), again
+    changed = await push(pool, cluster, text.replace("1.0", "1.1"))
+    assert all(r.ok and r.backup == inside + ".bak" for r in changed), changed
+    assert not Path(inside).exists()  # only inside the containers
+    copies = await fetch_all(pool, cluster, text.replace("1.0", "1.1"))
+    assert [c.state for c in copies] == ["same", "same"]
+    box = cluster.node("decode-0").container
+    assert box is not None
+    cat = subprocess.run(["podman", "exec", box.name, "cat", inside + ".bak"],
+                         env=runtime_env(podman_conf), capture_output=True, text=True)
+    assert cat.stdout == text
