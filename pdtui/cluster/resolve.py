@@ -49,6 +49,10 @@ from pdtui.cluster.spec import (
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FLAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+#: Flags whose value looks like a secret; ``api-key`` and ``hf-token`` are moved to the
+#: environment by the launch plan, any other one would show in ``ps`` and the log.
+_SECRET_FLAG_RE = re.compile(r"(^|-)(key|token|secret|password|passwd|credentials?)($|-)")
+_MOVED_TO_ENV = ("api-key", "hf-token")
 _LEGACY_CONNECTOR = "LLMDataDistCMgrConnector"
 #: Proxy flags pdtui derives from ``proxy.host``/``port`` and the instances.
 _PROXY_DERIVED = ("host", "port", "prefiller-hosts", "prefiller-ports", "decoder-hosts",
@@ -279,6 +283,10 @@ def _check_flag(key: str, where: str, problems: list[str]) -> None:
 def _check_flags(serve: dict[str, FlagValue], where: str, chk: _Check) -> None:
     for key in serve:
         _check_flag(key, f"{where}.{key}", chk.problems)
+        if _SECRET_FLAG_RE.search(key) and key not in _MOVED_TO_ENV:
+            chk.warnings.append(
+                f"{where}.{key}: looks like a secret; as a flag it shows in ps and in the "
+                "process's log - pass it in [env] instead if the program reads it from there")
 
 
 def _check_shared(spec: ClusterSpec, chk: _Check) -> None:
@@ -553,12 +561,21 @@ def _check_proxy(cluster: Cluster, proxy: ProxySpec, chk: _Check) -> None:
         )
     _check_backends(cluster, "prefill", "prefillers", proxy.prefillers, chk)
     _check_backends(cluster, "decode", "decoders", proxy.decoders, chk)
+    _check_secret_args(proxy.args, chk)
     for flag in _PROXY_DERIVED:
         if flag in proxy.args:
             chk.add(
                 f"{chk.source}: proxy.args.{flag}: set by pdtui from proxy.host/port and the"
                 " instances"
             )
+
+
+def _check_secret_args(args: dict[str, FlagValue], chk: _Check) -> None:
+    for key in args:
+        if _SECRET_FLAG_RE.search(key):
+            chk.warnings.append(
+                f"{chk.source}: proxy.args.{key}: looks like a secret; as a flag it shows in "
+                "ps and in the proxy's log - pass it in [proxy.env] if the proxy reads it there")
 
 
 def _check_backends(

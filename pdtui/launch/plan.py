@@ -38,6 +38,11 @@ DP_FLAGS = (
 
 KV_ROLE = {"prefill": "kv_producer", "decode": "kv_consumer"}
 
+#: Secret ``vllm serve`` flags and the environment variable vLLM (or huggingface_hub) reads
+#: instead: given as a flag, the value would show in ``ps`` and in the process's log, so it
+#: travels in the 0600 environment file. https://docs.vllm.ai/en/latest/usage/security.html
+SECRET_FLAGS = {"api-key": "VLLM_API_KEY", "hf-token": "HF_TOKEN"}
+
 
 def compact_json(value: Any) -> str:
     """JSON the way the runbook writes ``--additional-config``: no spaces, key order kept."""
@@ -200,11 +205,14 @@ def plan_instance(cluster: Cluster, instance: Instance) -> list[ProcessPlan]:
     model = cluster.spec.model
     kv = kv_transfer_for(instance)
     serve = [
-        (k, v) for k, v in instance.serve.items() if not (instance.dp and k in DP_FLAGS)
+        (k, v) for k, v in instance.serve.items()
+        if not (instance.dp and k in DP_FLAGS) and k not in SECRET_FLAGS
     ]
+    secret_env = {SECRET_FLAGS[k]: flag_text(v) for k, v in instance.serve.items()
+               if k in SECRET_FLAGS and not isinstance(v, bool)}
     plans: list[ProcessPlan] = []
     for proc in instance.processes:
-        env = dict(instance.env)
+        env = {**instance.env, **secret_env}
         subset = set(proc.devices) < set(range(node.npus))
         if proc.dp_rank is not None or subset:
             env.pop(VISIBLE_DEVICES, None)
