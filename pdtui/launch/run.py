@@ -31,7 +31,7 @@ from pdtui.ssh import SshError, SshPool, redact
 from pdtui.ssh.remote import target
 
 RunState = Literal["running", "exited", "stopped", "not-started", "unknown"]
-_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name, never . or ..
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -154,3 +154,14 @@ async def test_a_stale_pid_reused_by_another_process_does_not_block_a_relaunch(
     assert (await status(pool, node, cluster.name, "decode-0")).state == "running"
     assert await stop(pool, node, cluster.name, "decode-0", grace=5) == "stopped"
     assert bystander.poll() is None
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", ""])
+def test_run_dir_never_names_a_folder_outside_the_run_folder(name: str) -> None:
+    text = (Path(__file__).resolve().parents[2] / "sample_clusters"
+            / "deepseek-v3.2-a3-1p1d.toml").read_text()
+    node = loads(text).nodes[0]
+    with pytest.raises(ValueError):
+        run_dir(node, "c", name)
+    with pytest.raises(ValueError):
+        run_dir(node, name, "p")
