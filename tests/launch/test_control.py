@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -142,3 +143,21 @@ async def test_a_long_running_server_stays_ready_however_long_its_log(rig) -> No
     assert st.run.log_size is not None and st.run.log_size > 500_000
     assert (st.state, st.stage) == ("ready", "ready")
     assert len(st.log_tail) == 20
+
+
+async def test_plogs_go_to_the_run_folder_unless_set(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from pdtui.launch.run import run_dir, start
+
+    cluster, pool, _sim = rig
+    node = cluster.node("decode-0")
+    argv = ["sh", "-c", 'echo "plog=$ASCEND_PROCESS_LOG_PATH"']
+    mine = tmp_path / "my-ascend-logs"
+    await start(pool, node, cluster.name, "dflt", {}, argv)
+    await start(pool, node, cluster.name, "own", {"ASCEND_PROCESS_LOG_PATH": str(mine)}, argv)
+    for name, want in (("dflt", run_dir(node, cluster.name, "dflt")), ("own", str(mine))):
+        log = Path(run_dir(node, cluster.name, name)) / "out.log"
+        for _ in range(100):
+            if log.exists() and log.read_text():
+                break
+            await asyncio.sleep(0.05)
+        assert log.read_text().strip() == f"plog={want}"
