@@ -279,6 +279,8 @@ class Status:
     uptime_s: int | None = None
     mounts: dict[str, bool] = field(default_factory=dict)
     devices: dict[str, bool] = field(default_factory=dict)
+    #: ``hccn_tool`` and ``npu-smi`` answer inside (exit 0)
+    tools: dict[str, bool] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
@@ -288,12 +290,14 @@ class Status:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.state == "running" and not self.missing
+        return (self.error is None and self.state == "running" and not self.missing
+                and all(self.tools.values()))
 
     def to_dict(self) -> dict[str, object]:
         return {"node": self.node, "container": self.container, "mode": self.mode,
                 "state": self.state, "image": self.image, "uptime_s": self.uptime_s,
-                "mounts": self.mounts, "devices": self.devices, "versions": self.versions,
+                "mounts": self.mounts, "devices": self.devices, "tools": self.tools,
+                "versions": self.versions,
                 "missing": self.missing, "error": self.error}
 
 
@@ -320,8 +324,14 @@ for name in ("vllm", "vllm_ascend", "torch_npu"):
 """
 
 
-def inside_script(mounts: list[str], devices: list[str]) -> str:
-    """The one script ``status`` runs inside: uptime, ``test -e`` of each path, versions."""
+#: The tools inside: on PATH, else where the tutorial mounts them.
+_TOOLS = (("hccn_tool", "/usr/local/Ascend/driver/tools/hccn_tool", "-i {dev} -ip -g"),
+          ("npu-smi", "/usr/local/bin/npu-smi", "info -l"))
+
+
+def inside_script(mounts: list[str], devices: list[str], device: int = 0) -> str:
+    """The one script ``status`` runs inside: uptime, ``test -e`` of each path, whether
+    ``hccn_tool`` and ``npu-smi`` answer, versions."""
     def checks(kind: str, paths: list[str]) -> str:
         if not paths:
             return ""
@@ -332,6 +342,9 @@ def inside_script(mounts: list[str], devices: list[str]) -> str:
         "read -r u _ < /proc/uptime && set -- $(cat /proc/1/stat) "
         '&& echo "uptime $(( ${u%.*} - ${22} / hz ))"\n'
         + checks("mount", mounts) + checks("device", devices)
+        + "".join(f't=$(command -v {name} || echo {path}); "$t" {args.format(dev=device)} '
+                  f'>/dev/null 2>&1 && echo "tool 1 {name}" || echo "tool 0 {name}"\n'
+                  for name, path, args in _TOOLS)
         + "py=$(command -v python3 || command -v python)\n"
         f"[ -n \"$py\" ] && \"$py\" -c {shlex.quote(_VERSIONS_PY)} 2>/dev/null\n"
         "v=$(cat /usr/local/Ascend/ascend-toolkit/latest/*/ascend_toolkit_install.info "
@@ -344,7 +357,9 @@ def inside_script(mounts: list[str], devices: list[str]) -> str:
 
 
 def _status_script(cluster: Cluster, node: Node) -> str:
-    inner = shlex.join(exec_argv(node, inside_script(*required(cluster, node))))
+    ids = sorted({d for i in cluster.instances if i.node == node.name for d in i.devices})
+    script = inside_script(*required(cluster, node), device=ids[0] if ids else 0)
+    inner = shlex.join(exec_argv(node, script))
     return (_found_script(node, with_image=False)
             + 'case "$info" in running*) ;; *) exit 0 ;; esac\n'
             + f"{inner} || echo \"exec-failed $?\"\n")
@@ -353,9 +368,9 @@ def _status_script(cluster: Cluster, node: Node) -> str:
 def _parse_inside(st: Status, out: str) -> None:
     for line in out.splitlines():
         key, _, rest = line.partition(" ")
-        if key in {"mount", "device"}:
+        if key in {"mount", "device", "tool"}:
             flag, _, path = rest.partition(" ")
-            (st.mounts if key == "mount" else st.devices)[path] = flag == "1"
+            {"mount": st.mounts, "device": st.devices, "tool": st.tools}[key][path] = flag == "1"
         elif key == "version":
             name, _, value = rest.partition(" ")
             st.versions[name] = value.strip() or "-"
@@ -382,6 +397,53 @@ async def status(pool: SshPool, cluster: Cluster, node: Node) -> Status:
     if found.running:
         _parse_inside(st, out)
     return st
+
+
+# --------------------------------------------------------------------------- findings
+
+Finding = tuple[str, str, str]
+"""``(severity, message, fix)`` of one problem a container causes."""
+
+
+def _state_finding(node: Node, st: Status) -> Finding:
+    box = _box(node)
+    if box.managed:
+        fix = "run `pdtui containers CLUSTER up` (it creates or starts it)"
+    else:
+        fix = (f"start it on the node (`{box.cli} start {box.name}`); pdtui never starts an "
+               "adopted container")
+    return "error", f"container {box.name} is {st.state}{': ' + st.error if st.error else ''}", fix
+
+
+def _path_finding(box: Container, path: str) -> Finding:
+    recreate = "then `pdtui containers CLUSTER up --recreate`"
+    if path == "/etc/hccn.conf":
+        return ("error", f"/etc/hccn.conf is not mounted in container {box.name}: vLLM starts, "
+                "but HCCL logs \"'device ip' is not set\" and answers are garbled or the KV "
+                "transfer fails (vllm-ascend issue #7711)",
+                f"mount it (the default mounts do: -v /etc/hccn.conf:/etc/hccn.conf), {recreate}")
+    if path.startswith("/dev/"):
+        return ("error", f"{path} is not visible in container {box.name}",
+                f"pass it (devices = \"all\" or \"instances\"), {recreate}")
+    return "error", f"{path} is missing in container {box.name}", f"mount it, {recreate}"
+
+
+def findings(node: Node, st: Status) -> list[Finding]:
+    """What is wrong with the node's container for serving, each with its fix."""
+    box = _box(node)
+    if st.state != "running" or st.error:
+        return [_state_finding(node, st)]
+    out = [_path_finding(box, p) for p in st.missing]
+    out += [("error", f"{tool} does not work inside container {box.name}: the health checks "
+             "and the ranktable's reads fail there",
+             "mount the driver's tools (the default mounts: hccn_tool, npu-smi, dcmi, "
+             "driver lib64), then `pdtui containers CLUSTER up --recreate`")
+            for tool, ok in st.tools.items() if not ok]
+    out += [("error", f"{name} is not installed in container {box.name} ({st.image})",
+             "use the vllm-ascend image of your version (image = "
+             "\"quay.io/ascend/vllm-ascend:<version>\")")
+            for name in ("vllm", "vllm_ascend") if st.versions.get(name, "-") == "-"]
+    return out
 
 
 # --------------------------------------------------------------------------- every node

@@ -205,12 +205,29 @@ async def preflight(pool: SshPool, cluster: Cluster,
     by_node: dict[str, list[Launchable]] = {}
     for item in items:
         by_node.setdefault(item.node, []).append(item)
+    boxed = await asyncio.gather(*(_container_problems(pool, cluster, cluster.node(n))
+                                   for n in by_node))
+    broken = {p.node for ps in boxed for p in ps if p.message.startswith("container ")}
     results = await asyncio.gather(*(check_node(pool, cluster, cluster.node(n), its)
-                                     for n, its in by_node.items()))
+                                     for n, its in by_node.items() if n not in broken))
     problems = _doctor_problems(cluster, items)
-    problems += [p for r in results for p in r]
+    problems += [p for r in boxed for p in r] + [p for r in results for p in r]
     problems += await _busy_devices(pool, cluster, items)
     return problems
+
+
+async def _container_problems(pool: SshPool, cluster: Cluster, node: Node) -> list[Problem]:
+    """The node's container, checked from inside (one exec): exists and runs, mounts,
+    devices, tools, vLLM installed. A container that does not run is the only problem
+    reported for its node (the other checks would run inside it)."""
+    if node.container is None:
+        return []
+    from pdtui import containers
+
+    st = await containers.status(pool, cluster, node)
+    path = str(cluster.path) if cluster.path else "CLUSTER"
+    return [Problem(sev, node.name, None, msg, fix.replace("CLUSTER", path))  # type: ignore[arg-type]
+            for sev, msg, fix in containers.findings(node, st)]
 
 
 def _doctor_problems(cluster: Cluster, items: list[Launchable]) -> list[Problem]:

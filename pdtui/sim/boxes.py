@@ -26,6 +26,12 @@ from pdtui.sim import podman
 from pdtui.ssh.remote import pool_for, target
 
 KINDS = ("container-stopped", "container-gone", "container-missing-mount")
+#: What the runbook's image (vllm-ascend v0.11.0rc0) reports; the fake node's Python finds
+#: these as installed distributions, the CANN and driver files sit at their real paths.
+VERSIONS = {"vllm": "0.11.0", "vllm_ascend": "0.11.0rc0", "torch_npu": "2.7.1"}
+CANN_VERSION, DRIVER_VERSION = "8.3.RC1", "25.2.0"
+_TOOLKIT_INFO = "/usr/local/Ascend/ascend-toolkit/latest/x86_64-linux/ascend_toolkit_install.info"
+_DRIVER_INFO = "/usr/local/Ascend/driver/version.info"
 
 
 class BoxError(Exception):
@@ -76,7 +82,22 @@ class SimBoxes:
             raise BoxError(f"--containers: {exc}") from None
         for name in nodes:
             podman.fake_devices(sim_dir / "nodes" / name, npus)
+        boxes._fake_image_files()
         return boxes
+
+    def _fake_image_files(self) -> None:
+        """Version records as the real image and driver have them."""
+        site = self.sim_dir / "image" / "site"
+        for name, version in VERSIONS.items():
+            info = site / f"{name}-{version}.dist-info"
+            info.mkdir(parents=True, exist_ok=True)
+            (info / "METADATA").write_text(
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        ascend = self.sim_dir / "image" / "ascend"
+        ascend.mkdir(parents=True, exist_ok=True)
+        (ascend / "ascend_toolkit_install.info").write_text(
+            f"package_name=Ascend-cann-toolkit\nversion={CANN_VERSION}\n")
+        (ascend / "version.info").write_text(f"Version={DRIVER_VERSION}\n")
 
     @property
     def prefix(self) -> str:
@@ -85,7 +106,10 @@ class SimBoxes:
 
     def _extra(self) -> tuple[str, ...]:
         """The simulator's folder (fake tools, model, run folders) and pdtui's source."""
-        mounts = [f"{self.sim_dir}:{self.sim_dir}"]
+        image = self.sim_dir / "image" / "ascend"
+        mounts = [f"{self.sim_dir}:{self.sim_dir}",
+                  f"{image}/ascend_toolkit_install.info:{_TOOLKIT_INFO}:ro",
+                  f"{image}/version.info:{_DRIVER_INFO}:ro"]
         source = Path(pdtui.__file__).resolve().parent.parent
         prefix = podman.python_prefix()
         if not source.is_relative_to("/usr") and not (prefix and source.is_relative_to(prefix)):
@@ -99,7 +123,8 @@ class SimBoxes:
         env = {"PATH": f"{node}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "HOME": f"{node}/home", "PDTUI_SIM_STATE": str(self.sim_dir / "state.json"),
                "PDTUI_SIM_NODE": "{node.name}", "PDTUI_SIM_LISTEN": "{node.host}",
-               "PDTUI_SIM_NODE_IP": "{node.ip}", "PDTUI_SIM_ADDR_MAP": self.addr_map}
+               "PDTUI_SIM_NODE_IP": "{node.ip}", "PDTUI_SIM_ADDR_MAP": self.addr_map,
+               "PYTHONPATH": str(self.sim_dir / "image" / "site")}
         if "PDTUI_SIM_VLLM_SPEED" in os.environ:
             env["PDTUI_SIM_VLLM_SPEED"] = os.environ["PDTUI_SIM_VLLM_SPEED"]
         return env

@@ -55,7 +55,9 @@ def boxed(sim: Simulator, name: str, **options: object) -> Cluster:
     plain = cl.load(sim.cluster_file)
     for n in plain.nodes:
         fake_devices(sim.dir / "nodes" / n.name, n.npus)
-    table = container_table(sim.dir, name, 16, **options)  # type: ignore[arg-type]
+    # the simulator's folder too: the fake tools reach the simulator through it
+    table = container_table(sim.dir, name, 16, extra=(f"{sim.dir}:{sim.dir}",),
+                            **options)  # type: ignore[arg-type]
     spec = plain.spec.model_copy(update={
         "defaults": plain.spec.defaults.model_copy(update={"container": table})})
     cl.atomic_write(sim.cluster_file, cl.dump_spec(spec))

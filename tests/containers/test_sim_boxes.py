@@ -10,6 +10,7 @@ import pytest
 
 from pdtui import cluster as cl
 from pdtui import containers as ct
+from pdtui.launch.preflight import preflight
 from pdtui.place import wrap
 from pdtui.sim.podman import runtime_env
 from pdtui.sim.rig import SimError, Simulator, runbook_spec
@@ -41,6 +42,15 @@ async def test_each_node_runs_in_its_own_container_with_the_fake_tools_inside(
             pre, dec = cluster.node("prefill-0"), cluster.node("decode-0")
             good = await ct.status(pool, cluster, pre)
             assert good.ok, good
+            assert good.tools == {"hccn_tool": True, "npu-smi": True}
+            assert good.versions == {"vllm": "0.11.0", "vllm_ascend": "0.11.0rc0",
+                                     "torch_npu": "2.7.1", "cann": "8.3.RC1",
+                                     "driver": "25.2.0"}
+            problems = await preflight(pool, cluster)
+            hccn = [p for p in problems if "/etc/hccn.conf is not mounted" in p.message]
+            assert [p.node for p in hccn] == ["decode-0"], problems
+            assert "'device ip' is not set" in hccn[0].message and "--recreate" in hccn[0].fix
+            assert not [p for p in problems if p.node == "prefill-0" and "container" in p.message]
             bad = await ct.status(pool, cluster, dec)
             assert bad.state == "running" and bad.missing == ["/etc/hccn.conf"]
             # the fake tools answer inside, at the tutorial's paths
@@ -58,7 +68,12 @@ async def test_stopped_and_gone_faults(tmp_path: Path, podman_conf: Path) -> Non
         cluster = cl.load(sim.cluster_file)
         async with pool_for(cluster) as pool:
             states = [(await ct.status(pool, cluster, n)).state for n in cluster.nodes]
+            problems = await preflight(pool, cluster)
     assert states == ["exited", "absent"]
+    boxes = [p for p in problems if p.message.startswith("container ")]
+    assert [(p.node, p.message.rsplit(" ", 1)[1]) for p in boxes] == [
+        ("prefill-0", "exited"), ("decode-0", "absent")], problems
+    assert all(f"pdtui containers {sim.cluster_file} up" in p.fix for p in boxes)
 
 
 async def test_container_faults_need_containers_and_a_known_node(
