@@ -300,8 +300,32 @@ async def _answer(step: Step, run: _Run) -> Outcome:
                       f"from character {at} on: the KV transfer may corrupt data")
 
 
+async def _containers(step: Step, run: _Run) -> Outcome:
+    """Each node's serving container: created or started when managed (never pulled), then
+    checked from inside (mounts, devices, tools, vLLM)."""
+    from pdtui import containers
+
+    nodes = [n for n in run.cluster.nodes if n.container is not None]
+    ups = await containers.each(nodes, lambda n: containers.up(run.pool, n))
+    step.details = [f"{r.node}: {r.container} {r.action}" for r in ups]
+    bad_up = [r for r in ups if not r.ok]
+    if bad_up:
+        return "failed", f"{bad_up[0].node}: {bad_up[0].message}"
+    found = [(n, f) for n in nodes
+             for f in containers.findings(n, await containers.status(run.pool, run.cluster, n))]
+    step.details += [f"{n.name}: {msg}" for n, (_, msg, _) in found]
+    if found:
+        node, (_, msg, fix) = found[0]
+        return "failed", f"{node.name}: {msg} - {fix}"
+    return "passed", None
+
+
 def _always(cluster: Cluster) -> bool:
     return True
+
+
+def _has_containers(cluster: Cluster) -> bool:
+    return any(n.container is not None for n in cluster.nodes)
 
 
 def _has_proxy(cluster: Cluster) -> bool:
@@ -319,6 +343,8 @@ class _StepKind:
 
 #: The runbook, in its order: each step's key, title, view, function and when it applies.
 STEPS: tuple[_StepKind, ...] = (
+    _StepKind("containers", "Containers up, mounts and devices inside", "overview",
+              _containers, _has_containers),
     _StepKind("network", "NPU network and pings", "grid", _network),
     _StepKind("ranktable", "Ranktable generated, linted, pushed", "ranktable", _ranktable,
               needs_ranktable),
