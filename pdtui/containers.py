@@ -20,7 +20,7 @@ import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pdtui.cluster import Cluster, Node
 from pdtui.cluster.model import Container
@@ -448,18 +448,19 @@ def findings(node: Node, st: Status) -> list[Finding]:
 
 # --------------------------------------------------------------------------- every node
 
-T = Result | Status
+R = TypeVar("R", Result, Status, Result | Status)
 
 
-async def each(nodes: list[Node], work: Callable[[Node], Awaitable[T]],
-               on_done: Callable[[T], None] | None = None) -> list[T]:
-    """``work`` on every node at once; ``on_done`` as each finishes; results in node order."""
-    async def one(node: Node) -> T:
+async def each(nodes: list[Node], work: Callable[[Node], Awaitable[R]],
+               on_done: Callable[[R | Result], None] | None = None) -> list[R | Result]:
+    """``work`` on every node at once; ``on_done`` as each finishes; results in node order
+    (a node SSH cannot reach gives a failed `Result`)."""
+    async def one(node: Node) -> R | Result:
+        result: R | Result
         try:
             result = await work(node)
         except SshError as exc:
-            box = _box(node)
-            result = Result(node.name, box.name, "failed", False, str(exc))
+            result = Result(node.name, _box(node).name, "failed", False, str(exc))
         if on_done is not None:
             on_done(result)
         return result

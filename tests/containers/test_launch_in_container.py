@@ -48,6 +48,7 @@ async def test_the_runbook_passes_with_both_nodes_in_containers_and_stop_empties
     report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60,
                            ranktable_file=tmp_path / "report" / "ranktable.json")
     assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
+    assert report.steps[0].key == "containers" and report.steps[1].key == "network"
     names = {n.name: n.container.name for n in cluster.nodes}  # type: ignore[union-attr]
     for item in launchables(cluster):
         st = await process_status(pool, cluster, item)

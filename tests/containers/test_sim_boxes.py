@@ -12,6 +12,7 @@ from pdtui import cluster as cl
 from pdtui import containers as ct
 from pdtui.launch.preflight import preflight
 from pdtui.place import wrap
+from pdtui.runbook import run_all
 from pdtui.sim.podman import runtime_env
 from pdtui.sim.rig import SimError, Simulator, runbook_spec
 from pdtui.ssh.remote import pool_for, target
@@ -60,6 +61,12 @@ async def test_each_node_runs_in_its_own_container_with_the_fake_tools_inside(
             assert tools.ok, tools.stderr
             assert "ipaddr:" in tools.stdout and "Total Count" in tools.stdout
             assert tools.stdout.rstrip().endswith("/dev/davinci15")
+            report = await run_all(pool, cluster, None)
+        failed = report.failed_step
+        assert failed is not None and failed.key == "containers", report.steps
+        assert failed.reason is not None and failed.reason.startswith(
+            "decode-0: /etc/hccn.conf is not mounted")
+        assert report.steps[1].state == "pending"
     assert all(_state(podman_conf, n) == "absent" for n in names)
 
 
