@@ -168,3 +168,14 @@ def test_the_readme_table_lists_every_finding_with_its_source() -> None:
     for fp in FINGERPRINTS:
         row = next((ln for ln in section.splitlines() if ln.startswith(f"| `{fp.key}`")), "")
         assert fp.url and fp.url in row, fp.key
+
+
+@given(st.lists(st.sampled_from(["EI0006", "weights took", "(EZ", "x", " ", "Avg"]),
+                max_size=6), st.text(max_size=30))
+def test_the_literal_trie_matches_exactly_when_a_word_is_in_the_line(parts: list[str],
+                                                                     noise: str) -> None:
+    from pdtui.launch.logs.lines import literal_regex
+
+    words = ("EI0006", "EI0014", "weights took", "(EZ", "(EA", "Avg prompt throughput")
+    line = noise.join(parts)
+    assert bool(literal_regex(words).search(line)) == any(w in line for w in words)

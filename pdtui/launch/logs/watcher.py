@@ -15,11 +15,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pdtui.launch.logs.fingerprints import GENERIC, Severity, matches
-from pdtui.launch.logs.lines import clean, is_noise, source_of, split_glued, stamp_of
-from pdtui.launch.logs.stages import CAPTURE_START, SHARDS, STAGE_ORDER, STAGES, START
+from pdtui.launch.logs.fingerprints import FINGERPRINT_KEYS, GENERIC, Severity, matches
+from pdtui.launch.logs.lines import (
+    Stamp,
+    clean,
+    is_noise,
+    literal_regex,
+    source_of,
+    split_glued,
+    stamp_of,
+)
+from pdtui.launch.logs.stages import CAPTURE_START, SHARDS, STAGE_KEYS, STAGE_ORDER, STAGES, START
 
 STATS_KEY = "Avg prompt throughput"
+#: A line holding none of these can match no stage, fingerprint or stats pattern (the corpus
+#: test checks it): such lines only update the time, which keeps long logs fast.
+_KEYS = literal_regex(STAGE_KEYS + FINGERPRINT_KEYS + (STATS_KEY,))
 _STATS = re.compile(
     r"Avg prompt throughput: ([\d.]+) tokens/s, Avg generation throughput: ([\d.]+) tokens/s, "
     r"Running: (\d+) reqs, (?:Swapped: \d+ reqs, )?Waiting: (\d+) reqs"
@@ -109,7 +120,8 @@ class LogWatcher:
     stuck_intervals: int = 0
     timelines: list[Timeline] = field(default_factory=lambda: [Timeline(1)])
     stats_seen: int = 0
-    _last: tuple[float, str] | None = None
+    _stamp: Stamp | None = None  # the last time stamp seen
+    _epoch: tuple[Stamp, float] | None = None  # the last stamp turned into seconds
     _lineno: int = 0
 
     def __post_init__(self) -> None:
@@ -142,20 +154,25 @@ class LogWatcher:
             self._record(record, self._lineno, source or self.source)
 
     def _record(self, rec: str, lineno: int, source: str) -> None:
-        mark = self._mark(rec, lineno)
+        stamp = stamp_of(rec)
+        if stamp is not None:
+            self._stamp = stamp
+        if self.started_at is None:
+            self.started_at = self._now()
+        if not _KEYS.search(rec):
+            return
         proc = source_of(rec)
+        mark = Mark(self._now(), lineno, self._stamp.text if self._stamp else None, proc)
         start = START.search(rec)
         if start is not None and self._restarts(proc, start.group(0)):
             self._new_timeline(lineno, mark.at)
         if start is not None:
             self.timeline.starts.setdefault(proc, set()).add(start.group(0))
-        if self.started_at is None:
-            self.started_at = mark.at
         for key, _title, pattern in STAGES:
             if pattern.search(rec):
-                self._reach(key, Mark(mark.at, lineno, mark.stamp, proc))
+                self._reach(key, mark)
         if CAPTURE_START.search(rec):
-            self.timeline.capture.setdefault("started", Mark(mark.at, lineno, mark.stamp, proc))
+            self.timeline.capture.setdefault("started", mark)
         m = SHARDS.search(rec)
         if m:
             self.shards = (int(m.group(2)), int(m.group(3)))
@@ -164,17 +181,18 @@ class LogWatcher:
         if stats is not None:
             self._note_stats(stats, rec, mark.at)
 
-    def _mark(self, rec: str, lineno: int) -> Mark:
-        """The record's own stamp; a record without one (uvicorn's) has the last stamp before
-        it, or the clock's time."""
-        stamp = stamp_of(rec)
-        if stamp is not None:
-            t = stamp.epoch(self._last[0] if self._last else time.time())
-            if t is not None:
-                self._last = (t, stamp.text)
-        if self._last is None:
-            return Mark(self.clock(), lineno, None)
-        return Mark(self._last[0], lineno, self._last[1])
+    def _now(self) -> float:
+        """The time of the last stamp seen (a line without one, uvicorn's, has the time of
+        the stamped line before it), or the clock's when none was seen yet."""
+        if self._stamp is None:
+            return self.clock()
+        if self._epoch is not None and self._epoch[0] == self._stamp:
+            return self._epoch[1]
+        t = self._stamp.epoch(self._epoch[1] if self._epoch else time.time())
+        if t is None:
+            return self._epoch[1] if self._epoch else self.clock()
+        self._epoch = (self._stamp, t)
+        return t
 
     def _restarts(self, proc: str, marker: str) -> bool:
         """A start line after a fatal error, or one this process printed already after it
