@@ -247,6 +247,7 @@ class _Collector:
         self.req, self.res, self.t0 = req, res, t0
         self.on_text, self.clock, self.key = on_text, clock, key
         self.text: list[str] = []
+        self.chars = 0  # characters in ``text``
         self.times: list[float] = []
         self.done = False
         self.bad: list[str] = []  # data payloads that were not a JSON object
@@ -266,6 +267,7 @@ class _Collector:
             piece = _choice_text(c, self.req.kind)
             if piece:
                 self.text.append(piece)
+                self.chars += len(piece)
                 if now is not None:
                     self.times.append(now)
                 if self.on_text is not None:
@@ -331,30 +333,16 @@ async def send(
     res = Result(status=None)
     t0 = clock()
     col = _Collector(req, res, t0, on_text, clock, key)
-    lines: list[str] = []  # non-SSE lines of a 2xx streamed answer
-    data_lines: list[str] = []  # the current SSE event's data lines
     saw_sse = False
+    deadline = _deadline(client)
     try:
-        async with client.stream("POST", url, json=req.body(),
-                                 headers=auth_headers(key or "")) as resp:
-            res.status = resp.status_code
-            if resp.status_code >= 400 or not req.stream:
-                raw = (await resp.aread()).decode(errors="replace")
-                res.body = raw
-            else:
-                async for line in resp.aiter_lines():
-                    if line.startswith("data:"):
-                        saw_sse = True
-                        data_lines.append(line[5:].removeprefix(" "))
-                    elif line == "":
-                        if data_lines:
-                            col.event("\n".join(data_lines))
-                            data_lines = []
-                    elif not line.startswith((":", "event:", "id:", "retry:")):
-                        lines.append(line)
-                if data_lines:
-                    col.event("\n".join(data_lines))
-                res.body = "\n".join(lines)
+        async with asyncio.timeout(deadline):
+            saw_sse = await _exchange(client, url, req, col, key)
+    except TimeoutError:
+        res.error = (f"no complete answer from {url} within the {deadline:g} s deadline "
+                     "(the server kept the connection open)")
+    except _Overrun as exc:
+        res.error = str(exc)
     except httpx.TimeoutException as exc:
         res.error = f"timed out talking to {url} ({type(exc).__name__})"
     except httpx.RemoteProtocolError as exc:
@@ -366,6 +354,111 @@ async def send(
     if res.error is None and res.status is not None:
         _judge(res, col, saw_sse, key)
     return col.finish(end, streamed=req.stream and saw_sse)
+
+
+#: A body (non-streamed, or an error) is read up to this many bytes; past it, it is cut.
+MAX_BODY = 4 << 20
+#: A stream may carry this many characters per requested token, for ``max_tokens`` plus
+#: ``TOKEN_MARGIN`` tokens, and ``WIRE_PER_TOKEN`` bytes per token on the wire (JSON, usage,
+#: SSE framing) plus ``MAX_BODY``: a server that sends more is broken, and pdtui stops reading.
+CHARS_PER_TOKEN = 32
+WIRE_PER_TOKEN = 2048
+TOKEN_MARGIN = 64
+
+
+class _Overrun(Exception):
+    """The answer passed a cap; the message says which."""
+
+
+def _deadline(client: httpx.AsyncClient) -> float:
+    """The overall deadline of one request: the client's read timeout (600 s without one).
+    The read timeout alone restarts on every byte, so a trickle would never end."""
+    return client.timeout.read or 600.0
+
+
+async def _exchange(client: httpx.AsyncClient, url: str, req: Request, col: _Collector,
+                    key: str | None) -> bool:
+    """POST ``req`` and read its answer into ``col``; True when it was SSE."""
+    res = col.res
+    async with client.stream("POST", url, json=req.body(),
+                             headers=auth_headers(key or "")) as resp:
+        res.status = resp.status_code
+        if resp.status_code >= 400 or not req.stream:
+            res.body = await _read_body(resp, res)
+            return False
+        return await _read_sse(resp, col)
+
+
+async def _read_body(resp: httpx.Response, res: Result) -> str:
+    buf = bytearray()
+    async for chunk in resp.aiter_bytes():
+        buf.extend(chunk[: MAX_BODY - len(buf)])
+        if len(buf) >= MAX_BODY:
+            res.body = buf.decode(errors="replace")
+            raise _Overrun(f"HTTP {resp.status_code}: the answer's body was cut at "
+                           f"{MAX_BODY} bytes (the server sent more)")
+    return buf.decode(errors="replace")
+
+
+async def _lines(resp: httpx.Response, budget: int, max_tokens: int) -> AsyncIterator[str]:
+    """The answer's lines (``\n`` or ``\r\n``), stopping past ``budget`` bytes."""
+    buf = bytearray()
+    seen = 0
+    async for chunk in resp.aiter_bytes():
+        seen += len(chunk)
+        if seen > budget:
+            raise _Overrun(f"the stream was cut at {budget} bytes: more than max_tokens "
+                           f"{max_tokens} worth (the server kept sending)")
+        buf.extend(chunk)
+        start = 0
+        while (i := buf.find(b"\n", start)) >= 0:
+            yield buf[start:i].decode(errors="replace").removesuffix("\r")
+            start = i + 1
+        del buf[:start]
+    if buf:
+        yield buf.decode(errors="replace")
+
+
+async def _read_sse(resp: httpx.Response, col: _Collector) -> bool:
+    """Feed each SSE event of a 2xx streamed answer to ``col``; the other lines (not SSE
+    fields) become the result's body. True when any ``data:`` line came. Stops (``_Overrun``)
+    past ``max_tokens`` worth of text or of bytes."""
+    lines: list[str] = []  # non-SSE lines
+    data_lines: list[str] = []  # the current SSE event's data lines
+    saw_sse = False
+    tokens = col.req.max_tokens + TOKEN_MARGIN
+    max_chars = tokens * CHARS_PER_TOKEN
+    async for line in _lines(resp, MAX_BODY + tokens * WIRE_PER_TOKEN, col.req.max_tokens):
+        if line.startswith("data:"):
+            saw_sse = True
+            data_lines.append(line[5:].removeprefix(" "))
+        elif line == "":
+            if data_lines:
+                col.event("\n".join(data_lines))
+                data_lines = []
+                if col.chars > max_chars:
+                    raise _Overrun(f"the stream was stopped after {max_chars} characters: "
+                                   f"more than max_tokens {col.req.max_tokens} worth "
+                                   "(the server kept sending)")
+        elif not line.startswith((":", "event:", "id:", "retry:")):
+            lines.append(line)
+    if data_lines:
+        col.event("\n".join(data_lines))
+    col.res.body = "\n".join(lines)
+    return saw_sse
+
+
+def _stream_problems(res: Result, col: _Collector) -> list[str]:
+    """What is wrong with a streamed answer that came with HTTP 2xx."""
+    problems = []
+    if not col.done and not res.finish_reason:
+        problems.append("the stream ended before data: [DONE] (the decoder may have failed)")
+    if col.bad:
+        n = len(col.bad)
+        what = "1 SSE event was" if n == 1 else f"{n} SSE events were"
+        problems.append(f"{what} not a JSON object and skipped, so the answer may be "
+                        f"missing text; first: {col.bad[0][:80]!r}")
+    return problems
 
 
 def _judge(res: Result, col: _Collector, saw_sse: bool, key: str | None = None) -> None:
@@ -380,14 +473,7 @@ def _judge(res: Result, col: _Collector, saw_sse: bool, key: str | None = None) 
                                 key)
         return
     if saw_sse:
-        problems = []
-        if not col.done and not res.finish_reason:
-            problems.append("the stream ended before data: [DONE] (the decoder may have failed)")
-        if col.bad:
-            n = len(col.bad)
-            what = "1 SSE event was" if n == 1 else f"{n} SSE events were"
-            problems.append(f"{what} not a JSON object and skipped, so the answer may be "
-                            f"missing text; first: {col.bad[0][:80]!r}")
+        problems = _stream_problems(res, col)
         if res.error is None and problems:
             res.error = "; ".join(problems)
         return
@@ -732,7 +818,11 @@ async def load_test(
 
     t0 = clock()
     await asyncio.gather(*(one() for _ in range(n_requests)))
-    seconds = clock() - t0
+    return _load_report(results, n_requests, clock() - t0)
+
+
+def _load_report(results: list[Result], n_requests: int, seconds: float) -> LoadReport:
+    """Percentiles of the good results' TTFT and TPOT, total tokens/s, the first errors."""
     good = [r for r in results if r.ok]
     ttfts = [r.ttft for r in good if r.ttft is not None]
     tpots = [t for t in (tpot(r) for r in good) if t is not None]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 import time
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -16,34 +17,31 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from pdtui.cluster import Cluster
-from pdtui.npu.health import CheckReport
-from pdtui.runbook import Verification, verification
 from pdtui.settings import Settings, load_settings, save_settings
-from pdtui.ssh import (
-    CommandRecord,
-    HostKeyChanged,
-    HostKeyUnknown,
-    NodeState,
-    NodeStatus,
-    SshError,
-    SshPool,
-)
-from pdtui.ssh.remote import pool_for, target
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.safe import printable
 from pdtui.tui.screens.base import MODE_KEYS, NoSession
-from pdtui.tui.screens.command_log import CommandLogScreen
-from pdtui.tui.screens.console import ConsoleScreen
-from pdtui.tui.screens.grid import GridScreen
-from pdtui.tui.screens.help import HelpScreen
-from pdtui.tui.screens.hostkey import HostKeyScreen
-from pdtui.tui.screens.launch import LaunchScreen
 from pdtui.tui.screens.overview import OverviewScreen
-from pdtui.tui.screens.ranktable import RanktableScreen
+
+if TYPE_CHECKING:
+    from pdtui.cluster import Cluster
+    from pdtui.npu.health import CheckReport
+    from pdtui.runbook import Verification
+    from pdtui.ssh import CommandRecord, HostKeyUnknown, NodeStatus, SshPool
 
 __all__ = ["MODE_KEYS", "PdTui", "to_textual_theme"]
+
+
+def _lazy(module: str, name: str) -> Callable[[], Screen[None]]:
+    """A mode's screen whose module is imported when the mode is first shown: the first
+    frame (the Runbook view) does not wait for the other views' imports (httpx, ...)."""
+
+    def make() -> Screen[None]:
+        screen_class = getattr(importlib.import_module(f"pdtui.tui.screens.{module}"), name)
+        return cast("Screen[None]", screen_class())
+
+    return make
 
 
 def to_textual_theme(spec: ThemeSpec) -> Theme:
@@ -70,13 +68,13 @@ class PdTui(App[None]):
 
     TITLE = "pdtui"
     CSS_PATH = "pdtui.tcss"
-    MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
         "overview": OverviewScreen,
-        "grid": GridScreen,
-        "ranktable": RanktableScreen,
-        "launch": LaunchScreen,
-        "console": ConsoleScreen,
-        "log": CommandLogScreen,
+        "grid": _lazy("grid", "GridScreen"),
+        "ranktable": _lazy("ranktable", "RanktableScreen"),
+        "launch": _lazy("launch", "LaunchScreen"),
+        "console": _lazy("console", "ConsoleScreen"),
+        "log": _lazy("command_log", "CommandLogScreen"),
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         *[
@@ -107,6 +105,7 @@ class PdTui(App[None]):
         self.cluster = cluster
         self.connect_on_start = connect
         self.pool: SshPool | None = None
+        self._pool_open = asyncio.Event()
         self.node_status: dict[str, NodeStatus] = {}
         self.health: CheckReport | None = None
         self._asked: set[tuple[str, int, str]] = set()
@@ -139,13 +138,30 @@ class PdTui(App[None]):
             self.notify(warning, severity="warning", timeout=10)
         for note in self.notes:
             self.notify(note, timeout=20)
-        if self.cluster is not None:
-            self.pool = pool_for(self.cluster)
-            await self.pool.__aenter__()
-            self.pool.listeners.append(self._on_command)
-            self.pool.state_listeners.append(self._on_node_status)
-            if self.connect_on_start:
-                self.connect_nodes()
+
+    async def on_ready(self) -> None:
+        """The first frame is on the terminal: now open the SSH pool (the SSH library is a
+        large share of start-up) and connect."""
+        if self.cluster is None or self.pool is not None:
+            return
+        from pdtui.ssh.remote import pool_for
+
+        pool = pool_for(self.cluster)
+        await pool.__aenter__()
+        pool.listeners.append(self._on_command)
+        pool.state_listeners.append(self._on_node_status)
+        self.pool = pool
+        self._pool_open.set()
+        if self.connect_on_start:
+            self.connect_nodes()
+
+    async def ready_pool(self) -> SshPool | None:
+        """The SSH pool once it is open (right after the first frame); None without a
+        cluster."""
+        if self.cluster is None:
+            return None
+        await self._pool_open.wait()
+        return self.pool
 
     async def on_unmount(self) -> None:
         loop = asyncio.get_running_loop()
@@ -177,9 +193,13 @@ class PdTui(App[None]):
     @work(group="connect", exclusive=True, exit_on_error=False, name="connect")
     async def connect_nodes(self, names: list[str] | None = None) -> None:
         """Connect to every node (or the named ones); ask about unknown host keys."""
-        assert self.cluster is not None and self.pool is not None
+        from pdtui.ssh import HostKeyChanged, HostKeyUnknown, SshError
+        from pdtui.ssh.remote import target
+
+        pool = await self.ready_pool()
+        assert self.cluster is not None and pool is not None
         nodes = [n for n in self.cluster.nodes if names is None or n.name in names]
-        results = await self.pool.connect_all([target(n) for n in nodes])
+        results = await pool.connect_all([target(n) for n in nodes])
         for name, error in results.items():
             if isinstance(error, HostKeyChanged):
                 self.notify(printable(str(error)), title="HOST KEY CHANGED", severity="error",
@@ -190,6 +210,10 @@ class PdTui(App[None]):
                 self.notify(printable(str(error)), severity="error", timeout=15, markup=False)
 
     async def _ask_host_key(self, name: str, error: HostKeyUnknown) -> None:
+        from pdtui.ssh import HostKeyUnknown
+        from pdtui.ssh.remote import target
+        from pdtui.tui.screens.hostkey import HostKeyScreen
+
         assert self.pool is not None and self.cluster is not None
         ask = (error.host, error.port, error.fingerprint)
         if ask in self._asked or error.key is None:
@@ -224,10 +248,17 @@ class PdTui(App[None]):
         """How the runbook's last step sends its prompt: through the proxy, over SSH."""
         if self.pool is None or self.cluster is None or self.cluster.spec.proxy is None:
             return None
+        from pdtui.runbook import verification
+
         return verification(self.pool, self.cluster)
 
     def status_of(self, name: str) -> NodeStatus:
-        return self.node_status.get(name, NodeStatus(name, NodeState.DISCONNECTED))
+        status = self.node_status.get(name)
+        if status is None:
+            from pdtui.ssh import NodeState, NodeStatus
+
+            status = NodeStatus(name, NodeState.DISCONNECTED)
+        return status
 
     def watch_theme(self, theme: str) -> None:
         if self.settings.theme != theme:
@@ -249,6 +280,8 @@ class PdTui(App[None]):
         self.notify(f"screenshot saved: {path}")
 
     def action_help(self) -> None:
+        from pdtui.tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return

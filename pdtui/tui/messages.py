@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from pdtui.npu.health import CheckReport
-from pdtui.ssh import CommandRecord, NodeStatus
+if TYPE_CHECKING:
+    from pdtui.npu.health import CheckReport
+    from pdtui.ssh import CommandRecord, NodeStatus
 
 
 class NodeStatusChanged(Message):

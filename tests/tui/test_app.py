@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -192,3 +194,16 @@ def test_non_utf8_theme_and_settings_files_are_reported_not_fatal(
     settings_path().write_bytes(b'theme = "caf\xe9"\n')
     settings, warning = load_settings()
     assert settings == Settings() and warning is not None and "ignored" in warning
+
+
+def test_the_app_module_leaves_the_other_views_and_httpx_for_later() -> None:
+    """Start-up: only the first view (Runbook) is imported with the app; every other view, and
+    the HTTP client the console needs, when first shown."""
+    code = ("import sys, pdtui.tui.app; print(' '.join(m for m in sys.modules "
+            "if m.startswith(('pdtui.tui.screens', 'httpx'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.split()
+    assert "pdtui.tui.screens.overview" in out
+    assert not {m for m in out if m.startswith("httpx")}
+    lazy = {"grid", "ranktable", "launch", "console", "command_log", "help", "hostkey"}
+    assert not {m.rsplit(".", 1)[1] for m in out} & lazy

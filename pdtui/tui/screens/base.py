@@ -46,6 +46,8 @@ class AppState(Protocol):
     node_status: dict[str, NodeStatus]
     health: CheckReport | None
 
+    async def ready_pool(self) -> SshPool | None: ...
+
     def status_of(self, name: str) -> NodeStatus: ...
 
     def set_health(self, report: CheckReport) -> None: ...
@@ -85,10 +87,11 @@ class ModeScreen(Screen[None]):
     def cluster(self) -> Cluster | None:
         return self.pdtui.cluster
 
-    def session(self) -> tuple[SshPool, Cluster]:
-        """The SSH pool and the cluster a worker works on; :class:`NoSession` (which ends the
-        worker quietly) when no cluster is open."""
-        pool, cluster = self.pdtui.pool, self.pdtui.cluster
+    async def session(self) -> tuple[SshPool, Cluster]:
+        """The SSH pool (once open: it opens right after the first frame) and the cluster a
+        worker works on; :class:`NoSession` (which ends the worker quietly) when no cluster
+        is open."""
+        pool, cluster = await self.pdtui.ready_pool(), self.pdtui.cluster
         if pool is None or cluster is None:
             raise NoSession
         return pool, cluster

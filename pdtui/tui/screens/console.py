@@ -277,7 +277,7 @@ class ConsoleScreen(ModeScreen):
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="prompt")
     async def send_request(self, req: Request) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         self.sending = True
         self.last_request = req
         try:
@@ -293,7 +293,7 @@ class ConsoleScreen(ModeScreen):
     @work(group="console-health", exclusive=True, exit_on_error=False, name="health")
     async def run_health(self) -> None:
         """The proxy's /healthcheck and every backend's /health and /v1/models, directly."""
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         self._status("asking the proxy and every backend…")
         report = await health_report(pool, cluster)
         found = report.max_model_len
@@ -307,7 +307,7 @@ class ConsoleScreen(ModeScreen):
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="load test")
     async def run_load(self, req: Request) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         self.sending = True
         self._status("load test: 20 requests, 5 at once…")
         try:

@@ -184,27 +184,10 @@ class GridScreen(ModeScreen):
         out = self.query_one("#grid-detail-text", Static)
         if node is None:
             out.update("Select a cell. r refreshes now.")
-            return
-        if dev is None:
-            lines = [f"  {node.soc}  "
-                     f"{'reachable' if node.reachable else 'unreachable: ' + (node.error or '')}"]
-            lines += [f"  {r}" for r in node.reasons]
-            tools = ", ".join(f"{k} {'found' if v else 'MISSING'}" for k, v in node.tools.items())
-            if tools:
-                lines.append(f"  tools: {tools}")
-            bad = [d for d in node.devices if d.state != "ok"]
-            lines += [f"  {d.id}: {SYMBOLS[d.state]} {'; '.join(d.reasons)}" for d in bad[:8]]
-            out.update(Text(node.name, style="bold").append(printable("\n".join(lines))))
-            return
-        lines = [f"{node.name}:{dev.id}  {SYMBOLS[dev.state]} {dev.state}"]
-        lines += [f"  {r}" for r in dev.reasons] or ["  all checks passed"]
-        lines.append(
-            f"  link {dev.link or '?'}  health {dev.net_health or '?'}  ip {dev.ip or '-'}"
-            f"  vnic {dev.vnic_ip or '-'}  sdid {dev.sdid if dev.sdid is not None else '-'}"
-            f"  tls {dev.tls_switch if dev.tls_switch is not None else '?'}"
-            f"  lldp {dev.lldp_ifname or '-'}"
-        )
-        out.update(Text(printable("\n".join(lines))))
+        elif dev is None:
+            out.update(Text(node.name, style="bold").append(printable(_node_detail(node))))
+        else:
+            out.update(Text(printable(_device_detail(node.name, dev))))
 
     # -- events -----------------------------------------------------------------------
 
@@ -314,7 +297,7 @@ class GridScreen(ModeScreen):
         self._node_render_at = 0.0  # the first node of this sweep is drawn at once
         self._render_status()
         try:
-            pool, cluster = self.session()
+            pool, cluster = await self.session()
             report = await check(pool, cluster, timeout=self.probe_timeout,
                                  on_node=self._on_node)
             # The last pings' verdicts stay until the next ping run.
@@ -330,7 +313,7 @@ class GridScreen(ModeScreen):
         self.busy = True
         self._render_status()
         try:
-            pool, cluster = self.session()
+            pool, cluster = await self.session()
             if not self.nodes:
                 report = await check(pool, cluster, timeout=self.probe_timeout,
                                      on_node=self._on_node)
@@ -345,3 +328,29 @@ class GridScreen(ModeScreen):
             self._arm()  # a tick that fell inside this run was skipped
         self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes],
                                               self.ping_results))
+
+
+def _node_detail(node: NodeHealth) -> str:
+    """The lines under a node's name: reachability, reasons, tools, the devices not ok."""
+    lines = [f"  {node.soc}  "
+             f"{'reachable' if node.reachable else 'unreachable: ' + (node.error or '')}"]
+    lines += [f"  {r}" for r in node.reasons]
+    tools = ", ".join(f"{k} {'found' if v else 'MISSING'}" for k, v in node.tools.items())
+    if tools:
+        lines.append(f"  tools: {tools}")
+    bad = [d for d in node.devices if d.state != "ok"]
+    lines += [f"  {d.id}: {SYMBOLS[d.state]} {'; '.join(d.reasons)}" for d in bad[:8]]
+    return "\n".join(lines)
+
+
+def _device_detail(node: str, dev: DeviceHealth) -> str:
+    """A device's state, reasons and main values, on a few lines."""
+    lines = [f"{node}:{dev.id}  {SYMBOLS[dev.state]} {dev.state}"]
+    lines += [f"  {r}" for r in dev.reasons] or ["  all checks passed"]
+    lines.append(
+        f"  link {dev.link or '?'}  health {dev.net_health or '?'}  ip {dev.ip or '-'}"
+        f"  vnic {dev.vnic_ip or '-'}  sdid {dev.sdid if dev.sdid is not None else '-'}"
+        f"  tls {dev.tls_switch if dev.tls_switch is not None else '?'}"
+        f"  lldp {dev.lldp_ifname or '-'}"
+    )
+    return "\n".join(lines)

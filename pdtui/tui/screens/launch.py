@@ -119,25 +119,27 @@ class LaunchScreen(ModeScreen):
     def _show(self) -> None:
         table = self.query_one("#processes", DataTable)
         for name, st in self.rows.items():
-            mark = MARKS.get(st.state, ("?", ""))[0]
-            table.update_cell(name, "state", Text(f"{mark} {st.state}",
-                                                  style=self._style(st.state)),
-                              update_width=True)
-            took = st.stage_seconds.get(st.stage or "")
-            stage = STAGE_TITLES.get(st.stage or "", "-")
-            table.update_cell(name, "stage", Text(f"{stage} {took:.0f}s" if took else stage),
-                              update_width=True)
-            table.update_cell(name, "pid", str(st.pid or "-"), update_width=True)
-            problem = st.findings[0].meaning if st.findings else (
-                f"exit {st.run.exit_status}" if st.run.exit_status not in (None, 0) else "")
-            table.update_cell(name, "problem", Text(problem, style=self._style("failed")),
-                              update_width=True)
+            self._show_row(table, name, st)
         self._show_finding()
         counts = {s: sum(1 for r in self.rows.values() if r.state == s)
                   for s in ("ready", "starting", "failed", "stopped")}
         text = "  ".join(f"{MARKS[s][0]} {n} {s}" for s, n in counts.items() if n)
         self.query_one("#launch-status", Static).update(
             " · ".join(x for x in (self.busy, text or "no status yet") if x))
+
+    def _show_row(self, table: DataTable[str | Text], name: str, st: ProcessStatus) -> None:
+        mark = MARKS.get(st.state, ("?", ""))[0]
+        table.update_cell(name, "state", Text(f"{mark} {st.state}", style=self._style(st.state)),
+                          update_width=True)
+        took = st.stage_seconds.get(st.stage or "")
+        stage = STAGE_TITLES.get(st.stage or "", "-")
+        table.update_cell(name, "stage", Text(f"{stage} {took:.0f}s" if took else stage),
+                          update_width=True)
+        table.update_cell(name, "pid", str(st.pid or "-"), update_width=True)
+        problem = st.findings[0].meaning if st.findings else (
+            f"exit {st.run.exit_status}" if st.run.exit_status not in (None, 0) else "")
+        table.update_cell(name, "problem", Text(problem, style=self._style("failed")),
+                          update_width=True)
 
     def _selected(self) -> Launchable | None:
         table = self.query_one("#processes", DataTable)
@@ -216,7 +218,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-plog", exclusive=True, exit_on_error=False, name="CANN log")
     async def show_plog(self, item: Launchable) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         files = await read_plogs(pool, cluster, item)
         text = "\n\n".join(f"==> {name} <==\n" + "\n".join(lines) for name, lines in files)
         self.app.push_screen(TextScreen(
@@ -225,7 +227,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-poll", exclusive=True, exit_on_error=False, name="process status")
     async def poll(self) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         try:
             self.rows = {s.name: s for s in await statuses(pool, cluster)}
             self._show()
@@ -245,7 +247,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="launch")
     async def run_launch(self, only: list[str] | None) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         with self._busy("preflight…"):
             problems = await preflight(pool, cluster, only)
         errors = [p for p in problems if p.severity == "error"]
@@ -267,7 +269,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="stop")
     async def run_stop(self, only: list[str] | None, question: str) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         names = ", ".join(i.name for i in launchables(cluster, only))
         if not await self.app.push_screen_wait(ConfirmScreen(question, names)):
             return
@@ -278,7 +280,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="restart")
     async def run_restart(self, name: str) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         if not await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?",
                                                              "stop (TERM, then KILL), start")):
             return
@@ -293,7 +295,7 @@ class LaunchScreen(ModeScreen):
 
     @work(group="launch-tail", exclusive=True, exit_on_error=False, name="log tail")
     async def follow_log(self, item: Launchable) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         node = cluster.node(item.node)
         path = run_dir(node, cluster.name, item.name) + "/out.log"
         offset: int | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -11,35 +11,53 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from pdtui.cluster import format_devices
-from pdtui.runbook import Step, run_all, steps_for
-from pdtui.ssh import NodeState, NodeStatus
+from pdtui.runbook import Step, StepState, run_all, steps_for
 from pdtui.tui.messages import HealthUpdated, NodeStatusChanged
 from pdtui.tui.safe import printable
 from pdtui.tui.screens.base import ModeScreen
 from pdtui.tui.screens.dialogs import ConfirmScreen
 from pdtui.tui.widgets.tables import data_table
 
+if TYPE_CHECKING:
+    from pdtui.npu.health import CheckReport
+    from pdtui.ssh import NodeStatus
+
+#: an SSH connection's state (its NodeState value): symbol, theme colour, word
 _SSH_SYMBOL = {
-    NodeState.READY: ("●", "success", "connected"),
-    NodeState.CONNECTING: ("◌", "warning", "connecting"),
-    NodeState.FAILED: ("✗", "error", "failed"),
-    NodeState.DISCONNECTED: ("·", "", "not connected"),
+    "ready": ("●", "success", "connected"),
+    "connecting": ("◌", "warning", "connecting"),
+    "failed": ("✗", "error", "failed"),
+    "disconnected": ("·", "", "not connected"),
 }
 
 
-def ssh_cell(status: NodeStatus, app: object) -> Text:
-    """Symbol (the state on its own, for colour-blind users) + word, coloured from the theme."""
-    symbol, colour, word = _SSH_SYMBOL[status.state]
+def ssh_cell(status: NodeStatus | None, app: object) -> Text:
+    """Symbol (the state on its own, for colour-blind users) + word, coloured from the theme;
+    ``None`` is a node pdtui has not tried yet."""
+    symbol, colour, word = _SSH_SYMBOL[status.state.value if status else "disconnected"]
     theme = getattr(app, "current_theme", None)
     style = getattr(theme, colour, None) or "" if colour else ""
     text = Text(f"{symbol} {word}", style=str(style) if style else "")
-    if status.error is not None:
+    if status is not None and status.error is not None:
         text.append(printable(f": {status.error.message}")[:70], style="dim")
     return text
 
 
 _STEP_MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!",
                "failed": "✗", "skipped": "-"}
+_STEP_COLOURS = {"passed": "success", "warning": "warning", "failed": "error"}
+
+
+def _network_state(state: StepState, report: CheckReport | None) -> StepState:
+    """The network step's state from the last NPU health report (a sweep or a ping run in
+    the grid counts too); a running or skipped step keeps its state."""
+    if report is None or state not in ("pending", "passed", "warning", "failed"):
+        return state
+    if report.pings and not all(p.ok for p in report.pings):
+        return "failed"
+    if report.state == "ok":
+        return "passed"
+    return "warning" if report.state == "warn" else "failed"
 
 
 class OverviewScreen(ModeScreen):
@@ -79,7 +97,7 @@ class OverviewScreen(ModeScreen):
                     str(n.npus),
                     n.nic or "-",
                     " > ".join(n.ssh.jump) or "-",
-                    ssh_cell(self.pdtui.status_of(n.name), self.app),
+                    ssh_cell(self.pdtui.node_status.get(n.name), self.app),
                 ]
                 for n in c.nodes
             ],
@@ -138,18 +156,12 @@ class OverviewScreen(ModeScreen):
         if not tables or self.cluster is None:
             return
         table = tables.first(DataTable)
-        report = self.pdtui.health
         net = next((st for st in self.steps if st.key == "network"), None)
-        if report is not None and net is not None and net.state in ("pending", "passed",
-                                                                     "warning", "failed"):
-            net.state = ("passed" if report.state == "ok"
-                         else "warning" if report.state == "warn" else "failed")
-            if report.pings and not all(p.ok for p in report.pings):
-                net.state = "failed"
+        if net is not None:
+            net.state = _network_state(net.state, self.pdtui.health)
+        variables = self.app.get_css_variables()
         for st in self.steps:
-            colour = {"passed": "success", "warning": "warning", "failed": "error"}.get(
-                st.state, "")
-            style = self.app.get_css_variables().get(colour, "") if colour else ""
+            style = variables.get(_STEP_COLOURS.get(st.state, ""), "")
             table.update_cell(st.key, "", Text(_STEP_MARKS[st.state], style=style))
             table.update_cell(st.key, "state", Text(st.state, style=style), update_width=True)
             table.update_cell(st.key, "time",
@@ -169,7 +181,7 @@ class OverviewScreen(ModeScreen):
 
     @work(group="runbook", exclusive=True, exit_on_error=False, name="run all")
     async def run_all(self) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         if not await self.app.push_screen_wait(ConfirmScreen(
                 "Run every step of the runbook?",
                 "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(self.steps))

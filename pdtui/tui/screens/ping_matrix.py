@@ -32,18 +32,7 @@ class PingMatrixScreen(ModalScreen[None]):
         for n in self.names:
             table.add_column(n)
         for src in self.names:
-            row = [src]
-            for dst in self.names:
-                mine = [p for p in self.results if p.src_node == src and p.dst_node == dst]
-                if src == dst or not mine:
-                    row.append("-")
-                    continue
-                good = sum(1 for p in mine if p.ok)
-                avg = [p.avg_ms for p in mine if p.avg_ms is not None]
-                mean = f" {sum(avg) / len(avg):.3f} ms" if avg else ""
-                mark = SYMBOLS["ok"] if good == len(mine) else SYMBOLS["fail"]
-                row.append(f"{mark} {good}/{len(mine)}{mean}")
-            table.add_row(*row)
+            table.add_row(src, *(self._cell(src, dst) for dst in self.names))
         bad = [p for p in self.results if not p.ok]
         lines = [f"{len(self.results)} pings, {len(bad)} failed"]
         lines += [f"  {p.src_node}:{p.src_dev} → {p.dst_node}:{p.dst_dev} {p.address}: "
@@ -53,3 +42,14 @@ class PingMatrixScreen(ModalScreen[None]):
             yield Static("Pings between nodes (answered/sent, mean latency)", classes="section")
             yield table
             yield Static("\n".join(lines), markup=False)
+
+    def _cell(self, src: str, dst: str) -> str:
+        """``✓ answered/sent mean`` of the pings from ``src`` to ``dst``; ``-`` for none."""
+        mine = [p for p in self.results if p.src_node == src and p.dst_node == dst]
+        if src == dst or not mine:
+            return "-"
+        good = sum(1 for p in mine if p.ok)
+        avg = [p.avg_ms for p in mine if p.avg_ms is not None]
+        mean = f" {sum(avg) / len(avg):.3f} ms" if avg else ""
+        mark = SYMBOLS["ok"] if good == len(mine) else SYMBOLS["fail"]
+        return f"{mark} {good}/{len(mine)}{mean}"

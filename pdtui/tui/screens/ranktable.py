@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +36,31 @@ def default_file(cluster_path: Path | None, name: str) -> Path:
     base = cluster_path.resolve().parent if cluster_path else Path.cwd()
     stem = cluster_path.stem if cluster_path else name
     return base / f"{stem}.ranktable.json"
+
+
+def _row(entry: object, index: int,
+         marks: Mapping[tuple[int | None, str | None], str]) -> list[str | Text]:
+    """One device's cells, marked red (error) or yellow (warning) where lint found a problem
+    in the cell or in the whole entry."""
+    row: list[str | Text] = []
+    for fld in FIELDS:
+        value = entry.get(fld, "") if isinstance(entry, dict) else ""
+        sev = marks.get((index, fld)) or marks.get((index, None))
+        style = {"error": "bold red", "warning": "yellow"}.get(sev or "", "")
+        row.append(Text("" if value is None else str(value), style=style))
+    return row
+
+
+def _copy_lines(node_copy: NodeCopy, rt: dict[str, Any]) -> list[str]:
+    """A node's copy for the push question: its state and, when different, what changes."""
+    error = f" ({node_copy.error})" if node_copy.error else ""
+    lines = [f"{node_copy.node}: {node_copy.state}{error}"]
+    if node_copy.state == "different" and node_copy.text is not None:
+        try:
+            lines += [f"    {d}" for d in summary_diff(loads(node_copy.text), rt)[:20]]
+        except RanktableError as exc:
+            lines.append(f"    their copy is not valid JSON: {exc}")
+    return lines
 
 
 class RanktableScreen(ModeScreen):
@@ -145,13 +170,7 @@ class RanktableScreen(ModeScreen):
             entries = (self.rt or {}).get(name, [])
             marks = {(f.index, f.field): f.severity for f in self.findings if f.list == name}
             for i, entry in enumerate(entries if isinstance(entries, list) else []):
-                row: list[str | Text] = []
-                for fld in FIELDS:
-                    value = entry.get(fld, "") if isinstance(entry, dict) else ""
-                    sev = marks.get((i, fld)) or marks.get((i, None))
-                    style = {"error": "bold red", "warning": "yellow"}.get(sev or "", "")
-                    row.append(Text("" if value is None else str(value), style=style))
-                table.add_row(*row, key=f"{name}:{i}")
+                table.add_row(*_row(entry, i, marks), key=f"{name}:{i}")
             if table.row_count:
                 table.cursor_coordinate = table.validate_cursor_coordinate(keep)
             self.query_one(f"#{name}-label", Label).update(
@@ -327,7 +346,7 @@ class RanktableScreen(ModeScreen):
     # -- workers ----------------------------------------------------------------------
 
     async def _collect(self) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         names = {n.name for n in instance_nodes(cluster)}
         nodes = await sweep(pool, cluster)
         self.live = {n.name: n for n in nodes if n.name in names}
@@ -375,26 +394,19 @@ class RanktableScreen(ModeScreen):
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable compare")
     async def run_compare(self) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         with self._busy("reading every node's copy…"):
             text = dumps(self.rt) if self.rt is not None else None
             self.copies = await fetch_all(pool, cluster, text)
 
     @work(group="ranktable", exclusive=True, exit_on_error=False, name="ranktable push")
     async def run_push(self) -> None:
-        pool, cluster = self.session()
+        pool, cluster = await self.session()
         assert self.rt is not None
         text = dumps(self.rt)
         with self._busy("reading every node's copy…", changed=False):
             self.copies = await fetch_all(pool, cluster, text)
-        lines = []
-        for c in self.copies:
-            lines.append(f"{c.node}: {c.state}" + (f" ({c.error})" if c.error else ""))
-            if c.state == "different" and c.text is not None:
-                try:
-                    lines += [f"    {d}" for d in summary_diff(loads(c.text), self.rt)[:20]]
-                except RanktableError as exc:
-                    lines.append(f"    their copy is not valid JSON: {exc}")
+        lines = [line for c in self.copies for line in _copy_lines(c, self.rt)]
         confirmed = await self.app.push_screen_wait(ConfirmScreen(
             f"Push {self.path.name if self.path else 'ranktable'} to "
             f"{len(self.copies)} nodes?", "\n".join(lines)))
