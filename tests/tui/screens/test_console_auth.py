@@ -19,7 +19,7 @@ from pdtui.tui.screens.dialogs import TextScreen
 from tui.pilot_helpers import wait_for
 
 KEY = "pdtui-test-screen-0a1b2c3d4e5f"
-SAMPLE = Path(__file__).resolve().parents[2] / "pdtui" / "samples" / "deepseek-v3.2-a3-1p1d.toml"
+SAMPLE = Path(__file__).resolve().parents[3] / "pdtui" / "samples" / "deepseek-v3.2-a3-1p1d.toml"
 
 
 def _closed_port() -> int:
