@@ -124,7 +124,8 @@ class SimBoxes:
                "HOME": f"{node}/home", "PDTUI_SIM_STATE": str(self.sim_dir / "state.json"),
                "PDTUI_SIM_NODE": "{node.name}", "PDTUI_SIM_LISTEN": "{node.host}",
                "PDTUI_SIM_NODE_IP": "{node.ip}", "PDTUI_SIM_ADDR_MAP": self.addr_map,
-               "PYTHONPATH": str(self.sim_dir / "image" / "site")}
+               "PYTHONPATH": str(self.sim_dir / "image" / "site"),
+               "PDTUI_SIM_IN_CONTAINER": "1"}
         if "PDTUI_SIM_VLLM_SPEED" in os.environ:
             env["PDTUI_SIM_VLLM_SPEED"] = os.environ["PDTUI_SIM_VLLM_SPEED"]
         return env

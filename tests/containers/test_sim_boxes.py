@@ -89,3 +89,28 @@ async def test_container_faults_need_containers_and_a_known_node(
         await _sim(tmp_path, "decode-0:container-gone", containers=False).start()
     with pytest.raises(SimError, match="unknown node 'decode-9'"):
         await _sim(tmp_path, "decode-9:container-gone").start()
+
+
+async def test_without_hccn_conf_the_fake_vllm_starts_and_hccl_says_device_ip_is_not_set(
+        tmp_path: Path, podman_conf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pdtui.launch.control import launch, launchables, process_status, stop_all, wait_ready
+    from pdtui.npu.health import check
+    from pdtui.ranktable import dumps, generate
+    from pdtui.ranktable.sync import push
+
+    monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
+    async with _sim(tmp_path, "decode-0:container-missing-mount=/etc/hccn.conf") as sim:
+        cluster = cl.load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            live = {n.name: n for n in (await check(pool, cluster, ping=False)).nodes}
+            assert all(r.ok for r in await push(pool, cluster, dumps(generate(cluster, live))))
+            try:
+                started = await launch(pool, cluster, ["decode-0"])
+                assert all(s.error is None for s in started), started
+                await wait_ready(pool, cluster, ["decode-0"], timeout=60)
+                item = next(i for i in launchables(cluster) if i.name == "decode-0")
+                st = await process_status(pool, cluster, item)
+            finally:
+                await stop_all(pool, cluster, grace=5)
+    assert st.state == "ready", st
+    assert any("'device ip' is not set" in f.line for f in st.findings), st.findings

@@ -63,6 +63,13 @@ class Runner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), d)
 
+    def _hccn_conf_check(self) -> None:
+        """In a container without ``/etc/hccn.conf`` vLLM starts, but HCCL cannot read the
+        device IPs: it says so only in its plog (vllm-ascend issue #7711)."""
+        if os.environ.get("PDTUI_SIM_IN_CONTAINER") and not os.path.exists("/etc/hccn.conf"):
+            for where, msg in plog_lines("device-ip", self.cfg):
+                self.log.plog("HCCL", "ERROR", where, msg)
+
     def _crash_check(self, stage: str) -> None:
         on, text = find_fault(self.cfg.faults, "crash-on-start")
         if not on:
@@ -260,6 +267,7 @@ class Runner:
         gb = 8 + (textgen.seed_for(c.args.model + "gb") % 3200) / 100
         L.line(w0, "INFO", "model_runner_v1.py:2705", f"Loading model weights took {gb:.4f} GB")
         self._crash_check("weights")
+        self._hccn_conf_check()
         total = 65464696832 if c.soc == "A3" else 31662800896
         util = c.args.float_("gpu-memory-utilization", 0.9)
         avail = int(total * util - gb * 1e9 * 1.07)
