@@ -339,7 +339,9 @@ async def send(
         async with asyncio.timeout(deadline):
             saw_sse = await _exchange(client, url, req, col, key)
     except TimeoutError:
-        res.error = (f"no complete answer from {url} within the {deadline:g} s deadline "
+        res.error = (f"timed out talking to {url} (no answer within {deadline:g} s)"
+                     if res.status is None else
+                     f"no complete answer from {url} within the {deadline:g} s deadline "
                      "(the server kept the connection open)")
     except _Overrun as exc:
         res.error = str(exc)

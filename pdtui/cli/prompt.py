@@ -33,7 +33,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="reach the proxy through an SSH forward from its node (default) or "
                    "directly at proxy.host:port")
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="give up after this many seconds without data (default 600)")
+                   help="give up after this many seconds, waiting for data or in all "
+                   "(an overall deadline: a trickle cannot keep it open; default 600)")
     add_host_key_flag(p)
     p.epilog = ("API key: when PDTUI_API_KEY (else OPENAI_API_KEY) is set in the environment, "
                 "every request sends 'Authorization: Bearer <key>' (for vLLM servers started "
