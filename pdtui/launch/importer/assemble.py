@@ -15,9 +15,10 @@ from pdtui.cluster import (
     parse_devices,
     parse_spec,
 )
+from pdtui.launch.importer.docker import container_section
 from pdtui.launch.importer.group import Group, group_ranks
 from pdtui.launch.importer.proxy import Proxy, parse_proxy, proxy_section
-from pdtui.launch.importer.scan import Gen, Launch, scan_file
+from pdtui.launch.importer.scan import Boxes, Gen, Launch, scan_file
 from pdtui.launch.importer.serve import Proc, parse_serve
 from pdtui.launch.importer.values import split_common, stabilize
 from pdtui.launch.plan import VISIBLE_DEVICES
@@ -79,7 +80,8 @@ L = TypeVar("L", bound=_Located)
 def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportResult:
     """Turn launch scripts (file name -> text) into a cluster spec plus warnings."""
     warnings: list[str] = []
-    launches, gens = _scan_all(texts, warnings)
+    boxes = Boxes()
+    launches, gens = _scan_all(texts, warnings, boxes)
     procs = _parse_serves(launches, texts, warnings)
     proxies = [parse_proxy(la, warnings) for la in launches if la.kind == "proxy"]
     proxy = _first_of(proxies, "a second proxy command", warnings)
@@ -100,6 +102,10 @@ def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportRe
             f"LLMDataDistCMgrConnector needs a ranktable, but no script sets {RANKTABLE_ENV}"
             " or runs gen_ranktable.sh"
         )
+    used = {d for row in data["instances"] for d in parse_devices(row["devices"])}
+    container = container_section(boxes.runs, boxes.execs, used, warnings)
+    if container is not None:
+        data.setdefault("defaults", {})["container"] = container
     if proxy is not None:
         names = {ip: node.name for ip, node in nodes.items()}
         data["proxy"] = proxy_section(proxy, groups, names, node_rows, warnings)
@@ -110,11 +116,12 @@ def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportRe
     return ImportResult(spec=spec, warnings=warnings)
 
 
-def _scan_all(texts: dict[str, str], warnings: list[str]) -> tuple[list[Launch], list[Gen]]:
+def _scan_all(texts: dict[str, str], warnings: list[str],
+              boxes: Boxes) -> tuple[list[Launch], list[Gen]]:
     launches: list[Launch] = []
     gens: list[Gen] = []
     for file, text in texts.items():
-        got, got_gens = scan_file(file, text, warnings)
+        got, got_gens = scan_file(file, text, warnings, boxes)
         launches.extend(got)
         gens.extend(got_gens)
     return launches, gens

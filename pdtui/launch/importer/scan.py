@@ -6,6 +6,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from pdtui.launch.importer.docker import CLIS, Run, exec_script, parse_run
 from pdtui.launch.importer.shell import Command, Word, tokenize
 from pdtui.launch.importer.values import is_flag, parse_flags
 
@@ -46,9 +47,19 @@ def _basename(word: str) -> str:
     return word.rstrip("/").rsplit("/", 1)[-1]
 
 
-def scan_file(file: str, text: str, warnings: list[str]) -> tuple[list[Launch], list[Gen]]:
-    """The ``vllm serve``, proxy and ``gen_ranktable.sh`` commands of one script."""
-    scanner = _Scanner(file, warnings)
+@dataclass
+class Boxes:
+    """The container commands of the scripts: ``CLI run`` and the names exec'd into."""
+
+    runs: list[Run] = field(default_factory=list)
+    execs: list[str] = field(default_factory=list)
+
+
+def scan_file(file: str, text: str, warnings: list[str],
+              boxes: Boxes | None = None) -> tuple[list[Launch], list[Gen]]:
+    """The ``vllm serve``, proxy and ``gen_ranktable.sh`` commands of one script, also inside
+    ``docker exec NAME bash -c '...'``; ``boxes`` collects the container commands."""
+    scanner = _Scanner(file, warnings, boxes=boxes if boxes is not None else Boxes())
     for cmd in tokenize(text):
         scanner.command(cmd)
     has_serve = any(launch.kind == "serve" for launch in scanner.launches)
@@ -71,6 +82,7 @@ class _Scanner:
     prev: Command | None = None
     prev_launch: Launch | None = None
     reported: set[str] = field(default_factory=set)
+    boxes: Boxes = field(default_factory=Boxes)
 
     def command(self, cmd: Command) -> None:
         words = [self._expand(w) for w in cmd.words]
@@ -84,6 +96,9 @@ class _Scanner:
             return
         while len(words) > 1 and words[0] in _WRAPPERS:
             words = words[1:]
+        if _basename(words[0]) in CLIS and len(words) > 1 and words[1] in {"run", "exec"}:
+            self._container(cmd, words)
+            return
         builtin = _BUILTINS.get(_basename(words[0]))
         if builtin is not None:
             builtin(self, words[1:])
@@ -160,6 +175,22 @@ class _Scanner:
             self.cwd = target
         else:
             self.cwd = posixpath.join(self.cwd, target)
+
+    def _container(self, cmd: Command, words: list[str]) -> None:
+        """``CLI run``: the container; ``CLI exec NAME bash -c SCRIPT``: SCRIPT's commands,
+        read as if they were in the file (at the exec's line)."""
+        if words[1] == "run":
+            self.boxes.runs.append(parse_run(self.file, cmd.line, words))
+            return
+        got = exec_script(words)
+        if got is None:
+            return
+        name, script = got
+        self.boxes.execs.append(name)
+        for inner in tokenize(script):
+            shift = cmd.line - 1
+            inner.line, inner.end_line = inner.line + shift, inner.end_line + shift
+            self.command(inner)
 
     def _gen(self, cmd: Command, words: list[str]) -> bool:
         """``[bash] [path/]gen_ranktable.sh ARGS``."""
