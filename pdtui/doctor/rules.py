@@ -466,14 +466,24 @@ def _wanted_ports(cluster: Cluster) -> Iterator[tuple[str, str, int]]:
         yield proxy.node, "proxy", proxy.port
 
 
-_LOCAL = ("*", "127.0.0.1", "::1", "::ffff:127.0.0.1")
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
 
 
 def _taken(cluster: Cluster, node: str, port: int, listening: frozenset[tuple[str, int]]) -> bool:
-    """A listener on the wildcard, loopback or one of the node's own addresses takes ``port``
-    from a server that binds 0.0.0.0 (vLLM's and the proxy's usual host)."""
+    """Is ``port`` taken for a server on ``node``?
+
+    vLLM and the proxy bind 0.0.0.0, which any listener on the port blocks. A node reached at
+    a loopback address (a local or simulated node, whose servers bind that address) is blocked
+    only by the wildcard address or its own.
+    """
     n = cluster.node(node)
-    return any(p == port and a in (*_LOCAL, n.host, n.ip) for a, p in listening)
+    if not _loopback(n.host):
+        return any(p == port for _a, p in listening)
+    return any(p == port and a in ("*", n.host, n.ip) for a, p in listening)
 
 
 def port_in_use(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
