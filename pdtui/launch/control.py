@@ -127,15 +127,25 @@ def log_digest_command(path: str, tail_lines: int = 20, plog_base: str | None = 
     (written after ``since``), each as ``@@pdtui-plog@@ PATH`` and its matching lines."""
     q = shell_path(path)
     keys = " ".join(f"-e {shlex.quote(k)}" for k in GREP_KEYS)
-    cmd = (f"head -n 1 -- {q}; echo {_SEP}; "
-           f"grep -a -n -F {keys} -- {q} | grep -v -F {shlex.quote(STATS_KEY)} | head -n 500; "
-           f"grep -a -n -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5; echo {_SEP}; "
-           f"tail -n {int(tail_lines)} -- {q}")
+    cut = f"cut -b 1-{MAX_LINE + 1}"  # every line, on the node: see cap_line
+    cmd = (f"head -n 1 -- {q} | {cut}; echo {_SEP}; "
+           f"grep -a -n -F {keys} -- {q} | {cut} | grep -v -F {shlex.quote(STATS_KEY)} | "
+           f"head -n 500; grep -a -n -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5 | {cut}; "
+           f"echo {_SEP}; tail -n {int(tail_lines)} -- {q} | {cut}")
     if plog_base is not None and since is not None:
         cmd += (f"; echo {_SEP}; {plog.list_command(plog_base, since)} | "
                 f"while IFS= read -r f; do echo \"{_PLOG} $f\"; "
-                f"grep -a -n -F {keys} -- \"$f\" | head -n 200; done")
+                f"grep -a -n -F {keys} -- \"$f\" | {cut} | head -n 200; done")
     return cmd
+
+
+#: Log lines longer than this many bytes are cut (a 300 MB line is one bug, not 300 MB to read).
+MAX_LINE = 4096
+
+
+def cap_line(line: str) -> str:
+    """``line`` as the digest gives it, saying so when the node cut it."""
+    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE]} … [line cut at {MAX_LINE} bytes]"
 
 
 _SEP = "@@pdtui-log-part@@"
@@ -183,7 +193,7 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
         try:
             res = await pool.run(target(node), wrap(node, cmd, sh="bash"), timeout=30,
                                  label=f"log digest of {item.name}")
-            parts = res.stdout.split(_SEP + "\n")
+            parts = "\n".join(map(cap_line, res.stdout.split("\n"))).split(_SEP + "\n")
         except SshError:
             parts = []
         if len(parts) >= 3:
