@@ -174,6 +174,8 @@ def loads(text: str, source: str = "ranktable.json") -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise RanktableError(f"{source}: not a ranktable: nested too deeply") from None
+    except ValueError:  # Python refuses to convert integers of over 4300 digits
+        raise RanktableError(f"{source}: not a ranktable: a number over 4300 digits") from None
     if not isinstance(data, dict):
         raise RanktableError(f"{source}: expected a JSON object, got {kind_of(data)}")
     for key in LISTS:

@@ -197,3 +197,12 @@ def test_loads_errors() -> None:
 def test_deeply_nested_json_is_a_clear_error() -> None:
     with pytest.raises(RanktableError, match=r"rt\.json: not a ranktable: nested too deeply"):
         loads("[" * 100_000 + "]" * 100_000, source="rt.json")
+
+
+def test_an_integer_over_4300_digits_is_one_line_not_a_traceback() -> None:
+    import pytest
+
+    from pdtui.ranktable import RanktableError, loads
+
+    with pytest.raises(RanktableError, match=r"x\.json: not a ranktable: a number over 4300"):
+        loads('{"server_count": ' + "9" * 5000 + "}", source="x.json")
