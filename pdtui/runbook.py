@@ -4,7 +4,9 @@ Steps, in the runbook's order: the NPU network check (with pings), the ranktable
 lint, push: only when the connector reads one), prefill, decode, the proxy, and the
 verification prompt through the proxy. ``run_all`` runs them in order and stops at the first
 failure; every step keeps its state, its elapsed time and, when it fails, the reason and the
-view that fixes it.
+view that fixes it. Prefill and decode are started together (an HCCL link needs both sides up
+within a minute of each other) and each step waits for its own role; the proxy starts once both
+are ready. A running step carries its sub-step (``decode-0: loading weights``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pdtui.cluster import Cluster, atomic_write
 from pdtui.doctor import Finding as DoctorFinding
 from pdtui.launch.control import ProcessStatus, launch, statuses, wait_ready
 from pdtui.launch.preflight import preflight
+from pdtui.live.model import LiveModel
 from pdtui.npu.health import CheckReport, check
 from pdtui.ranktable import Finding, dumps, generate, lint
 from pdtui.ranktable.sync import push
@@ -38,6 +41,7 @@ class Step:
     seconds: float | None = None
     reason: str | None = None
     details: list[str] = field(default_factory=list)
+    progress: str | None = None  # the sub-step while it runs
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -69,6 +73,7 @@ class RunbookReport:
     verification: dict[str, Any] | None = None
     doctor: list[DoctorFinding] = field(default_factory=list)
     direct: dict[str, Any] | None = None
+    ranktable_text: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -108,32 +113,74 @@ async def run_all(
     on_step: Callable[[Step], None] | None = None,
     ready_timeout: float = 1800,
     ranktable_file: Path | None = None,
+    model: LiveModel | None = None,
 ) -> RunbookReport:
-    """Run every step in order; stop at the first failure (later steps stay pending)."""
+    """Run every step in order; stop at the first failure (later steps stay pending).
+
+    ``on_step`` sees every change of a step (its state, then its sub-steps while it runs);
+    ``model``, when given, is fed each step and what the steps learn (NPU samples, process
+    states, the ranktable pushed), all marked as known from this run."""
     steps = steps_for(cluster)
     report = RunbookReport(cluster.name, steps, time.time())
-    run = _Run(pool, cluster, report, verification, ready_timeout, ranktable_file)
+    feed = _Feed(model, report, on_step)
+    run = _Run(pool, cluster, report, verification, ready_timeout, ranktable_file, feed.step)
     t_all = time.monotonic()
-
-    def mark(step: Step, state: StepState, reason: str | None = None) -> None:
-        step.state = state
-        step.reason = reason
-        if on_step is not None:
-            on_step(step)
+    if model is not None:
+        model.apply_run_started((s.key, s.title) for s in steps)
 
     for step in steps:
         t0 = time.monotonic()
-        mark(step, "running")
+        feed.mark(step, "running")
         try:
             state, reason = await _STEPS_BY_KEY[step.key].run(step, run)
         except Exception as exc:  # a step's own failure is a finding, never a crash
             state, reason = "failed", f"{type(exc).__name__}: {exc}"
         step.seconds = time.monotonic() - t0
-        mark(step, state, reason)
+        feed.mark(step, state, reason)
         if state == "failed":
             break
     report.seconds = time.monotonic() - t_all
+    if model is not None:
+        model.apply_run_finished()
     return report
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """Tells ``on_step`` and the live model about every change of a step."""
+
+    model: LiveModel | None
+    report: RunbookReport
+    on_step: Callable[[Step], None] | None
+
+    def mark(self, step: Step, state: StepState, reason: str | None = None) -> None:
+        step.state, step.reason, step.progress = state, reason, None
+        if self.model is not None and state != "running":
+            self._learned(self.model, step)
+        self.step(step)
+
+    def step(self, step: Step) -> None:
+        if self.model is not None:
+            if step.progress is None:
+                self.model.apply_step(step.key, step.title, step.state, step.reason,
+                                      step.seconds)
+            else:
+                self.model.apply_progress(step.key, step.progress)
+        if self.on_step is not None:
+            self.on_step(step)
+
+    def _learned(self, model: LiveModel, step: Step) -> None:
+        """What a finished step learned, as known from this run."""
+        r = self.report
+        if step.key == "network" and r.check is not None:
+            model.apply_npu(r.check.nodes, live=False, pings=r.check.pings)
+        elif step.key == "ranktable" and r.ranktable_text is not None:
+            pushed = [d.split(":", 1)[0] for d in step.details
+                      if d.endswith((": written", ": up to date"))]
+            model.apply_generated(r.ranktable_text, findings=len(r.ranktable_findings),
+                                  pushed_to=pushed)
+        elif step.key in ("prefill", "decode", "proxy") and r.processes:
+            model.apply_processes(r.processes, live=False)
 
 
 @dataclass(frozen=True)
@@ -146,6 +193,8 @@ class _Run:
     verification: Verification | None
     ready_timeout: float
     ranktable_file: Path | None
+    changed: Callable[[Step], None]  # a step's sub-step moved on
+    launched: set[str] = field(default_factory=set)  # roles started by an earlier step
 
 
 #: A step's end state and, unless it passed, the reason.
@@ -178,6 +227,7 @@ async def _ranktable(step: Step, run: _Run) -> Outcome:
     if errors:
         return "failed", f"{errors[0].location}: {errors[0].message}"
     text = dumps(rt)
+    run.report.ranktable_text = text
     if run.ranktable_file is not None:
         run.ranktable_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(run.ranktable_file, text)
@@ -190,20 +240,43 @@ async def _ranktable(step: Step, run: _Run) -> Outcome:
     return "passed", None
 
 
+def _together(step: Step, run: _Run) -> list[str]:
+    """The roles this step starts: prefill brings decode along (HCCL wants both sides up
+    within a minute of each other); a role an earlier step started is not started again."""
+    roles = [step.key]
+    if step.key == "prefill" and any(s.key == "decode" for s in run.report.steps):
+        roles.append("decode")
+    return [r for r in roles if r not in run.launched]
+
+
 async def _role(step: Step, run: _Run) -> Outcome:
-    """Preflight, launch and wait for the instances of one role (``step.key``)."""
-    only = [step.key]
-    problems = await _preflight_errors(run, only)
-    if problems:
-        step.details = problems
-        return "failed", f"preflight: {problems[0]}"
-    not_started = await _launch_error(run, only)
-    if not_started:
-        return "failed", not_started
-    final = await wait_ready(run.pool, run.cluster, only, timeout=run.ready_timeout,
-                             interval=1.0)
+    """Preflight and launch (prefill together with decode), then wait for this step's role."""
+    only = _together(step, run)
+    if only:
+        problems = await _preflight_errors(run, only)
+        if problems:
+            step.details = problems
+            return "failed", f"preflight: {problems[0]}"
+        not_started, reused = await _launch_error(run, only)
+        if not_started:
+            return "failed", not_started
+        run.launched.update(only)
+        if reused:
+            step.progress = f"reusing the running {', '.join(reused)} (stop it to restart)"
+            step.details.append(step.progress)
+            run.changed(step)
+
+    def on_poll(current: list[ProcessStatus]) -> None:
+        waiting = [p for p in current if p.state != "ready"] or current
+        progress = f"{waiting[0].name}: {waiting[0].stage or 'starting'}" if waiting else None
+        if progress != step.progress:
+            step.progress = progress
+            run.changed(step)
+
+    final = await wait_ready(run.pool, run.cluster, [step.key], timeout=run.ready_timeout,
+                             interval=1.0, on_poll=on_poll)
     run.report.processes = [p for p in run.report.processes if p.role != step.key] + final
-    step.details = [f"{p.name}: {p.state} ({p.stage or '-'})" for p in final]
+    step.details += [f"{p.name}: {p.state} ({p.stage or '-'})" for p in final]
     failed = [p for p in final if p.state != "ready"]
     if failed:
         return "failed", f"{failed[0].name}: {_why_not_ready(failed[0])}"
@@ -216,13 +289,16 @@ async def _preflight_errors(run: _Run, only: list[str]) -> list[str]:
             if p.severity == "error" and "already running" not in p.message]
 
 
-async def _launch_error(run: _Run, only: list[str]) -> str | None:
-    """Launch; the first process that did not start, unless all of them already run."""
+async def _launch_error(run: _Run, only: list[str]) -> tuple[str | None, list[str]]:
+    """Launch; the first process that did not start, unless all of them already run, and
+    the processes that already ran (they are kept, not restarted)."""
     started = await launch(run.pool, run.cluster, only)
     not_started = [s for s in started if s.error]
-    if not_started and not all("already running" in (s.error or "") for s in not_started):
-        return f"{not_started[0].name}: {not_started[0].error}"
-    return None
+    reused = [s.name for s in not_started if "already running" in (s.error or "")]
+    if len(reused) < len(not_started):
+        first = next(s for s in not_started if s.name not in reused)
+        return f"{first.name}: {first.error}", reused
+    return None, reused
 
 
 def _why_not_ready(p: ProcessStatus) -> str:

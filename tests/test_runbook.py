@@ -10,7 +10,8 @@ import pytest
 
 from pdtui.cluster import Cluster, load
 from pdtui.launch.control import stop_all
-from pdtui.runbook import run_all, steps_for, verification, write_report
+from pdtui.live import LiveModel, step_views
+from pdtui.runbook import Step, run_all, steps_for, verification, write_report
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
 from pdtui.ssh.remote import pool_for
@@ -46,10 +47,34 @@ async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Pa
     assert [s.key for s in steps_for(cluster)] == [
         "network", "ranktable", "doctor", "prefill", "decode", "proxy", "verify", "answer"]
     seen: list[tuple[str, str]] = []
-    report = await run_all(pool, cluster, verification(pool, cluster),
-                           on_step=lambda s: seen.append((s.key, s.state)), ready_timeout=60,
-                           ranktable_file=tmp_path / "report" / "ranktable.json")
+    commands: list[str] = []
+    pool.add_listener(lambda r: commands.append(r.command))
+    decode_started_before_prefill_ready: list[bool] = []
+    progress: list[str] = []
+
+    def on_step(s: Step) -> None:
+        seen.append((s.key, s.state))
+        if s.progress:
+            progress.append(s.progress)
+        if (s.key, s.state) == ("prefill", "passed"):
+            decode_started_before_prefill_ready.append(
+                any("# start decode-0" in c for c in commands))
+
+    model = LiveModel()
+    report = await run_all(pool, cluster, verification(pool, cluster), on_step=on_step,
+                           ready_timeout=60, ranktable_file=tmp_path / "report" / "ranktable.json",
+                           model=model)
     assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
+    # Prefill and decode start together; each step shows the stage its processes reached.
+    assert decode_started_before_prefill_ready == [True]
+    assert any(p.startswith("decode-0: ") for p in progress)
+    # The live model was fed: every step passed, known "as of" the run, and what they learned.
+    views = step_views(model)
+    assert [(v.key, v.state) for v in views] == [(s.key, s.state) for s in report.steps]
+    assert all(v.as_of == model.run_finished for v in views)
+    assert sorted(model.npu) == ["decode-0", "prefill-0"] and model.pings
+    assert model.generated is not None and model.generated.pushed_to == ("prefill-0", "decode-0")
+    assert {p.state for p in model.processes.values()} == {"ready"}
     assert ("verify", "running") in seen and ("verify", "passed") in seen
     assert seen[-1] == ("answer", "passed")
     assert report.direct is not None and report.direct["process"] == "prefill-0"

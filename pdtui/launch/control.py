@@ -12,7 +12,7 @@ import asyncio
 import re
 import shlex
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -252,11 +252,16 @@ async def stop_all(pool: SshPool, cluster: Cluster, only: Iterable[str] | None =
 
 
 async def wait_ready(pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None,
-                     timeout: float = 1800, interval: float = 2.0) -> list[ProcessStatus]:
-    """Poll until every selected process is ready, or one failed, or time runs out."""
+                     timeout: float = 1800, interval: float = 2.0,
+                     on_poll: Callable[[list[ProcessStatus]], None] | None = None,
+                     ) -> list[ProcessStatus]:
+    """Poll until every selected process is ready, or one failed, or time runs out;
+    ``on_poll`` sees every poll's statuses (the stage each process has reached)."""
     deadline = time.monotonic() + timeout
     while True:
         current = await statuses(pool, cluster, only)
+        if on_poll is not None:
+            on_poll(current)
         if all(s.state == "ready" for s in current) or any(s.state == "failed"
                                                            for s in current):
             return current
