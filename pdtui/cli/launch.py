@@ -16,6 +16,7 @@ from pdtui.cli.common import (
 
 if TYPE_CHECKING:
     from pdtui.cluster import Cluster
+    from pdtui.launch.control import ProcessStatus
     from pdtui.ssh import SshPool
 
 
@@ -56,7 +57,7 @@ async def _preflight_ok(pool: SshPool, cluster: Cluster, ns: argparse.Namespace)
 
 async def _start(cluster: Cluster, ns: argparse.Namespace) -> int:
     from pdtui.cli.status import print_status
-    from pdtui.launch.control import launch, stop_all, wait_ready
+    from pdtui.launch.control import launch, stop_all
     from pdtui.ssh.remote import pool_for
 
     async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
@@ -75,9 +76,36 @@ async def _start(cluster: Cluster, ns: argparse.Namespace) -> int:
             return EXIT_FINDINGS
         if not ns.wait:
             return EXIT_OK
-        final = await wait_ready(pool, cluster, ns.only, timeout=ns.timeout)
+        final = await _wait(pool, cluster, ns)
         print_status([s.to_dict() for s in final])
         return EXIT_OK if all(s.state == "ready" for s in final) else EXIT_FINDINGS
+
+
+async def _wait(pool: SshPool, cluster: Cluster, ns: argparse.Namespace,
+                ) -> list[ProcessStatus]:
+    """Wait for every process, printing each stage as a process reaches it."""
+    from pdtui.cli.progress import Progress
+    from pdtui.launch.control import launchables, wait_ready
+
+    progress = Progress()
+    seen: dict[str, str] = {}
+
+    def on_poll(current: list[ProcessStatus]) -> None:
+        summary = "  ".join(f"{p.name} {p.stage or p.state}" for p in current)
+        for p in current:
+            now = p.state if p.state in ("failed", "stopped") else (p.stage or p.state)
+            if seen.get(p.name) != now:
+                seen[p.name] = now
+                progress.stage(f"{p.name}: {now}", summary)
+
+    count = len(launchables(cluster, ns.only))
+    progress.line(f"waiting for {count} process{'es' if count != 1 else ''} to be ready "
+                  f"(at most {ns.timeout:.0f} s)")
+    async with progress.ticking():
+        final = await wait_ready(pool, cluster, ns.only, timeout=ns.timeout, on_poll=on_poll)
+    progress.line(f"{progress.elapsed():>5} " + (
+        "all ready" if all(s.state == "ready" for s in final) else "not all ready"))
+    return final
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from pdtui.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from pdtui.cli.progress import Progress
     from pdtui.cluster import Cluster
     from pdtui.npu.model import NodeHealth
     from pdtui.ranktable import Finding
@@ -39,17 +40,41 @@ def _cluster_with_ranktable(path: str) -> Cluster | None:
     return cluster
 
 
-async def _live(cluster: Cluster, accept_new: bool) -> tuple[dict[str, NodeHealth],
-                                                             list[NodeCopy]]:
+async def _live(cluster: Cluster, accept_new: bool, progress: Progress | None = None,
+                ) -> tuple[dict[str, NodeHealth], list[NodeCopy]]:
+    """Every instance node's NPU data and ranktable copy; ``progress`` hears each node."""
     from pdtui.npu.health import sweep
     from pdtui.ranktable.sync import fetch_all, instance_nodes
     from pdtui.ssh.remote import pool_for
 
+    answered: list[str] = []
+    total = len(cluster.nodes)
+
+    def on_node(n: NodeHealth) -> None:
+        answered.append(n.name)
+        how = "answered" if n.reachable else f"did not answer: {n.error}"
+        if progress is not None:
+            progress.stage(f"NPU data: {n.name} {how} ({len(answered)} of {total} nodes)")
+
     async with pool_for(cluster, accept_new=accept_new) as pool:
         names = {n.name for n in instance_nodes(cluster)}
-        nodes = await sweep(pool, cluster)
+        if progress is not None:
+            progress.stage(f"NPU data: asking {total} nodes")
+        nodes = await sweep(pool, cluster, on_node=on_node)
+        if progress is not None:
+            progress.stage("reading every node's ranktable copy")
         copies = await fetch_all(pool, cluster)
     return {n.name: n for n in nodes if n.name in names}, copies
+
+
+async def _live_with_progress(cluster: Cluster, accept_new: bool,
+                              ) -> tuple[dict[str, NodeHealth], list[NodeCopy]]:
+    """``_live`` with each stage on stderr (stdout may be the ranktable itself)."""
+    from pdtui.cli.progress import Progress
+
+    progress = Progress(sys.stderr)
+    async with progress.ticking():
+        return await _live(cluster, accept_new, progress)
 
 
 def _print_findings(findings: list[Finding], source: str) -> None:
@@ -90,7 +115,7 @@ def _generate(ns: argparse.Namespace) -> int:
     cluster = _cluster_with_ranktable(ns.cluster)
     if cluster is None:
         return EXIT_CONFIG
-    live, _copies = asyncio.run(_live(cluster, ns.accept_new_host_keys))
+    live, _copies = asyncio.run(_live_with_progress(cluster, ns.accept_new_host_keys))
     down = _unreachable(live)
     if down:
         for line in down:

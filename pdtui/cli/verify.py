@@ -27,6 +27,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> int:
     import asyncio
 
+    from pdtui.cli.progress import Progress
     from pdtui.runbook import run_all, verification, write_report
     from pdtui.ssh.remote import pool_for
 
@@ -35,18 +36,22 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     folder = Path(ns.report) if ns.report else None
 
+    progress = Progress()
+
     def show(step: Step) -> None:
         if step.state == "running":
-            print(f"◌ {step.title} …", flush=True)
+            progress.stage(f"{step.title}: {step.progress}" if step.progress
+                           else f"{step.title} …")
             return
         took = f" ({step.seconds:.1f} s)" if step.seconds is not None else ""
         reason = f": {step.reason}" if step.reason else ""
-        print(f"{MARKS[step.state]} {step.title}{took}{reason}", flush=True)
+        progress.line(f"{progress.elapsed():>5} {MARKS[step.state]} {step.title}{took}{reason}")
         for line in step.details[:10] if step.state == "failed" else []:
-            print(f"    {line}")
+            progress.line(f"      {line}")
 
     async def run_book() -> int:
-        async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+        async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool, \
+                progress.ticking():
             report = await run_all(
                 pool, cluster, verification(pool, cluster), on_step=show,
                 ready_timeout=ns.timeout,

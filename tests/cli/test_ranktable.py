@@ -19,6 +19,9 @@ def test_generate_lint_push_diff_round_trip(sim_up: Path, tmp_path: Path) -> Non
     out = tmp_path / "rt.json"
     g = pdtui("ranktable", "generate", str(sim_up), "-o", str(out))
     assert g.returncode == 0, g.stdout + g.stderr
+    # Each stage on stderr as it is reached; plain lines when piped.
+    assert "NPU data: asking 2 nodes" in g.stderr and "(2 of 2 nodes)" in g.stderr
+    assert "\r" not in g.stderr
     rt = json.loads(out.read_text())
     assert list(rt) == ["version", "server_count", "prefill_device_list", "decode_device_list",
                         "status"]
