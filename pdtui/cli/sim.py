@@ -105,9 +105,15 @@ def _state_path(cluster_file: str) -> Path | None:
 
 
 def _fault_args(p: argparse.ArgumentParser) -> None:
+    from pdtui.sim.faults import KINDS
+
     p.add_argument("cluster", help="cluster file written by 'pdtui sim up'")
     p.add_argument("faults", nargs="+", metavar="SPEC",
                    help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    width = max(len(k.usage()) for k in KINDS.values())
+    p.epilog = "fault kinds (after NODE):\n" + "\n".join(
+        f"  {k.usage():<{width}}  {k.help}" for k in KINDS.values())
 
 
 def _fault(ns: argparse.Namespace) -> int:

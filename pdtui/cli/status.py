@@ -12,6 +12,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _unknown(r: dict[str, object]) -> bool:
+    """The node did not tell (no pid, no exit status, an error): not known to have failed."""
+    return bool(r.get("error")) and r.get("pid") is None and r.get("exit_status") is None
+
+
 def _print_details(r: dict[str, object]) -> None:
     stages = r.get("stages")
     if isinstance(stages, dict) and stages:
@@ -21,6 +26,12 @@ def _print_details(r: dict[str, object]) -> None:
         print(f"    running {stats['running']}  waiting {stats['waiting']}  "
               f"kv cache {stats['kv_cache_pct']:.1f}%  "
               f"gen {stats['generation_tps']:.1f} tok/s")
+    error = r.get("error")
+    if error:
+        unknown = _unknown(r)
+        print(f"    cannot tell its state: {error}" if unknown else f"    {error}")
+        if unknown:
+            print("    → check SSH access to the node with 'pdtui nodes CLUSTER'")
     fingerprints = r["fingerprints"]
     assert isinstance(fingerprints, list)
     for f in fingerprints:
@@ -37,8 +48,9 @@ def print_status(rows: list[dict[str, object]]) -> None:
         pid = str(r["pid"] or "-")
         if r.get("host_pid"):
             pid += f" (host {r['host_pid']})"
-        print(f"{marks.get(str(r['state']), '?')} {r['name']:<16} {r['role']:<8} "
-              f"{r['node']:<12} {r['state']:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
+        state = "unknown" if _unknown(r) else str(r["state"])
+        print(f"{marks.get(state, '?')} {r['name']:<16} {r['role']:<8} "
+              f"{r['node']:<12} {state:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
         if str(r.get("where", "host")) != "host":
             print(f"    runs in {r['where']}")
         _print_details(r)
