@@ -69,10 +69,12 @@ def test_app_modules_never_load_the_simulator() -> None:
 
 def test_fake_proxy_is_standalone() -> None:
     """The fake proxy mirrors vllm-ascend's example script and runs without pdtui installed."""
+    path = str(ROOT / "pdtui/sim/proxy.py")
     code = (
         "import importlib.util, json, sys\n"
-        f"spec = importlib.util.spec_from_file_location('proxy', {str(ROOT / 'pdtui/sim/proxy.py')!r})\n"
-        "mod = importlib.util.module_from_spec(spec); sys.modules['proxy'] = mod; spec.loader.exec_module(mod)\n"
+        f"spec = importlib.util.spec_from_file_location('proxy', {path!r})\n"
+        "mod = importlib.util.module_from_spec(spec); sys.modules['proxy'] = mod\n"
+        "spec.loader.exec_module(mod)\n"
         "print(json.dumps([m for m in sys.modules if m == 'pdtui' or m.startswith('pdtui.')]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
