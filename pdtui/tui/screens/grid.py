@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import ClassVar
@@ -14,10 +15,13 @@ from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
+from pdtui import containers
+from pdtui.cluster import Cluster
 from pdtui.npu.classify import classify_cluster
 from pdtui.npu.health import CheckReport, check, pings
 from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult
 from pdtui.npu.report import SYMBOLS
+from pdtui.ssh import SshPool
 from pdtui.tui.messages import HealthUpdated
 from pdtui.tui.safe import printable
 from pdtui.tui.screens.base import ModeBar, ModeScreen
@@ -67,6 +71,8 @@ class GridScreen(ModeScreen):
         self._cells: NpuCells | None = None
         self._render_pending: Timer | None = None
         self._node_render_at = 0.0  # when the last node that landed was drawn
+        #: each node's serving container, read with every sweep (nodes with a container only)
+        self.boxes: dict[str, containers.Status] = {}
 
     @property
     def cells(self) -> NpuCells:
@@ -145,11 +151,30 @@ class GridScreen(ModeScreen):
                                      failing_only=self.failing_only)
                      if h else Text("·", style="dim") for i in range(most)]
             summary = self.cells.summary(h, self.pdtui.status_of(n.name))
+            summary.append_text(self._box_text(n.name))
             table.add_row(Text(n.name), summary, *cells, key=n.name)
         if table.row_count:
             table.cursor_coordinate = table.validate_cursor_coordinate(keep)
         self._render_status()
         self._render_detail()
+
+    def _box_text(self, name: str) -> Text:
+        """``  container running`` (or its state, what is missing inside, vLLM's version)."""
+        st = self.boxes.get(name)
+        if st is None:
+            return Text("")
+        if st.ok:
+            v = st.versions.get("vllm_ascend", "-")
+            return Text(f"  container {st.state}" + (f" vllm-ascend {v}" if v != "-" else ""))
+        why = st.error or (f"{len(st.missing)} missing inside" if st.missing else "")
+        why = why or ("a tool fails inside" if not all(st.tools.values()) else "")
+        text = f"  ✗ container {st.state}" + (f": {why}" if why else "")
+        return Text(printable(text)[:70], style=self.cells.style("fail"))
+
+    async def _read_boxes(self, pool: SshPool, cluster: Cluster) -> None:
+        boxed = [n for n in cluster.nodes if n.container is not None]
+        got = await asyncio.gather(*(containers.status(pool, cluster, n) for n in boxed))
+        self.boxes = {s.node: s for s in got}
 
     def _render_status(self) -> None:
         bits = []
@@ -298,8 +323,9 @@ class GridScreen(ModeScreen):
         self._render_status()
         try:
             pool, cluster = await self.session()
-            report = await check(pool, cluster, timeout=self.probe_timeout,
-                                 on_node=self._on_node)
+            report, _ = await asyncio.gather(
+                check(pool, cluster, timeout=self.probe_timeout, on_node=self._on_node),
+                self._read_boxes(pool, cluster))
             # The last pings' verdicts stay until the next ping run.
             self._publish(report.nodes, report.started_at, report.seconds)
             self.last_seconds = report.seconds

@@ -28,6 +28,7 @@ from pdtui.launch.logs import STAGE_TITLES
 from pdtui.launch.plan import render_script
 from pdtui.launch.preflight import preflight
 from pdtui.launch.run import run_dir, tail
+from pdtui.place import where
 from pdtui.tui.safe import plain
 from pdtui.tui.screens.base import ModeBar, ModeScreen
 from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
@@ -80,7 +81,8 @@ class LaunchScreen(ModeScreen):
                 yield self.no_cluster()
         else:
             table: DataTable[str | Text] = DataTable(id="processes", cursor_type="row")
-            for col in ("process", "role", "node", "state", "stage", "pid", "url", "problem"):
+            for col in ("process", "role", "node", *self._where_column(), "state", "stage",
+                        "pid", "url", "problem"):
                 table.add_column(col, key=col)
             yield table
             yield Static("", id="launch-finding")
@@ -94,12 +96,18 @@ class LaunchScreen(ModeScreen):
         self.items = launchables(self.cluster)
         table = self.query_one("#processes", DataTable)
         for item in self.items:
-            table.add_row(item.name, item.role, item.node, "?", "", "", item.url, "",
+            runs_in = [where(self.cluster.node(item.node))] if self._where_column() else []
+            table.add_row(item.name, item.role, item.node, *runs_in, "?", "", "", item.url, "",
                           key=item.name)
         table.focus()
         self.set_interval(0.1, self._flush_log, name="launch-log-flush")
         if self.pdtui.connect_on_start:
             self.poll()
+
+    def _where_column(self) -> tuple[str, ...]:
+        """``runs in`` (host or container NAME) when some node has a container."""
+        c = self.cluster
+        return ("runs in",) if c and any(n.container for n in c.nodes) else ()
 
     def _flush_log(self) -> None:
         """Batched writes (10 a second); follow only when the view is at the bottom."""
@@ -135,7 +143,8 @@ class LaunchScreen(ModeScreen):
         stage = STAGE_TITLES.get(st.stage or "", "-")
         table.update_cell(name, "stage", Text(f"{stage} {took:.0f}s" if took else stage),
                           update_width=True)
-        table.update_cell(name, "pid", str(st.pid or "-"), update_width=True)
+        pid = str(st.pid or "-") + (f" (host {st.run.host_pid})" if st.run.host_pid else "")
+        table.update_cell(name, "pid", pid, update_width=True)
         problem = st.findings[0].meaning if st.findings else (
             f"exit {st.run.exit_status}" if st.run.exit_status not in (None, 0) else "")
         table.update_cell(name, "problem", Text(problem, style=self._style("failed")),

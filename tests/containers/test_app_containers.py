@@ -1,0 +1,45 @@
+"""The app on a cluster whose nodes serve from containers (real podman): the NPU grid's summary
+shows each node's container, the Launch view where each process runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable
+from tui.pilot_helpers import wait_for
+
+from pdtui.cluster import load
+from pdtui.settings import Settings
+from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.tui.app import PdTui
+from pdtui.tui.screens.grid import GridScreen
+from pdtui.tui.screens.launch import LaunchScreen
+
+PREFIX = "127.0.96"
+
+
+async def test_grid_and_launch_view_show_the_containers(
+        tmp_path: Path, podman_conf: Path) -> None:
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
+                    port=0, containers=True,
+                    faults=["decode-0:container-missing-mount=/etc/hccn.conf"])
+    async with sim:
+        cluster = load(sim.cluster_file)
+        names = {n.name: n.container.name for n in cluster.nodes}  # type: ignore[union-attr]
+        app = PdTui(cluster, settings=Settings(), persist_settings=False)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await pilot.press("f3")
+            grid = app.screen
+            assert isinstance(grid, GridScreen)
+            await wait_for(pilot, lambda: len(grid.boxes) == 2 and not grid.busy)
+            table = grid.query_one("#grid", DataTable)
+            pre = str(table.get_cell("prefill-0", "summary"))
+            dec = str(table.get_cell("decode-0", "summary"))
+            assert "container running vllm-ascend 0.11.0rc0" in pre, pre
+            assert "✗ container running: 1 missing inside" in dec, dec
+            await pilot.press("f5")
+            launch = app.screen
+            assert isinstance(launch, LaunchScreen)
+            rows = launch.query_one("#processes", DataTable)
+            assert str(rows.get_cell("decode-0", "runs in")) == f"container {names['decode-0']}"
+            assert str(rows.get_cell("proxy", "runs in")) == f"container {names['prefill-0']}"
