@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -80,7 +81,7 @@ def _host_key() -> HostKeyScreen:
     return HostKeyScreen(error, "~/.config/pdtui/known_hosts")
 
 
-DIALOGS: dict[str, Callable[[], Screen[object]]] = {
+DIALOGS: dict[str, Callable[[], Screen[Any]]] = {
     "confirm": lambda: ConfirmScreen(
         "Push deepseek-v3.2-a3-1p1d.ranktable.json to 2 nodes?",
         "prefill-0: different\n    decode_device_list[0].device_ip: 10.20.0.1 -> 10.20.0.9\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from simdata import runbook_sim
+from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -45,7 +46,7 @@ async def test_generate_edit_save_and_push(sim: Simulator) -> None:
         assert len(screen.rt["prefill_device_list"]) == 16
         table = screen.query_one("#prefill_device_list", DataTable)
         table.focus()
-        table.cursor_coordinate = (2, 2)  # device_ip of entry 2
+        table.cursor_coordinate = Coordinate(2, 2)  # device_ip of entry 2
         await pilot.press("e")
         assert isinstance(app.screen, EditCellScreen)
         field = app.screen.query_one("#edit-input", Input)
@@ -98,7 +99,7 @@ async def test_add_remove_and_move_renumber_cluster_ids(sim: Simulator) -> None:
         assert screen.rt is not None
         table = screen.query_one("#decode_device_list", DataTable)
         table.focus()
-        table.cursor_coordinate = (0, 0)
+        table.cursor_coordinate = Coordinate(0, 0)
         await pilot.press("x")
         ids = [e["cluster_id"] for lst in ("prefill_device_list", "decode_device_list")
                for e in screen.rt[lst]]
