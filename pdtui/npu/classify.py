@@ -26,9 +26,9 @@ Device rules (`classify_device`):
 Cluster rules (`classify_cluster`):
 
 - Unreachable node -> every device unknown with the node error.
-- TLS switch differing from the cluster majority -> fail on each differing device (the
-  reason names both values and the nodes). On a tie the documented setting, 0 (disabled),
-  counts as the majority.
+- TLS switch: a device that differs from the rest of its node fails; between nodes, the
+  nodes whose value fewer nodes have fail, and when no value has more nodes (one node against
+  one) every node fails, as a disagreement: each reason names both values and the nodes.
 - Duplicate SDID or duplicate vNIC IP within one super pod -> fail on every holder.
 - Duplicate RoCE IP across the cluster -> fail on every holder.
 - A failed ping -> fail on its source and destination ("ping to <node>:<dev> <address>
@@ -333,27 +333,61 @@ Key = tuple[str, int]
 Finding = tuple[State, str]
 
 
-def _tls_rule(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
-    tls = [(n.name, d.id, d.tls_switch) for n in live for d in n.devices
-           if d.tls_switch is not None]
-    counts = Counter(v for _, _, v in tls)
-    if len(counts) < 2:
-        return
+def _leader(counts: Counter[int]) -> tuple[int, bool]:
+    """The most common value and whether another value is as common (a tie)."""
     top = max(counts.values())
     leaders = sorted(v for v, c in counts.items() if c == top)
-    majority = 0 if 0 in leaders else leaders[0]
-    nodes_by_val: dict[int, list[str]] = defaultdict(list)
-    for name, _, v in tls:
-        if name not in nodes_by_val[v]:
-            nodes_by_val[v].append(name)
-    for name, dev_id, v in tls:
-        if v != majority:
+    return leaders[0], len(leaders) > 1
+
+
+def _node_tls(name: str, devs: dict[int, int], found: dict[Key, list[Finding]]) -> int | None:
+    """A node's TLS switch; its devices that disagree with the others fail. None: a tie."""
+    value, tied = _leader(Counter(devs.values()))
+    if tied:
+        where = "; ".join(f"{v} on devices {', '.join(str(d) for d, x in devs.items() if x == v)}"
+                          for v in sorted(set(devs.values())))
+        for dev_id, v in devs.items():
+            found[(name, dev_id)].append(("fail", f"TLS switch {v}, but this node's devices "
+                                                  f"disagree ({where}): {_TLS_FIX}"))
+        return None
+    for dev_id, v in devs.items():
+        if v != value:
             found[(name, dev_id)].append((
-                "fail",
-                f"TLS switch {v} differs from the cluster majority {majority} "
-                f"({v} on {', '.join(nodes_by_val[v])}; {majority} on "
-                f"{', '.join(nodes_by_val[majority])})",
-            ))
+                "fail", f"TLS switch {v} differs from the other devices of {name} ({value}): "
+                f"{_TLS_FIX}"))
+    return value
+
+
+_TLS_FIX = "set one TLS switch value on every device of every node"
+
+
+def _tls_rule(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
+    """Every device of every node must have one TLS switch value. Within a node, devices
+    that differ from the rest fail; between nodes, a value held by fewer nodes fails, and
+    when no value has more nodes, every side fails: a disagreement, both values named."""
+    nodes: dict[str, int] = {}
+    devices: dict[str, dict[int, int]] = {}
+    for n in live:
+        devs = {d.id: d.tls_switch for d in n.devices if d.tls_switch is not None}
+        if devs:
+            devices[n.name] = devs
+            value = _node_tls(n.name, devs, found)
+            if value is not None:
+                nodes[n.name] = value
+    counts = Counter(nodes.values())
+    if len(counts) < 2:
+        return
+    leader, tied = _leader(counts)
+    for name, v in nodes.items():
+        if not tied and v == leader:
+            continue
+        others = "; ".join(f"{x} on {', '.join(m for m, y in nodes.items() if y == x)}"
+                           for x in sorted(counts) if x != v)
+        why = "the nodes disagree" if tied else "the value most nodes have"
+        for dev_id, dv in devices[name].items():
+            if dv == v:
+                found[(name, dev_id)].append((
+                    "fail", f"TLS switch {v} here, {others} ({why}): {_TLS_FIX}"))
 
 
 def _unique_rules(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:

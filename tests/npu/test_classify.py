@@ -144,25 +144,42 @@ def test_a3_link_down_with_ip_is_still_fail() -> None:
     assert "link DOWN" in devs[("prefill-0", 2)].reasons
 
 
+FIX = "set one TLS switch value on every device of every node"
+
+
 @pytest.mark.parametrize("make", [a2_pair, a3_pair], ids=["A2", "A3"])
-def test_tls_mismatch_fault_fails_every_device_of_that_node(make: object) -> None:
+def test_tls_mismatch_between_two_nodes_is_a_disagreement_on_both_sides(make: object) -> None:
     assert callable(make)
     state = make()
     apply_fault(state, "decode-0:tls-mismatch")
     devs = classify_sim(state)
-    assert only_bad(devs) == {("decode-0", i): "fail" for i in range(4)}
+    # One node against one: no majority, so neither side is blamed alone.
+    assert only_bad(devs) == {(n, i): "fail" for n in ("prefill-0", "decode-0") for i in range(4)}
     assert devs[("decode-0", 0)].reasons == [
-        "TLS switch 1 differs from the cluster majority 0 (1 on decode-0; 0 on prefill-0)"]
+        f"TLS switch 1 here, 0 on prefill-0 (the nodes disagree): {FIX}"]
+    assert devs[("prefill-0", 3)].reasons == [
+        f"TLS switch 0 here, 1 on decode-0 (the nodes disagree): {FIX}"]
 
 
-def test_tls_mismatch_majority_wins_over_tie_breaker() -> None:
+def test_tls_mismatch_the_value_more_nodes_have_wins() -> None:
     state = build_state([("p0", "10.0.0.1", "A2", 2), ("p1", "10.0.0.2", "A2", 2),
                          ("d0", "10.0.0.3", "A2", 2)])
     apply_fault(state, "p0:tls-mismatch")
     apply_fault(state, "p1:tls-mismatch")
     devs = classify_sim(state)
     assert only_bad(devs) == {("d0", 0): "fail", ("d0", 1): "fail"}
-    assert "0 differs from the cluster majority 1" in devs[("d0", 0)].reasons[0]
+    assert devs[("d0", 0)].reasons == [
+        f"TLS switch 0 here, 1 on p0, p1 (the value most nodes have): {FIX}"]
+
+
+def test_tls_one_device_that_differs_from_its_node_fails_alone() -> None:
+    state = build_state([("p0", "10.0.0.1", "A2", 4), ("d0", "10.0.0.3", "A2", 4)])
+    healths = [collect(state, n.name) for n in state.nodes]
+    healths[0].devices[2].tls_switch = 1
+    devs = {(n.name, d.id): d for n in classify_cluster(healths) for d in n.devices}
+    assert only_bad(devs) == {("p0", 2): "fail"}
+    assert devs[("p0", 2)].reasons[0] == (
+        f"TLS switch 1 differs from the other devices of p0 (0): {FIX}")
 
 
 @pytest.mark.parametrize("make", [a2_pair, a3_pair], ids=["A2", "A3"])
