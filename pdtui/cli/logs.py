@@ -24,6 +24,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plog", action="store_true",
                    help="this run's CANN logs (ASCEND_PROCESS_LOG_PATH) instead of stdout; "
                    "with -f, follow the newest")
+    p.add_argument("--raw", action="store_true",
+                   help="print the log's bytes as they are (escape sequences reach the terminal)")
     add_host_key_flag(p)
 
 
@@ -33,7 +35,10 @@ def run(ns: argparse.Namespace) -> int:
     from pdtui.launch.control import launchables, plog_base, read_plogs
     from pdtui.launch.run import run_dir, tail
     from pdtui.ssh.remote import pool_for
-    from pdtui.text import printable
+    from pdtui.text import printable as escaped
+
+    def printable(text: str) -> str:
+        return text if ns.raw else escaped(text)
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:

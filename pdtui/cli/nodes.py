@@ -18,6 +18,7 @@ def run(ns: argparse.Namespace) -> int:
     import json
 
     from pdtui.ssh.nodes import reach_all
+    from pdtui.text import printable
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:
@@ -32,12 +33,12 @@ def run(ns: argparse.Namespace) -> int:
         if r.reachable:
             mark = "✓" if not r.findings else "!"
             ips = " ".join(r.addresses)
-            print(f"{mark} {r.name:<12} {r.address:<28} {r.hostname or '?':<14} {ips}"
-                  f"  ({r.seconds * 1000:.0f} ms)")
+            print(printable(f"{mark} {r.name:<12} {r.address:<28} {r.hostname or '?':<14} {ips}"
+                            f"  ({r.seconds * 1000:.0f} ms)"))
         else:
-            print(f"✗ {r.name:<12} {r.address:<28} {r.error}")
+            print(printable(f"✗ {r.name:<12} {r.address:<28} {r.error}"))
         for f in r.findings:
-            print(f"    {f}")
+            print(printable(f"    {f}"))
     ok = len(results) - len(bad)
     print(f"{ok}/{len(results)} nodes reachable and consistent")
     return EXIT_FINDINGS if bad else EXIT_OK

@@ -35,6 +35,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="give up after this many seconds, waiting for data or in all "
                    "(an overall deadline: a trickle cannot keep it open; default 600)")
+    p.add_argument("--raw", action="store_true",
+                   help="print the answer's bytes as they are (escape sequences reach the "
+                   "terminal); by default control characters are shown as \\xNN")
     add_host_key_flag(p)
     p.epilog = ("API key: when PDTUI_API_KEY (else OPENAI_API_KEY) is set in the environment, "
                 "every request sends 'Authorization: Bearer <key>' (for vLLM servers started "
@@ -50,6 +53,7 @@ def run(ns: argparse.Namespace) -> int:
     from pdtui.console import ConsoleError, Request, Result, http_client, reach, scrub, send
     from pdtui.ssh import SshError
     from pdtui.ssh.remote import pool_for
+    from pdtui.text import printable
 
     cluster = load_or_report(ns.cluster)
     if cluster is None:
@@ -62,8 +66,11 @@ def run(ns: argparse.Namespace) -> int:
                   max_tokens=ns.max_tokens, temperature=ns.temperature, stream=ns.stream)
     live = not ns.json
 
+    def shown(text: str) -> str:
+        return text if ns.raw else printable(text)
+
     def show(piece: str) -> None:
-        sys.stdout.write(piece)
+        sys.stdout.write(shown(piece))
         sys.stdout.flush()
 
     async def go(base: str) -> Result:
@@ -96,9 +103,9 @@ def run(ns: argparse.Namespace) -> int:
         if res.text:  # already printed as it came
             print()
         if res.error:
-            err(f"error: {res.error}")
+            err(shown(f"error: {res.error}"))
             if res.body.strip() and res.status is not None and res.status >= 400:
-                err(res.body.strip())
+                err(shown(res.body.strip()))
         print(res.status_line())
     return EXIT_OK if res.ok else EXIT_FINDINGS
 

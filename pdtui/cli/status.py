@@ -12,6 +12,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _out(text: str) -> None:
+    """Print a line holding node text (log lines, errors) with control characters shown."""
+    from pdtui.text import printable
+
+    print(printable(text))
+
+
 def _unknown(r: dict[str, object]) -> bool:
     """The node did not tell (no pid, no exit status, an error): not known to have failed."""
     return bool(r.get("error")) and r.get("pid") is None and r.get("exit_status") is None
@@ -20,24 +27,24 @@ def _unknown(r: dict[str, object]) -> bool:
 def _print_details(r: dict[str, object]) -> None:
     stages = r.get("stages")
     if isinstance(stages, dict) and stages:
-        print("    " + "  ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
+        _out("    " + "  ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
     stats = r.get("stats")
     if isinstance(stats, dict):
-        print(f"    running {stats['running']}  waiting {stats['waiting']}  "
+        _out(f"    running {stats['running']}  waiting {stats['waiting']}  "
               f"kv cache {stats['kv_cache_pct']:.1f}%  "
               f"gen {stats['generation_tps']:.1f} tok/s")
     error = r.get("error")
     if error:
         unknown = _unknown(r)
-        print(f"    cannot tell its state: {error}" if unknown else f"    {error}")
+        _out(f"    cannot tell its state: {error}" if unknown else f"    {error}")
         if unknown:
-            print("    → check SSH access to the node with 'pdtui nodes CLUSTER'")
+            _out("    → check SSH access to the node with 'pdtui nodes CLUSTER'")
     fingerprints = r["fingerprints"]
     assert isinstance(fingerprints, list)
     for f in fingerprints:
         where = f" ({f.get('source')} line {f.get('lineno')})" if f.get("source") else ""
-        print(f"    {f['meaning']}{where}: {f['line']}")
-        print(f"    → {f['hint']}")
+        _out(f"    {f['meaning']}{where}: {f['line']}")
+        _out(f"    → {f['hint']}")
 
 
 def print_status(rows: list[dict[str, object]]) -> None:
@@ -49,10 +56,10 @@ def print_status(rows: list[dict[str, object]]) -> None:
         if r.get("host_pid"):
             pid += f" (host {r['host_pid']})"
         state = "unknown" if _unknown(r) else str(r["state"])
-        print(f"{marks.get(state, '?')} {r['name']:<16} {r['role']:<8} "
+        _out(f"{marks.get(state, '?')} {r['name']:<16} {r['role']:<8} "
               f"{r['node']:<12} {state:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
         if str(r.get("where", "host")) != "host":
-            print(f"    runs in {r['where']}")
+            _out(f"    runs in {r['where']}")
         _print_details(r)
 
 
