@@ -467,6 +467,20 @@ async def each(nodes: list[Node], work: Callable[[Node], Awaitable[R]],
     return list(await asyncio.gather(*(one(n) for n in nodes)))
 
 
+async def bring_up(pool: SshPool, cluster: Cluster) -> tuple[list[Result], list[str]]:
+    """``up`` on every node with a container, then, when all are up, each checked from inside:
+    (the ``up`` results, one ``NODE: problem - fix`` line per finding)."""
+    nodes = [n for n in cluster.nodes if n.container is not None]
+    ups = await each(nodes, lambda n: up(pool, n))
+    if not all(r.ok for r in ups):
+        return ups, []
+    path = str(cluster.path) if cluster.path else "CLUSTER"
+    statuses = await asyncio.gather(*(status(pool, cluster, n) for n in nodes))
+    lines = [f"{n.name}: {msg} - {fix.replace('CLUSTER', path)}"
+             for n, st in zip(nodes, statuses, strict=True) for _, msg, fix in findings(n, st)]
+    return ups, lines
+
+
 def format_uptime(seconds: int | None) -> str:
     if seconds is None:
         return "-"

@@ -43,3 +43,36 @@ async def test_grid_and_launch_view_show_the_containers(
             rows = launch.query_one("#processes", DataTable)
             assert str(rows.get_cell("decode-0", "runs in")) == f"container {names['decode-0']}"
             assert str(rows.get_cell("proxy", "runs in")) == f"container {names['prefill-0']}"
+
+
+async def test_c_in_the_runbook_view_starts_a_stopped_container(
+        tmp_path: Path, podman_conf: Path) -> None:
+    import subprocess
+
+    from pdtui.sim.podman import runtime_env
+    from pdtui.tui.screens.overview import OverviewScreen
+
+    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
+                    port=0, containers=True, faults=["prefill-0:container-stopped"])
+    async with sim:
+        cluster = load(sim.cluster_file)
+        name = cluster.node("prefill-0").container.name  # type: ignore[union-attr]
+        app = PdTui(cluster, settings=Settings(), persist_settings=False)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await pilot.press("f2")
+            view = app.screen
+            assert isinstance(view, OverviewScreen)
+            assert [st.key for st in view.steps][:2] == ["containers", "network"]
+            await pilot.press("c")
+            await pilot.press("y")
+
+            def done() -> bool:
+                return next(st for st in view.steps if st.key == "containers").state in (
+                    "passed", "failed")
+            await wait_for(pilot, done)
+            step = next(st for st in view.steps if st.key == "containers")
+            assert step.state == "passed", (step.reason, step.details)
+            assert "prefill-0: " + name + " started" in step.details
+        state = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name],
+                               env=runtime_env(podman_conf), capture_output=True, text=True)
+        assert state.stdout.strip() == "running"

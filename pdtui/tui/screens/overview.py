@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -64,6 +65,7 @@ class OverviewScreen(ModeScreen):
     MODE = "overview"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("R", "run_all", "Run all", id="runbook-run-all"),
+        Binding("c", "containers_up", "Containers up", id="runbook-containers"),
     ]
     steps: list[Step]
     running = False
@@ -73,7 +75,9 @@ class OverviewScreen(ModeScreen):
         "checklist: the NPU network check with pings, the ranktable (when the connector "
         "reads one), prefill, decode, the proxy, and the verification prompt. R runs them in "
         "order and stops at the first failure, with the reason; enter on a step opens the "
-        "view that shows (and fixes) it."
+        "view that shows (and fixes) it. With a container table in the cluster file the "
+        "first step is Containers: c creates or starts each node's container (never pulls "
+        "an image) and checks mounts, devices, tools and vLLM inside."
     )
 
     def body(self) -> ComposeResult:
@@ -174,6 +178,47 @@ class OverviewScreen(ModeScreen):
         if event.data_table.id == "steps":
             step = next(st for st in self.steps if st.key == event.row_key.value)
             self.app.switch_mode(step.view)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "containers_up":
+            c = self.cluster
+            return c is not None and any(n.container for n in c.nodes)
+        return True
+
+    def action_containers_up(self) -> None:
+        if self.cluster is not None and not self.running:
+            self.containers_up()
+
+    @work(group="runbook", exclusive=True, exit_on_error=False, name="containers up")
+    async def containers_up(self) -> None:
+        from pdtui import containers
+
+        pool, cluster = await self.session()
+        boxed = [n for n in cluster.nodes if n.container is not None]
+        if not await self.app.push_screen_wait(ConfirmScreen(
+                "Create or start the serving containers?",
+                "\n".join(f"{n.name}: {n.container.name} ({n.container.mode})"  # type: ignore[union-attr]
+                          for n in boxed)
+                + "\n\nA managed container that is absent is created, a stopped one started; "
+                "a running one is left alone. No image is pulled.")):
+            return
+        step = next((st for st in self.steps if st.key == "containers"), None)
+        if step is None:
+            return
+        self.running = True
+        self._on_step(replace(step, state="running", reason=None))
+        try:
+            ups, problems = await containers.bring_up(pool, cluster)
+        finally:
+            self.running = False
+        bad = [f"{r.node}: {r.message}" for r in ups if not r.ok] + problems
+        self._on_step(replace(step, state="failed" if bad else "passed",
+                              reason=bad[0] if bad else None,
+                              details=[f"{r.node}: {r.container} {r.action}" for r in ups] + bad))
+        if bad:
+            self.notify(f"Containers: {bad[0]}", severity="error", timeout=30)
+        else:
+            self.notify("Containers: up, and everything needed is inside")
 
     def action_run_all(self) -> None:
         if self.cluster is not None and not self.running:
