@@ -40,6 +40,7 @@ Cluster rules (`classify_cluster`):
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -126,8 +127,9 @@ class _Findings:
 
 
 def _finish(dev: DeviceHealth, found: Iterable[tuple[State, str]]) -> DeviceHealth:
-    """Set state (ok when nothing was found) and reasons, most severe first."""
-    items = sorted(found, key=lambda sr: -state_rank(sr[0]))
+    """Set state (ok when nothing was found) and reasons: a hanging tool first (it causes the
+    rest), then the most severe."""
+    items = sorted(found, key=lambda sr: (not _HANG.match(sr[1]), -state_rank(sr[0])))
     dev.state = worst(s for s, _ in items)
     dev.reasons = list(dict.fromkeys(r for _, r in items))
     return dev
@@ -437,7 +439,9 @@ def _ping_rules(pings: list[PingResult], index: dict[Key, tuple[NodeHealth, Devi
         if p.kind == "roce" and any(_is_hccs_only(index.get(k)) for k in (src, dst)):
             continue
         what = "hccs_ping" if p.kind == "hccs" else "ping"
-        if p.transmitted is not None and p.received is not None:
+        if p.raw.rc == 124:  # the tool hung on the source node: name it as the cause
+            loss = f"failed: {_hang(_tool(p.raw), p.src_node)}"
+        elif p.transmitted is not None and p.received is not None:
             loss = f"lost {max(p.transmitted - p.received, 0)}/{p.transmitted}"
         else:
             loss = f"failed: {p.reason or 'no ping summary'}"
@@ -472,6 +476,29 @@ def classify_cluster(nodes: list[NodeHealth],
     return out
 
 
+#: A reason that names a hanging tool (shown first: it causes the rest).
+_HANG = re.compile(r"[\w.-]+ timed out on ")
+
+
+def _hang(tool: str, node: str) -> str:
+    return f"{tool} timed out on {node}"
+
+
+def _hangs(node: str, raws: dict[str, Raw]) -> list[str]:
+    """One cause per tool that timed out (rc 124) in these calls."""
+    return sorted({_hang(_tool(r), node) for r in raws.values() if r.rc == 124})
+
+
+def _hang_summary(n: NodeHealth) -> list[str]:
+    """Per tool that hung on the node: how many of its calls, and what that explains."""
+    calls = [r for d in n.devices for r in d.raw.values()] + list(n.raw.values())
+    counts = Counter(_tool(r) for r in calls if r.rc == 124)
+    return [f"{_hang(tool, n.name)} ({k} of {len(calls)} calls): the tool hangs there; the "
+            f"missing data and failed pings of {n.name} follow from it (run it by hand on the "
+            f"node, e.g. '{tool} -i 0 -link -g', and check the driver)"
+            for tool, k in sorted(counts.items())]
+
+
 def _classify_node(n: NodeHealth, found: dict[Key, list[Finding]]) -> NodeHealth:
     """A fresh copy of ``n``: its own reasons set, its devices' findings put in ``found``
     (an unreachable node's devices are unknown at once)."""
@@ -485,8 +512,10 @@ def _classify_node(n: NodeHealth, found: dict[Key, list[Finding]]) -> NodeHealth
         return node
     for d in node.devices:
         found[(n.name, d.id)] = _device_findings(d, n.soc, n.raw)
+        found[(n.name, d.id)] += [("unknown", cause) for cause in _hangs(n.name, d.raw)]
     node.reasons += [f"{tool} not found on {n.name}"
                      for tool, present in sorted(n.tools.items()) if not present]
+    node.reasons += _hang_summary(n)
     if not n.devices:
         node.reasons.append("no NPU devices found")
     return node

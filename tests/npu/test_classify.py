@@ -510,3 +510,16 @@ def test_classification_is_total_on_arbitrary_evidence(
         for d in node.devices:
             assert d.state in STATE_ORDER
             assert d.state == "ok" or d.reasons
+
+
+def test_a_ping_whose_tool_hung_names_the_tool_and_node_on_both_ends() -> None:
+    state = a3_pair()
+    nodes = [collect(state, n.name) for n in state.nodes]
+    hung = ping_from_raw("prefill-0", 1, "decode-0", 1, "192.26.3.198",
+                         Raw("hccn_tool -i 1 -hccs_ping -g address 192.26.3.198", 124, "", ""),
+                         "hccs")
+    out = {(n.name, d.id): d for n in classify_cluster(nodes, [hung]) for d in n.devices}
+    why = "hccs_ping to decode-0:1 192.26.3.198 failed: hccn_tool timed out on prefill-0"
+    assert out[("prefill-0", 1)].reasons[0] == why
+    assert out[("decode-0", 1)].reasons[0] == (
+        "hccs_ping from prefill-0:1 192.26.3.198 failed: hccn_tool timed out on prefill-0")
