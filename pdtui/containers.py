@@ -281,6 +281,8 @@ class Status:
     devices: dict[str, bool] = field(default_factory=dict)
     #: ``hccn_tool`` and ``npu-smi`` answer inside (exit 0)
     tools: dict[str, bool] = field(default_factory=dict)
+    #: Python modules importable inside (``mooncake``), found without importing them
+    modules: dict[str, bool] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
@@ -321,6 +323,8 @@ for name in ("vllm", "vllm_ascend", "torch_npu"):
         except Exception:
             pass
     print("version", name, got)
+import importlib.util
+print("module mooncake", int(importlib.util.find_spec("mooncake") is not None))
 """
 
 
@@ -371,6 +375,9 @@ def _parse_inside(st: Status, out: str) -> None:
         if key in {"mount", "device", "tool"}:
             flag, _, path = rest.partition(" ")
             {"mount": st.mounts, "device": st.devices, "tool": st.tools}[key][path] = flag == "1"
+        elif key == "module":
+            name, _, flag = rest.partition(" ")
+            st.modules[name] = flag.strip() == "1"
         elif key == "version":
             name, _, value = rest.partition(" ")
             st.versions[name] = value.strip() or "-"
@@ -428,8 +435,15 @@ def _path_finding(box: Container, path: str) -> Finding:
     return "error", f"{path} is missing in container {box.name}", f"mount it, {recreate}"
 
 
-def findings(node: Node, st: Status) -> list[Finding]:
-    """What is wrong with the node's container for serving, each with its fix."""
+def uses_mooncake(cluster: Cluster, node: Node) -> bool:
+    """An instance on ``node`` transfers KV with a Mooncake connector."""
+    return any("Mooncake" in str(i.kv_transfer.get("kv_connector", ""))
+               for i in cluster.instances if i.node == node.name)
+
+
+def findings(node: Node, st: Status, *, mooncake: bool = False) -> list[Finding]:
+    """What is wrong with the node's container for serving, each with its fix (``mooncake``:
+    its instances need the ``mooncake`` module)."""
     box = _box(node)
     if st.state != "running" or st.error:
         return [_state_finding(node, st)]
@@ -443,6 +457,11 @@ def findings(node: Node, st: Status) -> list[Finding]:
              "use the vllm-ascend image of your version (image = "
              "\"quay.io/ascend/vllm-ascend:<version>\")")
             for name in ("vllm", "vllm_ascend") if st.versions.get(name, "-") == "-"]
+    if mooncake and not st.modules.get("mooncake", False):
+        out.append(("error", f"the Mooncake connector is used, but mooncake is not installed "
+                    f"in container {box.name} ({st.image})",
+                    "use a vllm-ascend image with Mooncake, or install it in the image "
+                    "(pip install mooncake-transfer-engine)"))
     return out
 
 
@@ -477,7 +496,8 @@ async def bring_up(pool: SshPool, cluster: Cluster) -> tuple[list[Result], list[
     path = str(cluster.path) if cluster.path else "CLUSTER"
     statuses = await asyncio.gather(*(status(pool, cluster, n) for n in nodes))
     lines = [f"{n.name}: {msg} - {fix.replace('CLUSTER', path)}"
-             for n, st in zip(nodes, statuses, strict=True) for _, msg, fix in findings(n, st)]
+             for n, st in zip(nodes, statuses, strict=True)
+             for _, msg, fix in findings(n, st, mooncake=uses_mooncake(cluster, n))]
     return ups, lines
 
 

@@ -227,7 +227,8 @@ async def _container_problems(pool: SshPool, cluster: Cluster, node: Node) -> li
     st = await containers.status(pool, cluster, node)
     path = str(cluster.path) if cluster.path else "CLUSTER"
     return [Problem(sev, node.name, None, msg, fix.replace("CLUSTER", path))  # type: ignore[arg-type]
-            for sev, msg, fix in containers.findings(node, st)]
+            for sev, msg, fix in containers.findings(
+                node, st, mooncake=containers.uses_mooncake(cluster, node))]
 
 
 def _doctor_problems(cluster: Cluster, items: list[Launchable]) -> list[Problem]:

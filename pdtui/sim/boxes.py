@@ -93,6 +93,8 @@ class SimBoxes:
             info.mkdir(parents=True, exist_ok=True)
             (info / "METADATA").write_text(
                 f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (site / "mooncake").mkdir(exist_ok=True)  # found, never imported by the checks
+        (site / "mooncake" / "__init__.py").write_text('"""Stands for Mooncake in the image."""\n')
         ascend = self.sim_dir / "image" / "ascend"
         ascend.mkdir(parents=True, exist_ok=True)
         (ascend / "ascend_toolkit_install.info").write_text(

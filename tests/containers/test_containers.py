@@ -225,3 +225,23 @@ def test_a_file_without_the_table_and_an_unknown_node_are_usage_errors(
     assert "no [defaults.container]" in capsys.readouterr().err
     assert main(["containers", str(sample), "--only", "nope"]) == 2
     assert "unknown node 'nope'" in capsys.readouterr().err
+
+
+def test_findings_name_what_is_missing_and_how_to_fix_it() -> None:
+    root = Path(__file__).resolve().parents[2] / "sample_clusters"
+    moon = cl.load(root / "mooncake-a3-2p1d.toml")
+    node = moon.node("decode-0")
+    assert ct.uses_mooncake(moon, node)
+    st = ct.Status("decode-0", "vllm-ascend", "managed", "running", image="img",
+                   mounts={"/etc/hccn.conf": False, "/usr/local/dcmi": True},
+                   devices={"/dev/davinci3": False}, tools={"hccn_tool": True, "npu-smi": False},
+                   versions={"vllm": "0.11.0", "vllm_ascend": "-"}, modules={"mooncake": False})
+    got = [msg for _, msg, _ in ct.findings(node, st, mooncake=True)]
+    assert got[0].startswith("/etc/hccn.conf is not mounted in container vllm-ascend")
+    assert got[1] == "/dev/davinci3 is not visible in container vllm-ascend"
+    assert got[2].startswith("npu-smi does not work inside container vllm-ascend")
+    assert got[3] == "vllm_ascend is not installed in container vllm-ascend (img)"
+    assert got[4].startswith("the Mooncake connector is used, but mooncake is not installed")
+    gone = ct.Status("decode-0", "vllm-ascend", "managed", "absent")
+    (sev, msg, fix), = ct.findings(node, gone)
+    assert (sev, msg) == ("error", "container vllm-ascend is absent") and "up" in fix

@@ -44,6 +44,7 @@ async def test_each_node_runs_in_its_own_container_with_the_fake_tools_inside(
             good = await ct.status(pool, cluster, pre)
             assert good.ok, good
             assert good.tools == {"hccn_tool": True, "npu-smi": True}
+            assert good.modules == {"mooncake": True}
             assert good.versions == {"vllm": "0.11.0", "vllm_ascend": "0.11.0rc0",
                                      "torch_npu": "2.7.1", "cann": "8.3.RC1",
                                      "driver": "25.2.0"}
