@@ -124,6 +124,9 @@ def _fault(ns: argparse.Namespace) -> int:
     path = _state_path(ns.cluster)
     if path is None:
         return EXIT_CONFIG
+    code = _container_faults(ns.cluster, path.parent, ns.faults)
+    if code is not None:
+        return code
     with modify_state(path) as state:
         try:
             faults = [apply_fault(state, parse_fault(s, state.node_names())) for s in ns.faults]
@@ -133,6 +136,26 @@ def _fault(ns: argparse.Namespace) -> int:
     sync_tools(state, path, path.parent / "nodes")
     for f in faults:
         print(f"fault set: {f}")
+    return EXIT_OK
+
+
+def _container_faults(cluster: str, sim_dir: Path, specs: list[str]) -> int | None:
+    """Container faults, applied at once to the simulator's podman (None: there are none)."""
+    from pdtui.sim.boxes import BoxError, apply_now, is_container_fault
+
+    boxed = [s for s in specs if is_container_fault(s)]
+    if not boxed:
+        return None
+    if len(boxed) != len(specs):
+        err("give container faults (container-stopped, container-gone) on their own")
+        return EXIT_CONFIG
+    try:
+        done = apply_now(Path(cluster), sim_dir, boxed)
+    except BoxError as exc:
+        err(str(exc))
+        return EXIT_CONFIG
+    for line in done:
+        print(f"fault set: {line}")
     return EXIT_OK
 
 

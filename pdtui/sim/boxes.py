@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,3 +165,27 @@ class SimBoxes:
 
     def remove(self) -> None:
         podman.remove_containers(self.conf, self.names)
+
+
+def apply_now(cluster_file: Path, sim_dir: Path, specs: list[str]) -> list[str]:
+    """``container-stopped`` and ``container-gone`` on a running simulator (podman on this
+    machine); a missing mount only at start. Returns what was done, one line each."""
+    cluster = load(cluster_file)
+    nodes = [n.name for n in cluster.nodes]
+    conf = sim_dir / "podman" / "containers.conf"
+    done: list[str] = []
+    for spec in specs:
+        node, kind, _ = parse_container_fault(spec, nodes)
+        box = cluster.node(node).container
+        if box is None or not conf.exists():
+            raise BoxError(f"{spec}: the simulator runs without --containers")
+        if kind == "container-missing-mount":
+            raise BoxError(f"{spec}: a mount is missing from the start only: "
+                           "pdtui sim up --containers --fault " + spec)
+        verb = ["stop", "-t", "0"] if kind == "container-stopped" else ["rm", "-f", "-t", "0"]
+        res = subprocess.run([podman.podman(), *verb, box.name], env=podman.runtime_env(conf),
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise BoxError(f"{spec}: podman {verb[0]} failed: {res.stderr.strip()[-200:]}")
+        done.append(f"{spec} ({box.name})")
+    return done

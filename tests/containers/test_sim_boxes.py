@@ -115,3 +115,22 @@ async def test_without_hccn_conf_the_fake_vllm_starts_and_hccl_says_device_ip_is
                 await stop_all(pool, cluster, grace=5)
     assert st.state == "ready", st
     assert any("'device ip' is not set" in f.line for f in st.findings), st.findings
+
+
+async def test_sim_fault_stops_or_removes_a_container_while_the_simulator_runs(
+        tmp_path: Path, podman_conf: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from pdtui.cli import main
+
+    async with _sim(tmp_path) as sim:
+        cluster = cl.load(sim.cluster_file)
+        names = {n.name: n.container.name for n in cluster.nodes}  # type: ignore[union-attr]
+        path = str(sim.cluster_file)
+        code = await asyncio.to_thread(main, ["sim", "fault", path, "decode-0:container-stopped"])
+        assert code == 0 and _state(podman_conf, names["decode-0"]) == "exited"
+        code = await asyncio.to_thread(main, ["sim", "fault", path, "prefill-0:container-gone"])
+        assert code == 0 and _state(podman_conf, names["prefill-0"]) == "absent"
+        code = await asyncio.to_thread(
+            main, ["sim", "fault", path, "decode-0:container-missing-mount=/etc/hccn.conf"])
+        assert code == 2 and "from the start only" in capsys.readouterr().err
