@@ -29,6 +29,7 @@ from pdtui.cluster import Node
 from pdtui.place import shell, wrap
 from pdtui.ssh import SshError, SshPool, redact
 from pdtui.ssh.remote import target
+from pdtui.ssh.stream import in_own_group
 
 RunState = Literal["running", "exited", "stopped", "not-started", "unknown"]
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a folder name, never . or ..
@@ -332,7 +333,9 @@ async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
             offset = 0
     mode = "-F" if follow else ""
     cmd = f"exec tail -c +{offset + 1} {mode} {q} 2>/dev/null"
-    async with pool.stream(target(node), wrap(node, cmd)) as stream:
+    # In its own process group, killed when the stream closes: no tail -F left behind.
+    async with pool.stream(target(node), wrap(node, in_own_group(cmd)),
+                           kill_wrap=lambda script: wrap(node, script)) as stream:
         async for line in stream:
             offset += len(line.encode("utf-8", "surrogateescape")) + 1
             yield LogLine(line, offset)

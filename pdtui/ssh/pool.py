@@ -758,10 +758,12 @@ class SshPool:
         *,
         timeout: float | None = None,
         merge_stderr: bool = False,
+        kill_wrap: Callable[[str], str] | None = None,
     ) -> CommandStream:
         """Stream stdout line by line (see :class:`CommandStream`).  No timeout by default."""
         return CommandStream(
-            self._open_channel, self._record, target, command_text(command), timeout, merge_stderr
+            self._open_channel, self._record, target, command_text(command), timeout,
+            merge_stderr, kill_wrap,
         )
 
     async def put(

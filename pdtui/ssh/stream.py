@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -23,6 +25,24 @@ OpenProcess = Callable[
 #: Appends to the command log: ``(node, command, exit status, duration, started_at, error)``.
 Record = Callable[[str, str, int | None, float, float, str | None], object]
 
+_PGID = re.compile(rb"@@pdtui-pgid (\d+)\n")
+
+
+def in_own_group(command: str) -> str:
+    """``command`` run in a new session (``setsid``: its own process group), printing
+    ``@@pdtui-pgid PGID`` first so that the group can be killed when the stream closes.
+    Where ``setsid`` is missing the command runs as it is (and is not killed)."""
+    inner = shlex.quote('echo "@@pdtui-pgid $$"; exec sh -c "$1"')
+    return (f"if command -v setsid >/dev/null 2>&1; then exec setsid -w sh -c {inner} "
+            f"pdtui-stream {shlex.quote(command)}; else {command}; fi")
+
+
+def kill_group_script(pgid: int) -> str:
+    """TERM to process group ``pgid`` when it is still a session of its own (a group that
+    ended and whose number was reused by another session is left alone)."""
+    return (f'[ "$(ps -o sid= -p {pgid} 2>/dev/null | tr -d " ")" = {pgid} ] && '
+            f"kill -TERM -{pgid} 2>/dev/null; true")
+
 
 class CommandStream:
     """Lines of a remote command's stdout, as they arrive.
@@ -32,7 +52,11 @@ class CommandStream:
     the ``async with`` block or calling :meth:`close` closes the channel.  The remote process is
     not killed by that (root ignores SSH signals): it gets SIGPIPE on its next write.  Lines are
     yielded without the trailing newline.  stderr is collected (last 64 KiB) in :attr:`stderr`
-    unless ``merge_stderr=True``.
+    unless ``merge_stderr=True``.  With ``kill_wrap`` the command was built with
+    :func:`in_own_group` (its first line names its process group) and closing the stream
+    also TERMs that group over a new channel, with the kill script passed through
+    ``kill_wrap`` (to run where the command runs); a ``tail -F`` would otherwise run on until
+    it next writes.
     """
 
     def __init__(
@@ -43,6 +67,7 @@ class CommandStream:
         command: str,
         timeout: float | None,
         merge_stderr: bool,
+        kill_wrap: Callable[[str], str] | None = None,
     ) -> None:
         self._open_channel = open_channel
         self._record = record
@@ -50,6 +75,10 @@ class CommandStream:
         self.command = command
         self._timeout = timeout
         self._merge = merge_stderr
+        self._kill_wrap = kill_wrap
+        self._pgid: int | None = None
+        self._first: bytes | None = None  # a first line that was not the pgid line
+        self._killer: asyncio.Task[None] | None = None
         self._proc: asyncssh.SSHClientProcess[bytes] | None = None
         self._release: Callable[[], None] | None = None
         self._stderr_task: asyncio.Task[None] | None = None
@@ -95,9 +124,11 @@ class CommandStream:
             self._deadline = self._t0 + self._timeout
         stderr_target: Any = asyncssh.STDOUT if self._merge else asyncssh.PIPE
 
+        command = self.command
+
         async def opener(conn: asyncssh.SSHClientConnection) -> asyncssh.SSHClientProcess[bytes]:
             proc: asyncssh.SSHClientProcess[bytes] = await conn.create_process(
-                self.command, encoding=None, stderr=stderr_target
+                command, encoding=None, stderr=stderr_target
             )
             proc.stdin.write_eof()
             return proc
@@ -111,6 +142,24 @@ class CommandStream:
         self._release = release
         if not self._merge:
             self._stderr_task = asyncio.get_running_loop().create_task(self._drain_stderr(proc))
+        if self._kill_wrap is not None:
+            first = await self._readline(proc)
+            m = _PGID.fullmatch(first)
+            if m is not None:
+                self._pgid = int(m.group(1))
+            else:
+                self._first = first
+
+    async def _readline(self, proc: Process) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._deadline is None:
+            return await proc.stdout.readline()
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        return await asyncio.wait_for(proc.stdout.readline(), remaining)
 
     async def _drain_stderr(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
         with contextlib.suppress(Exception):
@@ -129,13 +178,7 @@ class CommandStream:
         if self._done or proc is None:
             raise StopAsyncIteration
         try:
-            if self._deadline is not None:
-                remaining = self._deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                raw = await asyncio.wait_for(proc.stdout.readline(), remaining)
-            else:
-                raw = await proc.stdout.readline()
+            raw = await self._readline(proc)
         except asyncio.CancelledError:
             self._close(SshError(self.node, "stream cancelled"))
             raise
@@ -192,8 +235,30 @@ class CommandStream:
         release, self._release = self._release, None
         if release is not None:
             release()
+        pgid, self._pgid = self._pgid, None
+        if pgid is not None and error is not None and self._kill_wrap is not None:
+            script = self._kill_wrap(kill_group_script(pgid))
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to kill with
+                self._killer = asyncio.get_running_loop().create_task(self._kill(script))
         self._finish_record(error)
         self._proc = None
+
+    async def _kill(self, script: str) -> None:
+        """Run ``script`` (TERM to the command's process group) over a new channel; node
+        trouble is ignored (a tail whose node is gone dies on its next write)."""
+
+        async def opener(conn: asyncssh.SSHClientConnection) -> Process:
+            proc: Process = await conn.create_process(script, encoding=None)
+            proc.stdin.write_eof()
+            return proc
+
+        with contextlib.suppress(Exception):
+            proc, release = await self._open_channel(self._target, opener)
+            try:
+                await asyncio.wait_for(proc.wait_closed(), 10.0)
+            finally:
+                proc.close()
+                release()
 
     def close(self) -> None:
         """Close the channel now (synchronous; safe to call twice)."""
@@ -206,6 +271,10 @@ class CommandStream:
         if proc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait_closed(), 2.0)
+        if self._killer is not None:
+            # shielded: a cancelled consumer (ctrl+c, a closing app) still ends the remote group
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(self._killer)
 
     def __del__(self) -> None:  # last-resort cleanup when a caller forgot to close
         if not self._done and self._proc is not None:
