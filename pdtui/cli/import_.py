@@ -23,6 +23,7 @@ def run(ns: argparse.Namespace) -> int:
 
     from pdtui.cluster import ClusterError, atomic_write, dump_spec, loads, read_text
     from pdtui.launch.importer import import_scripts
+    from pdtui.launch.importer.assemble import missing_scripts
 
     texts: dict[str, str] = {}
     for path in ns.scripts:
@@ -34,10 +35,15 @@ def run(ns: argparse.Namespace) -> int:
     out = Path(ns.output)
     try:
         result = import_scripts(texts, name=ns.name or out.stem)
-        text = dump_spec(result.spec)
-        loads(text, source=out.name)
     except ClusterError as exc:
         for line in exc.problems:
+            err(line)
+        return EXIT_CONFIG
+    text = dump_spec(result.spec)
+    try:
+        loads(text, source=out.name)
+    except ClusterError as exc:  # a missing script explains most problems: it comes first
+        for line in [*missing_scripts(result.warnings), *exc.problems]:
             err(line)
         return EXIT_CONFIG
     header = "".join(f"# imported from {p}\n" for p in ns.scripts)

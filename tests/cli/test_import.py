@@ -23,3 +23,13 @@ def test_import_reads_the_runbook_scripts_and_warns_about_their_slips(tmp_path: 
     assert "disaggregate_prefill_v1" in r.stdout
     v = pdtui("validate", str(out))
     assert v.returncode == 0 and "prefill prefill-0    on prefill-0    port 8000" in v.stdout
+
+
+def test_only_the_prefill_script_says_the_decode_script_is_missing(tmp_path: Path) -> None:
+    script = ROOT / "tests" / "fixtures" / "scripts" / "runbook-prefill.sh"
+    out = tmp_path / "imported.toml"
+    r = pdtui("import", str(script), "-o", str(out))
+    assert r.returncode == 2 and not out.exists()
+    assert r.stderr.splitlines()[0] == (
+        "no decode script: runbook-prefill.sh starts only prefill instances; add the decode "
+        "script too (its --kv-transfer-config has kv_role kv_consumer)")

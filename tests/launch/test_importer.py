@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pdtui.cluster import Cluster, dump_spec, load, loads, parse_spec
 from pdtui.launch.importer import ScriptImportError, import_scripts, typed_value
+from pdtui.launch.importer.assemble import missing_scripts
 from pdtui.launch.plan import plan_cluster, plan_proxy, render_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -402,3 +403,12 @@ def test_templated_dp_script_is_reported_not_crashed() -> None:
     assert any("data-parallel flags are not numbers" in w for w in result.warnings)
     assert result.spec.serve["max-model-len"] == 100  # underscores read as dashes
     assert result.spec.instances[0].role == "prefill"
+
+
+def test_a_missing_decode_script_is_said() -> None:
+    result = import_scripts(_read("runbook-prefill.sh", "runbook-proxy.sh"))
+    assert missing_scripts(result.warnings) == [
+        "no decode script: runbook-prefill.sh starts only prefill instances; add the decode "
+        "script too (its --kv-transfer-config has kv_role kv_consumer)"]
+    both = import_scripts(_read("runbook-prefill.sh", "runbook-decode.sh"))
+    assert missing_scripts(both.warnings) == []

@@ -83,6 +83,8 @@ def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportRe
     boxes = Boxes()
     launches, gens = _scan_all(texts, warnings, boxes)
     procs = _parse_serves(launches, texts, warnings)
+    missing = _missing_roles(procs)
+    warnings += missing
     proxies = [parse_proxy(la, warnings) for la in launches if la.kind == "proxy"]
     proxy = _first_of(proxies, "a second proxy command", warnings)
     gen = _first_of(gens, "a second gen_ranktable.sh call", warnings)
@@ -111,8 +113,8 @@ def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportRe
         data["proxy"] = proxy_section(proxy, groups, names, node_rows, warnings)
     try:
         spec = parse_spec(data, "imported scripts")
-    except ClusterError as exc:
-        raise ScriptImportError(exc.problems) from None
+    except ClusterError as exc:  # a missing script explains most of what follows: first
+        raise ScriptImportError([*missing, *exc.problems]) from None
     return ImportResult(spec=spec, warnings=warnings)
 
 
@@ -136,6 +138,30 @@ def _parse_serves(
     for i, p in enumerate(procs):
         p.order = i
     return procs
+
+
+#: The kv_role a script's ``vllm serve`` needs for each role.
+_KV_ROLE = {"prefill": "kv_producer", "decode": "kv_consumer"}
+
+
+def _missing_roles(procs: list[Proc]) -> list[str]:
+    """A PD deployment needs a prefill and a decode script: which one is missing, in words."""
+    roles = {p.role for p in procs}
+    files = list(dict.fromkeys(p.file for p in procs))
+    only = " and ".join(sorted(roles))
+    verb = "starts" if len(files) == 1 else "start"
+    return [f"{_NO_SCRIPT}{r} script: {', '.join(files)} {verb} only {only} instances; add "
+            f"the {r} script too (its --kv-transfer-config has kv_role {_KV_ROLE[r]})"
+            for r in ("prefill", "decode") if r not in roles]
+
+
+_NO_SCRIPT = "no "
+
+
+def missing_scripts(warnings: list[str]) -> list[str]:
+    """The warnings that say a prefill or decode script is missing."""
+    return [w for w in warnings
+            if w.startswith((f"{_NO_SCRIPT}prefill script: ", f"{_NO_SCRIPT}decode script: "))]
 
 
 def _first_of(items: list[L], what: str, warnings: list[str]) -> L | None:
