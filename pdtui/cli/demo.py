@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import TextIO
 
 from pdtui.cli.common import EXIT_CONFIG, err, run_app
 
@@ -15,6 +16,42 @@ from pdtui.cli.common import EXIT_CONFIG, err, run_app
 def demo_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pdtui" / "demo"
+
+
+class FolderBusy(Exception):
+    """Another ``pdtui demo`` holds the folder."""
+
+
+def claim(folder: Path) -> TextIO:
+    """Lock ``folder`` for this run (the lock goes when the process ends, however it ends);
+    FolderBusy names the run that holds it."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "a+")  # noqa: SIM115 (held for the whole run)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise FolderBusy(f"{folder} is in use by another pdtui demo ({holder})") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def claim_free(base: Path, tries: int = 20) -> tuple[Path, TextIO]:
+    """``base`` if no other demo uses it, else ``base-2``, ``base-3`` ...: two demos never
+    share a folder (and never stop each other's nodes)."""
+    for i in range(1, tries + 1):
+        folder = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            return folder, claim(folder)
+        except FolderBusy:
+            continue
+    raise FolderBusy(f"{base} and {tries - 1} folders beside it are in use by other demos")
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -72,8 +109,16 @@ def run(ns: argparse.Namespace) -> int:
     from pdtui.cluster import load
     from pdtui.sim.rig import SimError, Simulator, runbook_spec
 
-    folder = Path(ns.dir) if ns.dir else demo_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        if ns.dir:
+            folder, lock = Path(ns.dir), claim(Path(ns.dir))
+        else:
+            folder, lock = claim_free(demo_dir())
+    except FolderBusy as exc:
+        err(f"pdtui demo: {exc}; stop it, or pass --dir with another folder")
+        return EXIT_CONFIG
+    if folder != demo_dir() and not ns.dir:
+        print(f"another demo uses {demo_dir()}; this one runs in {folder}")
     cluster_file = folder / "demo-1p1d.toml"
     sim = Simulator(runbook_spec(), cluster_file, latency_ms=ns.latency_ms, faults=ns.fault,
                     containers=ns.containers)
@@ -102,4 +147,5 @@ def run(ns: argparse.Namespace) -> int:
         return run_app(str(cluster_file), notes=[note])
     finally:
         thread.shutdown()
+        lock.close()
 
