@@ -378,22 +378,13 @@ async def _answer(step: Step, run: _Run) -> Outcome:
 
 async def _containers(step: Step, run: _Run) -> Outcome:
     """Each node's serving container: created or started when managed (never pulled), then
-    checked from inside (mounts, devices, tools, vLLM)."""
-    from pdtui import containers
+    checked from inside (mounts, devices, tools, vLLM, Mooncake when used)."""
+    from pdtui.containers import bring_up
 
-    nodes = [n for n in run.cluster.nodes if n.container is not None]
-    ups = await containers.each(nodes, lambda n: containers.up(run.pool, n))
-    step.details = [f"{r.node}: {r.container} {r.action}" for r in ups]
-    bad_up = [r for r in ups if not r.ok]
-    if bad_up:
-        return "failed", f"{bad_up[0].node}: {bad_up[0].message}"
-    found = [(n, f) for n in nodes
-             for f in containers.findings(n, await containers.status(run.pool, run.cluster, n))]
-    step.details += [f"{n.name}: {msg}" for n, (_, msg, _) in found]
-    if found:
-        node, (_, msg, fix) = found[0]
-        return "failed", f"{node.name}: {msg} - {fix}"
-    return "passed", None
+    ups, problems = await bring_up(run.pool, run.cluster)
+    step.details = [f"{r.node}: {r.container} {r.action}" for r in ups] + problems
+    bad = [f"{r.node}: {r.message}" for r in ups if not r.ok] + problems
+    return ("failed", bad[0]) if bad else ("passed", None)
 
 
 def _always(cluster: Cluster) -> bool:
