@@ -34,6 +34,7 @@ import hashlib
 import random
 import shlex
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +260,8 @@ class SshPool:
         self._nodes: dict[str, _Node] = {}
         self._effective: dict[SshTarget, EffectiveTarget] = {}
         self._closed = False
+        #: Open streams whose remote process group is killed when they close.
+        self._streams: weakref.WeakSet[CommandStream] = weakref.WeakSet()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -274,7 +277,9 @@ class SshPool:
         await self.close()
 
     async def close(self) -> None:
-        """Close every connection (nodes first, then jump hosts)."""
+        """Close every connection (nodes first, then jump hosts), after the open streams
+        (their remote process groups are killed while the connections are up)."""
+        await self._end_streams()
         self._closed = True
         nodes = sorted(self._nodes.values(), key=lambda n: n.key.startswith("jump:"))
         for hop_pass in (False, True):
@@ -288,6 +293,14 @@ class SshPool:
             for conn in conns:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.wait_closed(), 2.0)
+
+    async def _end_streams(self) -> None:
+        streams = list(self._streams)
+        for stream in streams:
+            stream.close()
+        killers = [k for s in streams if (k := s.killer) is not None]
+        if killers:
+            await asyncio.wait(killers, timeout=5.0)
 
     # -- observation ----------------------------------------------------------------------
 
@@ -761,10 +774,13 @@ class SshPool:
         kill_wrap: Callable[[str], str] | None = None,
     ) -> CommandStream:
         """Stream stdout line by line (see :class:`CommandStream`).  No timeout by default."""
-        return CommandStream(
+        stream = CommandStream(
             self._open_channel, self._record, target, command_text(command), timeout,
             merge_stderr, kill_wrap,
         )
+        if kill_wrap is not None:
+            self._streams.add(stream)
+        return stream
 
     async def put(
         self,

@@ -97,6 +97,11 @@ class CommandStream:
         return self._target.name
 
     @property
+    def killer(self) -> asyncio.Task[None] | None:
+        """The task killing the remote process group after a close, if one was started."""
+        return self._killer
+
+    @property
     def stderr(self) -> str:
         return self._stderr.decode(errors="replace")
 

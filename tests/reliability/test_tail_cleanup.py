@@ -102,3 +102,23 @@ async def test_pdtui_logs_follow_leaves_no_tail_after_ctrl_c(sim: Simulator) -> 
     proc.send_signal(signal.SIGINT)
     await asyncio.wait_for(proc.wait(), 60)
     assert await none_left(log) == []
+
+
+async def test_closing_the_app_leaves_no_tail(sim: Simulator) -> None:
+    from textual.widgets import DataTable  # noqa: F401 (the app's widgets load with it)
+    from tui.pilot_helpers import wait_for
+
+    from pdtui.settings import Settings
+    from pdtui.tui.app import PdTui
+
+    cluster = cl.load(sim.cluster_file)
+    for item in launchables(cluster):  # whichever process the Launch view selects has a log
+        d = Path(run_dir(cluster.node(item.node), cluster.name, item.name))
+        d.mkdir(parents=True, mode=0o700, exist_ok=True)
+        d.parent.chmod(0o700)
+        (d / "out.log").write_text("line 0\n")
+    app = PdTui(cluster, settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: bool(tails(sim.dir)), timeout=60)
+    assert await none_left(sim.dir) == []
