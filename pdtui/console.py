@@ -43,6 +43,7 @@ import httpx
 from pdtui.cluster import Cluster, Node
 from pdtui.ssh import SshPool, redact
 from pdtui.ssh.remote import is_loopback, target
+from pdtui.text import words
 
 Kind = Literal["completion", "chat"]
 Via = Literal["direct", "ssh"]
@@ -587,7 +588,7 @@ class EndpointHealth:
         if self.error is not None:
             return self.error
         if self.backend is None:
-            return f"{self.name} /healthcheck: {self.proxy}"
+            return f"{self.name} /healthcheck: {words(self.proxy or {}) or 'an empty answer'}"
         h = self.backend
         state = "ok" if h.ok else f"NOT OK: {h.error}"
         return (f"{self.name} ({self.where}): /health {h.health_status}, models "

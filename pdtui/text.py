@@ -29,3 +29,17 @@ def printable(text: str) -> str:
     """``text`` with control characters (ESC, NUL, ...) shown as ``\\xNN``; tabs and newlines
     stay."""
     return text.translate(_CONTROL)
+
+
+def words(value: object) -> str:
+    """A value from a server's JSON said in words, never as a Python repr: ``True`` is
+    "yes", a list is comma-separated, a mapping is "key value" pairs, None is "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{str(k).replace('_', ' ')} {words(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(words(v) for v in value) or "none"
+    return printable(str(value))

@@ -435,7 +435,8 @@ async def test_reach_through_an_ssh_forward_on_the_simulator(tmp_path: Path) -> 
 
 def test_health_report_lines_and_the_smallest_max_model_len() -> None:
     report = HealthReport([
-        EndpointHealth("proxy", proxy={"status": "ok"}),
+        EndpointHealth("proxy", proxy={"status": "ok", "prefill_instances": 1,
+                                       "healthy": True}),
         EndpointHealth("prefill-0", "p0 10.0.0.1:8000",
                        backend=BackendHealth("http://x", 200, ["m"], 4096)),
         EndpointHealth("decode-0", "d0 10.0.0.2:8000",
@@ -444,7 +445,7 @@ def test_health_report_lines_and_the_smallest_max_model_len() -> None:
     ])
     assert report.max_model_len == 2048
     assert report.lines() == [
-        "proxy /healthcheck: {'status': 'ok'}",
+        "proxy /healthcheck: status ok, prefill instances 1, healthy yes",
         "prefill-0 (p0 10.0.0.1:8000): /health 200, models m, max_model_len 4096: ok",
         "decode-0 (d0 10.0.0.2:8000): /health 503, models -, max_model_len 2048: "
         "NOT OK: /health: HTTP 503",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pdtui.text import plain, printable
+from pdtui.text import plain, printable, words
 
 
 def test_log_lines_lose_colour_codes_and_show_other_control_bytes() -> None:
@@ -12,3 +12,9 @@ def test_log_lines_lose_colour_codes_and_show_other_control_bytes() -> None:
 
 def test_printable_shows_control_characters_and_keeps_tabs_and_newlines() -> None:
     assert printable("a\x1b[2Jb\r\n\tc\x7f\x9b") == "a\\x1b[2Jb\n\tc\\x7f\\x9b"
+
+
+def test_words_never_shows_a_python_repr() -> None:
+    assert words({"address": "10.0.0.1", "ok": True, "ports": [8000, 8001], "x": None}) == (
+        "address 10.0.0.1, ok yes, ports 8000, 8001, x -")
+    assert words([]) == "none" and words(False) == "no" and words("a\x1b[2J") == "a\\x1b[2J"
