@@ -111,3 +111,38 @@ async def test_the_ranktable_goes_to_the_path_the_container_sees(
     cat = subprocess.run(["podman", "exec", box.name, "cat", inside + ".bak"],
                          env=runtime_env(podman_conf), capture_output=True, text=True)
     assert cat.stdout == text
+
+
+async def test_a_killed_pdtui_mid_launch_and_a_new_one_finds_the_processes(
+        boxed: tuple[Cluster, SshPool]) -> None:
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from pdtui.launch.control import wait_ready
+    from pdtui.npu.health import check
+    from pdtui.ranktable import dumps, generate
+    from pdtui.ranktable.sync import push
+
+    cluster, pool = boxed
+    live = {n.name: n for n in (await check(pool, cluster, ping=False)).nodes}
+    assert all(r.ok for r in await push(pool, cluster, dumps(generate(cluster, live))))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pdtui", "launch", str(cluster.path), "--wait",
+        "--only", "prefill-0", "decode-0", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PDTUI_SIM_VLLM_SPEED": "1"})
+    assert proc.stdout is not None
+    started: list[str] = []
+    while len(started) < 2:  # both started: pdtui now waits for them to be ready
+        line = (await proc.stdout.readline()).decode()
+        assert line, f"pdtui launch ended early: {started}"
+        if line.startswith("✓ ") and " pid " in line:
+            started.append(line.split()[1])
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    async with pool_for(cluster) as fresh:  # a new pdtui: new connections, nothing remembered
+        final = await wait_ready(fresh, cluster, ["prefill-0", "decode-0"], timeout=120)
+    assert sorted(started) == ["decode-0", "prefill-0"]
+    assert [(s.name, s.state) for s in final] == [("prefill-0", "ready"), ("decode-0", "ready")]
+    assert all(s.run.host_pid for s in final)
