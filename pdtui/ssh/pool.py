@@ -108,6 +108,7 @@ class CommandRecord:
     duration: float
     started_at: float
     error: str | None = None
+    seq: int = 0  # 1, 2, 3 ... in the order commands ended (the log keeps only the last ones)
 
 
 @dataclass(frozen=True)
@@ -344,9 +345,10 @@ class SshPool:
         started_at: float,
         error: str | None,
     ) -> CommandRecord:
-        rec = CommandRecord(node, redact(command), exit_status, duration, started_at, error)
-        self.command_log.append(rec)
         self.stats.commands += 1
+        rec = CommandRecord(node, redact(command), exit_status, duration, started_at, error,
+                            self.stats.commands)
+        self.command_log.append(rec)
         for cb in list(self.listeners):
             with contextlib.suppress(Exception):
                 cb(rec)

@@ -23,7 +23,7 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
               ) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
     sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.15", port=0)
+                    address_prefix="127.0.49", port=0)
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
