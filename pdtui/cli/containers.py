@@ -67,24 +67,22 @@ def _result_line(r: Result) -> str:
     return f"{mark} {r.node:<14} {r.container:<20} {r.action:<10} {r.message}"
 
 
-def _status_lines(s: Status) -> list[str]:
-    from pdtui.containers import VERSION_KEYS, format_uptime
+def _status_lines(s: Status, cluster: Cluster, path: str) -> list[str]:
+    """The node's line, what is inside, and each problem with its fix."""
+    from pdtui.containers import VERSION_KEYS, findings, format_uptime, uses_mooncake
 
     mark = "ok  " if s.ok else "FAIL"
     lines = [f"{mark} {s.node:<14} {s.container:<20} {s.state:<9} {s.mode:<8} "
              f"up {format_uptime(s.uptime_s):<7} {s.image}"]
-    if s.error:
-        lines.append(f"       error: {s.error}")
-    if s.state == "running":
+    if s.state == "running" and not s.error:
         present = sum(s.mounts.values()) + sum(s.devices.values())
+        tools = "  ".join(f"{t} {'ok' if ok else 'FAILS'}" for t, ok in s.tools.items())
         lines.append(f"       inside: {present}/{len(s.mounts) + len(s.devices)} required "
-                     "paths present")
-        lines += [f"       missing inside: {p}" for p in s.missing]
+                     f"paths present  {tools}")
         lines.append("       " + "  ".join(f"{k} {s.versions.get(k, '-')}" for k in VERSION_KEYS))
-    elif s.state == "absent" and not s.error:
-        lines.append(f"       no container {s.container}: `pdtui containers "
-                     f"{'CLUSTER'} up` creates it" if s.mode == "managed" else
-                     "       the adopted container is gone: start it on the node")
+    node = cluster.node(s.node)
+    for _, message, fix in findings(node, s, mooncake=uses_mooncake(cluster, node)):
+        lines += [f"       ✗ {message}", f"         → {fix.replace('CLUSTER', path)}"]
     return lines
 
 
@@ -107,8 +105,9 @@ def run(ns: argparse.Namespace) -> int:
     def shown(item: Result | Status) -> None:
         if ns.json:
             return
-        lines = [_result_line(item)] if isinstance(item, ct.Result) else _status_lines(item)
-        print("\n".join(lines).replace("CLUSTER", ns.cluster), flush=True)
+        lines = ([_result_line(item)] if isinstance(item, ct.Result)
+                 else _status_lines(item, cluster, ns.cluster))
+        print("\n".join(lines), flush=True)
 
     async def main() -> list[Result | Status]:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
