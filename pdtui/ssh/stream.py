@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import re
 import shlex
@@ -78,6 +79,8 @@ class CommandStream:
         self._kill_wrap = kill_wrap
         self._pgid: int | None = None
         self._first: bytes | None = None  # a first line that was not the pgid line
+        self._lines: collections.deque[bytes] = collections.deque()  # read, not yet yielded
+        self._rest: list[bytes] = []  # a partial line at the end of the last reads
         self._killer: asyncio.Task[None] | None = None
         self._proc: asyncssh.SSHClientProcess[bytes] | None = None
         self._release: Callable[[], None] | None = None
@@ -156,15 +159,31 @@ class CommandStream:
                 self._first = first
 
     async def _readline(self, proc: Process) -> bytes:
+        """The next line with its newline (the last one may lack it; ``b""`` at EOF). Reads
+        64 KiB at a time and splits them here: one read per chunk, not one per line."""
         if self._first is not None:
             first, self._first = self._first, None
             return first
+        while not self._lines:
+            chunk = await self._read(proc)
+            if not chunk:
+                rest, self._rest = b"".join(self._rest), []
+                return rest
+            if b"\n" not in chunk:  # a long line: joined once, when it ends
+                self._rest.append(chunk)
+                continue
+            parts = b"".join([*self._rest, chunk]).split(b"\n")
+            self._rest = [parts.pop()]
+            self._lines.extend(part + b"\n" for part in parts)
+        return self._lines.popleft()
+
+    async def _read(self, proc: Process) -> bytes:
         if self._deadline is None:
-            return await proc.stdout.readline()
+            return await proc.stdout.read(65536)
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
-        return await asyncio.wait_for(proc.stdout.readline(), remaining)
+        return await asyncio.wait_for(proc.stdout.read(65536), remaining)
 
     async def _drain_stderr(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
         with contextlib.suppress(Exception):
