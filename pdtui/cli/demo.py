@@ -131,15 +131,11 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         load(cluster_file)
-        cfg = sim.ssh_config_path
-        note = (
-            f"Simulated 1P1D cluster: {len(sim.nodes)} fake A3 nodes over real SSH.\n"
-            "Try: R runs the whole runbook (check, ranktable, launch, prompt); F3 the NPU "
-            "grid; F6 the console (ctrl+j sends).\n"
-            "From another terminal, while the demo runs:\n"
-            f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
-            f"  ssh -F {cfg} {sim.nodes[0].name}"
-        )
+        print(f"demo files in {folder}; while it runs, from another terminal:\n"
+              f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
+              f"  ssh -F {sim.ssh_config_path} {sim.nodes[0].name}", flush=True)
+        note = (f"Simulated 1P1D cluster ({len(sim.nodes)} fake nodes). R runs the runbook; "
+                f"F1 help. Faults: pdtui sim fault {cluster_file} --help")
         # A closed terminal (SIGHUP) or a kill (SIGTERM) still stops the simulated nodes and
         # whatever was started on them.
         for sig in (signal.SIGHUP, signal.SIGTERM):

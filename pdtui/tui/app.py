@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import signal
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import work
@@ -42,6 +44,15 @@ def _lazy(module: str, name: str) -> Callable[[], Screen[None]]:
         return cast("Screen[None]", screen_class())
 
     return make
+
+
+def screenshot_dir() -> Path:
+    """Where F8 saves: ``$PDTUI_SCREENSHOT_DIR``, else ``$XDG_DATA_HOME/pdtui/screenshots``
+    (``~/.local/share/pdtui/screenshots``)."""
+    if os.environ.get("PDTUI_SCREENSHOT_DIR"):
+        return Path(os.environ["PDTUI_SCREENSHOT_DIR"]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "pdtui" / "screenshots"
 
 
 def to_textual_theme(spec: ThemeSpec) -> Theme:
@@ -137,7 +148,7 @@ class PdTui(App[None]):
         for warning in self.startup_warnings:
             self.notify(warning, severity="warning", timeout=10)
         for note in self.notes:
-            self.notify(note, timeout=20)
+            self.notify(note, timeout=8)
 
     async def on_ready(self) -> None:
         """The first frame is on the terminal: now open the SSH pool (the SSH library is a
@@ -270,14 +281,21 @@ class PdTui(App[None]):
                     self.notify(f"could not save settings: {exc}", severity="warning")
 
     def action_save_svg(self) -> None:
-        """Save the screen as SVG (F8) in the current folder and say where."""
+        """Save the screen as SVG (F8) under the screenshot folder and say where; the
+        toasts are cleared first so they are not in the picture."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = screenshot_dir()
+        self.clear_notifications()
         try:
-            path = self.save_screenshot(f"pdtui-{self.current_mode}-{stamp}.svg", path=".")
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(f"pdtui-{self.current_mode}-{stamp}.svg",
+                                        path=str(folder))
         except OSError as exc:
-            self.notify(f"screenshot not saved: {exc}", severity="error")
+            self.notify(printable(f"screenshot not saved in {folder}: {exc}; set "
+                                  "PDTUI_SCREENSHOT_DIR to a folder you can write"),
+                        severity="error", markup=False)
             return
-        self.notify(f"screenshot saved: {path}")
+        self.notify(printable(f"saved {path}"), title="Screenshot", timeout=6, markup=False)
 
     def action_help(self) -> None:
         from pdtui.tui.screens.help import HelpScreen

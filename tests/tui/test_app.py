@@ -151,13 +151,27 @@ async def test_a_failing_worker_of_a_screen_is_shown_too() -> None:
 
 
 async def test_f8_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PDTUI_SCREENSHOT_DIR", str(tmp_path / "shots"))
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
+        app.notify("an old toast")
         await pilot.press("f3", "f8")
         await pilot.pause()
-    shots = list(tmp_path.glob("pdtui-grid-*.svg"))
+        said = [n.message for n in app._notifications]
+    shots = list((tmp_path / "shots").glob("pdtui-grid-*.svg"))
     assert len(shots) == 1 and "<svg" in shots[0].read_text()
+    assert "an old toast" not in shots[0].read_text()  # toasts are not in the picture
+    assert said == [f"saved {shots[0]}"]
+
+
+def test_screenshots_go_under_the_data_folder_by_default(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from pdtui.tui.app import screenshot_dir
+
+    monkeypatch.delenv("PDTUI_SCREENSHOT_DIR", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert screenshot_dir() == tmp_path / ".local" / "share" / "pdtui" / "screenshots"
 
 
 async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
