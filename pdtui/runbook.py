@@ -16,17 +16,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pdtui.cluster import Cluster, atomic_write
-from pdtui.doctor import Finding as DoctorFinding
-from pdtui.launch.control import ProcessStatus, launch, statuses, wait_ready
-from pdtui.launch.preflight import preflight
-from pdtui.live.model import LiveModel
-from pdtui.npu.health import CheckReport, check
-from pdtui.ranktable import Finding, dumps, generate, lint
-from pdtui.ranktable.sync import push
-from pdtui.ssh import SshPool
+
+if TYPE_CHECKING:  # imported by the step functions when they run: the app's first frame
+    # lists the steps (``steps_for``) without loading SSH, launch, ranktable and the probes
+    from pdtui.doctor import Finding as DoctorFinding
+    from pdtui.launch.control import ProcessStatus
+    from pdtui.live.model import LiveModel
+    from pdtui.npu.health import CheckReport
+    from pdtui.ranktable import Finding
+    from pdtui.ssh import SshPool
 
 StepState = Literal["pending", "running", "passed", "warning", "failed", "skipped"]
 VERIFY_PROMPT = "Who are you?"
@@ -203,6 +204,8 @@ Outcome = tuple[StepState, str | None]
 
 async def _network(step: Step, run: _Run) -> Outcome:
     """NPU health of every node, with pings; any failed, unknown or unreachable device fails."""
+    from pdtui.npu.health import check
+
     run.report.check = await check(run.pool, run.cluster, ping=True)
     nodes = run.report.check.nodes
     bad = [(n.name, d) for n in nodes for d in n.devices if d.state in ("fail", "unknown")]
@@ -219,6 +222,9 @@ async def _network(step: Step, run: _Run) -> Outcome:
 
 async def _ranktable(step: Step, run: _Run) -> Outcome:
     """Generate from the live addresses, lint, keep a copy if asked, push to every node."""
+    from pdtui.ranktable import dumps, generate, lint
+    from pdtui.ranktable.sync import push
+
     assert run.report.check is not None
     live = {n.name: n for n in run.report.check.nodes}
     rt = generate(run.cluster, live)
@@ -251,6 +257,8 @@ def _together(step: Step, run: _Run) -> list[str]:
 
 async def _role(step: Step, run: _Run) -> Outcome:
     """Preflight and launch (prefill together with decode), then wait for this step's role."""
+    from pdtui.launch.control import wait_ready
+
     only = _together(step, run)
     if only:
         problems = await _preflight_errors(run, only)
@@ -285,6 +293,8 @@ async def _role(step: Step, run: _Run) -> Outcome:
 
 async def _preflight_errors(run: _Run, only: list[str]) -> list[str]:
     """Preflight errors, less "already running" (the launch step then keeps what runs)."""
+    from pdtui.launch.preflight import preflight
+
     return [str(p) for p in await preflight(run.pool, run.cluster, only)
             if p.severity == "error" and "already running" not in p.message]
 
@@ -292,6 +302,8 @@ async def _preflight_errors(run: _Run, only: list[str]) -> list[str]:
 async def _launch_error(run: _Run, only: list[str]) -> tuple[str | None, list[str]]:
     """Launch; the first process that did not start, unless all of them already run, and
     the processes that already ran (they are kept, not restarted)."""
+    from pdtui.launch.control import launch
+
     started = await launch(run.pool, run.cluster, only)
     not_started = [s for s in started if s.error]
     reused = [s.name for s in not_started if "already running" in (s.error or "")]
@@ -321,6 +333,8 @@ async def _verify(step: Step, run: _Run) -> Outcome:
     if not result.get("error"):
         return "passed", None
     # What the decode side logged while it handled the request explains most failures.
+    from pdtui.launch.control import statuses
+
     run.report.processes = [p for p in run.report.processes if p.role != "decode"] + (
         await statuses(run.pool, run.cluster, ["decode"]))
     stuck = [f for p in run.report.processes for f in p.findings if f.key in _STUCK_KEYS]
