@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from pdtui.cluster import Cluster
 from pdtui.doctor.model import SEVERITIES, Facts, Finding, NodeFacts, Rule
-from pdtui.doctor.rules import RULES
+from pdtui.doctor.rules import RULES, VIEWS
 
-__all__ = ["Facts", "Finding", "NodeFacts", "Rule", "examine", "has_errors", "rules"]
+__all__ = ["Facts", "Finding", "NodeFacts", "Rule", "examine", "has_errors", "rules", "view_of"]
+
+
+def view_of(finding: Finding) -> str | None:
+    """The app view that fixes ``finding``, or None when the fix is in the cluster file."""
+    return VIEWS.get(finding.id)
 
 
 def rules() -> list[Rule]:

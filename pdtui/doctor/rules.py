@@ -546,3 +546,12 @@ RULES: tuple[tuple[Rule, Check], ...] = (
     (NPU_HEALTH, npu_unhealthy),
     (UNREACHABLE, node_unreachable),
 )
+
+#: The app view that shows (and fixes) a live finding; a finding not listed is fixed in the
+#: cluster file at the key its ``where`` names.
+VIEWS: dict[str, str] = {
+    "hccn-conf-missing": "grid",
+    "npu-unhealthy": "grid",
+    "port-in-use": "launch",
+    "node-unreachable": "overview",
+}

@@ -20,6 +20,7 @@ from pdtui.tui.screens.dialogs import ConfirmScreen
 from pdtui.tui.widgets.tables import data_table
 
 if TYPE_CHECKING:
+    from pdtui.doctor import Finding as DoctorFinding
     from pdtui.npu.health import CheckReport
     from pdtui.ssh import NodeStatus
 
@@ -66,8 +67,10 @@ class OverviewScreen(ModeScreen):
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("R", "run_all", "Run all", id="runbook-run-all"),
         Binding("c", "containers_up", "Containers up", id="runbook-containers"),
+        Binding("d", "doctor", "Doctor", id="runbook-doctor"),
     ]
     steps: list[Step]
+    doctor_findings: list[DoctorFinding] | None = None
     running = False
     HELP = (
         "The runbook at a glance: the cluster's nodes and their SSH connection, the instances "
@@ -177,7 +180,59 @@ class OverviewScreen(ModeScreen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "steps":
             step = next(st for st in self.steps if st.key == event.row_key.value)
+            if step.key == "doctor":
+                self.show_doctor()
+                return
             self.app.switch_mode(step.view)
+
+    def action_doctor(self) -> None:
+        if self.cluster is not None and not self.running:
+            self.run_doctor()
+
+    @work(group="runbook", exclusive=True, exit_on_error=False, name="doctor")
+    async def run_doctor(self) -> None:
+        """The doctor's rules over the cluster file and the nodes' live facts, now."""
+        from pdtui.doctor import examine
+        from pdtui.doctor.facts import collect
+
+        pool, cluster = await self.session()
+        step = next((st for st in self.steps if st.key == "doctor"), None)
+        if step is None:
+            return
+        self.running = True
+        self._on_step(replace(step, state="running", reason="asking the nodes"))
+        try:
+            facts = await collect(pool, cluster, npu=False, check_nodes=(
+                self.pdtui.health.nodes if self.pdtui.health is not None else None))
+        finally:
+            self.running = False
+        self.doctor_findings = examine(cluster, facts)
+        errors = [f for f in self.doctor_findings if f.severity == "error"]
+        state: StepState = "failed" if errors else (
+            "warning" if self.doctor_findings else "passed")
+        reason = f"{errors[0].id}: {errors[0].where}" if errors else (
+            f"{len(self.doctor_findings)} warning(s)" if self.doctor_findings else None)
+        self._on_step(replace(step, state=state, reason=reason,
+                              details=[f.line() for f in self.doctor_findings]))
+        self.show_doctor()
+
+    def show_doctor(self) -> None:
+        """The doctor's findings (of the last run, or of the cluster file alone)."""
+        from pdtui.doctor import examine
+        from pdtui.tui.screens.doctor import DoctorScreen
+
+        c = self.cluster
+        if c is None:
+            return
+        findings = self.doctor_findings if self.doctor_findings is not None else examine(c)
+        title = "Doctor" if self.doctor_findings is not None else \
+            "Doctor (the cluster file only: d asks the nodes too)"
+
+        def go(view: str | None) -> None:
+            if view:
+                self.app.switch_mode(view)
+
+        self.app.push_screen(DoctorScreen(findings, title), go)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "containers_up":
@@ -240,6 +295,9 @@ class OverviewScreen(ModeScreen):
         finally:
             self.running = False
         self.steps = report.steps
+        self.doctor_findings = report.doctor if any(
+            st.key == "doctor" and st.state not in ("pending", "skipped")
+            for st in report.steps) else self.doctor_findings
         self._show_steps()
         if report.check is not None:
             self.pdtui.set_health(report.check)
