@@ -19,6 +19,8 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
+from pdtui.live.model import LiveModel, Topic
+from pdtui.live.poll import Scheduler
 from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
@@ -119,6 +121,8 @@ class PdTui(App[None]):
         self._pool_open = asyncio.Event()
         self.node_status: dict[str, NodeStatus] = {}
         self.health: CheckReport | None = None
+        self.live = LiveModel()  # one live picture every view renders from
+        self._scheduler: Scheduler | None = None
         self._asked: set[tuple[str, int, str]] = set()
         self.persist_settings = persist_settings
         self.startup_warnings: list[str] = []
@@ -150,9 +154,12 @@ class PdTui(App[None]):
         for note in self.notes:
             self.notify(note, timeout=8)
 
-    async def on_ready(self) -> None:
-        """The first frame is on the terminal: now open the SSH pool (the SSH library is a
-        large share of start-up) and connect."""
+    def on_ready(self) -> None:
+        """The first layout is done: once it is painted, open the SSH pool (the SSH library
+        is a large share of start-up) and connect."""
+        self.call_after_refresh(self._open_pool)
+
+    async def _open_pool(self) -> None:
         if self.cluster is None or self.pool is not None:
             return
         from pdtui.ssh.remote import pool_for
@@ -250,10 +257,32 @@ class PdTui(App[None]):
     def set_health(self, report: CheckReport) -> None:
         """Keep the latest NPU health report and tell every mode screen about it."""
         self.health = report
+        self.live.apply_npu(report.nodes, pings=report.pings or None)
         for mode in self.MODES:
             with contextlib.suppress(Exception):
                 for screen in self._screen_stacks.get(mode, []):
                     screen.post_message(HealthUpdated(report))
+
+    def need_live(self, topics: Iterable[Topic]) -> Callable[[], None]:
+        """A view shows ``topics``: poll them until the returned function is called (when
+        the view is hidden). Nothing is polled without a cluster or when the app does not
+        connect."""
+        if self.cluster is None or not self.connect_on_start:
+            return lambda: None
+        if self._scheduler is None:
+            self._scheduler = Scheduler(time.time)
+            self.run_worker(self._run_live(self._scheduler), name="live pollers",
+                            group="live", exit_on_error=False)
+        return self._scheduler.need(topics)
+
+    async def _run_live(self, scheduler: Scheduler) -> None:
+        from pdtui.live.sources import pollers
+
+        pool = await self.ready_pool()
+        if pool is None or self.cluster is None:
+            return
+        scheduler.pollers.extend(pollers(pool, self.cluster, self.live))
+        await scheduler.run()
 
     def verification(self) -> Verification | None:
         """How the runbook's last step sends its prompt: through the proxy, over SSH."""
