@@ -39,10 +39,10 @@ class _Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self._send(json.dumps({"status": "ok"}).encode(), "application/json")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         event = json.dumps({"choices": [{"text": "through", "index": 0}]})
         self._send(f"data: {event}\n\ndata: [DONE]\n\n".encode(), "text/event-stream")

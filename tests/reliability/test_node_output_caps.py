@@ -67,13 +67,15 @@ async def test_a_command_printing_1_gib_is_cut_and_memory_stays_flat(rig) -> Non
     assert (res.stdout, res.truncated) == ("hi\n", False)
 
 
-async def test_a_tool_printing_1_gib_on_one_device_cuts_that_call_only(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_tool_printing_1_gib_on_one_device_cuts_that_call_only(  # type: ignore[no-untyped-def]
+        rig, tmp_path: Path) -> None:
     cluster, pool, sim = rig
     real = sim.dir / "nodes" / "prefill-0" / "bin" / "hccn_tool"
     wrapper = tmp_path / "loud-bin" / "hccn_tool"
     wrapper.parent.mkdir()
     wrapper.write_text("#!/bin/bash\n"
-                       f"case \" $* \" in *' -i 3 -link '*) head -c {GIB} /dev/zero; exit 0;; esac\n"
+                       f"case \" $* \" in *' -i 3 -link '*) head -c {GIB} /dev/zero; exit 0;; "
+                       "esac\n"
                        f'exec {shlex.quote(str(real))} "$@"\n')
     wrapper.chmod(0o755)
     node = dataclasses.replace(cluster.node("prefill-0"),
@@ -82,7 +84,8 @@ async def test_a_tool_printing_1_gib_on_one_device_cuts_that_call_only(rig, tmp_
     assert peak < 50 * MIB, f"peak {peak / MIB:.0f} MiB"
     link = health.devices[3].raw["link"]
     assert "output cut at" in link.stderr
-    assert health.devices[4].raw["link"].rc == 0 and "output cut" not in health.devices[4].raw["link"].stderr
+    other = health.devices[4].raw["link"]
+    assert other.rc == 0 and "output cut" not in other.stderr
 
 
 async def test_a_300_mb_log_line_gives_a_cut_status_line(rig) -> None:  # type: ignore[no-untyped-def]

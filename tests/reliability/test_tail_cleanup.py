@@ -13,7 +13,7 @@ import asyncio
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from simdata import runbook_sim
 
 from pdtui import cluster as cl
 from pdtui.launch.control import launchables
-from pdtui.launch.run import run_dir, tail
+from pdtui.launch.run import LogLine, run_dir, tail
 from pdtui.sim.rig import Simulator
 from pdtui.ssh.remote import pool_for
 
@@ -65,6 +65,7 @@ async def test_twenty_opens_and_closes_leave_no_tail(sim: Simulator) -> None:
     async with pool_for(cluster) as pool:
         for i in range(20):
             stream = tail(pool, node, str(log))
+            assert isinstance(stream, AsyncGenerator)
             got = [await anext(stream) for _ in range(3)]
             assert got[0].text == "line 0"
             if i % 2:
@@ -79,7 +80,7 @@ async def test_twenty_opens_and_closes_leave_no_tail(sim: Simulator) -> None:
         assert await none_left(log) == []
 
 
-async def _until_waiting(task: asyncio.Future[object]) -> AsyncIterator[None]:
+async def _until_waiting(task: asyncio.Future[LogLine | None]) -> AsyncIterator[None]:
     for _ in range(20):  # let it read the rest and block on the live end of the file
         if task.done():
             return
