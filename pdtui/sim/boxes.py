@@ -19,7 +19,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pdtui
 from pdtui.cluster import ContainerSpec, load
 from pdtui.containers import each, up
 from pdtui.place import cli
@@ -113,7 +112,7 @@ class SimBoxes:
         mounts = [f"{self.sim_dir}:{self.sim_dir}",
                   f"{image}/ascend_toolkit_install.info:{_TOOLKIT_INFO}:ro",
                   f"{image}/version.info:{_DRIVER_INFO}:ro"]
-        source = Path(pdtui.__file__).resolve().parent.parent
+        source = Path(__file__).resolve().parents[2]  # the folder holding the pdtui package
         prefix = podman.python_prefix()
         if not source.is_relative_to("/usr") and not (prefix and source.is_relative_to(prefix)):
             mounts.append(f"{source}:{source}:ro")
