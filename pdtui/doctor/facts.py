@@ -89,16 +89,31 @@ def parse_node(name: str, text: str) -> NodeFacts:
     return facts
 
 
+def hccn_conf_path(node: Node) -> str:
+    """Where serving reads hccn.conf: the node's own path, or /etc/hccn.conf in its container."""
+    return "/etc/hccn.conf" if node.container is not None else node.hccn_conf
+
+
 def _paths(cluster: Cluster, node: Node) -> list[str]:
-    return [node.hccn_conf, cluster.model_path(node)]
+    return [hccn_conf_path(node), cluster.model_path(node)]
 
 
 async def node_facts(pool: SshPool, cluster: Cluster, node: Node) -> NodeFacts:
+    """The node's facts where serving runs: its login shell, or inside its container (the
+    environment, files and packages that vLLM will really get)."""
+    from pdtui.place import wrap
+
     script = node_script(node, _paths(cluster, node))
+    command = wrap(node, script, sh="bash") if node.container is not None else \
+        shlex.join(["bash", "-c", script])
     try:
-        result = await pool.run(target(node), ["bash", "-c", script], label="doctor facts")
+        result = await pool.run(target(node), command, label="doctor facts")
     except SshError as exc:
         return NodeFacts(node.name, reachable=False, error=str(exc))
+    if result.exit_status != 0 and not result.stdout.strip():
+        where = f"container {node.container.name}" if node.container else "the login shell"
+        why = (result.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return NodeFacts(node.name, reachable=False, error=f"{where}: {why}")
     return parse_node(node.name, result.stdout)
 
 

@@ -418,9 +418,11 @@ HCCN_CONF = Rule(
 def hccn_conf_missing(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for node in cluster.nodes:
         live = facts.nodes.get(node.name)
-        if live and live.reachable and live.files.get(node.hccn_conf) is False:
+        path = "/etc/hccn.conf" if node.container is not None else node.hccn_conf
+        inside = f" in container {node.container.name}" if node.container is not None else ""
+        if live and live.reachable and live.files.get(path) is False:
             yield _hit(HCCN_CONF, "error", f"node {node.name}",
-                       f"{node.hccn_conf} does not exist: HCCL logs \"'device ip' is not set\" "
+                       f"{path} does not exist{inside}: HCCL logs \"'device ip' is not set\" "
                        "and answers come back garbled")
 
 
@@ -515,7 +517,7 @@ def npu_unhealthy(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
 UNREACHABLE = Rule(
     "node-unreachable",
     "a node that did not answer, so its live rules could not run",
-    "check SSH access with 'pdtui nodes'",
+    "check SSH access with 'pdtui nodes', and the container with 'pdtui containers status'",
     "https://man.openbsd.org/ssh", live=True,
 )
 

@@ -134,3 +134,24 @@ async def test_sim_fault_stops_or_removes_a_container_while_the_simulator_runs(
         code = await asyncio.to_thread(
             main, ["sim", "fault", path, "decode-0:container-missing-mount=/etc/hccn.conf"])
         assert code == 2 and "from the start only" in capsys.readouterr().err
+
+
+async def test_the_doctor_reads_the_facts_inside_each_container(
+        tmp_path: Path, podman_conf: Path) -> None:
+    from pdtui.doctor import examine
+    from pdtui.doctor.facts import collect
+
+    sim = _sim(tmp_path, "decode-0:container-missing-mount=/etc/hccn.conf")
+    async with sim:
+        cluster = cl.load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            facts = await collect(pool, cluster, npu=False)
+            assert facts.nodes["prefill-0"].files["/etc/hccn.conf"] is True
+            assert facts.nodes["decode-0"].files["/etc/hccn.conf"] is False
+            assert facts.nodes["decode-0"].versions["vllm_ascend"] == "0.11.0rc0"
+            found = [(f.id, f.where, f.message) for f in examine(cluster, facts)
+                     if f.id == "hccn-conf-missing"]
+            name = cluster.node("decode-0").container.name  # type: ignore[union-attr]
+            assert found == [("hccn-conf-missing", "node decode-0",
+                              f"/etc/hccn.conf does not exist in container {name}: HCCL logs "
+                              "\"'device ip' is not set\" and answers come back garbled")]
