@@ -15,11 +15,12 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pdtui.launch.control import ProcessStatus, State
-from pdtui.npu.model import NodeHealth, PingResult
-from pdtui.ranktable.sync import NodeCopy, SyncState
+if TYPE_CHECKING:  # types only: the model itself loads no SSH, launch or probe code
+    from pdtui.launch.control import ProcessStatus, State
+    from pdtui.npu.model import NodeHealth, PingResult
+    from pdtui.ranktable.sync import NodeCopy, SyncState
 
 Clock = Callable[[], float]
 Topic = Literal["nodes", "npu", "processes", "ranktable", "proxy", "runbook"]

@@ -29,3 +29,11 @@ class HealthUpdated(Message):
     def __init__(self, report: CheckReport) -> None:
         super().__init__()
         self.report = report
+
+
+class LiveChanged(Message):
+    """The live model changed (``topics`` says what)."""
+
+    def __init__(self, topics: frozenset[str]) -> None:
+        super().__init__()
+        self.topics = topics

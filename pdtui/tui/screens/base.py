@@ -16,7 +16,10 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import Worker
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from pdtui.cluster import Cluster
+    from pdtui.live.model import LiveModel, Topic
     from pdtui.npu.health import CheckReport
     from pdtui.runbook import Verification
     from pdtui.ssh import NodeStatus, SshPool
@@ -45,6 +48,7 @@ class AppState(Protocol):
     connect_on_start: bool
     node_status: dict[str, NodeStatus]
     health: CheckReport | None
+    live: LiveModel
 
     async def ready_pool(self) -> SshPool | None: ...
 
@@ -53,6 +57,8 @@ class AppState(Protocol):
     def set_health(self, report: CheckReport) -> None: ...
 
     def verification(self) -> Verification | None: ...
+
+    def need_live(self, topics: Iterable[Topic]) -> Callable[[], None]: ...
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None: ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
@@ -12,8 +14,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from pdtui.cluster import format_devices
+from pdtui.live.steps import clock_text, step_views
 from pdtui.runbook import Step, StepState, run_all, steps_for
-from pdtui.tui.messages import HealthUpdated, NodeStatusChanged
+from pdtui.tui.messages import HealthUpdated, LiveChanged, NodeStatusChanged
 from pdtui.tui.safe import printable
 from pdtui.tui.screens.base import ModeScreen
 from pdtui.tui.screens.dialogs import ConfirmScreen
@@ -21,6 +24,7 @@ from pdtui.tui.widgets.tables import data_table
 
 if TYPE_CHECKING:
     from pdtui.doctor import Finding as DoctorFinding
+    from pdtui.live.model import ProcessView, Topic
     from pdtui.npu.health import CheckReport
     from pdtui.ssh import NodeStatus
 
@@ -42,6 +46,31 @@ def ssh_cell(status: NodeStatus | None, app: object) -> Text:
     text = Text(f"{symbol} {word}", style=str(style) if style else "")
     if status is not None and status.error is not None:
         text.append(printable(f": {status.error.message}")[:70], style="dim")
+    return text
+
+
+#: What the Runbook view shows, so what is polled while it is on screen.
+_NEEDS: tuple[Topic, ...] = ("nodes", "processes", "runbook", "ranktable", "proxy")
+_PROCESS_MARKS = {"ready": ("●", "success"), "starting": ("◌", "warning"),
+                  "stopped": ("·", ""), "failed": ("✗", "error")}
+_PROCESS_ORDER = ("failed", "stopped", "starting", "ready")
+
+
+def process_cell(procs: list[ProcessView], now: float, app: object) -> Text:
+    """The state of an instance's processes (the worst first), its stage and age while it
+    starts, and "as of" when it is only known from the runbook's last run."""
+    if not procs:
+        return Text("? not polled yet", style="dim")
+    p = min(procs, key=lambda x: _PROCESS_ORDER.index(x.state))
+    symbol, colour = _PROCESS_MARKS[p.state]
+    theme = getattr(app, "current_theme", None)
+    style = str(getattr(theme, colour, "") or "") if colour else ""
+    text = Text(f"{symbol} {p.state}", style=style)
+    if p.state == "starting":
+        age = f" {clock_text(now - p.since)}" if p.since is not None else ""
+        text.append(f" ({p.stage or 'starting'}{age})")
+    if not p.live:
+        text.append(time.strftime(" as of %H:%M:%S", time.localtime(p.at)), style="dim")
     return text
 
 
@@ -113,7 +142,7 @@ class OverviewScreen(ModeScreen):
         yield Static("Instances", classes="section")
         yield data_table(
             "instances",
-            ["instance", "role", "node", "port", "devices", "connector"],
+            ["instance", "role", "node", "port", "devices", "connector", "state"],
             [
                 [
                     i.name,
@@ -122,9 +151,11 @@ class OverviewScreen(ModeScreen):
                     str(i.port) if len(i.processes) == 1 else f"{i.port}-{i.processes[-1].port}",
                     format_devices(list(i.devices)),
                     str(i.kv_transfer.get("kv_connector", "-")),
+                    Text("? not polled yet", style="dim"),
                 ]
                 for i in c.instances
             ],
+            keys=[i.name for i in c.instances],
         )
         if c.spec.proxy:
             p = c.spec.proxy
@@ -133,13 +164,14 @@ class OverviewScreen(ModeScreen):
                 f"({len(c.backends('prefill'))} prefillers, {len(c.backends('decode'))} decoders)",
                 classes="section",
             )
+            yield Static(Text("? not polled yet", style="dim"), id="proxy-state")
         yield Static("Runbook  (R runs every step in order; enter opens a step's view)",
                      classes="section")
         self.steps = steps_for(c)
         yield data_table(
             "steps",
-            ["", "step", "state", "time", "reason", "view"],
-            [[_STEP_MARKS["pending"], st.title, st.state, "", "", st.view]
+            ["", "step", "state", "time", "as of", "reason", "view"],
+            [[_STEP_MARKS["pending"], st.title, st.state, "", "", "", st.view]
              for st in self.steps],
             keys=[st.key for st in self.steps],
         )
@@ -149,16 +181,74 @@ class OverviewScreen(ModeScreen):
     def on_node_status_changed(self, message: NodeStatusChanged) -> None:
         self._show_status(message.status)
 
+    def on_mount(self) -> None:
+        self._release: Callable[[], None] | None = None
+        def changed(topics: frozenset[Topic]) -> None:
+            self.post_message(LiveChanged(frozenset(topics)))
+
+        self._unsubscribe = self.pdtui.live.subscribe(changed)
+        self._ticker = self.set_interval(1.0, self._show_live, pause=True)
+        if self.query("#steps"):
+            self.query_one("#steps", DataTable).focus()
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+
     def on_screen_resume(self) -> None:
         for status in self.pdtui.node_status.values():
             self._show_status(status)
+        if self.cluster is not None and self._release is None:
+            self._release = self.pdtui.need_live(_NEEDS)
+        self._ticker.resume()
+        self._show_live()
+
+    def on_screen_suspend(self) -> None:
+        """Hidden: nothing is polled for this view, and its clock stops."""
+        if self._release is not None:
+            self._release()
+            self._release = None
+        self._ticker.pause()
+
+    def on_live_changed(self, message: LiveChanged) -> None:
+        self._show_live()
+
+    def _show_live(self) -> None:
         self._show_steps()
+        self._show_instances()
+        self._show_proxy()
+
+    def _show_instances(self) -> None:
+        tables = self.query("#instances")
+        if not tables or self.cluster is None:
+            return
+        table = tables.first(DataTable)
+        live, now = self.pdtui.live, time.time()
+        for inst in self.cluster.instances:
+            procs = [p for p in live.processes.values()
+                     if p.name == inst.name or p.name.startswith(inst.name + ".")]
+            table.update_cell(inst.name, "state", process_cell(procs, now, self.app),
+                              update_width=True)
+
+    def _show_proxy(self) -> None:
+        lines = self.query("#proxy-state")
+        if not lines:
+            return
+        live = self.pdtui.live
+        proc = live.processes.get("proxy")
+        text = process_cell([proc] if proc else [], time.time(), self.app)
+        if live.proxy.at is not None:
+            down = [b for b in live.proxy.backends if not b.ok]
+            text.append("  backends: ")
+            text.append(printable("; ".join(f"{b.name} down: {b.detail}" for b in down)
+                                  if down else "all answer")[:160])
+        lines.first(Static).update(text)
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self._show_steps()
 
     def _show_steps(self) -> None:
-        """Step states: from a run-all, or from the views that ran them on their own."""
+        """Step states as true now: the live model's (a run, then what the pollers saw
+        since), else this view's own (a step run alone, the grid's last check)."""
         tables = self.query("#steps")
         if not tables or self.cluster is None:
             return
@@ -166,15 +256,23 @@ class OverviewScreen(ModeScreen):
         net = next((st for st in self.steps if st.key == "network"), None)
         if net is not None:
             net.state = _network_state(net.state, self.pdtui.health)
+        views = {v.key: v for v in step_views(self.pdtui.live)}
         variables = self.app.get_css_variables()
         for st in self.steps:
-            style = variables.get(_STEP_COLOURS.get(st.state, ""), "")
-            table.update_cell(st.key, "", Text(_STEP_MARKS[st.state], style=style))
-            table.update_cell(st.key, "state", Text(st.state, style=style), update_width=True)
+            v = views.get(st.key)
+            state, label = (v.state, v.label) if v else (st.state, st.state)
+            reason = (v.reason if v else st.reason) or (
+                "failed without a recorded reason" if state == "failed" else "")
+            as_of = v.as_of if v else None
+            style = variables.get(_STEP_COLOURS.get(state, ""), "")
+            table.update_cell(st.key, "", Text(_STEP_MARKS.get(state, "?"), style=style))
+            table.update_cell(st.key, "state", Text(label, style=style), update_width=True)
             table.update_cell(st.key, "time",
                               f"{st.seconds:.1f}s" if st.seconds is not None else "",
                               update_width=True)
-            table.update_cell(st.key, "reason", Text(printable(st.reason or "")[:90]),
+            table.update_cell(st.key, "as of", time.strftime("%H:%M:%S", time.localtime(as_of))
+                              if as_of else "", update_width=True)
+            table.update_cell(st.key, "reason", Text(printable(reason)[:90]),
                               update_width=True)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -291,7 +389,8 @@ class OverviewScreen(ModeScreen):
         self.steps = steps_for(cluster)
         try:
             report = await run_all(pool, cluster, self.pdtui.verification(),
-                                   on_step=lambda st: self._on_step(st))
+                                   on_step=lambda st: self._on_step(st),
+                                   model=self.pdtui.live)
         finally:
             self.running = False
         self.steps = report.steps
@@ -309,6 +408,10 @@ class OverviewScreen(ModeScreen):
 
     def _on_step(self, step: Step) -> None:
         self.steps = [step if st.key == step.key else st for st in self.steps]
+        if not self.running or step.key in ("doctor", "containers"):
+            live = self.pdtui.live  # a step run on its own is part of the live picture too
+            if live.steps.get(step.key) is None or live.steps[step.key].state != step.state:
+                live.apply_step(step.key, step.title, step.state, step.reason, step.seconds)
         self._show_steps()
 
     def _show_status(self, status: NodeStatus) -> None:
