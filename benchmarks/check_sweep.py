@@ -36,8 +36,8 @@ from pathlib import Path
 
 from pdtui.cluster import Cluster, load
 from pdtui.npu.health import sweep
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import sim_dir_for
+from pdtui.ssh.remote import pool_for
 
 RUNBOOK_LOOPS = (
     "for i in {0..15}; do hccn_tool -i $i -lldp -g | grep Ifname; done; "

@@ -24,8 +24,8 @@ from pdtui.launch.control import launch, stop_all, wait_ready
 from pdtui.npu.health import sweep
 from pdtui.ranktable import dumps, generate
 from pdtui.ranktable.sync import push
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator, runbook_spec
+from pdtui.ssh.remote import pool_for
 
 
 def show(label: str, r: LoadReport) -> None:

@@ -78,8 +78,8 @@ async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Pa
     assert ("verify", "running") in seen and ("verify", "passed") in seen
     assert seen[-1] == ("answer", "passed")
     assert report.direct is not None and report.direct["process"] == "prefill-0"
-    assert report.direct["text"].strip() == report.verification["text"].strip()
     assert report.verification is not None and report.verification["status"] == 200
+    assert report.direct["text"].strip() == report.verification["text"].strip()
     assert report.verification["completion_tokens"] > 0
     md, js = write_report(report, tmp_path / "report")
     text = md.read_text()

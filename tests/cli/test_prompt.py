@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_console import PD, free_port, start_pd
+from procs import free_port
+from test_console import PD, start_pd
 
 from pdtui.sim import textgen
 

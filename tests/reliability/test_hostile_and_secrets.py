@@ -16,8 +16,8 @@ from simdata import runbook_sim
 from pdtui import cluster as cl
 from pdtui.launch.control import launch, stop_all
 from pdtui.launch.run import run_dir
-from pdtui.ssh.remote import pool_for
 from pdtui.sim.rig import Simulator
+from pdtui.ssh.remote import pool_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"

@@ -16,8 +16,8 @@ from sshd_rig import CLEAN_ENV, SSHD, SshdRig, sshd_unavailable_reason
 
 from pdtui import cluster as cl
 from pdtui.launch.run import tail
-from pdtui.ssh.remote import pool_for
 from pdtui.ssh import SshError
+from pdtui.ssh.remote import pool_for
 
 ADDRESS = "127.0.2.40"
 
