@@ -276,11 +276,11 @@ class PdTui(App[None]):
         return self._scheduler.need(topics)
 
     async def _run_live(self, scheduler: Scheduler) -> None:
-        from pdtui.live.sources import pollers
-
-        pool = await self.ready_pool()
+        pool = await self.ready_pool()  # after the first frame: the sources load SSH code
         if pool is None or self.cluster is None:
             return
+        from pdtui.live.sources import pollers
+
         scheduler.pollers.extend(pollers(pool, self.cluster, self.live))
         await scheduler.run()
 

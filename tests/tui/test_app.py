@@ -221,3 +221,57 @@ def test_the_app_module_leaves_the_other_views_and_httpx_for_later() -> None:
     assert not {m for m in out if m.startswith("httpx")}
     lazy = {"grid", "ranktable", "launch", "console", "command_log", "help", "hostkey"}
     assert not {m.rsplit(".", 1)[1] for m in out} & lazy
+
+
+_FIRST_FRAME_PROBE = """
+import os, sys
+from textual.drivers import linux_driver
+write = linux_driver.LinuxDriver.write
+def first_frame(self, data):
+    if "Runbook" in data:  # the mode bar: the Runbook view is on the terminal
+        heavy = ("asyncssh", "httpx", "pdtui.ssh.pool", "pdtui.launch.control")
+        with open(sys.argv[2], "w") as f:
+            f.write(" ".join(m for m in heavy if m in sys.modules) or "-")
+        os._exit(0)
+    write(self, data)
+linux_driver.LinuxDriver.write = first_frame
+from pdtui.cli import main
+sys.exit(main([sys.argv[1]]))
+"""
+
+
+def test_the_first_frame_is_painted_before_the_ssh_library_is_loaded(tmp_path: Path) -> None:
+    """Start-up, in a real terminal: the Runbook view is painted first; SSH (asyncssh, the
+    pool, launch) and HTTP are imported after it, when the pool opens."""
+    import os
+    import pty
+    import select
+    import time
+
+    import tomli_w
+
+    data = tomllib.loads(RUNBOOK.read_text())
+    for i, node in enumerate(data["nodes"]):  # loopback only (it exits before any connect)
+        node["host"] = node["ip"] = f"127.0.99.{i + 1}"
+    cluster = tmp_path / "loop.toml"
+    cluster.write_text(tomli_w.dumps(data))
+    found = tmp_path / "found.txt"
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(tmp_path / "cfg")}
+    proc = subprocess.Popen([sys.executable, "-c", _FIRST_FRAME_PROBE, str(cluster), str(found)],
+                            stdin=follower, stdout=follower, stderr=follower, env=env, cwd=ROOT)
+    os.close(follower)
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a timing check
+        while proc.poll() is None and time.monotonic() < deadline:  # drain the terminal
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    os.read(leader, 65536)
+                except OSError:  # the probe exited and closed the terminal
+                    break
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    assert found.read_text() == "-"
