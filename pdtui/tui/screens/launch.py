@@ -71,6 +71,7 @@ class LaunchScreen(ModeScreen):
         self.interval = 3.0
         self.busy = ""
         self._pending: list[str] = []
+        self._armed = False  # a status poll is running or scheduled
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,8 +102,6 @@ class LaunchScreen(ModeScreen):
                           key=item.name)
         table.focus()
         self.set_interval(0.1, self._flush_log, name="launch-log-flush")
-        if self.pdtui.connect_on_start:
-            self.poll()
 
     def _where_column(self) -> tuple[str, ...]:
         """``runs in`` (host or container NAME) when some node has a container."""
@@ -136,9 +135,19 @@ class LaunchScreen(ModeScreen):
             " · ".join(x for x in (self.busy, text or "no status yet") if x))
 
     def _show_row(self, table: DataTable[str | Text], name: str, st: ProcessStatus) -> None:
-        mark = MARKS.get(st.state, ("?", ""))[0]
-        table.update_cell(name, "state", Text(f"{mark} {st.state}", style=self._style(st.state)),
+        view = self.pdtui.live.processes.get(name)
+        state = view.state if view is not None else st.state
+        mark = MARKS.get(state, ("?", ""))[0]
+        table.update_cell(name, "state", Text(f"{mark} {state}", style=self._style(state)),
                           update_width=True)
+        if view is not None and (state == "stopped" or view.stage == "restarting"):
+            # A stopped process has no stage, age or pid; a restart shows itself, not the
+            # old run's exit.
+            stage_text = "restarting" if view.stage == "restarting" else "-"
+            table.update_cell(name, "stage", stage_text, update_width=True)
+            table.update_cell(name, "pid", "-", update_width=True)
+            table.update_cell(name, "problem", "", update_width=True)
+            return
         took = st.stage_seconds.get(st.stage or "")
         stage = STAGE_TITLES.get(st.stage or "", "-")
         table.update_cell(name, "stage", Text(f"{stage} {took:.0f}s" if took else stage),
@@ -234,14 +243,26 @@ class LaunchScreen(ModeScreen):
             f"CANN log of {item.name}", plain(text) or "no CANN log of this run yet (in "
             f"{plog_base(cluster, item)}/debug)"))
 
+    def on_screen_resume(self) -> None:
+        if self.cluster is not None and self.pdtui.connect_on_start and not self._armed:
+            self.poll()
+
     @work(group="launch-poll", exclusive=True, exit_on_error=False, name="process status")
     async def poll(self) -> None:
+        """Every process's status, every few seconds while the view is shown (a hidden
+        view polls nothing; it polls again at once when shown)."""
         pool, cluster = await self.session()
+        self._armed = True
         try:
-            self.rows = {s.name: s for s in await statuses(pool, cluster)}
+            found = await statuses(pool, cluster)
+            self.pdtui.live.apply_processes(s for s in found if s.run.state != "unknown")
+            self.rows = {s.name: s for s in found}
             self._show()
         finally:
-            self.set_timer(self.interval, self.poll, name="launch-poll")
+            if self.is_current:
+                self.set_timer(self.interval, self.poll, name="launch-poll")
+            else:
+                self._armed = False
 
     @contextlib.contextmanager
     def _busy(self, label: str) -> Iterator[None]:
@@ -293,6 +314,7 @@ class LaunchScreen(ModeScreen):
         if not await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?",
                                                              "stop (TERM, then KILL), start")):
             return
+        self.pdtui.live.expect_restart([name])
         with self._busy(f"restarting {name}…"):
             stopped = await stop_all(pool, cluster, [name])
             started = await launch(pool, cluster, [name])

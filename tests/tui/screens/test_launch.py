@@ -86,3 +86,45 @@ async def test_a_failure_only_the_plog_has_names_its_file_and_p_opens_the_cann_l
         await wait_for(pilot, lambda: isinstance(app.screen, TextScreen))
         shown = app.screen
         assert isinstance(shown, TextScreen) and "specific port[16666] fail" in shown.text
+
+
+def cells(app: PdTui, name: str) -> tuple[str, str, str]:
+    table = app.screen.query_one("#processes", DataTable)
+    return tuple(str(table.get_cell(name, c)) for c in ("state", "stage", "pid"))  # type: ignore[return-value]
+
+
+async def test_a_restart_never_shows_failed_a_stop_clears_stage_and_pid_and_hidden_polls_nothing(
+        sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    seen: list[str] = []
+    async with app.run_test(size=(150, 45)) as pilot:
+        await pilot.press("f5")
+        screen = app.screen
+        assert isinstance(screen, LaunchScreen)
+        screen.interval = 0.3
+        await wait_for(pilot, lambda: state(app, "proxy") == "· stopped")
+        await pilot.press("S")
+        await wait_for(pilot, lambda: state(app, "decode-0") == "✓ ready")
+        await pilot.press("down", "R")  # restart decode-0
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+
+        def ready_again() -> bool:
+            seen.append(state(app, "decode-0"))
+            return len(seen) > 3 and seen[-1] == "✓ ready"
+
+        await wait_for(pilot, ready_again)
+        assert "✗ failed" not in seen and "◌ starting" in seen
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: state(app, "decode-0") == "· stopped")
+        assert cells(app, "decode-0") == ("· stopped", "-", "-")
+
+        await pilot.press("f7")  # hidden (and no view shown needs processes): no polls
+        await wait_for(pilot, lambda: not screen._armed)
+        pool = app.pool
+        assert pool is not None
+        polls = [r for r in pool.command_log if "# status of" in r.command]
+        await pilot.pause(1.0)
+        assert [r for r in pool.command_log if "# status of" in r.command] == polls
