@@ -8,8 +8,11 @@ Every figure is a fresh process, run several times (minimum and median), beside
   tool call taking --latency-ms, the nodes in their own process), with the ratio to the
   runbook's own ``hccn_tool`` loops over ssh (--runbook-seconds, as measured by
   ``benchmarks/check_sweep.py``; --measure-runbook runs them here);
-* the app opened on a cluster file in a real pseudo-terminal: the time until the first screen
-  bytes with its mode bar ("Runbook") arrive; then ctrl+q quits it.
+* the app opened on that simulated cluster's file in a real pseudo-terminal: the time until
+  the first screen bytes with its mode bar ("Runbook") arrive; then ctrl+q quits it.
+
+The commands that run to their end (all but the app) also print their CPU time (user +
+system), which a loaded machine stretches less than wall time.
 
     python benchmarks/startup.py
     python benchmarks/startup.py --runs 11 --measure-runbook
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import resource
 import select
 import shutil
 import statistics
@@ -37,7 +41,6 @@ from pathlib import Path
 from check_sweep import runbook_time, simulator
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "pdtui" / "samples" / "deepseek-v3.2-a3-1p1d.toml"
 FIRST_FRAME = b"Runbook"
 
 
@@ -51,11 +54,22 @@ def pdtui_argv() -> list[str]:
         sys.executable, "-m", "pdtui"]
 
 
+#: CPU seconds (user + system) of each ``timed`` run since the last ``show``: a shared,
+#: loaded machine stretches wall time far more than CPU time.
+CPU: list[float] = []
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(argv: list[str], expect: int = 0) -> float:
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _children_cpu()
     r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                        stdin=subprocess.DEVNULL, timeout=120)
     took = time.perf_counter() - t
+    CPU.append(_children_cpu() - cpu)
     if r.returncode != expect:
         raise SystemExit(f"{' '.join(argv)} exited {r.returncode}: {r.stderr[-2000:]}")
     return took
@@ -120,7 +134,9 @@ def first_frame(argv: list[str], env: dict[str, str]) -> float:
 def show(label: str, times: list[float], floor: float | None = None) -> float:
     low, mid = min(times), statistics.median(times)
     over = f"   (median - floor {mid - floor:.3f} s)" if floor is not None else ""
-    print(f"{label:<34} min {low:.3f} s   median {mid:.3f} s{over}", flush=True)
+    cpu = f"   cpu median {statistics.median(CPU):.3f} s" if len(CPU) == len(times) else ""
+    CPU.clear()
+    print(f"{label:<34} min {low:.3f} s   median {mid:.3f} s{cpu}{over}", flush=True)
     return mid
 
 
@@ -151,15 +167,17 @@ def main() -> None:
         with _check_cluster(ns.latency_ms, workdir) as cluster:
             check = show(f"pdtui check (1P1D, {ns.latency_ms} ms/call)",
                          runs(ns.runs, lambda: timed([*pdtui, "check", str(cluster)])), floor)
+            env = {**os.environ, "TERM": "xterm-256color",
+                   "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
+            env.pop("NO_COLOR", None)
+            # The simulated cluster (loopback): the app connects to it after the first frame.
+            show("app first frame (pty, 120x40)",
+                 runs(ns.runs, lambda: first_frame([*pdtui, str(cluster)], env)), floor)
         runbook = (measure_runbook(ns.latency_ms, workdir) if ns.measure_runbook
                    else ns.runbook_seconds)
         how = "measured" if ns.measure_runbook else "given"
         print(f"{'runbook loops (' + how + ')':<34} {runbook:.1f} s   runbook / pdtui check: "
               f"{runbook / check:.0f}x", flush=True)
-        env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
-        env.pop("NO_COLOR", None)
-        show("app first frame (pty, 120x40)",
-             runs(ns.runs, lambda: first_frame([*pdtui, str(SAMPLE)], env)), floor)
 
 
 @contextlib.contextmanager
