@@ -257,7 +257,7 @@ class PdTui(App[None]):
     def set_health(self, report: CheckReport) -> None:
         """Keep the latest NPU health report and tell every mode screen about it."""
         self.health = report
-        self.live.apply_npu(report.nodes, pings=report.pings or None)
+        self.live.apply_npu(report.nodes, pings=report.pings)
         for mode in self.MODES:
             with contextlib.suppress(Exception):
                 for screen in self._screen_stacks.get(mode, []):

@@ -73,6 +73,7 @@ class GridScreen(ModeScreen):
         self._node_render_at = 0.0  # when the last node that landed was drawn
         #: each node's serving container, read with every sweep (nodes with a container only)
         self.boxes: dict[str, containers.Status] = {}
+        self._swept: dict[str, NodeHealth] = {}  # the last sweep, before pings
 
     @property
     def cells(self) -> NpuCells:
@@ -99,11 +100,35 @@ class GridScreen(ModeScreen):
     def on_mount(self) -> None:
         if self.cluster is None:
             return
+        self._take_live()  # the runbook's last check (or another view's) at once
         self._build_columns()
         self._render_all()
         self.query_one("#grid", DataTable).focus()
+        self.set_interval(1.0, self._tick_ages, name="grid-ages")
         if self.pdtui.connect_on_start:
             self.action_refresh_now()
+
+    def _take_live(self) -> None:
+        """Nodes the live model has a newer sample of than this view, and its pings (the
+        model drops them when the health under them changed)."""
+        live = self.pdtui.live
+        for name, sample in live.npu.items():
+            mine = self.nodes.get(name)
+            if mine is None or sample.at > mine.taken_at:
+                self.nodes[name] = sample.health
+        self.ping_results = list(live.pings)
+
+    def _tick_ages(self) -> None:
+        """The sample age in each node's summary moves on every second."""
+        if self.cluster is None or not self.is_current:
+            return
+        table = self.query_one("#grid", DataTable)
+        rows = {str(k.value) for k in table.rows}
+        for n in self.cluster.nodes:
+            if n.name in rows:
+                summary = self.cells.summary(self.nodes.get(n.name), self.pdtui.status_of(n.name))
+                summary.append_text(self._box_text(n.name))
+                table.update_cell(n.name, "summary", summary)
 
     # -- layout -----------------------------------------------------------------------
 
@@ -228,6 +253,7 @@ class GridScreen(ModeScreen):
             self._render_all()
 
     def on_health_updated(self, message: HealthUpdated) -> None:
+        self._take_live()
         self._render_all()
 
     # -- actions ----------------------------------------------------------------------
@@ -326,7 +352,12 @@ class GridScreen(ModeScreen):
             report, _ = await asyncio.gather(
                 check(pool, cluster, timeout=self.probe_timeout, on_node=self._on_node),
                 self._read_boxes(pool, cluster))
-            # The last pings' verdicts stay until the next ping run.
+            # The last pings' verdicts stay until the next ping run, or until the health
+            # under them changes.
+            if any(_states(self._swept[n.name]) != _states(n) for n in report.nodes
+                   if n.name in self._swept):
+                self.ping_results = []
+            self._swept = {n.name: n for n in report.nodes}
             self._publish(report.nodes, report.started_at, report.seconds)
             self.last_seconds = report.seconds
         finally:
@@ -354,6 +385,10 @@ class GridScreen(ModeScreen):
             self._arm()  # a tick that fell inside this run was skipped
         self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes],
                                               self.ping_results))
+
+
+def _states(node: NodeHealth) -> tuple[object, ...]:
+    return (node.reachable, tuple((d.id, d.state) for d in node.devices))
 
 
 def _node_detail(node: NodeHealth) -> str:

@@ -102,6 +102,48 @@ async def test_ping_shows_the_matrix(sim: Simulator) -> None:
         assert str(matrix.get_row_at(0)[2]).startswith("✓ 16/16")
 
 
+async def test_the_ping_summary_goes_when_the_health_under_it_changes(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        screen = await open_grid(app, pilot)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PingMatrixScreen))
+        await pilot.press("escape")
+        status = screen.query_one("#grid-status", Static)
+        assert "pings " in str(status.render()) and app.live.pings
+        await pilot.press("r")  # the same health: the pings still describe it
+        await wait_for(pilot, lambda: not screen.busy)
+        assert "pings " in str(status.render())
+        with modify_state(sim.state_path) as state:
+            apply_fault(state, "prefill-0:5:net-health=Receive timeout")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not screen.busy and cell(app, "prefill-0", "d5") == "✗ FAIL")
+        assert "pings " not in str(status.render()) and app.live.pings == []
+
+
+async def test_the_runbooks_last_check_shows_at_once_and_its_age_moves() -> None:
+    import time
+
+    from pdtui.npu.model import DeviceHealth, NodeHealth
+
+    root = Path(__file__).resolve().parents[3]
+    cluster = load(root / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml")
+    app = PdTui(cluster, settings=Settings(), persist_settings=False, connect=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        taken = time.time() - 30 * 60  # the run's check, half an hour ago
+        app.live.apply_npu([NodeHealth(n.name, "A3", True, devices=[
+            DeviceHealth(i, state="ok") for i in range(16)], taken_at=taken, state="ok")
+            for n in cluster.nodes], live=False)
+        await pilot.press("f3")
+        await pilot.pause()
+        summary = cell(app, "prefill-0", "summary")
+        assert summary.startswith("✓ 16/16 ok") and summary.endswith("30m")
+        screen = app.screen
+        assert isinstance(screen, GridScreen)
+        screen.nodes["prefill-0"].taken_at = taken - 60 * 60  # as if an hour went by
+        await wait_for(pilot, lambda: cell(app, "prefill-0", "summary").endswith("2h"))
+
+
 async def test_compact_mode_for_a_narrow_terminal(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(100, 30)) as pilot:
