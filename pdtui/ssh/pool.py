@@ -71,6 +71,11 @@ T = TypeVar("T")
 #: past it pdtui stops reading, closes the channel and says so in the result's stderr.
 MAX_OUTPUT = 16 << 20
 MAX_STDERR = 1 << 20
+#: OpenSSH's default cipher set, AES-GCM first: asyncssh encrypts a packet with AES-GCM in one
+#: OpenSSL call, chacha20-poly1305 takes several (7-10x the time), and followed logs are many
+#: packets.  Used unless the ssh config names ``Ciphers``.
+CIPHERS = ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com",
+           "aes256-ctr", "aes192-ctr", "aes128-ctr")
 
 # ---------------------------------------------------------------------------------------------
 # Results, the command log and node states
@@ -501,6 +506,8 @@ class SshPool:
                 "agent_forwarding": False,
                 "proxy_command": None if tunnel is not None else (),
             }
+            if not eff.ciphers_configured:
+                kwargs["encryption_algs"] = list(CIPHERS)
             if target.identity_files:
                 kwargs["client_keys"] = [str(Path(p).expanduser()) for p in target.identity_files]
             try:

@@ -48,6 +48,7 @@ class EffectiveTarget:
     jump: tuple[str, ...]
     identity_files: tuple[str, ...]
     host_key_alias: str | None = None
+    ciphers_configured: bool = False  # the ssh config names ``Ciphers``: it chooses them
 
     @property
     def known_hosts_name(self) -> str:
@@ -89,6 +90,7 @@ def resolve(target: SshTarget) -> EffectiveTarget:
         jump=_jump(target, opts),
         identity_files=_identities(target, opts),
         host_key_alias=opts.host_key_alias or None,
+        ciphers_configured=bool(opts.config.get("Ciphers")),
     )
 
 

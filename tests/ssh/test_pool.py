@@ -543,3 +543,18 @@ async def test_run_all_maps_internal_errors(
         )
     assert isinstance(res["n1"], CommandResult)
     assert isinstance(res["bad"], SshError) and "boom" in str(res["bad"])
+
+
+async def test_aes_gcm_first_unless_the_ssh_config_names_ciphers(
+    sim_nodes: SimFactory, sim_keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    host_key_path, client_key = sim_keys
+    node = await sim_nodes("n1", "127.0.1.77")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host *\n  Ciphers aes128-ctr\n")
+    store = trusted_store(tmp_path, host_key_path, node)
+    for config, cipher in ((None, "aes256-gcm@openssh.com"), ((str(cfg),), "aes128-ctr")):
+        async with SshPool(store) as pool:
+            await pool.run(target_for(node, client_key, ssh_config=config), "true")
+            conn = pool._nodes["n1"].conn
+            assert conn is not None and conn.get_extra_info("send_cipher") == cipher
