@@ -185,6 +185,7 @@ def _check_cluster(latency: int, workdir: Path) -> Iterator[Path]:
     """The simulated 1P1D, nodes answering the probe in-process; warmed by one check."""
     with simulator(2, latency, True, workdir) as cluster:
         timed([*pdtui_argv(), "check", str(cluster)])  # the simulator's own first connects
+        CPU.clear()
         yield cluster
 
 
