@@ -24,10 +24,42 @@ def _unknown(r: dict[str, object]) -> bool:
     return bool(r.get("error")) and r.get("pid") is None and r.get("exit_status") is None
 
 
+def _stage_group(stage: str, members: list[tuple[str, float | None]]) -> str:
+    """``kv_cache 12.0s on EngineCore_DP1`` or ``weights on 16 (Worker_DP0_TP0 …
+    Worker_DP0_TP15) 9.8-12.3s``."""
+    times = [t for _n, t in members if t is not None]
+    low, high = (f"{min(times):.1f}", f"{max(times):.1f}") if times else ("", "")
+    when = "" if not times else f" {low}s" if low == high else f" {low}-{high}s"
+    if len(members) == 1:
+        return f"{stage}{when} on {members[0][0]}"
+    names = [n for n, _t in members]
+    who = ", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]}"
+    return f"{stage} on {len(names)} ({who}){when}"
+
+
+def rank_line(ranks: list[dict[str, object]]) -> str:
+    """The DP ranks of one log, grouped by the stage each reached, the slowest first:
+    ``4 DP ranks: kv_cache on 2 (DP1, DP3) 60.1-60.3s; graphs on 2 (DP0, DP2) 64.0-64.3s``."""
+    from pdtui.launch.logs.stages import STAGE_ORDER
+
+    by_stage: dict[str, list[tuple[str, float | None]]] = {}
+    for r in ranks:
+        stage, stages = str(r["stage"]), r["stages"]
+        t = stages.get(stage) if isinstance(stages, dict) else None
+        by_stage.setdefault(stage, []).append((str(r["name"]), t))
+    slowest_first = sorted(by_stage, key=lambda s: STAGE_ORDER.index(s)
+                           if s in STAGE_ORDER else -1)
+    return (f"    {len(ranks)} DP ranks: "
+            + "; ".join(_stage_group(s, by_stage[s]) for s in slowest_first))
+
+
 def _print_details(r: dict[str, object]) -> None:
     stages = r.get("stages")
     if isinstance(stages, dict) and stages:
         _out("    " + "  ".join(f"{k} {v:.1f}s" for k, v in stages.items()))
+    ranks = r.get("ranks")
+    if isinstance(ranks, list) and len(ranks) > 1:
+        _out(rank_line(ranks))
     stats = r.get("stats")
     if isinstance(stats, dict):
         _out(f"    running {stats['running']}  waiting {stats['waiting']}  "
@@ -63,24 +95,44 @@ def print_status(rows: list[dict[str, object]]) -> None:
         _print_details(r)
 
 
+def print_instances(summaries: list[dict[str, object]]) -> None:
+    """The overall line of each instance run as several processes (DP ranks)."""
+    for s in summaries:
+        failed = s["failed"]
+        behind = s["behind"]
+        line = (f"{s['name']}: {s['processes']} DP processes, {s['ready']} ready, "
+                f"overall {s['state']}")
+        if s["stage"] and s["state"] != "ready":
+            line += f", slowest at {s['stage']}"
+        if isinstance(behind, list) and behind and s["state"] != "ready":
+            line += f"; behind: {', '.join(behind)}"
+        if isinstance(failed, list) and failed:
+            line += f"; failed: {', '.join(failed)}"
+        _out(line)
+
+
 def run(ns: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from pdtui.launch.control import statuses
+    from pdtui.launch.control import ProcessStatus, instance_summaries, statuses
     from pdtui.ssh.remote import pool_for
 
     cluster = cluster_and_only(ns)
     if cluster is None:
         return EXIT_CONFIG
 
-    async def fetch() -> list[dict[str, object]]:
+    async def fetch() -> list[ProcessStatus]:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
-            return [s.to_dict() for s in await statuses(pool, cluster, ns.only)]
+            return await statuses(pool, cluster, ns.only)
 
-    rows = asyncio.run(fetch())
+    found = asyncio.run(fetch())
+    rows = [s.to_dict() for s in found]
+    summaries = instance_summaries(found)
     if ns.json:
-        print(json.dumps({"cluster": cluster.name, "processes": rows}, indent=2))
+        print(json.dumps({"cluster": cluster.name, "processes": rows,
+                          "instances": summaries}, indent=2))
     else:
         print_status(rows)
+        print_instances(summaries)
     return EXIT_FINDINGS if any(r["state"] == "failed" for r in rows) else EXIT_OK

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pdtui.cluster import Cluster
-from pdtui.launch.logs import GREP_KEYS, STATS_KEY, EngineStats, Finding, LogWatcher, plog
+from pdtui.launch.logs import (
+    GREP_KEYS,
+    STAGE_ORDER,
+    STATS_KEY,
+    EngineStats,
+    Finding,
+    LogWatcher,
+    Mark,
+    plog,
+)
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, shell_path, start, status, stop
 from pdtui.place import where, wrap
@@ -38,6 +47,7 @@ class Launchable:
     url: str
     env: dict[str, str]
     argv: list[str]
+    instance: str = ""  # the cluster file's instance (a DP rank's group); "" for the proxy
 
 
 def launchables(cluster: Cluster, only: Iterable[str] | None = None) -> list[Launchable]:
@@ -47,7 +57,8 @@ def launchables(cluster: Cluster, only: Iterable[str] | None = None) -> list[Lau
     (``prefill``, ``decode``) or ``proxy``.
     """
     plans = plan_cluster(cluster)
-    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv) for p in plans]
+    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv, p.instance)
+             for p in plans]
     proxy = plan_proxy(cluster)
     if proxy is not None:
         items.append(Launchable(PROXY, PROXY, proxy.node, proxy.url, proxy.env, proxy.argv))
@@ -81,6 +92,9 @@ class ProcessStatus:
     stats: EngineStats | None = None
     plogs: list[str] = field(default_factory=list)  # this run's CANN log files read
     where: str = "host"  # or "container NAME" (pdtui.place.where)
+    instance: str = ""
+    #: per DP rank when one log holds several (``DP0``, ``DP1``): stage -> seconds
+    ranks: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -93,7 +107,80 @@ class ProcessStatus:
                               "source": f.source} for f in self.findings],
             "stages": {k: round(v, 1) for k, v in self.stage_seconds.items()},
             "stats": None if self.stats is None else dict(self.stats.__dict__),
+            "instance": self.instance or self.name,
+            "ranks": [{"name": r, "stage": last_stage(st),
+                       "stages": {k: round(v, 1) for k, v in st.items()}}
+                      for r, st in sorted(self.ranks.items(), key=lambda kv: _natural(kv[0]))],
         }
+
+
+def _natural(name: str) -> list[object]:
+    """``Worker_DP0_TP10`` after ``Worker_DP0_TP9``."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def last_stage(stages: Iterable[str]) -> str | None:
+    """The furthest of ``stages`` in start-up order."""
+    known = [s for s in stages if s in STAGE_ORDER]
+    return max(known, key=STAGE_ORDER.index) if known else None
+
+
+_DP_RANK = re.compile(r"_DP(\d+)|^EngineCore_(\d+)$")
+
+
+def dp_rank_of(prefix: str) -> str | None:
+    """``DP1`` for ``EngineCore_DP1``, ``Worker_DP1_TP3`` or the older ``EngineCore_1``;
+    None for a prefix of the whole process (``APIServer``, ``VllmWorker rank=3``)."""
+    m = _DP_RANK.search(prefix)
+    return None if m is None else f"DP{m.group(1) or m.group(2)}"
+
+
+def _rank_stages(watcher: LogWatcher) -> dict[str, dict[str, float]]:
+    """Per data-parallel rank of a log holding two or more (one ``vllm serve`` with several
+    engine cores, their prefixes interleaved): seconds from the start to each stage, the
+    first of that rank's processes (engine core, workers) to reach it."""
+    tl, t0 = watcher.timeline, watcher.started_at
+    ranks: dict[str, dict[str, Mark]] = {}
+    for prefix, stages in tl.ranks.items():
+        rank = dp_rank_of(prefix)
+        if rank is None:
+            continue
+        merged = ranks.setdefault(rank, {})
+        for key, mark in stages.items():
+            if key not in merged or mark.line < merged[key].line:
+                merged[key] = mark
+    if len(ranks) < 2 or t0 is None:
+        return {}
+    return {r: {k: m.at - t0 for k, m in sorted(st.items(), key=lambda kv: kv[1].line)}
+            for r, st in ranks.items()}
+
+
+_STATE_RANK: dict[State, int] = {"failed": 0, "stopped": 1, "starting": 2, "ready": 3}
+
+
+def instance_summaries(rows: Iterable[ProcessStatus]) -> list[dict[str, object]]:
+    """Overall of every instance run as several processes (DP ranks): its state (the worst
+    rank's), how many are ready, the slowest rank's stage and which ranks are there."""
+    groups: dict[str, list[ProcessStatus]] = {}
+    for r in rows:
+        if r.instance:
+            groups.setdefault(r.instance, []).append(r)
+    out: list[dict[str, object]] = []
+    for name, members in groups.items():
+        if len(members) < 2:
+            continue
+        state = min((m.state for m in members), key=_STATE_RANK.__getitem__)
+        order = {m.name: STAGE_ORDER.index(m.stage) if m.stage else -1 for m in members}
+        low = min(order.values())
+        behind = [m.name for m in members if order[m.name] == low]
+        out.append({
+            "name": name, "processes": len(members), "state": state,
+            "ready": sum(m.state == "ready" for m in members),
+            "failed": [m.name for m in members if m.state == "failed"],
+            "stage": STAGE_ORDER[low] if low >= 0 else None,
+            "behind": behind if len(behind) < len(members) else [],
+        })
+    return out
 
 
 async def launch(pool: SshPool, cluster: Cluster,
@@ -210,7 +297,8 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
     stages = {k: t for k in watcher.stages if (t := watcher.elapsed(k)) is not None}
     return ProcessStatus(item.name, item.role, item.node, item.url,
                          _state(run, watcher, item.role), watcher.stage, run.pid, run,
-                         watcher.findings, last, stages, watcher.stats, plogs, where(node))
+                         watcher.findings, last, stages, watcher.stats, plogs, where(node),
+                         item.instance, _rank_stages(watcher))
 
 
 async def read_plogs(pool: SshPool, cluster: Cluster, item: Launchable,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pdtui.launch.logs.fingerprints import FINGERPRINT_KEYS, GENERIC, Severity, matches
 from pdtui.launch.logs.lines import (
@@ -123,6 +123,7 @@ class LogWatcher:
     _stamp: Stamp | None = None  # the last time stamp seen
     _epoch: tuple[Stamp, float] | None = None  # the last stamp turned into seconds
     _lineno: int = 0
+    _t0_stamped: bool = False  # started_at is a line's own time, not the clock's
 
     def __post_init__(self) -> None:
         self.findings = self.timeline.findings
@@ -157,8 +158,9 @@ class LogWatcher:
         stamp = stamp_of(rec)
         if stamp is not None:
             self._stamp = stamp
-        if self.started_at is None:
-            self.started_at = self._now()
+        if self.started_at is None or (stamp is not None and not self._t0_stamped):
+            # a log whose first lines carry no time starts at its first stamp, not "now"
+            self._start_at(self._now(), stamped=stamp is not None)
         if not _KEYS.search(rec):
             return
         proc = source_of(rec)
@@ -180,6 +182,17 @@ class LogWatcher:
         stats = parse_stats(rec)
         if stats is not None:
             self._note_stats(stats, rec, mark.at)
+
+    def _start_at(self, t0: float, stamped: bool) -> None:
+        """The start is ``t0``; stages reached before it (lines without a time) are at it."""
+        if self.started_at is not None:
+            tl = self.timeline
+            self.stages = {k: t0 for k in self.stages}
+            tl.stages = {k: replace(m, at=t0) for k, m in tl.stages.items()}
+            tl.ranks = {r: {k: replace(m, at=t0) for k, m in st.items()}
+                        for r, st in tl.ranks.items()}
+        self.started_at = t0
+        self._t0_stamped = stamped
 
     def _now(self) -> float:
         """The time of the last stamp seen (a line without one, uvicorn's, has the time of
@@ -209,6 +222,7 @@ class LogWatcher:
         self.stages = {}
         self.findings = self.timeline.findings
         self.started_at = at
+        self._t0_stamped = self._stamp is not None
         self.stuck_intervals = 0
 
     def _reach(self, key: str, mark: Mark) -> None:
