@@ -17,11 +17,12 @@ container's, and ``status`` adds the pid on the host (``host_pid``, from ``NSpid
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shlex
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -308,13 +309,34 @@ class LogLine:
     offset: int  # byte offset just after this line: resume from here
 
 
+@dataclass
+class LogBatch:
+    lines: list[str]
+    offset: int  # byte offset just after the last line: resume from here
+
+
 async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
                *, follow: bool = True, start_lines: int | None = None,
                ) -> AsyncIterator[LogLine]:
-    """Lines of ``path`` from byte ``offset``; with ``follow``, keeps following (``tail -F``).
+    """Lines of ``path`` one by one (see :func:`tail_batches`)."""
+    batches = tail_batches(pool, node, path, offset, follow=follow, start_lines=start_lines)
+    async with contextlib.aclosing(batches):  # a consumer's break ends the stream now
+        async for batch in batches:
+            end = batch.offset - sum(len(x.encode("utf-8", "surrogateescape")) + 1
+                                     for x in batch.lines)
+            for line in batch.lines:
+                end += len(line.encode("utf-8", "surrogateescape")) + 1
+                yield LogLine(line, end)
+
+
+async def tail_batches(pool: SshPool, node: Node, path: str, offset: int = 0,
+                       *, follow: bool = True, start_lines: int | None = None,
+                       ) -> AsyncGenerator[LogBatch, None]:
+    """Lines of ``path`` from byte ``offset``, as many as have arrived at a time; with
+    ``follow``, keeps following (``tail -F``).
 
     ``start_lines``: begin with only the last N lines (offset is then found on the node).
-    A reconnect resumes at the last yielded offset: no line lost or repeated. If the file
+    A reconnect resumes at the last batch's offset: no line lost or repeated. If the file
     shrank (truncated or rotated), it starts again from 0.
     """
     q = shell_path(path)
@@ -336,9 +358,8 @@ async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
     # In its own process group, killed when the stream closes: no tail -F left behind.
     async with pool.stream(target(node), wrap(node, in_own_group(cmd)),
                            kill_wrap=lambda script: wrap(node, script)) as stream:
-        async for line in stream:
-            offset += len(line.encode("utf-8", "surrogateescape")) + 1
-            yield LogLine(line, offset)
+        while lines := await stream.batch():
+            yield LogBatch(lines, offset + stream.consumed)
 
 
 def now() -> float:

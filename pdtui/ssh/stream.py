@@ -94,6 +94,7 @@ class CommandStream:
         self._t0 = time.monotonic()
         self.duration = 0.0
         self.error: SshError | None = None
+        self.consumed = 0  # bytes of the lines handed out so far
 
     @property
     def node(self) -> str:
@@ -195,12 +196,13 @@ class CommandStream:
                 if len(self._stderr) > 65536:
                     del self._stderr[: len(self._stderr) - 65536]
 
-    async def __anext__(self) -> str:
+    async def _next_raw(self) -> bytes:
+        """The next line with its newline (``b""`` at the end); counted in :attr:`consumed`."""
         if self._proc is None and not self._done:
             await self._open()
         proc = self._proc
         if self._done or proc is None:
-            raise StopAsyncIteration
+            return b""
         try:
             raw = await self._readline(proc)
         except asyncio.CancelledError:
@@ -216,9 +218,27 @@ class CommandStream:
             raise err from None
         if not raw:
             await self._finish()
+        self.consumed += len(raw)
+        return raw
+
+    async def __anext__(self) -> str:
+        raw = await self._next_raw()
+        if not raw:
             raise StopAsyncIteration
         line = raw.decode(errors="replace")
         return line[:-1] if line.endswith("\n") else line
+
+    async def batch(self) -> list[str]:
+        """Every line that has arrived, at least one (``[]`` at the end): one call and one
+        decode per read chunk, not per line.  :attr:`consumed` counts their bytes."""
+        raw = await self._next_raw()
+        if not raw:
+            return []
+        more, self._lines = self._lines, collections.deque()
+        tail = b"".join(more)
+        self.consumed += len(tail)
+        text = (raw + tail).decode(errors="replace")
+        return (text[:-1] if text.endswith("\n") else text).split("\n")
 
     async def _finish(self) -> None:
         proc = self._proc

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pdtui.cluster import Cluster, load
-from pdtui.launch.run import LogLine, run_dir, start, status, stop, tail
+from pdtui.launch.run import LogLine, run_dir, start, status, stop, tail, tail_batches
 from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
 from pdtui.ssh.remote import pool_for
@@ -113,6 +113,24 @@ async def test_tail_resumes_at_the_byte_offset_without_loss_or_repeat(rig) -> No
     async for line in tail(pool, node, path, follow=False, start_lines=2):
         last.append(line)
     assert [x.text for x in last][-1] == "got TERM"
+
+
+async def test_tail_batches_hand_over_many_lines_at_a_time_and_resume_exactly(rig) -> None:  # type: ignore[no-untyped-def]
+    cluster, pool, _sim = rig
+    node = cluster.node("prefill-0")
+    log = Path(run_dir(node, cluster.name, "burst")) / "out.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(f"line {i} é\n" for i in range(5000)))
+    batches = [b async for b in tail_batches(pool, node, str(log), follow=False)]
+    assert [x for b in batches for x in b.lines] == [f"line {i} é" for i in range(5000)]
+    assert len(batches) < 100  # one per read chunk, not one per line
+    assert batches[-1].offset == log.stat().st_size
+    with log.open("a") as f:
+        f.write("late 1\nlate 2\n")
+    again = [b async for b in tail_batches(pool, node, str(log), batches[-1].offset,
+                                           follow=False)]
+    assert [x for b in again for x in b.lines] == ["late 1", "late 2"]
+    assert again[-1].offset == log.stat().st_size
 
 
 async def test_processes_started_on_fake_nodes_end_with_the_simulator(tmp_path: Path) -> None:
