@@ -4,7 +4,11 @@ logs (the plog)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import shlex
 import sys
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from pdtui.cli.common import (
     EXIT_CONFIG,
@@ -14,6 +18,12 @@ from pdtui.cli.common import (
     err,
     load_or_report,
 )
+
+if TYPE_CHECKING:
+    from pdtui.cluster import Cluster
+    from pdtui.launch.control import Launchable
+    from pdtui.launch.run import LogLine
+    from pdtui.ssh import SshPool
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -29,9 +39,58 @@ def add_args(p: argparse.ArgumentParser) -> None:
     add_host_key_flag(p)
 
 
-def run(ns: argparse.Namespace) -> int:
-    import asyncio
+async def _until_exit(pool: SshPool, cluster: Cluster, item: Launchable, path: str,
+                      lines: AsyncIterator[LogLine]) -> AsyncIterator[LogLine]:
+    """``lines`` of a followed log until its process is no longer running and the log's end
+    (its size then) has been passed, or nothing came for 2 s after that (an unfinished last
+    line): ``-f`` on a process that has exited ends by itself."""
+    from pdtui.launch.run import shell_path, status
+    from pdtui.place import wrap
+    from pdtui.ssh.remote import target
 
+    node = cluster.node(item.node)
+
+    async def log_end() -> int:
+        while (await status(pool, node, cluster.name, item.name)).state == "running":
+            await asyncio.sleep(1.0)
+        res = await pool.run(target(node), wrap(node, f"wc -c < {shell_path(path)}"),
+                             timeout=30)
+        size = res.stdout.strip()
+        return int(size) if size.isdigit() else 0
+
+    end, stop_at = 0, None
+    poller = asyncio.create_task(log_end())
+    nxt = asyncio.ensure_future(anext(lines))
+    try:
+        while True:
+            waiting = {nxt} if poller.done() else {nxt, poller}
+            done, _ = await asyncio.wait(waiting, timeout=None if stop_at is None else 2.0,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if poller in done and stop_at is None:
+                stop_at = poller.result()
+            if nxt not in done:
+                if not done or end >= (stop_at or 0):
+                    return
+                continue
+            try:
+                line = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield line
+            end = line.offset
+            if stop_at is not None and end >= stop_at:
+                return
+            nxt = asyncio.ensure_future(anext(lines))
+    finally:
+        for task in (poller, nxt):
+            task.cancel()
+        await asyncio.gather(poller, nxt, return_exceptions=True)
+        close = getattr(lines, "aclose", None)  # tail's generator: its remote tail ends
+        if close is not None:
+            await close()
+
+
+def run(ns: argparse.Namespace) -> int:
     from pdtui.launch.control import launchables, plog_base, read_plogs
     from pdtui.launch.run import run_dir, tail
     from pdtui.ssh.remote import pool_for
@@ -67,9 +126,15 @@ def run(ns: argparse.Namespace) -> int:
                     return EXIT_OK
                 path = files[-1][0]
                 err(printable(f"following {path}"))
-            async for line in tail(pool, node, path, follow=ns.follow, start_lines=ns.lines):
+            stream = tail(pool, node, path, follow=ns.follow, start_lines=ns.lines)
+            if ns.follow:  # ends once the process has exited and its log is read
+                stream = _until_exit(pool, cluster, item, path, stream)
+            async for line in stream:
                 sys.stdout.write(printable(line.text) + "\n")
                 sys.stdout.flush()
+            if ns.follow:
+                err(f"{item.name} is not running: that was the end of its log "
+                    f"(see 'pdtui status {shlex.quote(ns.cluster)} --only {item.name}')")
         return EXIT_OK
 
     try:
