@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "tests" / "fixtures" / "logs" / "real"
 
@@ -78,3 +80,76 @@ def test_usage_errors_exit_2() -> None:
     assert r.returncode == 2 and b"/nonexistent/out.log: cannot read it" in r.stderr
     assert pdtui("-", "-").returncode == 2
     assert pdtui(str(REAL / "v0-npu-blocks-1305.log"), "--max-mb", "0").returncode == 2
+
+
+# --------------------------------------------------------------- every file of the real corpus
+
+#: Finding ids that are warnings (a start can go on): a file with only these exits 0.
+WARNINGS = {"waiting-remote-kv", "engine-waiting", "npu-memory-zero"}
+_STAGE_NAMES = {"started", "loading", "weights", "kv_cache", "graphs", "api", "ready"}
+
+
+def _schema_problems(doc: object) -> list[str]:
+    """Where ``doc`` departs from issue 16's --json shape (exact keys, types, enums)."""
+    if not isinstance(doc, dict) or list(doc) != ["files"] or not isinstance(doc["files"], list):
+        return ['top level: want exactly {"files": [...]}']
+    out: list[str] = []
+    for i, f in enumerate(doc["files"]):
+        if not isinstance(f, dict) or list(f) != ["path", "kind", "stage", "stages", "findings"]:
+            out.append(f"files[{i}]: keys {list(f) if isinstance(f, dict) else f!r}")
+            continue
+        if not isinstance(f["path"], str):
+            out.append(f"files[{i}].path: {f['path']!r}")
+        if f["kind"] not in ("vllm", "plog", "proxy", "unknown"):
+            out.append(f"files[{i}].kind: {f['kind']!r}")
+        if f["stage"] is not None and f["stage"] not in _STAGE_NAMES:
+            out.append(f"files[{i}].stage: {f['stage']!r}")
+        for j, s in enumerate(f["stages"] if isinstance(f["stages"], list) else [None]):
+            if (not isinstance(s, dict) or list(s) != ["name", "line", "at"]
+                    or s["name"] not in _STAGE_NAMES or type(s["line"]) is not int
+                    or not (s["at"] is None or isinstance(s["at"], str))):
+                out.append(f"files[{i}].stages[{j}]: {s!r}")
+        for j, x in enumerate(f["findings"] if isinstance(f["findings"], list) else [None]):
+            if (not isinstance(x, dict) or list(x) != ["id", "severity", "line", "text", "hint"]
+                    or x["severity"] not in ("fatal", "warning") or type(x["line"]) is not int
+                    or not all(isinstance(x[k], str) and x[k] for k in ("id", "text", "hint"))):
+                out.append(f"files[{i}].findings[{j}]: {x!r}")
+    return out
+
+
+def test_the_schema_check_catches_departures() -> None:
+    good = {"files": [{"path": "a", "kind": "vllm", "stage": None, "stages": [],
+                       "findings": []}]}
+    assert _schema_problems(good) == []
+    bad = {"files": [{"path": "a", "kind": "text", "stage": "graph", "stages": [
+        {"name": "graphs", "line": "3", "at": None}], "findings": [
+        {"id": "x", "severity": "error", "line": 1, "text": "t", "hint": ""}]}]}
+    assert len(_schema_problems(bad)) == 4
+    assert _schema_problems({"files": [], "extra": 1}) != []
+
+
+def test_every_real_log_exits_as_its_findings_say_and_its_json_fits_the_schema(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from launch.test_real_logs import EXPECTED
+
+    from pdtui.cli import main
+
+    good: list[str] = []
+    for name, (_kind, stage, _order, ids) in sorted(EXPECTED.items()):
+        path = str(REAL / f"{name}.log")
+        want = 1 if set(ids) - WARNINGS else 0
+        rc = main(["diagnose", path, "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        problems = _schema_problems(doc)
+        got = [x["id"] for x in doc["files"][0]["findings"]]
+        text_rc = main(["diagnose", path])
+        capsys.readouterr()
+        if (rc, text_rc) == (want, want) and not problems and got == ids \
+                and doc["files"][0]["stage"] == stage:
+            good.append(name)
+        else:
+            print(f"{name}: exit {rc}/{text_rc} (want {want}), ids {got}, {problems}")
+    with capsys.disabled():
+        print(f"\ndiagnose CLI on the real corpus: {len(good)}/{len(EXPECTED)} files exit as "
+              "expected with --json in the documented shape")
+    assert len(good) == len(EXPECTED)
