@@ -118,10 +118,10 @@ def _schema_problems(doc: object) -> list[str]:
 
 
 def test_the_schema_check_catches_departures() -> None:
-    good = {"files": [{"path": "a", "kind": "vllm", "stage": None, "stages": [],
+    good: dict[str, object] = {"files": [{"path": "a", "kind": "vllm", "stage": None, "stages": [],
                        "findings": []}]}
     assert _schema_problems(good) == []
-    bad = {"files": [{"path": "a", "kind": "text", "stage": "graph", "stages": [
+    bad: dict[str, object] = {"files": [{"path": "a", "kind": "text", "stage": "graph", "stages": [
         {"name": "graphs", "line": "3", "at": None}], "findings": [
         {"id": "x", "severity": "error", "line": 1, "text": "t", "hint": ""}]}]}
     assert len(_schema_problems(bad)) == 4
