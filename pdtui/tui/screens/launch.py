@@ -24,10 +24,11 @@ from pdtui.launch.control import (
     statuses,
     stop_all,
 )
+from pdtui.launch.follow import KEEP, LogFeed
 from pdtui.launch.logs import STAGE_TITLES
 from pdtui.launch.plan import render_script
 from pdtui.launch.preflight import preflight
-from pdtui.launch.run import run_dir, tail
+from pdtui.launch.run import run_dir, tail_batches
 from pdtui.place import where
 from pdtui.tui.safe import plain
 from pdtui.tui.screens.base import ModeBar, ModeScreen
@@ -70,7 +71,7 @@ class LaunchScreen(ModeScreen):
         self.tailing: str | None = None
         self.interval = 3.0
         self.busy = ""
-        self._pending: list[str] = []
+        self._feed = LogFeed()  # the followed log's lines until the next tick
         self._armed = False  # a status poll is running or scheduled
 
     def compose(self) -> ComposeResult:
@@ -87,7 +88,7 @@ class LaunchScreen(ModeScreen):
                 table.add_column(col, key=col)
             yield table
             yield Static("", id="launch-finding")
-            log = Log(id="launch-log", max_lines=5000, highlight=True, auto_scroll=True)
+            log = Log(id="launch-log", max_lines=KEEP, highlight=True, auto_scroll=True)
             yield log
         yield Footer()
 
@@ -109,13 +110,17 @@ class LaunchScreen(ModeScreen):
         return ("runs in",) if c and any(n.container for n in c.nodes) else ()
 
     def _flush_log(self) -> None:
-        """Batched writes (10 a second); follow only when the view is at the bottom."""
-        if not self._pending:
+        """Batched writes (10 a second, at most what a pane can show: a log growing faster
+        skips lines and says how many); follow only when the view is at the bottom."""
+        if not len(self._feed):
             return
+        skipped, lines = self._feed.take()
+        if skipped:
+            lines.insert(0, f"[pdtui] … {skipped} lines skipped (the log grows faster than a "
+                            f"pane shows; pdtui logs {self.tailing} has them all)")
         log = self.query_one("#launch-log", Log)
         at_end = log.is_vertical_scroll_end or log.max_scroll_y == 0
-        lines, self._pending = self._pending, []
-        log.write_lines([plain(line) for line in lines], scroll_end=at_end)
+        log.write_lines(plain("\n".join(lines)).split("\n"), scroll_end=at_end)
 
     # -- rendering --------------------------------------------------------------------
 
@@ -188,7 +193,7 @@ class LaunchScreen(ModeScreen):
             self.tailing = item.name
             log = self.query_one("#launch-log", Log)
             log.clear()
-            self._pending = []
+            self._feed.clear()
             log.border_title = f"{item.name} on {item.node} — end follows"
             self.follow_log(item)
 
@@ -333,12 +338,12 @@ class LaunchScreen(ModeScreen):
         while True:
             try:
                 if offset is None:
-                    stream = tail(pool, node, path, start_lines=200)
+                    stream = tail_batches(pool, node, path, start_lines=200)
                 else:  # resume exactly where the last stream stopped
-                    stream = tail(pool, node, path, offset)
-                async for line in stream:
-                    offset = line.offset
-                    self._pending.append(line.text)
+                    stream = tail_batches(pool, node, path, offset)
+                async for batch in stream:
+                    offset = batch.offset
+                    self._feed.push(batch.lines)
             except Exception as exc:
-                self._pending.append(f"[pdtui] log stream lost: {exc}; reconnecting…")
+                self._feed.push([f"[pdtui] log stream lost: {exc}; reconnecting…"])
             await asyncio.sleep(2.0)
