@@ -99,7 +99,6 @@ class PdTui(App[None]):
             Binding(num, f"switch_mode('{mode}')", title, show=False, id=f"mode-{mode}-num")
             for mode, title, _f, num in MODE_KEYS
         ],
-        Binding("f1", "help", "Help", priority=True, id="help"),
         Binding("f8", "save_svg", "Screenshot (SVG)", priority=True, show=False, id="screenshot"),
         Binding("question_mark", "help", "Help", show=False, id="help-q"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
@@ -332,13 +331,16 @@ class PdTui(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
-        keys: list[tuple[str, str]] = []
-        for _node, binding, enabled, _tooltip in self.active_bindings.values():
+        own: list[tuple[str, str]] = []
+        generic: list[tuple[str, str]] = []
+        for node, binding, enabled, _tooltip in self.active_bindings.values():
             row = (binding.key_display or self.get_key_display(binding),
                    binding.description or binding.action)
-            if enabled and row not in keys:
+            mine = node is not self and binding.action != "app.help"
+            keys = own if mine else generic  # the view's own keys come first
+            if enabled and row not in own and row not in generic:
                 keys.append(row)
-        self.push_screen(HelpScreen(self.focused, self.screen, keys))
+        self.push_screen(HelpScreen(self.focused, self.screen, own, generic))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

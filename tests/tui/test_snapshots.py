@@ -54,6 +54,25 @@ def test_mode(snap_compare: Snap, keys: tuple[str, ...], monkeypatch: pytest.Mon
     assert snap_compare(make_app(), run_before=steady_cursor, terminal_size=SIZE)
 
 
+@pytest.mark.parametrize(
+    "keys", [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
+    ids=["overview", "grid", "ranktable", "launch", "console", "log"],
+)
+def test_mode_at_80x24(snap_compare: Snap, keys: tuple[str, ...],
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smallest usual terminal: every mode in the mode bar (short names), F1 in the
+    footer, and each view still usable."""
+    monkeypatch.setattr(LaunchScreen, "follow_log", lambda self, item: None)
+
+    async def steady_cursor(pilot: Pilot[None]) -> None:
+        await pilot.press(*keys)
+        for field in pilot.app.screen.query("TextArea, Input"):
+            field.cursor_blink = False  # type: ignore[attr-defined]  # a blink is a clock
+        await pilot.pause()
+
+    assert snap_compare(make_app(), run_before=steady_cursor, terminal_size=(80, 24))
+
+
 def test_help(snap_compare: Snap) -> None:
     """F1 over the Runbook view: what it does and every key that works there."""
     assert snap_compare(make_app(), press=("f1",), terminal_size=SIZE)

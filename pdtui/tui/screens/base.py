@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
@@ -33,6 +34,11 @@ MODE_KEYS: list[tuple[str, str, str, str]] = [
     ("console", "Console", "f6", "5"),
     ("log", "Command log", "f7", "6"),
 ]
+
+
+#: The mode bar's names when the full ones do not fit.
+SHORT_TITLES = {"overview": "Runbook", "grid": "NPU", "ranktable": "Rank", "launch": "Launch",
+                "console": "Console", "log": "Log"}
 
 
 class NoSession(Exception):
@@ -71,12 +77,26 @@ class ModeBar(Static):
         self.active = active
 
     def on_mount(self) -> None:
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        """Every mode, with short names when the full ones do not fit (80 columns)."""
+        full = self._text(short=False)
+        width = self.size.width or self.app.size.width
+        self.update(full if full.cell_len <= width else self._text(short=True))
+
+    def _text(self, *, short: bool) -> Text:
         text = Text()
         for mode, title, fkey, num in MODE_KEYS:
             style = "reverse bold" if mode == self.active else ""
-            text.append(f" {fkey.upper()}/{num} {title} ", style=style)
+            label = f" {fkey.upper()} {SHORT_TITLES[mode]} " if short else \
+                f" {fkey.upper()}/{num} {title} "
+            text.append(label, style=style)
             text.append(" ")
-        self.update(text)
+        return text
 
 
 class ModeScreen(Screen[None]):
@@ -84,6 +104,11 @@ class ModeScreen(Screen[None]):
 
     MODE: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
+    #: First in every view's footer, so 80 columns never cut it off; priority, so it works
+    #: while a text field has focus.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "app.help", "Help", key_display="F1", priority=True, id="help"),
+    ]
 
     @property
     def pdtui(self) -> AppState:
