@@ -48,6 +48,19 @@ def _lazy(module: str, name: str) -> Callable[[], Screen[None]]:
     return make
 
 
+def _screen_class(mode: str) -> type[Screen[None]]:
+    """A mode's screen class (its module imported now, for the palette's list of actions)."""
+    made = PdTui.MODES[mode]
+    if isinstance(made, type):
+        return made
+    name = {"overview": "OverviewScreen", "grid": "GridScreen", "ranktable": "RanktableScreen",
+            "launch": "LaunchScreen", "console": "ConsoleScreen",
+            "log": "CommandLogScreen"}[mode]
+    module = {"log": "command_log"}.get(mode, mode)
+    cls = getattr(importlib.import_module(f"pdtui.tui.screens.{module}"), name)
+    return cast("type[Screen[None]]", cls)
+
+
 def screenshot_dir() -> Path:
     """Where F8 saves: ``$PDTUI_SCREENSHOT_DIR``, else ``$XDG_DATA_HOME/pdtui/screenshots``
     (``~/.local/share/pdtui/screenshots``)."""
@@ -101,6 +114,7 @@ class PdTui(App[None]):
         ],
         Binding("f8", "save_svg", "Screenshot (SVG)", priority=True, show=False, id="screenshot"),
         Binding("question_mark", "help", "Help", show=False, id="help-q"),
+        Binding("colon", "command_line", "Command", show=False, id="command-line"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
         Binding("q", "quit", "Quit", show=False, id="quit-q"),
     ]
@@ -350,6 +364,58 @@ class PdTui(App[None]):
                 f"Switch to the {title} view ({fkey.upper()} or {num})",
                 lambda mode=mode: self.switch_mode(mode),
             )
+        yield from self._view_commands()
+
+    def _view_commands(self) -> Iterable[SystemCommand]:
+        """Every action of every view (the palette finds "Ping" from the Runbook view)."""
+        for mode, title, _fkey, _num in MODE_KEYS:
+            screen_class = _screen_class(mode)
+            for binding in getattr(screen_class, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description or \
+                        binding.action.startswith("app."):
+                    continue
+                key = binding.key_display or binding.key
+                yield SystemCommand(
+                    f"{title}: {binding.description}", f"{binding.description} ({key} in the "
+                    f"{title} view)",
+                    lambda mode=mode, action=binding.action: self.run_worker(
+                        self._in_view(mode, action), name=f"{mode}: {action}",
+                        exit_on_error=False))
+
+    async def _in_view(self, mode: str, action: str, arg: str | None = None) -> None:
+        """Go to ``mode`` and run its ``action`` there (``arg``: a process name to start or
+        stop)."""
+        await self.switch_mode(mode)
+        screen = self.screen
+        if action in ("start", "stop"):
+            from pdtui.launch.control import unknown_names
+            from pdtui.tui.screens.launch import LaunchScreen
+
+            if not isinstance(screen, LaunchScreen) or self.cluster is None:
+                return
+            if arg and unknown_names(self.cluster, [arg]):
+                self.notify(printable(f"no process or instance named {arg!r}"),
+                            severity="error", markup=False)
+                return
+            only = [arg] if arg else None
+            if action == "start":
+                screen.run_launch(only)
+            else:
+                screen.run_stop(only, f"Stop {arg or 'every process pdtui started'}?")
+            return
+        await screen.run_action(action)
+
+    def action_command_line(self) -> None:
+        """``:`` opens the command line (``:check``, ``:launch decode-0``, ``:stop``, ...)."""
+        from pdtui.tui.screens.command_line import Command, CommandLineScreen
+
+        def run(cmd: Command | None) -> None:
+            if cmd is not None:
+                self.run_worker(self._in_view(cmd.mode, cmd.action, cmd.arg) if cmd.action
+                                else self.switch_mode(cmd.mode), name="command line",
+                                exit_on_error=False)
+
+        self.push_screen(CommandLineScreen(), run)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Background work never takes the app down: a failure is shown where it happened."""
