@@ -24,9 +24,9 @@ from pdtui.launch.logs import (
     EngineStats,
     Finding,
     LogWatcher,
-    Mark,
     plog,
 )
+from pdtui.launch.logs.lines import dp_ranks, natural
 from pdtui.launch.plan import plan_cluster, plan_proxy
 from pdtui.launch.run import Started, Status, run_dir, shell_path, start, status, stop
 from pdtui.place import where, wrap
@@ -110,13 +110,8 @@ class ProcessStatus:
             "instance": self.instance or self.name,
             "ranks": [{"name": r, "stage": last_stage(st),
                        "stages": {k: round(v, 1) for k, v in st.items()}}
-                      for r, st in sorted(self.ranks.items(), key=lambda kv: _natural(kv[0]))],
+                      for r, st in sorted(self.ranks.items(), key=lambda kv: natural(kv[0]))],
         }
-
-
-def _natural(name: str) -> list[object]:
-    """``Worker_DP0_TP10`` after ``Worker_DP0_TP9``."""
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
 def last_stage(stages: Iterable[str]) -> str | None:
@@ -125,30 +120,12 @@ def last_stage(stages: Iterable[str]) -> str | None:
     return max(known, key=STAGE_ORDER.index) if known else None
 
 
-_DP_RANK = re.compile(r"_DP(\d+)|^EngineCore_(\d+)$")
-
-
-def dp_rank_of(prefix: str) -> str | None:
-    """``DP1`` for ``EngineCore_DP1``, ``Worker_DP1_TP3`` or the older ``EngineCore_1``;
-    None for a prefix of the whole process (``APIServer``, ``VllmWorker rank=3``)."""
-    m = _DP_RANK.search(prefix)
-    return None if m is None else f"DP{m.group(1) or m.group(2)}"
-
-
 def _rank_stages(watcher: LogWatcher) -> dict[str, dict[str, float]]:
     """Per data-parallel rank of a log holding two or more (one ``vllm serve`` with several
     engine cores, their prefixes interleaved): seconds from the start to each stage, the
     first of that rank's processes (engine core, workers) to reach it."""
-    tl, t0 = watcher.timeline, watcher.started_at
-    ranks: dict[str, dict[str, Mark]] = {}
-    for prefix, stages in tl.ranks.items():
-        rank = dp_rank_of(prefix)
-        if rank is None:
-            continue
-        merged = ranks.setdefault(rank, {})
-        for key, mark in stages.items():
-            if key not in merged or mark.line < merged[key].line:
-                merged[key] = mark
+    t0 = watcher.started_at
+    ranks = dp_ranks(watcher.timeline.ranks)
     if len(ranks) < 2 or t0 is None:
         return {}
     return {r: {k: m.at - t0 for k, m in sorted(st.items(), key=lambda kv: kv[1].line)}

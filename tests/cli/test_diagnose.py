@@ -46,7 +46,14 @@ def test_a_clean_start_exits_0_with_its_timeline_capture_and_ranks() -> None:
     out = r.stdout.decode()
     assert "stage: graphs (graphs captured)" in out
     assert "graphs    line 18     08-13 02:24:44" in out
-    assert "EngineCore_2: graphs (line 18)" in out and "findings: none" in out
+    assert "    loading   line 3      by 08-13 02:23:37" in out  # before any stamped line
+    assert "graph capture: finished line 18 (its start is not in the log)" in out
+    assert ("4 DP ranks: weights on 2 (DP1, DP3), lines 9-10; kv_cache on DP0 (line 17); "
+            "graphs on DP2 (line 18)\n") in out and "findings: none" in out
+    assert "processes:" not in out  # the engine cores are the DP ranks: not said twice
+    r = pdtui(str(REAL / "dp-workers-weights-7384.log"))
+    assert ("    processes: weights on 8 (Worker_DP1_TP0 … Worker_DP1_TP7), lines 3-10"
+            in r.stdout.decode())
 
 
 def test_stdin_and_gzip_are_read_and_stats_shown(tmp_path: Path) -> None:
@@ -60,7 +67,7 @@ def test_stdin_and_gzip_are_read_and_stats_shown(tmp_path: Path) -> None:
     assert one["findings"] == two["findings"]
     assert [x["id"] for x in one["findings"]] == ["transfer-timeout", "mooncake-transfer"]
     out = pdtui("-", stdin=text).stdout.decode()
-    assert "engine stats (1 lines), last:" in out and "waiting 1" in out
+    assert "engine stats (1 line), last:" in out and "waiting 1" in out
 
 
 def test_control_characters_are_escaped_and_the_cap_is_reported(tmp_path: Path) -> None:
@@ -153,3 +160,12 @@ def test_every_real_log_exits_as_its_findings_say_and_its_json_fits_the_schema(
         print(f"\ndiagnose CLI on the real corpus: {len(good)}/{len(EXPECTED)} files exit as "
               "expected with --json in the documented shape")
     assert len(good) == len(EXPECTED)
+
+
+def test_a_stage_without_any_time_and_a_generic_finding_say_so_and_what_to_do() -> None:
+    r = pdtui(str(REAL / "ascend-negative-kv-memory-9372.log"))
+    assert "    weights   line 3      no time in the log" in r.stdout.decode()
+    r = pdtui(str(REAL / "v1-enginecore-failed-nokvmem-17431.log"))
+    out = r.stdout.decode()
+    assert "stage: none (no start-up stage line in this file)\n  findings: 1\n" in out
+    assert "read the log above this line (pdtui logs NAME) for the first ERROR" in out

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import IO, Literal
 
 from pdtui.launch.logs import plog
-from pdtui.launch.logs.lines import is_noise, stamp_of
+from pdtui.launch.logs.lines import dp_rank_of, dp_ranks, is_noise, natural, stamp_of
 from pdtui.launch.logs.stages import STAGE_ORDER, STAGE_TITLES, STAGES
-from pdtui.launch.logs.watcher import LogWatcher, Timeline
+from pdtui.launch.logs.watcher import LogWatcher, Mark, Timeline
 
 Kind = Literal["vllm", "plog", "proxy", "unknown"]
 LIMIT = 64 * 1024 * 1024  # bytes read per file
@@ -155,31 +155,82 @@ def diagnose_file(path: str, limit: int = LIMIT,
 # ------------------------------------------------------------------------------ text report
 
 
+def _when(tl: Timeline, name: str) -> str:
+    """A stage's time as its line (or the last stamped line before it) gave it; for a line
+    before any stamp, the first stamp after it (``by ...``)."""
+    m = tl.stages[name]
+    if m.stamp:
+        return m.stamp
+    later = [x.stamp for _k, x in tl.order() if x.stamp and x.line > m.line]
+    return f"by {later[0]}" if later else "no time in the log"
+
+
+def _capture_line(tl: Timeline) -> str | None:
+    s, f = tl.capture.get("started"), tl.capture.get("finished")
+    if s is None and f is None:
+        return None
+    if s is None:
+        return f"    graph capture: finished line {f.line if f else '-'} (its start is not " \
+               "in the log)"
+    took = f" ({f.at - s.at:.0f} s)" if f and s.stamp and f.stamp else ""
+    end = f"finished line {f.line}{took}" if f else "not finished"
+    return f"    graph capture: started line {s.line}, {end}"
+
+
+def _group(stage: str, members: list[tuple[str, Mark]]) -> str:
+    """``weights on 8 (Worker_DP1_TP0 … Worker_DP1_TP7), lines 3-10``."""
+    lines = sorted(m.line for _n, m in members)
+    where = f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
+    if len(members) == 1:
+        return f"{stage} on {members[0][0]} ({where})"
+    names = sorted((n for n, _m in members), key=natural)
+    who = ", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]}"
+    return f"{stage} on {len(names)} ({who}), {where}"
+
+
+def _per_process(ranks: dict[str, dict[str, Mark]], label: str) -> str:
+    """Each process (or DP rank) at the furthest stage it reached, grouped, slowest first."""
+    by_stage: dict[str, list[tuple[str, Mark]]] = {}
+    for r, st in ranks.items():
+        last = max(st, key=STAGE_ORDER.index)
+        by_stage.setdefault(last, []).append((r, st[last]))
+    groups = [_group(s, by_stage[s]) for s in sorted(by_stage, key=STAGE_ORDER.index)]
+    return f"    {label}: " + "; ".join(groups)
+
+
 def _timeline_lines(tl: Timeline, index: int, count: int) -> list[str]:
     out = []
     if count > 1:
         out.append(f"  start {index + 1} of {count} (from line {tl.first_line}):")
-    if not tl.stages:
-        out.append("    (no stage line)")
-    first = next(iter(tl.order()), None)
-    t0 = first[1].at if first and first[1].stamp else None
+        if not tl.stages:
+            out.append("    no start-up stage line")
+    stamped = [m for _k, m in tl.order() if m.stamp]
+    t0 = stamped[0].at if stamped else None
     for name, m in tl.order():
         since = f"  +{m.at - t0:.0f} s" if t0 is not None and m.stamp else ""
         who = f"  [{m.source}]" if m.source else ""
-        out.append(f"    {name:<9} line {m.line:<6} {m.stamp or '-':<23}{since}{who}")
-    cap = tl.capture
+        out.append(f"    {name:<9} line {m.line:<6} {_when(tl, name):<23}{since}{who}")
+    cap = _capture_line(tl)
     if cap:
-        s, f = cap.get("started"), cap.get("finished")
-        took = f" ({f.at - s.at:.0f} s)" if s and f and s.stamp and f.stamp else ""
-        out.append(f"    graph capture: started line {s.line if s else '?'}, finished line "
-                   f"{f.line if f else '-'}{took}")
-    ranks = {r: st for r, st in tl.ranks.items() if r}
-    if len(ranks) > 1:
-        parts = []
-        for r, st in sorted(ranks.items()):
-            last = max(st, key=STAGE_ORDER.index)
-            parts.append(f"{r}: {last} (line {st[last].line})")
-        out.append("    per process: " + "; ".join(parts))
+        out.append(cap)
+    out.extend(_rank_lines({r: st for r, st in tl.ranks.items() if r}))
+    return out
+
+
+def _rank_lines(ranks: dict[str, dict[str, Mark]]) -> list[str]:
+    """The DP ranks (when two or more), then each kind of process there are several of
+    (workers, engine cores), unless that only repeats the DP ranks."""
+    out = []
+    dp = dp_ranks(ranks)
+    if len(dp) > 1:
+        out.append(_per_process(dp, f"{len(dp)} DP ranks"))
+    kinds: dict[str, dict[str, dict[str, Mark]]] = {}
+    for r, st in ranks.items():
+        kinds.setdefault(re.sub(r"\d+", "N", r), {})[r] = st
+    for members in kinds.values():
+        one_per_rank = len({dp_rank_of(r) for r in members} - {None}) == len(members)
+        if len(members) > 1 and not (len(dp) > 1 and one_per_rank):
+            out.append(_per_process(members, "processes"))
     return out
 
 
@@ -191,7 +242,8 @@ def render(report: FileReport) -> list[str]:
     head = f"{report.path}: {report.kind}, {report.lines} lines"
     out = [head + (f" ({report.cut})" if report.cut else "")]
     stage = w.timeline.stage
-    out.append(f"  stage: {stage or 'none'}" + (f" ({STAGE_TITLES[stage]})" if stage else ""))
+    out.append(f"  stage: {stage} ({STAGE_TITLES[stage]})" if stage else
+               "  stage: none (no start-up stage line in this file)")
     for i, tl in enumerate(w.timelines):
         out.extend(_timeline_lines(tl, i, len(w.timelines)))
     findings = w.all_findings
@@ -204,7 +256,8 @@ def render(report: FileReport) -> list[str]:
         out.append(f"        fix: {f.hint}")
     if w.stats is not None:
         s = w.stats
-        out.append(f"  engine stats ({w.stats_seen} lines), last: prompt {s.prompt_tps} tok/s, "
+        seen = f"{w.stats_seen} line" + ("s" if w.stats_seen != 1 else "")
+        out.append(f"  engine stats ({seen}), last: prompt {s.prompt_tps} tok/s, "
                    f"generation {s.generation_tps} tok/s, running {s.running}, waiting "
                    f"{s.waiting}, KV cache {s.kv_cache_pct}%")
     return out

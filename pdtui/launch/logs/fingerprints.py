@@ -200,7 +200,9 @@ FINGERPRINTS: list[Fingerprint] = [
     _fp("npu-oom",
         r"NPU out of memory|CUDA out of memory|halMemAlloc failed|alloc device memory failed",
         "NPU out of memory",
-        "lower --gpu-memory-utilization; linking needs ~2 MB HBM per link on prefill",
+        "stop what else holds this NPU's memory (npu-smi info lists its processes); else "
+        "lower --gpu-memory-utilization, --max-num-seqs or --max-num-batched-tokens (prefill "
+        "also needs ~2 MB HBM per KV link)",
         _VA + "issues/19", codes=("EL0004",)),
     _fp("api-died",
         r"Process ApiServer_\d+ \(PID: \d+\) died with exit code",
@@ -215,20 +217,23 @@ FINGERPRINTS: list[Fingerprint] = [
     _fp("hccl-init",
         r"HCCL function error|hcclComm init error|hccl initialize failed",
         "HCCL failed to initialise",
-        "the cause is in the CANN plog (pdtui logs NAME --plog): link, port or ranktable",
+        "read the CANN plog of the same process (pdtui logs NAME --plog, or diagnose it): "
+        "it names the cause (port 16666 busy, a peer not reached, a ranktable mismatch)",
         _VA + "issues/4725"),
     _fp("cann-error",
         r"\bERR\d{5} [A-Z]+ \w",
         "CANN or torch_npu reported an error code",
-        "the first specific error above it, or the CANN plog (pdtui logs NAME --plog), "
-        "says why",
+        "a more specific finding listed before it is the cause; without one, read the CANN "
+        "plog around the same time (pdtui logs NAME --plog, or diagnose it)",
         _VA + "issues/2258"),
     _fp("engine-init",
         r"Engine core initialization failed|EngineCore failed to start"
         r"|Engine core proc \S+ died unexpectedly|WorkerProc initialization failed"
         r"|in run_mp_engine\b|Error executing method initialize_cache",
         "the engine failed to start",
-        "the first error above it is the cause",
+        "a more specific finding listed before it is the cause; without one, read the log "
+        "above this line (pdtui logs NAME) for the first ERROR or Traceback, then the CANN "
+        "plog (pdtui logs NAME --plog)",
         _V + "issues/23176"),
 ]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 _MONTHS = {m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
                                         "Sep", "Oct", "Nov", "Dec"], start=1)}
@@ -145,6 +146,44 @@ def source_of(line: str) -> str:
         return m.group(1) + (m.group(2) or "")
     t = _TORCH_RANK.match(line)
     return f"rank{t.group(1)}" if t else ""
+
+
+_DP_RANK = re.compile(r"_DP(\d+)|^EngineCore_(\d+)$")
+
+
+def dp_rank_of(prefix: str) -> str | None:
+    """``DP1`` for ``EngineCore_DP1``, ``Worker_DP1_TP3`` or the older ``EngineCore_1``;
+    None for a prefix of the whole process (``APIServer``, ``VllmWorker rank=3``)."""
+    m = _DP_RANK.search(prefix)
+    return None if m is None else f"DP{m.group(1) or m.group(2)}"
+
+
+_M = TypeVar("_M", bound="_HasLine")
+
+
+class _HasLine(Protocol):
+    @property
+    def line(self) -> int: ...
+
+
+def dp_ranks(ranks: dict[str, dict[str, _M]]) -> dict[str, dict[str, _M]]:
+    """Per-process stage marks merged per data-parallel rank (engine core and its workers):
+    each stage at the first line any of them reached it."""
+    out: dict[str, dict[str, _M]] = {}
+    for prefix, stages in ranks.items():
+        rank = dp_rank_of(prefix)
+        if rank is None:
+            continue
+        merged = out.setdefault(rank, {})
+        for key, mark in stages.items():
+            if key not in merged or mark.line < merged[key].line:
+                merged[key] = mark
+    return dict(sorted(out.items(), key=lambda kv: natural(kv[0])))
+
+
+def natural(name: str) -> list[int | str]:
+    """Sort key: ``Worker_DP0_TP10`` after ``Worker_DP0_TP9``."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
 _Trie = dict[str, "_Trie"]
