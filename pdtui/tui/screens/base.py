@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ class ModeScreen(Screen[None]):
     #: while a text field has focus.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "app.help", "Help", key_display="F1", priority=True, id="help"),
+        Binding("j", "vim(1)", "Down", show=False, id="vim-down"),
+        Binding("k", "vim(-1)", "Up", show=False, id="vim-up"),
     ]
 
     @property
@@ -126,6 +128,15 @@ class ModeScreen(Screen[None]):
         if pool is None or cluster is None:
             raise NoSession
         return pool, cluster
+
+    def action_vim(self, step: int) -> None:
+        """j/k move the focused table's cursor down/up (a text field takes them as text)."""
+        table = self.focused
+        if isinstance(table, DataTable):
+            if step > 0:
+                table.action_cursor_down()
+            else:
+                table.action_cursor_up()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A screen's worker messages do not bubble: show its failures as the app does."""

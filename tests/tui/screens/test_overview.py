@@ -37,7 +37,10 @@ async def test_a_decode_stopped_after_a_passing_run_shows_stopped_with_the_reaso
     async with app.run_test(size=(160, 50)) as pilot:
         screen = app.screen
         assert isinstance(screen, OverviewScreen)
-        assert app.focused is screen.query_one("#steps", DataTable)  # arrows work at once
+        steps = screen.query_one("#steps", DataTable)
+        assert app.focused is steps  # arrows (and j/k) work at once
+        await pilot.press("j", "j", "k")
+        assert steps.cursor_row == 1
         live = app.live
         keys = [(st.key, st.title) for st in screen.steps]
         live.apply_run_started(keys)
