@@ -72,6 +72,7 @@ class LaunchScreen(ModeScreen):
         self.interval = 3.0
         self.busy = ""
         self._feed = LogFeed()  # the followed log's lines until the next tick
+        self._finding = ""  # the finding line shown
         self._armed = False  # a status poll is running or scheduled
 
     def compose(self) -> ComposeResult:
@@ -174,15 +175,16 @@ class LaunchScreen(ModeScreen):
     def _show_finding(self) -> None:
         item = self._selected()
         st = self.rows.get(item.name) if item else None
-        out = self.query_one("#launch-finding", Static)
-        if st is None or not st.findings:
-            out.update("")
-            return
-        f = st.findings[0]
-        where = (f" ({f.source} line {f.lineno}; P shows the CANN log)"
-                 if f.source != "out.log" else "")
-        out.update(Text(f"✗ {f.meaning}{where}: {plain(f.line)}\n→ {f.hint}",
-                        style=self._style("failed")))
+        text = ""
+        if st is not None and st.findings:
+            f = st.findings[0]
+            where = (f" ({f.source} line {f.lineno}; P shows the CANN log)"
+                     if f.source != "out.log" else "")
+            text = f"✗ {f.meaning}{where}: {plain(f.line)}\n→ {f.hint}"
+        if text != self._finding:  # an update lays the screen out again: only on a change
+            self._finding = text
+            self.query_one("#launch-finding", Static).update(
+                Text(text, style=self._style("failed")))
 
     # -- events -----------------------------------------------------------------------
 
