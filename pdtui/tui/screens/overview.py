@@ -388,9 +388,12 @@ class OverviewScreen(ModeScreen):
         self.running = True
         self.steps = steps_for(cluster)
         try:
+            # The ranktable the run generates and pushes is the Ranktable view's file too.
+            rt_file = (cluster.path.resolve().with_name(f"{cluster.path.stem}.ranktable.json")
+                       if cluster.path is not None and cluster.spec.ranktable else None)
             report = await run_all(pool, cluster, self.pdtui.verification(),
                                    on_step=lambda st: self._on_step(st),
-                                   model=self.pdtui.live)
+                                   model=self.pdtui.live, ranktable_file=rt_file)
         finally:
             self.running = False
         self.steps = report.steps

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -194,11 +195,38 @@ class RanktableScreen(ModeScreen):
             bits.append(f"{self.path} ({state})")
             errors = sum(1 for f in self.findings if f.severity == "error")
             bits.append(f"lint: {errors} errors, {len(self.findings) - errors} warnings")
+        marks = {"same": "✓", "different": "≠", "missing": "✗", "unreachable": "?"}
         if self.copies:
-            marks = {"same": "✓", "different": "≠", "missing": "✗", "unreachable": "?"}
             bits.append("nodes: " + "  ".join(f"{marks[c.state]} {c.node} {c.state}"
                                               for c in self.copies))
+        elif self.pdtui.live.ranktable:  # what the pollers saw, against what the run pushed
+            bits.append("nodes: " + "  ".join(f"{marks[c.state]} {c.node} {c.state}"
+                                              for c in self.pdtui.live.ranktable.values()))
+        gen = self.pdtui.live.generated
+        if gen is not None:
+            when = time.strftime("%H:%M:%S", time.localtime(gen.generated_at))
+            bits.append(f"the runbook generated it at {when} and pushed it to "
+                        f"{len(gen.pushed_to)} node{'s' if len(gen.pushed_to) != 1 else ''}")
         self.query_one("#rt-status", Static).update(" · ".join(bits))
+
+    def on_screen_resume(self) -> None:
+        """A runbook run wrote a new ranktable since this view read it: read it again (an
+        edit in progress is kept)."""
+        gen = self.pdtui.live.generated
+        if gen is None or self.path is None or self.modified or not self.path.exists():
+            self._render_status()
+            return
+        try:
+            text = read_text(self.path)
+            rt = loads(text, source=self.path.name) if text != self.saved_text else None
+        except (OSError, UnicodeDecodeError, RanktableError):
+            return
+        if rt is not None:
+            self.rt, self.saved_text = rt, text
+            self.copies = []
+            self._relint()
+            self._show()
+        self._render_status()
 
     def _relint(self) -> None:
         if self.rt is None or self.cluster is None:

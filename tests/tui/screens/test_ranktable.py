@@ -110,3 +110,29 @@ async def test_add_remove_and_move_renumber_cluster_ids(sim: Simulator) -> None:
         await pilot.press("a")
         assert len(screen.rt["decode_device_list"]) == 16
         assert screen.rt["decode_device_list"][-1]["cluster_id"] == "32"
+
+
+async def test_the_view_knows_what_the_runbook_generated_and_pushed(tmp_path: Path) -> None:
+    from pdtui.ranktable.sync import NodeCopy
+
+    root = Path(__file__).resolve().parents[3]
+    cluster_file = tmp_path / "c.toml"
+    cluster_file.write_text((root / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml").read_text())
+    app = PdTui(load(cluster_file), settings=Settings(), persist_settings=False, connect=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, RanktableScreen) and screen.rt is None
+        await pilot.press("f2")
+        # What a runbook run leaves: the file beside the cluster file, the model's record.
+        text = (root / "tests" / "fixtures" / "ranktable" / "example_a3.json").read_text()
+        (tmp_path / "c.ranktable.json").write_text(text)
+        app.live.apply_generated(text, pushed_to=["prefill-0", "decode-0"])
+        app.live.apply_copies([NodeCopy("prefill-0", "/rt", text, "same"),
+                               NodeCopy("decode-0", "/rt", None, "missing")])
+        await pilot.press("f4")
+        await pilot.pause()
+        assert screen.rt is not None and screen.saved_text == text
+        status = str(screen.query_one("#rt-status", Static).render())
+        assert "nodes: ✓ prefill-0 same  ✗ decode-0 missing" in status
+        assert "the runbook generated it at " in status and "pushed it to 2 nodes" in status
