@@ -309,6 +309,9 @@ class LogLine:
     offset: int  # byte offset just after this line: resume from here
 
 
+_OFFSET = "@@pdtui-offset"
+
+
 @dataclass
 class LogBatch:
     lines: list[str]
@@ -340,26 +343,28 @@ async def tail_batches(pool: SshPool, node: Node, path: str, offset: int = 0,
     shrank (truncated or rotated), it starts again from 0.
     """
     q = shell_path(path)
-    if start_lines is not None:
-        res = await pool.run(target(node),
-                             wrap(node, f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
-                                  f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); "
-                                  "echo $((s - t))"), timeout=30)
-        text = res.stdout.strip()
-        offset = int(text) if text.isdigit() else 0
-    else:
-        res = await pool.run(target(node), wrap(node, f"wc -c < {q} 2>/dev/null || echo 0"),
-                             timeout=30)
-        size = res.stdout.strip()
-        if size.isdigit() and int(size) < offset:
-            offset = 0
+    if start_lines is not None:  # the offset of the last N lines
+        find = (f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
+                f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); o=$((s - t))")
+    else:  # a file that shrank (truncated, rotated) is read again from 0
+        find = f's=$(wc -c < {q} 2>/dev/null || echo 0); o={int(offset)}; [ "$s" -lt "$o" ] && o=0'
     mode = "-F" if follow else ""
-    cmd = f"exec tail -c +{offset + 1} {mode} {q} 2>/dev/null"
+    # One channel: the offset is found on the node and named first, then the tail follows.
+    cmd = f'{find}; echo "{_OFFSET} $o"; exec tail -c +$((o + 1)) {mode} {q} 2>/dev/null'
     # In its own process group, killed when the stream closes: no tail -F left behind.
     async with pool.stream(target(node), wrap(node, in_own_group(cmd)),
                            kill_wrap=lambda script: wrap(node, script)) as stream:
+        base: int | None = None  # the file offset where the stream's bytes began
         while lines := await stream.batch():
-            yield LogBatch(lines, offset + stream.consumed)
+            if base is None:
+                head = lines[0].removeprefix(_OFFSET + " ")
+                if head != lines[0] and head.strip().isdigit():
+                    base = int(head) - len(lines.pop(0)) - 1
+                else:
+                    base = offset
+                if not lines:
+                    continue
+            yield LogBatch(lines, base + stream.consumed)
 
 
 def now() -> float:

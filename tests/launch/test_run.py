@@ -131,6 +131,12 @@ async def test_tail_batches_hand_over_many_lines_at_a_time_and_resume_exactly(ri
                                            follow=False)]
     assert [x for b in again for x in b.lines] == ["late 1", "late 2"]
     assert again[-1].offset == log.stat().st_size
+    log.write_text("after truncation\n")  # shrank: read again from the start
+    shrunk = [b async for b in tail_batches(pool, node, str(log), again[-1].offset,
+                                            follow=False)]
+    assert [x for b in shrunk for x in b.lines] == ["after truncation"]
+    last = [b async for b in tail_batches(pool, node, str(log), follow=False, start_lines=1)]
+    assert [x for b in last for x in b.lines] == ["after truncation"]
 
 
 async def test_processes_started_on_fake_nodes_end_with_the_simulator(tmp_path: Path) -> None:
