@@ -612,6 +612,50 @@ class HealthReport:
     def lines(self) -> list[str]:
         return [e.line() for e in self.entries]
 
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """One row per endpoint: name, where, "ok" or "DOWN", and the detail in words."""
+        out = []
+        for e in self.entries:
+            if e.error is not None or e.backend is None:
+                down = e.error is not None or "error" in (e.proxy or {})
+                detail = e.error or words(e.proxy or {}) or "an empty answer"
+                out.append((e.name, e.where, "DOWN" if down else "ok", detail))
+                continue
+            h = e.backend
+            detail = (f"models {', '.join(h.models) or '-'}, max_model_len {h.max_model_len}"
+                      if h.ok else str(h.error))
+            out.append((e.name, e.where, "ok" if h.ok else "DOWN", detail))
+        return out
+
+    def proxy_down(self) -> bool:
+        """The proxy did not answer at all (no HTTP status): it is not running."""
+        for e in self.entries:
+            if e.name == "proxy" and e.backend is None:
+                return e.error is not None or (
+                    "error" in (e.proxy or {}) and (e.proxy or {}).get("http_status") is None)
+        return False
+
+    def backends_down(self) -> list[EndpointHealth]:
+        return [e for e in self.entries
+                if e.name != "proxy" and (e.error is not None
+                                          or (e.backend is not None and not e.backend.ok))]
+
+
+def explain(res: Result, report: HealthReport) -> str | None:
+    """Why a request failed, from the health report asked right after it: the proxy is not
+    running (a tunnel to a closed port answers "Server disconnected"), or which backend is
+    down behind an HTTP 5xx. None when the report shows nothing wrong."""
+    if res.status is None and report.proxy_down():
+        return "the proxy is not running"
+    if res.status is not None and res.status < 500:
+        return None
+    down = report.backends_down()
+    if not down:
+        return None
+    return "; ".join(
+        f"{e.name} ({e.where}) is down: "
+        f"{e.error or (e.backend.error if e.backend else '') or 'no answer'}" for e in down)
+
 
 async def _proxy_entry(client: httpx.AsyncClient, pool: SshPool | None,
                        cluster: Cluster) -> EndpointHealth:

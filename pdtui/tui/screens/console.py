@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Input, Select, Static, Switch, TextA
 from pdtui.console import (
     Request,
     Result,
+    explain,
     health_report,
     http_client,
     load_test,
@@ -30,7 +31,7 @@ from pdtui.console import (
 from pdtui.settings import config_dir
 from pdtui.tui.safe import printable
 from pdtui.tui.screens.base import ModeBar, ModeScreen
-from pdtui.tui.screens.dialogs import PickScreen, TextScreen
+from pdtui.tui.screens.dialogs import PickScreen, TableScreen, TextScreen
 
 __all__ = ["ConsoleScreen", "PickScreen", "append_history", "history_path", "load_history"]
 
@@ -194,10 +195,12 @@ class ConsoleScreen(ModeScreen):
     def _status(self, text: str | Text) -> None:
         self.query_one("#console-status", Static).update(text)
 
-    def _show_result(self, res: Result) -> None:
+    def _show_result(self, res: Result, why: str | None = None) -> None:
         style = self.app.get_css_variables().get("success" if res.ok else "error", "")
         line = Text(res.status_line(), style=style)
-        if res.error:
+        if why:
+            line.append(printable(f"\n{why}"))
+        if res.error and not (why and res.status is None):
             line.append(printable(f"\n{res.error}"))
             if res.body and res.body not in res.error:
                 line.append(printable(f"\n{res.body[:2000]}"), style="dim")
@@ -288,7 +291,13 @@ class ConsoleScreen(ModeScreen):
         self.last = res
         if not res.text and self.answer == "" and res.ok:
             self._append("(empty answer)")
-        self._show_result(res)
+        why = None
+        if not res.ok and (res.status is None or res.status >= 500):
+            self._status("no answer; asking the proxy and every backend why…")
+            why = explain(res, await health_report(pool, cluster))
+            if why == "the proxy is not running":
+                why += " (start it in Launch, F5)"
+        self._show_result(res, why)
 
     @work(group="console-health", exclusive=True, exit_on_error=False, name="health")
     async def run_health(self) -> None:
@@ -300,10 +309,10 @@ class ConsoleScreen(ModeScreen):
         if found is not None:
             self.max_model_len = (found if self.max_model_len is None
                                   else min(self.max_model_len, found))
-        lines = report.lines()
-        self._status(f"health: {len(lines)} answers; max_model_len {self.max_model_len}")
-        self.app.push_screen(TextScreen("Proxy and backends, asked directly",
-                                        printable("\n".join(lines))))
+        rows = [tuple(printable(c) for c in row) for row in report.rows()]
+        self._status(f"health: {len(rows)} answers; max_model_len {self.max_model_len}")
+        self.app.push_screen(TableScreen("Proxy and backends, asked directly",
+                                         ("endpoint", "where", "state", "detail"), rows))
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="load test")
     async def run_load(self, req: Request) -> None:

@@ -1,4 +1,4 @@
-"""Generic dialogs every view uses: confirm, show a text, pick one entry of a list."""
+"""Generic dialogs every view uses: confirm, show a text or a table, pick one entry of a list."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList, Static
+from textual.widgets import Button, DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 
@@ -58,6 +58,28 @@ class TextScreen(ModalScreen[None]):
         with VerticalScroll(id="text-box"):
             yield Label(f"[b]{self.title_text}[/b]  (esc closes)")
             yield Static(self.text, markup=False)
+
+
+class TableScreen(ModalScreen[None]):
+    """A titled table (a report with one row per thing), shown without markup."""
+
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q", "dismiss", "Close")]  # type: ignore[assignment]
+
+    def __init__(self, title: str, columns: tuple[str, ...],
+                 rows: list[tuple[str, ...]]) -> None:
+        super().__init__(id="table-screen")
+        self.title_text = title
+        self.columns = columns
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="text-box"):
+            yield Label(Text.assemble((self.title_text, "bold"), "  (esc closes)"))
+            table: DataTable[Text] = DataTable(id="table-screen-table", cursor_type="row")
+            table.add_columns(*self.columns)
+            for row in self.rows:
+                table.add_row(*(Text(cell) for cell in row))
+            yield table
 
 
 class PickScreen(ModalScreen[int | None]):

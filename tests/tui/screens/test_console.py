@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from simdata import runbook_sim
-from textual.widgets import Static, TextArea
+from textual.widgets import DataTable, Static, TextArea
 
 from pdtui.cluster import load
 from pdtui.launch.control import launch, stop_all, wait_ready
@@ -19,7 +19,7 @@ from pdtui.sim.rig import Simulator
 from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.console import ConsoleScreen, load_history
-from pdtui.tui.screens.dialogs import PickScreen, TextScreen
+from pdtui.tui.screens.dialogs import PickScreen, TableScreen
 from tui.pilot_helpers import wait_for
 
 
@@ -37,6 +37,11 @@ async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
             yield s
             await stop_all(pool, cluster, grace=5)
 
+
+
+def table_rows(app: PdTui) -> list[list[str]]:
+    table = app.screen.query_one("#table-screen-table", DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 def status(app: PdTui) -> str:
@@ -68,10 +73,11 @@ async def test_send_streams_the_answer_and_shows_timings(sim: Simulator) -> None
         assert "max_model_len" in status(app) or "maximum context" in status(app).lower()
 
         await pilot.press("ctrl+k")  # ask every backend directly
-        await wait_for(pilot, lambda: isinstance(app.screen, TextScreen))
-        report = str(app.screen.query("#text-box Static").last(Static).render())
-        assert "prefill-0 (prefill-0" in report and "decode-0 (decode-0" in report
-        assert report.count("/health 200") == 2 and "max_model_len 32768: ok" in report
+        await wait_for(pilot, lambda: isinstance(app.screen, TableScreen))
+        rows = table_rows(app)
+        assert [r[0] for r in rows] == ["proxy", "prefill-0", "decode-0"]
+        assert [r[2] for r in rows] == ["ok", "ok", "ok"]
+        assert "max_model_len 32768" in rows[2][3] and "{" not in rows[0][3]
         await pilot.press("escape")
         assert screen.max_model_len == 32768
         before = status(app)
@@ -79,3 +85,26 @@ async def test_send_streams_the_answer_and_shows_timings(sim: Simulator) -> None
         await pilot.pause(0.3)
         assert status(app) == before
         assert any("> max_model_len 32768" in str(n.message) for n in app._notifications)
+
+
+async def test_a_failure_says_which_part_is_down(sim: Simulator) -> None:
+    """Decode stopped: the 5xx names decode-0; the proxy stopped too: the proxy is not
+    running (not "Server disconnected" on a local tunnel port)."""
+    cluster = load(sim.cluster_file)
+    app = PdTui(cluster, settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(140, 40)) as pilot, pool_for(cluster) as pool:
+        await pilot.press("f6")
+        await stop_all(pool, cluster, ["decode"], grace=5)
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: "is down" in status(app), timeout=30)
+        assert "HTTP 5" in status(app) and "decode-0 (decode-0" in status(app)
+        assert "prefill-0 (" not in status(app)
+
+        await stop_all(pool, cluster, ["proxy"], grace=5)
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: "not running" in status(app), timeout=30)
+        assert "the proxy is not running (start it in Launch, F5)" in status(app)
+        assert "disconnected" not in status(app).lower()
+        await pilot.press("ctrl+k")
+        await wait_for(pilot, lambda: isinstance(app.screen, TableScreen))
+        assert [r[2] for r in table_rows(app)] == ["DOWN", "ok", "DOWN"]
