@@ -171,16 +171,29 @@ async def collect(
     from pdtui.launch.control import statuses
     from pdtui.npu.health import check
 
-    async def npu_failed() -> dict[str, frozenset[int]]:
+    async def npu_nodes() -> list[object]:
         if check_nodes is not None:
-            return failed_devices(check_nodes)
-        if not npu:
-            return {}
-        report = await check(pool, cluster)
-        return failed_devices(report.nodes)
+            return list(check_nodes)
+        return list((await check(pool, cluster)).nodes) if npu else []
 
     async def running() -> list[str]:
         return running_names(await statuses(pool, cluster))
 
-    failed, names = await asyncio.gather(npu_failed(), running())
-    return await gather(pool, cluster, failed_devices=failed, running=names, on_node=on_node)
+    nodes, names, copies = await asyncio.gather(npu_nodes(), running(), _ranktables(pool, cluster))
+    facts = await gather(pool, cluster, failed_devices=failed_devices(nodes), running=names,
+                         on_node=on_node)
+    facts.health = {str(getattr(n, "name", "")): n for n in nodes}
+    facts.ranktables = copies
+    return facts
+
+
+async def _ranktables(pool: SshPool, cluster: Cluster) -> dict[str, str | None]:
+    """Each instance node's ranktable copy, when the connector reads one (unreachable nodes
+    are left out)."""
+    from pdtui.runbook import needs_ranktable
+
+    if not needs_ranktable(cluster):
+        return {}
+    from pdtui.ranktable.sync import fetch_all
+
+    return {c.node: c.text for c in await fetch_all(pool, cluster) if c.state != "unreachable"}

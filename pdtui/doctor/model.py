@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -80,6 +81,10 @@ class Facts:
 
     nodes: dict[str, NodeFacts] = field(default_factory=dict)
     running: frozenset[str] = frozenset()  # processes pdtui already runs (their ports are theirs)
+    #: For a connector that reads a ranktable: each node's NPU health (``NodeHealth``) and each
+    #: instance node's copy of the ranktable (None: missing; absent: not read).
+    health: Mapping[str, Any] = field(default_factory=dict)
+    ranktables: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def offline(self) -> bool:

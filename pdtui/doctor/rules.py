@@ -528,6 +528,29 @@ def node_unreachable(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
             yield _hit(UNREACHABLE, "warning", f"node {name}", live.error or "no answer")
 
 
+RANKTABLE = Rule(
+    "ranktable",
+    "the legacy connector's ranktable: what `pdtui ranktable lint` finds, against the live NPU "
+    "data, and every node's copy against the one the live data give",
+    "generate and push the ranktable (pdtui ranktable generate/push, or F4: g, p)",
+    "https://github.com/vllm-project/vllm-ascend/blob/v0.11.0rc0/examples/"
+    "disaggregated_prefill_v1/gen_ranktable.py",
+    live=True,
+)
+
+
+def ranktable(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
+    """The ranktable rules (pdtui.ranktable.lint) when the connector reads a ranktable."""
+    from pdtui.ranktable import dumps, generate, lint
+
+    if not facts.health or cluster.spec.ranktable is None:
+        return
+    rt = generate(cluster, facts.health)
+    remote = {node: text for node, text in facts.ranktables.items()}
+    for f in lint(rt, cluster, facts.health, remote or None, dumps(rt)):
+        yield _hit(RANKTABLE, f.severity, f"ranktable {f.location}", f.message, f.fix)
+
+
 RULES: tuple[tuple[Rule, Check], ...] = (
     (KV_PORT_RESERVED, kv_port_reserved),
     (KV_PORT_OVERLAP, kv_port_overlap),
@@ -547,6 +570,7 @@ RULES: tuple[tuple[Rule, Check], ...] = (
     (PORT_IN_USE, port_in_use),
     (NPU_HEALTH, npu_unhealthy),
     (UNREACHABLE, node_unreachable),
+    (RANKTABLE, ranktable),
 )
 
 #: The app view that shows (and fixes) a live finding; a finding not listed is fixed in the

@@ -68,3 +68,27 @@ def test_doctor_usage_and_file_errors_exit_2(tmp_path: Path,
     assert main(["doctor"]) == 2
     assert main(["doctor", str(tmp_path / "missing.toml"), "--offline"]) == 2
     assert "missing.toml" in capsys.readouterr().err
+
+
+async def test_live_doctor_runs_the_ranktable_rules_when_the_connector_reads_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pdtui.npu.health import sweep
+    from pdtui.ranktable import dumps, generate
+    from pdtui.ranktable.sync import push
+    from pdtui.ssh.remote import pool_for
+
+    async with runbook_sim(tmp_path, "127.0.63") as sim:
+        code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file))
+        missing = [f for f in out["findings"] if f["id"] == "ranktable"]
+        assert code == 1 and missing, out
+        assert {f["severity"] for f in missing} == {"error"}
+        assert all(f["fix"] for f in missing)
+        assert {f["where"] for f in missing} >= {"ranktable prefill-0", "ranktable decode-0"}
+
+        cluster = load(sim.cluster_file)
+        async with pool_for(cluster) as pool:
+            live = {n.name: n for n in await sweep(pool, cluster)}
+            await push(pool, cluster, dumps(generate(cluster, live)))
+        code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file))
+    assert [f["id"] for f in out["findings"]] == ["startup-timeout"], out
+    assert code == 0
