@@ -24,6 +24,7 @@ from pdtui.tui.widgets.tables import data_table
 
 if TYPE_CHECKING:
     from pdtui.doctor import Finding as DoctorFinding
+    from pdtui.live import LiveModel
     from pdtui.live.model import ProcessView, Topic
     from pdtui.npu.health import CheckReport
     from pdtui.ssh import NodeStatus
@@ -89,6 +90,20 @@ def _network_state(state: StepState, report: CheckReport | None) -> StepState:
     if report.state == "ok":
         return "passed"
     return "warning" if report.state == "warn" else "failed"
+
+
+def _backends_line(live: LiveModel) -> str:
+    """The proxy and its backends in words: which do not answer, and what to do about it."""
+    down = [b for b in live.proxy.backends if not b.ok]
+    if not down:
+        return "proxy and backends: all answer"
+    running = {p.name for p in live.processes.values() if p.state in ("starting", "ready")}
+    stopped = [b.name for b in down if b.name not in running]
+    said = f"not answering: {', '.join(b.name for b in down)}"
+    if len(stopped) == len(down):
+        return f"{said} (not running: start them in Launch, F5, or R here)"
+    first = next(b for b in down if b.name in running)
+    return f"{said}; {first.name} runs but does not answer: {first.detail}"
 
 
 class OverviewScreen(ModeScreen):
@@ -237,10 +252,8 @@ class OverviewScreen(ModeScreen):
         proc = live.processes.get("proxy")
         text = process_cell([proc] if proc else [], time.time(), self.app)
         if live.proxy.at is not None:
-            down = [b for b in live.proxy.backends if not b.ok]
-            text.append("  backends: ")
-            text.append(printable("; ".join(f"{b.name} down: {b.detail}" for b in down)
-                                  if down else "all answer")[:160])
+            text.append("  ")
+            text.append(printable(_backends_line(live))[:160])
         lines.first(Static).update(text)
 
     def on_health_updated(self, message: HealthUpdated) -> None:

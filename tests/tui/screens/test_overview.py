@@ -66,7 +66,13 @@ async def test_a_decode_stopped_after_a_passing_run_shows_stopped_with_the_reaso
         assert cell(app, "steps", "decode", "reason").startswith("decode-0 stopped")
         assert cell(app, "instances", "decode-0", "state") == "· stopped"
         proxy = str(screen.query_one("#proxy-state", Static).render())
-        assert "backends: decode-0 down: cannot reach 172.22.0.155:8000" in proxy
+        assert ("not answering: decode-0 (not running: start them in Launch, F5, or R here)"
+                in proxy)
+        live.apply_processes([proc("decode-0", "decode", "ready", stage="ready")])
+        await pilot.pause()
+        proxy = str(screen.query_one("#proxy-state", Static).render())
+        assert ("not answering: decode-0; decode-0 runs but does not answer: cannot reach "
+                "172.22.0.155:8000") in proxy
 
 
 async def test_a_failure_without_a_reason_still_says_something() -> None:
