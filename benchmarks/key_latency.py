@@ -9,8 +9,9 @@ switches the followed log (the old tail is closed, a new one opened); the time f
 key to the arrival of that key's own change (the log pane's new title, ``NAME on NODE``) is
 one sample. Keys are measured twice in the same run: first with the logs idle (the baseline
 on this machine at this load), then with the writers on. Prints p50/p95/p99 of each with the
-load average, and the app's peak RSS (VmHWM). Targets: p95 < 50 ms under load, peak < 300 MB;
-printed, not asserted.
+load average and the app's CPU use (CPU seconds per second while the keys ran: the work done,
+which the machine's load changes far less), and the app's peak RSS (VmHWM). Targets: p95 < 50
+ms under load, peak < 300 MB; printed, not asserted.
 
     python benchmarks/key_latency.py [--keys 200] [--rate 10000]
 """
@@ -74,6 +75,12 @@ def plant(cluster_file: Path) -> list[tuple[str, str, Path]]:
         (d / "out.log").write_text("")
         out.append((item.name, item.node, d / "out.log"))
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -152,8 +159,17 @@ def measure(fd: int, keys: int, needles: tuple[bytes, bytes]) -> tuple[list[floa
     return samples, missed
 
 
-def report(label: str, ms: list[float], missed: int) -> None:
-    head = f"{label:>22}: {len(ms)} keys ({missed} missed)"
+def measured(fd: int, pid: int, keys: int, needles: tuple[bytes, bytes],
+             ) -> tuple[list[float], int, float]:
+    """:func:`measure`, and the app's CPU use meanwhile (CPU seconds per second: a number
+    the machine's load changes far less than latencies)."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    ms, missed = measure(fd, keys, needles)
+    return ms, missed, (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+def report(label: str, ms: list[float], missed: int, cpu: float) -> None:
+    head = f"{label:>22}: app CPU {cpu:.0%}; {len(ms)} keys ({missed} missed)"
     if not ms:
         print(f"{head}; {load()}")
         return
@@ -184,11 +200,11 @@ def main() -> None:
                     raise SystemExit("the Launch view did not follow the first log")
                 drain(fd, 3.0)
                 # same-run baseline: the same app and machine, the logs idle
-                idle = measure(fd, ns.keys, (first, second))
+                idle = measured(fd, proc.pid, ns.keys, (first, second))
                 report("logs idle", *idle)
                 writers = [log_writer(path, ns.rate, stop) for _, _, path in procs]
                 drain(fd, 3.0)  # the follow is streaming
-                busy = measure(fd, ns.keys, (first, second))
+                busy = measured(fd, proc.pid, ns.keys, (first, second))
                 report(f"logs at {ns.rate} lines/s", *busy)
                 rss = peak_rss_mb(proc.pid)
         finally:
