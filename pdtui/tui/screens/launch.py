@@ -12,7 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from pdtui.launch.control import (
     Launchable,
@@ -33,6 +33,7 @@ from pdtui.place import where
 from pdtui.tui.safe import plain
 from pdtui.tui.screens.base import ModeBar, ModeScreen
 from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
+from pdtui.tui.widgets.filtered_log import FilteredLog
 
 MARKS = {"ready": ("✓", "success"), "starting": ("◌", "warning"), "stopped": ("·", ""),
          "failed": ("✗", "error")}
@@ -48,7 +49,8 @@ class LaunchScreen(ModeScreen):
         "connection) and stopped by TERM to exactly the process group pdtui started. s starts "
         "the selected process, S starts everything, x stops the selected one, R restarts "
         "it, X stops everything (proxy first); v shows the exact script; the log below follows the "
-        "selected process live (end follows again after scrolling up); known fatal errors "
+        "selected process live (end follows again after scrolling up; / shows only the lines "
+        "with a text, w switches wrapping long lines and scrolling sideways); known fatal errors "
         "are recognised and explained."
     )
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -62,6 +64,9 @@ class LaunchScreen(ModeScreen):
         Binding("P", "plog", "CANN log", id="launch-plog", show=False),
         Binding("r", "refresh_now", "Refresh", id="launch-refresh"),
         Binding("end", "follow", "Follow", id="launch-follow", show=False),
+        Binding("slash", "filter", "Filter log", id="launch-filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("w", "wrap", "Wrap/scroll log", id="launch-wrap", show=False),
     ]
 
     def __init__(self) -> None:
@@ -89,8 +94,10 @@ class LaunchScreen(ModeScreen):
                 table.add_column(col, key=col)
             yield table
             yield Static("", id="launch-finding")
-            log = Log(id="launch-log", max_lines=KEEP, highlight=True, auto_scroll=True)
-            yield log
+            yield Input(placeholder="filter the log: only lines with this text (enter keeps "
+                        "it, esc clears)", id="launch-log-filter")
+            yield FilteredLog(id="launch-log", max_lines=KEEP, highlight=True,
+                              auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -103,6 +110,7 @@ class LaunchScreen(ModeScreen):
             table.add_row(item.name, item.role, item.node, *runs_in, "?", "", "", item.url, "",
                           key=item.name)
         table.focus()
+        self.query_one("#launch-log-filter", Input).display = False
         self.set_interval(0.1, self._flush_log, name="launch-log-flush")
 
     def _where_column(self) -> tuple[str, ...]:
@@ -119,9 +127,9 @@ class LaunchScreen(ModeScreen):
         if skipped:
             lines.insert(0, f"[pdtui] … {skipped} lines skipped (the log grows faster than a "
                             f"pane shows; pdtui logs {self.tailing} has them all)")
-        log = self.query_one("#launch-log", Log)
+        log = self.query_one("#launch-log", FilteredLog)
         at_end = log.is_vertical_scroll_end or log.max_scroll_y == 0
-        log.write_lines(plain("\n".join(lines)).split("\n"), scroll_end=at_end)
+        log.add(plain("\n".join(lines)).split("\n"), scroll_end=at_end)
 
     # -- rendering --------------------------------------------------------------------
 
@@ -193,8 +201,8 @@ class LaunchScreen(ModeScreen):
         self._show_finding()
         if item is not None and item.name != self.tailing:
             self.tailing = item.name
-            log = self.query_one("#launch-log", Log)
-            log.clear()
+            log = self.query_one("#launch-log", FilteredLog)
+            log.reset()
             self._feed.clear()
             log.border_title = f"{item.name} on {item.node} — end follows"
             self.follow_log(item)
@@ -202,7 +210,32 @@ class LaunchScreen(ModeScreen):
     # -- actions ----------------------------------------------------------------------
 
     def action_follow(self) -> None:
-        self.query_one("#launch-log", Log).scroll_end(animate=False)
+        self.query_one("#launch-log", FilteredLog).scroll_end(animate=False)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#launch-log-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#launch-log-filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one("#processes", DataTable).focus()
+
+    def action_wrap(self) -> None:
+        log = self.query_one("#launch-log", FilteredLog)
+        log.toggle_wrap()
+        self.notify("long log lines wrap" if log.wrap else
+                    "long log lines scroll sideways (shift+wheel or the arrows)")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "launch-log-filter":
+            self.query_one("#launch-log", FilteredLog).set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "launch-log-filter":
+            self.query_one("#processes", DataTable).focus()
 
     def action_script(self) -> None:
         item = self._selected()

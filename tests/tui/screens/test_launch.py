@@ -22,6 +22,7 @@ from pdtui.ssh.remote import pool_for
 from pdtui.tui.app import PdTui
 from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from pdtui.tui.screens.launch import LaunchScreen
+from pdtui.tui.widgets.filtered_log import FilteredLog
 from tui.pilot_helpers import wait_for
 
 
@@ -58,6 +59,20 @@ async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
         await wait_for(pilot, lambda: any("Application startup complete." in line
                                           for line in log.lines))
         assert "decode-0" in str(log.border_title)
+        # / keeps only the matching lines; esc shows them all again; long lines wrap, w
+        # switches to scrolling sideways
+        everything = len(log.lines)
+        width = log.scrollable_content_region.width
+        assert all(len(line) <= width for line in log.lines)
+        await pilot.press("slash", *"startup complete")
+        await wait_for(pilot, lambda: 0 < len(log.lines) < everything)
+        assert all("startup complete" in line.lower() for line in log.lines)
+        await pilot.press("enter", "escape")
+        await wait_for(pilot, lambda: len(log.lines) >= everything)
+        await pilot.press("w")
+        assert isinstance(log, FilteredLog) and not log.wrap
+        assert len(log.lines) == len(log.all_lines)
+        await pilot.press("w")
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
