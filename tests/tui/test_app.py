@@ -57,7 +57,8 @@ async def test_overview_shows_the_cluster_nodes_and_instances() -> None:
         nodes = app.screen.query_one("#nodes", DataTable)
         assert [nodes.get_row_at(i)[0] for i in range(nodes.row_count)] == [
             "prefill-0", "decode-0"]
-        assert nodes.get_row_at(0)[2] == "172.22.0.218"
+        assert nodes.get_row_at(0)[3] == "172.22.0.218"
+        assert str(nodes.get_row_at(0)[1]).startswith("· ")  # connection, second: 80 columns
         inst = app.screen.query_one("#instances", DataTable)
         assert inst.get_row_at(1)[:4] == ["decode-0", "decode", "decode-0", "8000"]
         assert app.sub_title == "deepseek-v3.2-a3-1p1d"

@@ -46,7 +46,7 @@ def ssh_cell(status: NodeStatus | None, app: object) -> Text:
     style = getattr(theme, colour, None) or "" if colour else ""
     text = Text(f"{symbol} {word}", style=str(style) if style else "")
     if status is not None and status.error is not None:
-        text.append(printable(f": {status.error.message}")[:70], style="dim")
+        text.append(printable(f": {status.error.message}")[:40], style="dim")
     return text
 
 
@@ -137,10 +137,12 @@ class OverviewScreen(ModeScreen):
         yield Static("Nodes", classes="section")
         yield data_table(
             "nodes",
-            ["node", "ssh", "data-plane ip", "soc", "npus", "nic", "jump", "connection"],
+            # connection second: a narrow terminal (80 columns) cuts the last columns off
+            ["node", "connection", "ssh", "data-plane ip", "soc", "npus", "nic", "jump"],
             [
                 [
                     n.name,
+                    ssh_cell(self.pdtui.node_status.get(n.name), self.app),
                     f"{n.ssh.user + '@' if n.ssh.user else ''}{n.host}"
                     + (f":{n.ssh.port}" if n.ssh.port else ""),
                     n.ip,
@@ -148,7 +150,6 @@ class OverviewScreen(ModeScreen):
                     str(n.npus),
                     n.nic or "-",
                     " > ".join(n.ssh.jump) or "-",
-                    ssh_cell(self.pdtui.node_status.get(n.name), self.app),
                 ]
                 for n in c.nodes
             ],
