@@ -10,10 +10,10 @@ from typing import ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from pdtui import containers
 from pdtui.cluster import Cluster
@@ -31,6 +31,11 @@ from pdtui.tui.widgets.npu_cells import NpuCells, legend
 
 __all__ = ["DeviceDetailScreen", "GridScreen", "PingMatrixScreen"]
 
+#: the summary column's width: a node's counts and age (its errors go to the detail pane)
+SUMMARY_WIDTH = 30
+#: in a row key, between a node's name and its first device of a wrapped row
+WRAP = "\t"
+
 
 class GridScreen(ModeScreen):
     """Every NPU of every node, coloured and marked by its health."""
@@ -42,15 +47,20 @@ class GridScreen(ModeScreen):
         "processes. Each cell's symbol carries its state on its own (✓ ok, ! warn, ✗ fail, "
         "? unknown: no data is never shown as ok); the colour repeats it. Move over a cell to "
         "see why; enter opens every parsed value and the raw tool output. p pings every "
-        "device's peers on the other nodes and shows the matrix."
+        "device's peers on the other nodes and shows the matrix. / shows only the nodes "
+        "whose name, error or device reasons have a text (esc clears); m switches between "
+        "symbols only and symbol plus word; a node's devices wrap onto more rows when the "
+        "terminal is narrow."
     )
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh_now", "Refresh", id="grid-refresh"),
         Binding("p", "ping", "Ping peers", id="grid-ping"),
         Binding("f", "toggle_failing", "Failing only", id="grid-failing"),
         Binding("a", "toggle_auto", "Auto-refresh", id="grid-auto"),
-        Binding("m", "toggle_compact", "Compact", id="grid-compact"),
+        Binding("m", "toggle_compact", "Symbols/words", id="grid-compact"),
         Binding("enter", "details", "Details", id="grid-details", show=False),
+        Binding("slash", "filter", "Filter", id="grid-filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
     #: Seconds each tool call of a sweep or ping run may take before the probe kills it.
     probe_timeout = 20
@@ -74,6 +84,9 @@ class GridScreen(ModeScreen):
         #: each node's serving container, read with every sweep (nodes with a container only)
         self.boxes: dict[str, containers.Status] = {}
         self._swept: dict[str, NodeHealth] = {}  # the last sweep, before pings
+        self.pattern = ""  # / : only nodes matching it
+        self.answered = 0  # nodes of the running sweep that answered
+        self._sweep_started = 0.0  # time.monotonic() when the running sweep started
 
     @property
     def cells(self) -> NpuCells:
@@ -86,6 +99,8 @@ class GridScreen(ModeScreen):
         yield Header()
         yield ModeBar(self.MODE)
         yield Static("", id="grid-status")
+        yield Input(placeholder="filter: node name, error or device reason (enter keeps it, "
+                    "esc clears)", id="grid-filter")
         if self.cluster is None:
             with VerticalScroll(id="body"):
                 yield self.no_cluster()
@@ -100,6 +115,7 @@ class GridScreen(ModeScreen):
     def on_mount(self) -> None:
         if self.cluster is None:
             return
+        self.query_one("#grid-filter", Input).display = False
         self._take_live()  # the runbook's last check (or another view's) at once
         self._build_columns()
         self._render_all()
@@ -119,9 +135,12 @@ class GridScreen(ModeScreen):
         self.ping_results = list(live.pings)
 
     def _tick_ages(self) -> None:
-        """The sample age in each node's summary moves on every second."""
+        """The sample age in each node's summary moves on every second (and a running
+        sweep's elapsed time)."""
         if self.cluster is None or not self.is_current:
             return
+        if self.busy:
+            self._render_status()
         table = self.query_one("#grid", DataTable)
         rows = {str(k.value) for k in table.rows}
         for n in self.cluster.nodes:
@@ -142,15 +161,30 @@ class GridScreen(ModeScreen):
         wide = 14 + 30 + most * 8
         return self.size.width < wide or len(c.nodes) > max(self.size.height - 14, 4)
 
+    def _per_row(self) -> int:
+        """Device cells per table row: all of a node's when they fit the terminal's width,
+        else the fewest rows (16 devices at 80 columns: two rows of 8)."""
+        c = self.cluster
+        if c is None:
+            return 1
+        most = max(n.npus for n in c.nodes)
+        cell = (1 if self._is_compact() else 6) + 2
+        names = max(len(n.name) for n in c.nodes) + 2
+        room = self.size.width - names - SUMMARY_WIDTH - 4 - (22 if self.boxes else 0)
+        fit = max(1, room // cell)
+        if fit >= most:
+            return most
+        rows = -(-most // fit)
+        return -(-most // rows)
+
     def _build_columns(self) -> None:
         assert self.cluster is not None
         table = self.query_one("#grid", DataTable)
         table.clear(columns=True)
-        most = max(n.npus for n in self.cluster.nodes)
         table.add_column("node", key="node")
         table.add_column("summary", key="summary")
         compact = self._is_compact()
-        for i in range(most):
+        for i in range(self._per_row()):
             table.add_column(f"{i}" if compact else f" {i:>2}  ", key=f"d{i}")
 
     def _render_all(self) -> None:
@@ -165,11 +199,10 @@ class GridScreen(ModeScreen):
         keep = table.cursor_coordinate
         table.clear()
         most = max(n.npus for n in c.nodes)
+        per_row = self._per_row()
         for n in c.nodes:
             h = self.nodes.get(n.name)
-            if self.failing_only and h is not None and h.reachable and all(
-                d.state == "ok" for d in h.devices
-            ):
+            if not self._shown(n.name, h):
                 continue
             devs = {d.id: d for d in h.devices} if h else {}
             cells = [self.cells.cell(devs.get(i), compact=compact,
@@ -177,24 +210,51 @@ class GridScreen(ModeScreen):
                      if h else Text("·", style="dim") for i in range(most)]
             summary = self.cells.summary(h, self.pdtui.status_of(n.name))
             summary.append_text(self._box_text(n.name))
-            table.add_row(Text(n.name), summary, *cells, key=n.name)
+            table.add_row(Text(n.name), summary, *cells[:per_row], key=n.name)
+            for start in range(per_row, most, per_row):  # the devices that wrap
+                table.add_row(Text(f"  {start}-{min(start + per_row, most) - 1}", style="dim"),
+                              Text(""), *cells[start:start + per_row],
+                              key=f"{n.name}{WRAP}{start}")
         if table.row_count:
             table.cursor_coordinate = table.validate_cursor_coordinate(keep)
         self._render_status()
         self._render_detail()
 
+    def _shown(self, name: str, h: NodeHealth | None) -> bool:
+        """Whether a node's row is shown: failing only, and the / filter (its name, its
+        error, a device's reasons)."""
+        if self.failing_only and h is not None and h.reachable and all(
+                d.state == "ok" for d in h.devices):
+            return False
+        p = self.pattern.lower()
+        if not p or p in name.lower():
+            return True
+        if h is None:
+            return False
+        texts = [h.error or "", *h.reasons,
+                 *(f"{name}:{d.id} {d.state} {' '.join(d.reasons)}" for d in h.devices)]
+        return any(p in t.lower() for t in texts)
+
     def _box_text(self, name: str) -> Text:
-        """``  container running`` (or its state, what is missing inside, vLLM's version)."""
+        """``  container running`` (or ``✗ container exited``); why, and vLLM's version, are
+        in the detail pane (:meth:`_box_detail`): a long text would widen the column."""
         st = self.boxes.get(name)
         if st is None:
             return Text("")
         if st.ok:
+            return Text(f"  container {st.state}")
+        return Text(printable(f"  ✗ container {st.state}")[:24], style=self.cells.style("fail"))
+
+    def _box_detail(self, name: str) -> str:
+        st = self.boxes.get(name)
+        if st is None:
+            return ""
+        if st.ok:
             v = st.versions.get("vllm_ascend", "-")
-            return Text(f"  container {st.state}" + (f" vllm-ascend {v}" if v != "-" else ""))
+            return f"\n  container {st.state}" + (f", vllm-ascend {v}" if v != "-" else "")
         why = st.error or (f"{len(st.missing)} missing inside" if st.missing else "")
         why = why or ("a tool fails inside" if not all(st.tools.values()) else "")
-        text = f"  ✗ container {st.state}" + (f": {why}" if why else "")
-        return Text(printable(text)[:70], style=self.cells.style("fail"))
+        return f"\n  ✗ container {st.state}" + (f": {why}" if why else "")
 
     async def _read_boxes(self, pool: SshPool, cluster: Cluster) -> None:
         boxed = [n for n in cluster.nodes if n.container is not None]
@@ -203,8 +263,10 @@ class GridScreen(ModeScreen):
 
     def _render_status(self) -> None:
         bits = []
-        if self.busy:
-            bits.append("probing…")
+        if self.busy and self.cluster is not None:
+            took = time.monotonic() - self._sweep_started
+            bits.append(f"probing: {self.answered} of {len(self.cluster.nodes)} nodes "
+                        f"answered, {int(took) // 60}:{int(took) % 60:02d}")
         elif self.last_seconds is not None:
             bits.append(f"last sweep {self.last_seconds:.2f} s")
         else:
@@ -213,6 +275,8 @@ class GridScreen(ModeScreen):
                     else "auto-refresh off")
         if self.failing_only:
             bits.append("showing failing only")
+        if self.pattern:
+            bits.append(f"filter {self.pattern!r}")
         if self.ping_results:
             bad = sum(1 for p in self.ping_results if not p.ok)
             bits.append(f"pings {len(self.ping_results) - bad}/{len(self.ping_results)} ok")
@@ -223,11 +287,12 @@ class GridScreen(ModeScreen):
         if not table.row_count:
             return None, None
         row_key, col_key = table.coordinate_to_cell_key(table.cursor_coordinate)
-        node = self.nodes.get(str(row_key.value))
+        name, _, start = str(row_key.value).partition(WRAP)
+        node = self.nodes.get(name)
         col = str(col_key.value)
         if node is None or not col.startswith("d"):
             return node, None
-        return node, node.device(int(col[1:]))
+        return node, node.device(int(start or 0) + int(col[1:]))
 
     def _render_detail(self) -> None:
         node, dev = self.selected()
@@ -235,7 +300,8 @@ class GridScreen(ModeScreen):
         if node is None:
             out.update("Select a cell. r refreshes now.")
         elif dev is None:
-            out.update(Text(node.name, style="bold").append(printable(_node_detail(node))))
+            out.update(Text(node.name, style="bold").append(
+                printable(_node_detail(node) + self._box_detail(node.name))))
         else:
             out.update(Text(printable(_device_detail(node.name, dev))))
 
@@ -272,6 +338,26 @@ class GridScreen(ModeScreen):
         self._build_columns()
         self._render_all()
 
+    def action_filter(self) -> None:
+        box = self.query_one("#grid-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#grid-filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one("#grid", DataTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "grid-filter":
+            self.pattern = event.value.strip()
+            self._render_all()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "grid-filter":
+            self.query_one("#grid", DataTable).focus()
+
     def action_toggle_auto(self) -> None:
         self.auto = not self.auto
         if not self.busy:  # when busy, the sweep or ping run arms the timer as it ends
@@ -296,6 +382,7 @@ class GridScreen(ModeScreen):
         if self.cluster is None:
             return  # nothing to probe; the placeholder says how to open a cluster
         self.busy = True
+        self.answered, self._sweep_started = 0, time.monotonic()
         self._render_status()
         job()
 
@@ -321,6 +408,7 @@ class GridScreen(ModeScreen):
         that, nodes land in bursts and the grid is redrawn at most every RENDER_DELAY seconds
         (a redraw rebuilds and repaints every row: once per node kept a CPU busy at 64)."""
         self.nodes[node.name] = node
+        self.answered += 1
         if self._render_pending is not None:
             return  # a redraw is already due; it will show this node too
         wait = self._node_render_at + self.RENDER_DELAY - time.monotonic()
@@ -346,6 +434,7 @@ class GridScreen(ModeScreen):
     async def sweep(self) -> None:
         self.busy = True
         self._node_render_at = 0.0  # the first node of this sweep is drawn at once
+        self.answered, self._sweep_started = 0, time.monotonic()
         self._render_status()
         try:
             pool, cluster = await self.session()
@@ -368,6 +457,7 @@ class GridScreen(ModeScreen):
     @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU pings")
     async def ping(self) -> None:
         self.busy = True
+        self.answered, self._sweep_started = 0, time.monotonic()
         self._render_status()
         try:
             pool, cluster = await self.session()

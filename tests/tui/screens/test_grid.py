@@ -149,3 +149,44 @@ async def test_compact_mode_for_a_narrow_terminal(sim: Simulator) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await open_grid(app, pilot)
         assert cell(app, "decode-0", "d3") == "✗"
+
+
+async def test_at_80x24_a_nodes_devices_wrap_onto_two_rows(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_grid(app, pilot)
+        table = app.screen.query_one("#grid", DataTable)
+        assert [str(k.value) for k in table.rows] == [
+            "prefill-0", "prefill-0\t8", "decode-0", "decode-0\t8"]
+        assert len(table.columns) == 2 + 8
+        assert all(c.get_render_width(table) <= 80 for c in table.columns.values())
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
+        assert cell(app, "decode-0", "d3") == "✗"  # device 3 on the first row
+        assert str(table.get_row("decode-0\t8")[0]).strip() == "8-15"
+        table.cursor_coordinate = table.get_cell_coordinate("decode-0\t8", "d1")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#grid-detail-text", Static).render())
+        assert detail.startswith("decode-0:9 ")  # the second row holds devices 8-15
+
+
+async def test_slash_filters_the_nodes_and_a_sweep_counts_the_nodes_that_answered(
+        sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(190, 40)) as pilot:
+        screen = await open_grid(app, pilot)
+        table = app.screen.query_one("#grid", DataTable)
+        await pilot.press("slash", *"link")  # decode-0:3's reason: link down
+        await wait_for(pilot, lambda: [str(k.value) for k in table.rows] == ["decode-0"])
+        await pilot.press("enter")
+        assert table.has_focus
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table.row_count == 2)
+
+        status = screen.query_one("#grid-status", Static)
+        seen: list[str] = []
+        screen.set_interval(0.02, lambda: seen.append(str(status.render())))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not screen.busy)
+        probing = [s for s in seen if s.startswith("probing:")]
+        assert probing and all(" of 2 nodes answered, 0:0" in s for s in probing)
+        assert screen.answered == 2
