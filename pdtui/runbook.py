@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pdtui.cluster import Cluster, atomic_write
+from pdtui.text import count
 
 if TYPE_CHECKING:  # imported by the step functions when they run: the app's first frame
     # lists the steps (``steps_for``) without loading SSH, launch, ranktable and the probes
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # imported by the step functions when they run: the app's fir
     from pdtui.launch.control import ProcessStatus
     from pdtui.live.model import LiveModel
     from pdtui.npu.health import CheckReport
+    from pdtui.npu.model import NodeHealth
     from pdtui.ranktable import Finding
     from pdtui.ssh import SshPool
 
@@ -206,7 +208,18 @@ async def _network(step: Step, run: _Run) -> Outcome:
     """NPU health of every node, with pings; any failed, unknown or unreachable device fails."""
     from pdtui.npu.health import check
 
-    run.report.check = await check(run.pool, run.cluster, ping=True)
+    total = len(run.cluster.nodes)
+    answered: list[str] = []
+
+    def on_node(node: NodeHealth) -> None:
+        answered.append(node.name)
+        step.progress = (f"{len(answered)} of {count(total, 'node')} answered"
+                         + ("; pinging peers" if len(answered) == total else ""))
+        run.changed(step)
+
+    step.progress = f"0 of {count(total, 'node')} answered"
+    run.changed(step)
+    run.report.check = await check(run.pool, run.cluster, ping=True, on_node=on_node)
     nodes = run.report.check.nodes
     bad = [(n.name, d) for n in nodes for d in n.devices if d.state in ("fail", "unknown")]
     down = [n for n in nodes if not n.reachable]
@@ -215,9 +228,9 @@ async def _network(step: Step, run: _Run) -> Outcome:
         return "failed", f"{down[0].name} unreachable: {down[0].error}"
     if bad:
         n, d = bad[0]
-        return "failed", f"{len(bad)} devices not ok; first {n}:{d.id}: {d.reasons[0]}"
+        return "failed", f"{count(len(bad), 'device')} not ok; first {n}:{d.id}: {d.reasons[0]}"
     warns = sum(1 for n in nodes for d in n.devices if d.state == "warn")
-    return ("warning", f"{warns} devices with warnings") if warns else ("passed", None)
+    return ("warning", f"{count(warns, 'device')} with warnings") if warns else ("passed", None)
 
 
 async def _ranktable(step: Step, run: _Run) -> Outcome:

@@ -43,3 +43,9 @@ def words(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(words(v) for v in value) or "none"
     return printable(str(value))
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 device``, ``2 devices`` (``plural`` for an irregular one: ``count(n, "process",
+    "processes")``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

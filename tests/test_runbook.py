@@ -68,6 +68,9 @@ async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Pa
     # Prefill and decode start together; each step shows the stage its processes reached.
     assert decode_started_before_prefill_ready == [True]
     assert any(p.startswith("decode-0: ") for p in progress)
+    # The network step counts the nodes that answered, then pings.
+    assert progress[:3] == ["0 of 2 nodes answered", "1 of 2 nodes answered",
+                            "2 of 2 nodes answered; pinging peers"]
     # The live model was fed: every step passed, known "as of" the run, and what they learned.
     views = step_views(model)
     assert [(v.key, v.state) for v in views] == [(s.key, s.state) for s in report.steps]
@@ -103,6 +106,7 @@ async def test_a_link_down_fails_at_the_network_step_and_launches_nothing(rig) -
     failed = report.failed_step
     assert failed is not None and failed.key == "network"
     assert "decode-0:3" in (failed.reason or "") and "link DOWN" in (failed.reason or "")
+    assert (failed.reason or "").startswith("1 device not ok; first decode-0:3")
     assert [s.state for s in report.steps[1:]] == ["pending"] * 7
 
 

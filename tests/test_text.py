@@ -18,3 +18,11 @@ def test_words_never_shows_a_python_repr() -> None:
     assert words({"address": "10.0.0.1", "ok": True, "ports": [8000, 8001], "x": None}) == (
         "address 10.0.0.1, ok yes, ports 8000, 8001, x -")
     assert words([]) == "none" and words(False) == "no" and words("a\x1b[2J") == "a\\x1b[2J"
+
+
+def test_count_says_1_device_and_2_devices() -> None:
+    from pdtui.text import count
+
+    assert count(1, "device") == "1 device" and count(2, "device") == "2 devices"
+    assert count(0, "node") == "0 nodes" and count(1, "process", "processes") == "1 process"
+    assert count(3, "process", "processes") == "3 processes"

@@ -18,6 +18,7 @@ from pdtui.cluster.spec import (
     Soc,
     format_devices,
 )
+from pdtui.text import count
 
 #: ``{scope.key}`` placeholders a cluster file value may use.
 PLACEHOLDER_RE = re.compile(r"\{(node|instance|model|ranktable|proxy)\.([a-z_]+)\}")
@@ -187,8 +188,8 @@ class Cluster:
         if proxy:
             lines.append(
                 f"  proxy   on {proxy.node} {proxy.host}:{proxy.port}  "
-                f"{len(self.backends('prefill'))} prefillers, "
-                f"{len(self.backends('decode'))} decoders"
+                f"{count(len(self.backends('prefill')), 'prefiller')}, "
+                f"{count(len(self.backends('decode')), 'decoder')}"
             )
         if self.spec.ranktable:
             lines.append(f"  ranktable {self.spec.ranktable.path}")

@@ -46,6 +46,7 @@ from pdtui.cluster.spec import (
     Role,
     SshSettings,
 )
+from pdtui.text import count
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FLAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -482,7 +483,7 @@ def _expand(
     dp = ins.dp
     if len(ins.devices) != dp.local * tp:
         problems.append(
-            f"{where}.devices: {len(ins.devices)} devices, but dp.local {dp.local} x"
+            f"{where}.devices: {count(len(ins.devices), 'device')}, but dp.local {dp.local} x"
             f" tensor-parallel-size {tp} needs {dp.local * tp}"
         )
         return []
@@ -605,12 +606,12 @@ def _check_ranktable(cluster: Cluster, rt: RanktableSpec, chk: _Check) -> None:
     if pre and rt.prefill_device_count < pre:
         chk.add(
             f"{source}: ranktable.prefill_device_count: {rt.prefill_device_count} is fewer than"
-            f" the {pre} devices of the prefill instances"
+            f" the {count(pre, 'device')} of the prefill instances"
         )
     if dec and rt.decode_device_count < dec:
         chk.add(
             f"{source}: ranktable.decode_device_count: {rt.decode_device_count} is fewer than"
-            f" the {dec} devices of the decode instances"
+            f" the {count(dec, 'device')} of the decode instances"
         )
     total = sum(n.npus for n in cluster.nodes)
     if rt.prefill_device_count + rt.decode_device_count > total:

@@ -13,6 +13,7 @@ from itertools import combinations
 
 from pdtui.cluster import Cluster, Instance
 from pdtui.doctor.model import Facts, Finding, Rule, Severity, issue, pull
+from pdtui.text import count
 
 Check = Callable[[Cluster, Facts], Iterator[Finding]]
 
@@ -385,7 +386,8 @@ def devices_vs_parallel(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         want = _tp(inst) * _pp(inst) * local
         if len(inst.devices) != want:
             yield _hit(DEVICES, "error", _where(inst),
-                       f"{len(inst.devices)} devices, but TP {_tp(inst)} x PP {_pp(inst)} x "
+                       f"{count(len(inst.devices), 'device')}, but TP {_tp(inst)} x PP "
+                       f"{_pp(inst)} x "
                        f"local DP {local} = {want}")
 
 

@@ -31,6 +31,7 @@ from pdtui.npu.probe import (
 )
 from pdtui.ssh import SshError, SshPool
 from pdtui.ssh.remote import target
+from pdtui.text import count
 
 PingMode = Literal["peers", "all"]
 
@@ -106,7 +107,7 @@ async def probe_node(pool: SshPool, node: Node, *, cap: int = 16, timeout: int =
     try:
         result = await pool.run(target(node), "bash -s", input=build_script(spec, nonce),
                                 timeout=timeout + node.ssh.command_timeout,
-                                label=f"NPU probe: {len(spec.devices)} devices, "
+                                label=f"NPU probe: {count(len(spec.devices), 'device')}, "
                                 f"{len(commands)} tool calls")
     except SshError as exc:
         return _unreachable(node, exc.message, taken_at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pdtui.npu.health import CheckReport
 from pdtui.npu.model import NodeHealth, PingResult, State
+from pdtui.text import count
 
 #: The symbol carries the state on its own (colour-blind safe); ``plain`` when not a terminal.
 SYMBOLS: dict[str, str] = {"ok": "✓", "warn": "!", "fail": "✗", "unknown": "?"}
@@ -28,7 +29,8 @@ def render(report: CheckReport, *, color: bool, problems_limit: int = 200) -> st
     width = max([len(n.name) for n in nodes] + [4])
     most = max([len(n.devices) for n in nodes] + [1])
     lines = [
-        f"{report.cluster}: {len(nodes)} nodes, {sum(len(n.devices) for n in nodes)} devices,"
+        f"{report.cluster}: {count(len(nodes), 'node')}, "
+        f"{count(sum(len(n.devices) for n in nodes), 'device')},"
         f" {report.seconds:.2f} s" + (f", {len(report.pings)} pings" if report.pings else ""),
         f"{'node':<{width}}  {' '.join(f'{i:>2}' for i in range(most))}   ok warn fail  ?",
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from pdtui.cluster import Cluster, Node, format_devices
 from pdtui.npu.model import NodeHealth, Raw
+from pdtui.text import count
 
 VERSION = "1.2"
 STATUS = "completed"
@@ -141,7 +142,8 @@ def generate(cluster: Cluster, live: Mapping[str, NodeHealth]) -> dict[str, Any]
     if pre + dec > len(entries):
         raise RanktableError(
             f"{source}: ranktable: prefill_device_count + decode_device_count = {pre + dec}"
-            f" exceeds the {len(entries)} devices of nodes {', '.join(n.name for n in order)}"
+            f" exceeds the {count(len(entries), 'device')} of nodes "
+            f"{', '.join(n.name for n in order)}"
         )
     return {
         "version": VERSION,

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from pdtui.cluster import format_devices
 from pdtui.live.steps import clock_text, step_views
 from pdtui.runbook import Step, StepState, run_all, steps_for
+from pdtui.text import count
 from pdtui.tui.messages import HealthUpdated, LiveChanged, NodeStatusChanged
 from pdtui.tui.safe import printable
 from pdtui.tui.screens.base import ModeScreen
@@ -177,7 +178,8 @@ class OverviewScreen(ModeScreen):
             p = c.spec.proxy
             yield Static(
                 f"Proxy  {p.host}:{p.port} on {p.node}  "
-                f"({len(c.backends('prefill'))} prefillers, {len(c.backends('decode'))} decoders)",
+                f"({count(len(c.backends('prefill')), 'prefiller')}, "
+                f"{count(len(c.backends('decode')), 'decoder')})",
                 classes="section",
             )
             yield Static(Text("? not polled yet", style="dim"), id="proxy-state")

@@ -22,6 +22,7 @@ from pdtui.npu.health import sweep
 from pdtui.npu.model import NodeHealth
 from pdtui.ranktable import Finding, RanktableError, dumps, generate, lint, loads, summary_diff
 from pdtui.ranktable.sync import NodeCopy, fetch_all, instance_nodes, push, restate
+from pdtui.text import count
 from pdtui.tui.screens.base import ModeBar, ModeScreen
 from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from pdtui.tui.screens.edit_cell import EditCellScreen, validate_value
@@ -175,7 +176,7 @@ class RanktableScreen(ModeScreen):
             if table.row_count:
                 table.cursor_coordinate = table.validate_cursor_coordinate(keep)
             self.query_one(f"#{name}-label", Label).update(
-                f"{name} ({table.row_count} devices)")
+                f"{name} ({count(table.row_count, 'device')})")
         ft = self.query_one("#rt-findings", DataTable)
         ft.clear()
         for i, finding in enumerate(self.findings):
