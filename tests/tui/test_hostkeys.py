@@ -115,11 +115,16 @@ async def test_run_all_from_the_overview_passes_every_step(
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
             table = app.screen.query_one("#steps", _Table)
-            await wait_for(pilot, lambda: str(table.get_cell("verify", "state")) in (
+            await wait_for(pilot, lambda: str(table.get_cell("answer", "state")) in (
                 "passed", "failed"), timeout=60)
             states = [str(table.get_cell(k, "state")) for k in (
-                "network", "ranktable", "prefill", "decode", "proxy", "verify")]
-            assert states == ["passed"] * 6
+                "network", "ranktable", "doctor", "prefill", "decode", "proxy", "verify",
+                "answer")]
+            # the doctor warns that a model this large may need a longer start-up timeout;
+            # a launch step shows its processes' state once the pollers have seen them
+            assert states[:3] == ["passed", "passed", "warning"]
+            assert all(st in ("passed", "ready") for st in states[3:6]), states
+            assert states[6:] == ["passed", "passed"]
             table.focus()
             table.move_cursor(row=0)
             await pilot.press("enter")  # enter on a step opens its view
