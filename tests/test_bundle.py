@@ -34,6 +34,7 @@ async def _bundle(cluster_file: Path, out: Path) -> tuple[int, str, str]:
     return proc.returncode or 0, so.decode(), se.decode()
 
 
+@pytest.mark.slow
 async def test_a_failed_start_bundles_with_secrets_masked_and_cuts_listed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")

@@ -159,6 +159,7 @@ def test_request_bodies_and_curl() -> None:
 
 
 @pytest.mark.parametrize("kind", ["completion", "chat"])
+@pytest.mark.slow
 async def test_stream_and_non_stream_agree(pd: PD, client: httpx.AsyncClient,
                                            kind: str) -> None:
     pieces: list[str] = []

@@ -54,6 +54,7 @@ def _hits(loaded: set[str], forbidden: tuple[str, ...]) -> list[str]:
     return sorted(m for m in loaded if any(m == f or m.startswith(f + ".") for f in forbidden))
 
 
+@pytest.mark.slow
 def test_core_modules_load_no_front_no_simulator_and_no_textual() -> None:
     core = _modules(exclude=FRONTS)
     assert "pdtui.cluster" in core and "pdtui.ssh" in core and len(core) > 20
@@ -61,6 +62,7 @@ def test_core_modules_load_no_front_no_simulator_and_no_textual() -> None:
     assert hits == [], f"the core loaded {hits}"
 
 
+@pytest.mark.slow
 def test_app_modules_never_load_the_simulator() -> None:
     app = _modules(prefix_ok=("pdtui.tui",))
     hits = _hits(_loaded_after_importing(app), ("pdtui.sim",))

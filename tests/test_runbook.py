@@ -42,6 +42,7 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         await sim.stop()
 
 
+@pytest.mark.slow
 async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig()
     assert [s.key for s in steps_for(cluster)] == [
@@ -92,6 +93,7 @@ async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Pa
     assert json.loads((tmp_path / "report" / "ranktable.json").read_text())["server_count"] == "2"
 
 
+@pytest.mark.slow
 async def test_a_broken_kv_link_fails_at_verification_with_the_decode_waiting_reason(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig(("decode-0:kv-link-broken",))
     report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
@@ -100,6 +102,7 @@ async def test_a_broken_kv_link_fails_at_verification_with_the_decode_waiting_re
     assert "decode is waiting for KV that does not arrive" in (failed.reason or "")
 
 
+@pytest.mark.slow
 async def test_a_link_down_fails_at_the_network_step_and_launches_nothing(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig(("decode-0:3:link-down",))
     report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
@@ -110,6 +113,7 @@ async def test_a_link_down_fails_at_the_network_step_and_launches_nothing(rig) -
     assert [s.state for s in report.steps[1:]] == ["pending"] * 7
 
 
+@pytest.mark.slow
 async def test_a_doctor_error_stops_the_runbook_before_launch(rig) -> None:  # type: ignore[no-untyped-def]
     import socket
 
@@ -127,6 +131,7 @@ async def test_a_doctor_error_stops_the_runbook_before_launch(rig) -> None:  # t
     assert [s.state for s in report.steps if s.key in ("prefill", "decode")] == ["pending"] * 2
 
 
+@pytest.mark.slow
 async def test_garbled_kv_fails_the_answer_step_with_both_texts(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig(("decode-0:kv-garbled",))
     report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)

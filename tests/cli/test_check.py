@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
                           text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_healthy_cluster_exits_0_with_plain_symbols(sim_up: Path) -> None:
     r = pdtui("check", str(sim_up))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -22,6 +25,7 @@ def test_healthy_cluster_exits_0_with_plain_symbols(sim_up: Path) -> None:
     assert "no problems" in r.stdout
 
 
+@pytest.mark.slow
 def test_faults_exit_1_and_json_names_device_state_and_reason(sim_up: Path) -> None:
     assert pdtui("sim", "fault", str(sim_up), "decode-0:3:link-down",
                  "prefill-0:1:ping-loss=decode-0:1").returncode == 0
@@ -43,6 +47,7 @@ def test_faults_exit_1_and_json_names_device_state_and_reason(sim_up: Path) -> N
     assert "X 15/16" in text.stdout  # the ping matrix
 
 
+@pytest.mark.slow
 def test_unreachable_node_is_reported_not_fatal(sim_up: Path) -> None:
     pdtui("sim", "fault", str(sim_up), "decode-0:unreachable")
     import time

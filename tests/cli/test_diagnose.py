@@ -56,6 +56,7 @@ def test_a_clean_start_exits_0_with_its_timeline_capture_and_ranks() -> None:
             in r.stdout.decode())
 
 
+@pytest.mark.slow
 def test_stdin_and_gzip_are_read_and_stats_shown(tmp_path: Path) -> None:
     text = (REAL / "sync-batch-timeout-7846.log").read_bytes()
     gz = tmp_path / "out.log.gz"
@@ -81,6 +82,7 @@ def test_control_characters_are_escaped_and_the_cap_is_reported(tmp_path: Path) 
     assert b"read the first 0.5 MiB of 1.4 MiB on disk" in r.stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2() -> None:
     assert pdtui().returncode == 2
     r = pdtui("/nonexistent/out.log")

@@ -26,6 +26,7 @@ async def _logs(cluster: Path, *args: str) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_plog_shows_the_cause_stdout_lacks_and_follow_ends_by_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")

@@ -31,6 +31,7 @@ def prompt(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.slow
 def test_streams_text_then_a_status_line(pd: PD) -> None:
     r = prompt(SAMPLE, "Who are you?", "--url", pd.url, "--max-tokens", "12")
     assert r.returncode == 0, r.stderr
@@ -39,6 +40,7 @@ def test_streams_text_then_a_status_line(pd: PD) -> None:
     assert status.startswith("TTFT ") and " tok/s · 4+12 tokens · HTTP 200" in status
 
 
+@pytest.mark.slow
 def test_chat_no_stream_json(pd: PD) -> None:
     r = prompt(SAMPLE, "Who are you?", "--url", pd.url, "--chat", "--no-stream",
                "--max-tokens", "5", "--json", "--temperature", "0.5")
@@ -50,6 +52,7 @@ def test_chat_no_stream_json(pd: PD) -> None:
     assert data["text"] and data["finish_reason"] == "length"
 
 
+@pytest.mark.slow
 def test_error_response_exits_1_with_status_and_body(pd: PD) -> None:
     r = prompt(SAMPLE, "Who are you?", "--url", pd.url, "--max-tokens", "100000")
     assert r.returncode == 1
@@ -58,6 +61,7 @@ def test_error_response_exits_1_with_status_and_body(pd: PD) -> None:
     assert r.stdout.strip().endswith("HTTP 400")
 
 
+@pytest.mark.slow
 def test_unreachable_url_exits_1() -> None:
     url = f"http://127.0.19.9:{free_port('127.0.19.9')}"
     r = prompt(SAMPLE, "hi", "--url", url, "--json")
@@ -66,6 +70,7 @@ def test_unreachable_url_exits_1() -> None:
     assert data["status"] is None and f"cannot reach {url}/v1/completions" in data["error"]
 
 
+@pytest.mark.slow
 def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[cluster]\n")
@@ -76,6 +81,7 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     assert prompt(SAMPLE).returncode == 2
 
 
+@pytest.mark.slow
 async def test_default_target_is_the_proxy_through_an_ssh_forward(tmp_path: Path) -> None:
     import asyncio
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pdtui.cluster import load
 
 
@@ -15,6 +17,7 @@ def pdtui(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
                           text=True, timeout=120, input=stdin)
 
 
+@pytest.mark.slow
 def test_generate_lint_push_diff_round_trip(sim_up: Path, tmp_path: Path) -> None:
     out = tmp_path / "rt.json"
     g = pdtui("ranktable", "generate", str(sim_up), "-o", str(out))
@@ -59,6 +62,7 @@ def test_generate_lint_push_diff_round_trip(sim_up: Path, tmp_path: Path) -> Non
     assert any(f["location"] == "prefill_device_list[3].device_ip" for f in findings)
 
 
+@pytest.mark.slow
 def test_lint_without_cluster_checks_the_shape(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"version": "1.2", "server_count": 2, "prefill_device_list": [],

@@ -16,6 +16,7 @@ pytest.importorskip("textual_serve")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_serves_the_app_page_on_loopback() -> None:
     port = free_port()
     proc = subprocess.Popen(
@@ -43,6 +44,7 @@ def test_serves_the_app_page_on_loopback() -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_refuses_a_non_loopback_address_without_consent() -> None:
     r = subprocess.run([sys.executable, "-m", "pdtui", "serve", "--host", "0.0.0.0"],
                        capture_output=True, text=True, timeout=30)

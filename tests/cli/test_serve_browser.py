@@ -157,6 +157,7 @@ def served(sim_cluster: Path, tmp_path: Path) -> Iterator[str]:
         _stop_group(proc)
 
 
+@pytest.mark.slow
 def test_page_loads_and_a_key_press_reaches_the_app(
     browser_available: None, served: str, tmp_path: Path
 ) -> None:

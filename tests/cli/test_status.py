@@ -22,6 +22,7 @@ def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_an_unreachable_node_is_printed_with_its_reason_and_what_to_do(sim_up: Path) -> None:
     assert pdtui("sim", "fault", str(sim_up), "decode-0:unreachable").returncode == 0
     for _ in range(20):  # the fault reaches the running simulator on its next state read
@@ -62,6 +63,7 @@ async def _status(cluster: Path, *args: str) -> tuple[int, str]:
     return proc.returncode or 0, out.decode()
 
 
+@pytest.mark.slow
 async def test_dp_instances_are_reported_per_rank_and_overall(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 STAGE = re.compile(r"^ *\d+:\d\d ", re.M)
 
 
@@ -17,6 +19,7 @@ def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_verify_prints_each_stage_and_says_when_it_reuses_running_processes(
         sim_up: Path) -> None:
     first = pdtui("verify", str(sim_up))
@@ -33,6 +36,7 @@ def test_verify_prints_each_stage_and_says_when_it_reuses_running_processes(
     pdtui("stop", str(sim_up))
 
 
+@pytest.mark.slow
 def test_launch_wait_prints_each_stage_as_it_is_reached(sim_up: Path) -> None:
     run = pdtui("launch", str(sim_up), "--only", "proxy", "--wait", "--timeout", "60")
     assert run.returncode == 0, run.stdout + run.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable
 from tui.pilot_helpers import wait_for
 
@@ -18,6 +19,7 @@ from pdtui.tui.screens.launch import LaunchScreen
 PREFIX = "127.0.96"
 
 
+@pytest.mark.slow
 async def test_grid_and_launch_view_show_the_containers(
         tmp_path: Path, podman_conf: Path) -> None:
     sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
@@ -45,6 +47,7 @@ async def test_grid_and_launch_view_show_the_containers(
             assert str(rows.get_cell("proxy", "runs in")) == f"container {names['prefill-0']}"
 
 
+@pytest.mark.slow
 async def test_c_in_the_runbook_view_starts_a_stopped_container(
         tmp_path: Path, podman_conf: Path) -> None:
     import subprocess

@@ -74,6 +74,7 @@ def state_of(conf: Path, name: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else "absent"
 
 
+@pytest.mark.slow
 async def test_up_creates_starts_and_leaves_alone_status_looks_inside_down_removes(
         sim: Simulator, box_name: str, podman_conf: Path) -> None:
     cluster = boxed(sim, box_name)
@@ -117,6 +118,7 @@ async def test_up_creates_starts_and_leaves_alone_status_looks_inside_down_remov
         assert (await ct.down(pool, node)).action == "absent"
 
 
+@pytest.mark.slow
 async def test_status_names_a_mount_missing_inside(
         sim: Simulator, box_name: str) -> None:
     cluster = boxed(sim, box_name, drop=("/etc/hccn.conf",))
@@ -128,6 +130,7 @@ async def test_status_names_a_mount_missing_inside(
     assert st.missing == ["/etc/hccn.conf"]
 
 
+@pytest.mark.slow
 async def test_adopted_is_used_as_it_is_and_a_foreign_one_is_never_touched(
         sim: Simulator, box_name: str, podman_conf: Path) -> None:
     cluster = boxed(sim, box_name)
@@ -175,6 +178,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+@pytest.mark.slow
 async def test_the_command_brings_every_node_up_reports_and_takes_them_down(
         sim: Simulator, box_name: str, podman_conf: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -42,6 +42,7 @@ def _top(conf: Path, name: str) -> list[str]:
     return out.stdout.splitlines()[1:]
 
 
+@pytest.mark.slow
 async def test_the_runbook_passes_with_both_nodes_in_containers_and_stop_empties_them(
         boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path) -> None:
     cluster, pool = boxed
@@ -64,6 +65,7 @@ async def test_the_runbook_passes_with_both_nodes_in_containers_and_stop_empties
         assert [x.split()[0] for x in _top(podman_conf, name)] == ["/run/podman-init", "tail"]
 
 
+@pytest.mark.slow
 async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an_error(
         boxed: tuple[Cluster, SshPool], podman_conf: Path) -> None:
     from pdtui.launch.control import launch
@@ -86,6 +88,7 @@ async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an
     assert st.run.error is not None and "no such container" in st.run.error
 
 
+@pytest.mark.slow
 async def test_the_ranktable_goes_to_the_path_the_container_sees(
         boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path) -> None:
     from pdtui.cluster import dump_spec, loads
@@ -113,6 +116,7 @@ async def test_the_ranktable_goes_to_the_path_the_container_sees(
     assert cat.stdout == text
 
 
+@pytest.mark.slow
 async def test_a_killed_pdtui_mid_launch_and_a_new_one_finds_the_processes(
         boxed: tuple[Cluster, SshPool]) -> None:
     import asyncio

@@ -31,6 +31,7 @@ def _state(conf: Path, name: str) -> str:
     return out.stdout.strip() if out.returncode == 0 else "absent"
 
 
+@pytest.mark.slow
 async def test_each_node_runs_in_its_own_container_with_the_fake_tools_inside(
         tmp_path: Path, podman_conf: Path) -> None:
     sim = _sim(tmp_path, "decode-0:container-missing-mount=/etc/hccn.conf")
@@ -71,6 +72,7 @@ async def test_each_node_runs_in_its_own_container_with_the_fake_tools_inside(
     assert all(_state(podman_conf, n) == "absent" for n in names)
 
 
+@pytest.mark.slow
 async def test_stopped_and_gone_faults(tmp_path: Path, podman_conf: Path) -> None:
     async with _sim(tmp_path, "prefill-0:container-stopped", "decode-0:container-gone") as sim:
         cluster = cl.load(sim.cluster_file)
@@ -92,6 +94,7 @@ async def test_container_faults_need_containers_and_a_known_node(
         await _sim(tmp_path, "decode-9:container-gone").start()
 
 
+@pytest.mark.slow
 async def test_without_hccn_conf_the_fake_vllm_starts_and_hccl_says_device_ip_is_not_set(
         tmp_path: Path, podman_conf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pdtui.launch.control import launch, launchables, process_status, stop_all, wait_ready
@@ -117,6 +120,7 @@ async def test_without_hccn_conf_the_fake_vllm_starts_and_hccl_says_device_ip_is
     assert any("'device ip' is not set" in f.line for f in st.findings), st.findings
 
 
+@pytest.mark.slow
 async def test_sim_fault_stops_or_removes_a_container_while_the_simulator_runs(
         tmp_path: Path, podman_conf: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
@@ -136,6 +140,7 @@ async def test_sim_fault_stops_or_removes_a_container_while_the_simulator_runs(
         assert code == 2 and "from the start only" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 async def test_the_doctor_reads_the_facts_inside_each_container(
         tmp_path: Path, podman_conf: Path) -> None:
     from pdtui.doctor import examine

@@ -48,6 +48,7 @@ async def push_ranktable(cluster: Cluster, pool: SshPool) -> None:
     assert all(r.ok for r in results)
 
 
+@pytest.mark.slow
 async def test_the_runbook_deployment_comes_up_and_answers_through_the_proxy(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, sim = rig
     await push_ranktable(cluster, pool)
@@ -71,6 +72,7 @@ async def test_the_runbook_deployment_comes_up_and_answers_through_the_proxy(rig
     assert {s.state for s in await statuses(pool, cluster)} == {"stopped"}
 
 
+@pytest.mark.slow
 async def test_a_missing_ranktable_fails_with_the_connector_message_and_a_hint(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _sim = rig
     await launch(pool, cluster, ["prefill-0"])
@@ -80,6 +82,7 @@ async def test_a_missing_ranktable_fails_with_the_connector_message_and_a_hint(r
     assert "pdtui ranktable" in final[0].findings[0].hint
 
 
+@pytest.mark.slow
 async def test_a_crash_on_start_is_failed_with_its_fingerprint(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, sim = rig
     await push_ranktable(cluster, pool)
@@ -91,6 +94,7 @@ async def test_a_crash_on_start_is_failed_with_its_fingerprint(rig) -> None:  # 
     assert [f.key for f in final[0].findings][:1] == ["hccl-timeout"]
 
 
+@pytest.mark.slow
 async def test_a_failure_only_the_plog_shows_is_reported_with_its_file(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, sim = rig
     await push_ranktable(cluster, pool)

@@ -382,6 +382,7 @@ def clusters(draw: st.DrawFn) -> Cluster:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clusters())
+@pytest.mark.slow
 def test_round_trip_property(original: Cluster) -> None:
     result = import_scripts(render_all(original))
     cluster = loads(dump_spec(result.spec))

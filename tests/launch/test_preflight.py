@@ -42,6 +42,7 @@ async def test_a_fresh_cluster_needs_only_its_ranktable(rig) -> None:  # type: i
     assert await preflight(pool, cluster) == []
 
 
+@pytest.mark.slow
 async def test_ports_in_use_and_a_running_instance_are_errors(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = rig
     for n in cluster.nodes:

@@ -28,6 +28,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[Cluster, SshPool, Simulator
             yield cluster, pool, sim
 
 
+@pytest.mark.slow
 async def test_start_status_stop_and_values_arrive_verbatim(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _sim = rig
     node = cluster.node("decode-0")
@@ -53,6 +54,7 @@ async def test_start_status_stop_and_values_arrive_verbatim(rig, tmp_path: Path)
     assert not canary.exists()
 
 
+@pytest.mark.slow
 async def test_a_process_survives_the_connection_dropping(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, sim = rig
     node = cluster.node("prefill-0")
@@ -77,6 +79,7 @@ async def test_exit_status_is_recorded(rig) -> None:  # type: ignore[no-untyped-
     assert (await status(pool, node, cluster.name, "never")).state == "not-started"
 
 
+@pytest.mark.slow
 async def test_stop_refuses_a_reused_pid(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _sim = rig
     node = cluster.node("prefill-0")
@@ -90,6 +93,7 @@ async def test_stop_refuses_a_reused_pid(rig) -> None:  # type: ignore[no-untype
     assert await stop(pool, node, cluster.name, "victim", grace=5) == "stopped"
 
 
+@pytest.mark.slow
 async def test_tail_resumes_at_the_byte_offset_without_loss_or_repeat(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _sim = rig
     node = cluster.node("decode-0")
@@ -139,6 +143,7 @@ async def test_tail_batches_hand_over_many_lines_at_a_time_and_resume_exactly(ri
     assert [x for b in last for x in b.lines] == ["after truncation"]
 
 
+@pytest.mark.slow
 async def test_processes_started_on_fake_nodes_end_with_the_simulator(tmp_path: Path) -> None:
     sim = Simulator(runbook_spec(), tmp_path / "s.toml", latency_ms=0,
                     address_prefix="127.0.16", port=0)

@@ -31,6 +31,7 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             await stop_all(pool, cluster, grace=5)
 
 
+@pytest.mark.slow
 async def test_polls_feed_the_model_and_a_stop_clears_the_process(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _ = rig
     model = LiveModel()

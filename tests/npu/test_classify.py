@@ -496,6 +496,7 @@ _RAW_TEXT = st.one_of(
 @given(texts=st.lists(_RAW_TEXT, min_size=13, max_size=13),
        rcs=st.lists(st.one_of(st.none(), st.integers(-1, 200)), min_size=13, max_size=13),
        soc=st.sampled_from(["A2", "A3", "??"]), ok=st.booleans())
+@pytest.mark.slow
 def test_classification_is_total_on_arbitrary_evidence(
         texts: list[str], rcs: list[int | None], soc: str, ok: bool) -> None:
     keys = [*DEVICE_CHECKS, "vnic", "spod"]

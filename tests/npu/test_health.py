@@ -48,6 +48,7 @@ def dev(nodes: list[NodeHealth], node: str, device: int) -> tuple[str, list[str]
     return d.state, d.reasons
 
 
+@pytest.mark.slow
 async def test_a_healthy_a3_cluster_is_all_ok(sim) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await sim()
     report = await check(pool, cluster, ping=True)
@@ -60,6 +61,7 @@ async def test_a_healthy_a3_cluster_is_all_ok(sim) -> None:  # type: ignore[no-u
     assert len(report.pings) == 32 and all(p.ok for p in report.pings)
 
 
+@pytest.mark.slow
 async def test_a_healthy_a2_cluster_is_all_ok_with_roce_pings(sim) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await sim(spec=generated_spec(2, "A2", 8))
     report = await check(pool, cluster, ping=True)
@@ -78,6 +80,7 @@ async def test_a_healthy_a2_cluster_is_all_ok_with_roce_pings(sim) -> None:  # t
          "TLS switch 1 here, 0 on prefill-0 (the nodes disagree)"),
     ],
 )
+@pytest.mark.slow
 async def test_each_fault_shows_on_the_right_device_with_the_reason(  # type: ignore[no-untyped-def]
     sim, fault: str, node: str, device: int, state: str, reason: str,
 ) -> None:
@@ -90,6 +93,7 @@ async def test_each_fault_shows_on_the_right_device_with_the_reason(  # type: ig
     assert others in ([], [(node, device)])
 
 
+@pytest.mark.slow
 async def test_ping_loss_fails_both_ends_only(sim) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await sim(("prefill-0:1:ping-loss=decode-0:1",))
     report = await check(pool, cluster, ping=True)
@@ -99,6 +103,7 @@ async def test_ping_loss_fails_both_ends_only(sim) -> None:  # type: ignore[no-u
     assert any(r.startswith("hccs_ping to decode-0:1 192.26.3.198 lost 3/3") for r in reasons)
 
 
+@pytest.mark.slow
 async def test_a_missing_tool_is_said_and_its_data_is_unknown(sim) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await sim(("decode-0:tool-missing=hccn_tool",))
     report = await check(pool, cluster)
@@ -108,6 +113,7 @@ async def test_a_missing_tool_is_said_and_its_data_is_unknown(sim) -> None:  # t
     assert next(n for n in report.nodes if n.name == "prefill-0").state == "ok"
 
 
+@pytest.mark.slow
 async def test_unreachable_and_hanging_nodes_do_not_hold_up_the_others(sim) -> None:  # type: ignore[no-untyped-def]
     spec = generated_spec(3, "A3", 16)
     cluster, pool = await sim(("decode-0:unreachable", "decode-1:tool-hang"), spec=spec)
@@ -152,6 +158,7 @@ def test_hccs_pings_stay_inside_a_super_pod() -> None:
     assert len(plan_pings(cluster, [node(names[0], 0), node(names[1], None)])) == 4
 
 
+@pytest.mark.slow
 async def test_a_repeated_sweep_reuses_unchanged_nodes_and_sees_changes(  # type: ignore[no-untyped-def]
         sim) -> None:
     from pdtui.cli import main

@@ -446,12 +446,14 @@ ONE_ARG: list[Callable[[str], Any]] = [
 @pytest.mark.parametrize("parser", ONE_ARG, ids=lambda f: f.__name__)
 @settings(max_examples=300, deadline=None)
 @given(text=texts)
+@pytest.mark.slow
 def test_parser_is_total(parser: Callable[[str], Any], text: str) -> None:
     parser(text)
 
 
 @settings(max_examples=300, deadline=None)
 @given(stdout=texts, stderr=texts, rc=st.one_of(st.none(), st.integers(-300, 300)))
+@pytest.mark.slow
 def test_parse_ip_is_total(stdout: str, stderr: str, rc: int | None) -> None:
     info = parse_ip(stdout, stderr, rc)
     assert info.preset in (True, False, None)
@@ -462,6 +464,7 @@ def test_parse_ip_is_total(stdout: str, stderr: str, rc: int | None) -> None:
 @settings(max_examples=300, deadline=None)
 @given(text=texts, stderr=texts, rc=st.one_of(st.none(), st.integers(-300, 300)),
        kind=st.sampled_from(["roce", "hccs"]))
+@pytest.mark.slow
 def test_parse_ping_is_total(text: str, stderr: str, rc: int | None, kind: Any) -> None:
     s = parse_ping(text, rc, kind, stderr)
     assert (s.reason is None) == s.ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def test_odd_outputs_come_back_exactly_with_their_exit_codes() -> None:
     assert (frames["n.e"].stdout, frames["n.e"].rc) == ("", 7)
 
 
+@pytest.mark.slow
 def test_a_hanging_call_is_cut_by_its_timeout_and_the_rest_still_report() -> None:
     nonce = new_nonce()
     jobs = [("d0.hang", ["sleep", "30"]), ("d1.ok", ["echo", "fine"])]

@@ -23,6 +23,7 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
         yield s
 
 
+@pytest.mark.slow
 async def test_a_node_down_at_start_and_the_proxy_down_leave_the_app_working(
     sim: Simulator,
 ) -> None:

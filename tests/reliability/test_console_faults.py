@@ -141,6 +141,7 @@ async def send_and_wait(app: PdTui, pilot: Pilot[None], want: str) -> ConsoleScr
     return screen
 
 
+@pytest.mark.slow
 async def test_a_decoder_answering_500_is_shown_and_the_app_carries_on(tmp_path: Path) -> None:
     decoder_fails = True
     decode_calls = 0
@@ -206,6 +207,7 @@ async def test_a_decoder_answering_500_is_shown_and_the_app_carries_on(tmp_path:
             await serving
 
 
+@pytest.mark.slow
 async def test_malformed_and_truncated_streams_show_partial_output_and_why(
     tmp_path: Path,
 ) -> None:

@@ -83,6 +83,7 @@ async def grid_app(sim: Simulator) -> AsyncIterator[tuple[Watch, Pilot[None], Gr
         yield watch, pilot, grid
 
 
+@pytest.mark.slow
 async def test_auto_refresh_never_overlaps_sweeps(sim: Simulator) -> None:
     async with grid_app(sim) as (watch, pilot, grid):
         await wait_for(pilot, lambda: grid.busy, timeout=10)  # connect_on_start: first sweep
@@ -119,6 +120,7 @@ async def test_auto_refresh_never_overlaps_sweeps(sim: Simulator) -> None:
     assert all(d.state == "ok" for r in sweeps for n in r.nodes for d in n.devices)
 
 
+@pytest.mark.slow
 async def test_auto_refresh_turned_on_during_a_ping_run_starts_when_it_ends(
     sim: Simulator,
 ) -> None:

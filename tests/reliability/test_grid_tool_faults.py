@@ -66,6 +66,7 @@ def flaky_cluster(sim: Simulator, tmp_path: Path) -> cl.Cluster:
     return cl.load(path)
 
 
+@pytest.mark.slow
 async def test_garbage_empty_and_hanging_hccn_tool_are_marked_with_a_reason(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -37,6 +37,7 @@ def payloads(canary: Path) -> list[str]:
             "{unknown.field} {\"json\": 1} *", "$HOME ${PATH} %s %n \\ \\\\"]
 
 
+@pytest.mark.slow
 async def test_shell_metacharacters_in_every_value_arrive_verbatim_and_run_nothing(
     sim: Simulator, tmp_path: Path,
 ) -> None:

@@ -87,6 +87,7 @@ async def test_health_and_the_runbook_prompt_ignore_http_proxy(rig) -> None:  # 
     assert answer["error"] is None and answer["text"] == "through"
 
 
+@pytest.mark.slow
 def test_every_http_client_comes_from_the_one_factory() -> None:
     """Only ``pdtui.console.http_client`` calls ``httpx.AsyncClient(...)`` (and the simulator's
     own proxy, which passes trust_env=False itself)."""

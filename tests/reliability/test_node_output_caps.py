@@ -67,6 +67,7 @@ async def test_a_command_printing_1_gib_is_cut_and_memory_stays_flat(rig) -> Non
     assert (res.stdout, res.truncated) == ("hi\n", False)
 
 
+@pytest.mark.slow
 async def test_a_tool_printing_1_gib_on_one_device_cuts_that_call_only(  # type: ignore[no-untyped-def]
         rig, tmp_path: Path) -> None:
     cluster, pool, sim = rig
@@ -88,6 +89,7 @@ async def test_a_tool_printing_1_gib_on_one_device_cuts_that_call_only(  # type:
     assert other.rc == 0 and "output cut" not in other.stderr
 
 
+@pytest.mark.slow
 async def test_a_300_mb_log_line_gives_a_cut_status_line(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _ = rig
     item = next(i for i in launchables(cluster) if i.node == "decode-0")

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pdtui.console import MAX_BODY, Request, Result, http_client, send
 
@@ -82,6 +83,7 @@ def req(stream: bool) -> Request:
     return Request("completion", "hi", "m", max_tokens=100, stream=stream)
 
 
+@pytest.mark.slow
 async def test_an_endless_body_is_cut() -> None:
     async with server(endless(200, "application/json", b"x" * 65536)) as url:
         res, peak = await measured(url, req(stream=False))
@@ -90,6 +92,7 @@ async def test_an_endless_body_is_cut() -> None:
     assert res.error is not None and "cut at" in res.error
 
 
+@pytest.mark.slow
 async def test_an_endless_500_body_is_cut() -> None:
     async with server(endless(500, "text/plain", b"oops " * 13107)) as url:
         res, peak = await measured(url, req(stream=True))
@@ -115,12 +118,14 @@ async def test_an_endless_line_without_newline_is_cut() -> None:
     assert res.error is not None and "cut at" in res.error
 
 
+@pytest.mark.slow
 async def test_a_comment_every_second_meets_the_overall_deadline() -> None:
     async with server(comment_every_second) as url:
         res, _ = await measured(url, req(stream=True), timeout=3)
     assert res.error is not None and "deadline" in res.error and "3 s" in res.error
 
 
+@pytest.mark.slow
 async def test_pdtui_prompt_timeout_is_an_overall_deadline(tmp_path: Path) -> None:
     cluster = tmp_path / "c.toml"
     cluster.write_text('[cluster]\nname = "c"\n[[nodes]]\nname = "n1"\nhost = "127.0.0.1"\n'

@@ -77,6 +77,7 @@ def cell(app: PdTui, table: str, row: str, col: str) -> str:
     return str(app.screen.query_one(table, DataTable).get_cell(row, col))
 
 
+@pytest.mark.slow
 async def test_a_silent_node_times_out_while_the_healthy_node_carries_on(
     sim: Simulator,
 ) -> None:
@@ -126,6 +127,7 @@ async def test_a_silent_node_times_out_while_the_healthy_node_carries_on(
             assert app.is_running
 
 
+@pytest.mark.slow
 async def test_a_refusal_in_hostile_words_is_shown_verbatim_and_breaks_nothing(
     sim: Simulator,
 ) -> None:

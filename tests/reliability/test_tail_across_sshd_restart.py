@@ -31,6 +31,7 @@ def kill_sshd(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=5)
 
 
+@pytest.mark.slow
 async def test_tail_resumes_at_its_offset_after_sshd_comes_back(tmp_path: Path) -> None:
     reason = sshd_unavailable_reason()
     if reason:

@@ -58,6 +58,7 @@ def planted_log(cluster: cl.Cluster) -> tuple[str, Path]:
     return item.name, d / "out.log"
 
 
+@pytest.mark.slow
 async def test_twenty_opens_and_closes_leave_no_tail(sim: Simulator) -> None:
     cluster = cl.load(sim.cluster_file)
     _name, log = planted_log(cluster)
@@ -105,6 +106,7 @@ async def test_pdtui_logs_follow_leaves_no_tail_after_ctrl_c(sim: Simulator) -> 
     assert await none_left(log) == []
 
 
+@pytest.mark.slow
 async def test_closing_the_app_leaves_no_tail(sim: Simulator) -> None:
     from textual.widgets import DataTable  # noqa: F401 (the app's widgets load with it)
     from tui.pilot_helpers import wait_for

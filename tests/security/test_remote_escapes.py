@@ -62,6 +62,7 @@ def plant_log(sim: Simulator, cluster: cl.Cluster) -> str:
     return item.name
 
 
+@pytest.mark.slow
 async def test_nodes_shows_a_hostile_hostname_escaped(sim: Simulator) -> None:
     fake = sim.dir / "nodes" / "decode-0" / "bin" / "hostname"
     fake.write_text(f"#!/bin/sh\nprintf '%s\\n' {shlex.quote(EVIL)}\n")
@@ -74,6 +75,7 @@ async def test_nodes_shows_a_hostile_hostname_escaped(sim: Simulator) -> None:
     assert [n["hostname"] for n in json.loads(out)["nodes"]] == ["prefill-0", EVIL]
 
 
+@pytest.mark.slow
 async def test_logs_and_status_escape_log_lines_unless_raw(sim: Simulator) -> None:
     cluster = cl.load(sim.cluster_file)
     name = plant_log(sim, cluster)
@@ -109,6 +111,7 @@ class _Evil:
 
 
 @pytest.mark.parametrize("status", [200, 500])
+@pytest.mark.slow
 async def test_prompt_escapes_answers_and_error_bodies_unless_raw(tmp_path: Path,
                                                                   status: int) -> None:
     cluster = tmp_path / "c.toml"

@@ -55,6 +55,7 @@ def test_the_default_run_folder_is_per_user_and_relative_ones_are_refused() -> N
         assert "run_dir" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 async def test_a_default_run_folder_lands_in_the_ssh_users_home_mode_0700(
     tmp_path: Path,
 ) -> None:
@@ -138,6 +139,7 @@ async def test_a_regex_run_id_never_signals_an_unrelated_process(
         assert st.state != "running"
 
 
+@pytest.mark.slow
 async def test_a_stale_pid_reused_by_another_process_does_not_block_a_relaunch(
     rig: tuple[Cluster, SshPool], bystander: subprocess.Popen[bytes],
 ) -> None:

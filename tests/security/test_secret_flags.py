@@ -7,6 +7,7 @@ import contextlib
 import json
 from pathlib import Path
 
+import pytest
 from simdata import runbook_sim
 
 from pdtui.cluster import loads
@@ -32,6 +33,7 @@ def with_serve(text: str, lines: str) -> str:
         else text.replace("[[instances]]", f"[serve]\n{lines}\n[[instances]]", 1)
 
 
+@pytest.mark.slow
 async def test_an_api_key_flag_travels_in_the_0600_env_file_not_in_ps(tmp_path: Path) -> None:
     async with runbook_sim(tmp_path, "127.0.74") as sim:
         text = with_serve(sim.cluster_file.read_text(), f"api-key = {json.dumps(SECRET)}\n")

@@ -166,6 +166,7 @@ async def test_a_websocket_without_the_token_starts_nothing(served: Served) -> N
     assert await _no_process_started(served)
 
 
+@pytest.mark.slow
 async def test_a_foreign_or_missing_origin_starts_nothing_even_with_the_token(
         served: Served) -> None:
     """A page on evil.example reaching ws://127.0.0.1 sends its own Origin, and the cookie."""

@@ -61,6 +61,7 @@ def _listening(host: str, port: int) -> bool:
 
 
 @pytest.mark.parametrize("how", ["ctrl+q", "hangup"])
+@pytest.mark.slow
 def test_demo_comes_up_and_leaves_nothing_behind(tmp_path: Path, how: str) -> None:
     folder = tmp_path / "demo"
     pid, fd = pty.fork()

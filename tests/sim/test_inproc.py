@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ async def _both(pool: SshPool, node_target: object, script: str) -> tuple[bytes,
     return fast.stdout.encode(), real.stdout.encode()
 
 
+@pytest.mark.slow
 async def test_probe_and_ping_answers_match_real_bash_byte_for_byte(tmp_path: Path) -> None:
     sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=FAULTS,
                     address_prefix="127.0.26", port=0, inproc=True)
@@ -67,6 +69,7 @@ async def test_probe_and_ping_answers_match_real_bash_byte_for_byte(tmp_path: Pa
         assert [sh.answered for sh in shells if isinstance(sh, InprocShell)] == [3, 3]
 
 
+@pytest.mark.slow
 async def test_a_sweep_sees_the_same_faults_either_way(tmp_path: Path) -> None:
     results = []
     for i, inproc in enumerate((False, True)):
@@ -86,6 +89,7 @@ async def test_a_sweep_sees_the_same_faults_either_way(tmp_path: Path) -> None:
     assert prefill[0][1] == "fail" and all("TLS" in r for r in prefill[0][2])  # decode-0 flipped
 
 
+@pytest.mark.slow
 async def test_a_hung_tool_times_out_the_same_way(tmp_path: Path) -> None:
     sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
                     faults=["decode-0:tool-hang=npu-smi"], address_prefix="127.0.26", port=0,

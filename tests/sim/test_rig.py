@@ -33,6 +33,7 @@ def ssh(cluster: Path, node: str, command: str) -> subprocess.CompletedProcess[s
 
 
 @pytest.mark.skipif(not os.path.exists(SSH), reason="no OpenSSH client")
+@pytest.mark.slow
 def test_sim_up_nodes_answer_the_plain_ssh_client_with_their_identity(sim_up: Path) -> None:
     r = ssh(sim_up, "prefill-0", "hostname; hostname -I; hccn_tool -i 0 -vnic -g")
     assert r.returncode == 0, r.stderr
@@ -44,6 +45,7 @@ def test_sim_up_nodes_answer_the_plain_ssh_client_with_their_identity(sim_up: Pa
         "172.22.0.155 ", "\tSDID                           : 109117441"]
 
 
+@pytest.mark.slow
 def test_sim_up_writes_a_valid_cluster_matching_the_runbook(sim_up: Path) -> None:
     c = load(sim_up)
     base = runbook_spec()
@@ -55,6 +57,7 @@ def test_sim_up_writes_a_valid_cluster_matching_the_runbook(sim_up: Path) -> Non
     assert c.node("prefill-0").hccn_conf.endswith("nodes/prefill-0/etc/hccn.conf")
 
 
+@pytest.mark.slow
 async def test_faults_set_and_cleared_at_run_time_change_what_the_nodes_answer(
     sim_up: Path,
 ) -> None:
@@ -91,6 +94,7 @@ async def test_faults_set_and_cleared_at_run_time_change_what_the_nodes_answer(
     assert st.returncode == 0 and "decode-0" in st.stdout and "no faults" in st.stdout
 
 
+@pytest.mark.slow
 def test_bad_fault_spec_is_exit_2_with_the_reason(sim_up: Path) -> None:
     r = pdtui("sim", "fault", str(sim_up), "decode-0:99:link-down")
     assert r.returncode == 2
@@ -129,6 +133,7 @@ async def test_simulator_from_a_cluster_keeps_names_soc_npus_and_ips(tmp_path: P
     assert [n.server_index for n in state.nodes] == [25, 26, 27, 28]
 
 
+@pytest.mark.slow
 async def test_generated_clusters_scale_to_32_a3_nodes(tmp_path: Path) -> None:
     spec = generated_spec(32, "A3", 16)
     sim = Simulator(spec, tmp_path / "big.toml", latency_ms=0, address_prefix="127.0.6", port=0)

@@ -101,6 +101,7 @@ def test_hccs_ping_resolves_sdids_in_the_own_pod_and_addresses_anywhere() -> Non
     assert hit is not None and (hit[0].name, hit[1].id) == ("n50", 3)
 
 
+@pytest.mark.slow
 async def test_64_node_inproc_simulator_sweeps_all_1024_devices_ok(tmp_path: Path) -> None:
     sim = Simulator(generated_spec(64, "A3", 16), tmp_path / "c64.toml", latency_ms=0,
                     address_prefix="127.0.45", port=0, inproc=True)

@@ -418,6 +418,7 @@ def test_wrappers_installed(sim: tuple[SimState, Path, Path]) -> None:
         assert conf == render_hccn_conf(load_state(path).node(node))
 
 
+@pytest.mark.slow
 def test_subprocess_tools(sim: tuple[SimState, Path, Path]) -> None:
     _, _, root = sim
     r = sh(root, "decode-0", "hostname; hostname -I; hccn_tool -i 3 -link -g")
@@ -471,6 +472,7 @@ def test_tool_missing(sim: tuple[SimState, Path, Path]) -> None:
     assert sh(root, "decode-0", "hccn_tool -i 0 -link -g").returncode == 0
 
 
+@pytest.mark.slow
 def test_tool_hang_and_slow(sim: tuple[SimState, Path, Path]) -> None:
     s, path, root = sim
     apply_fault(s, "decode-0:tool-hang=npu-smi")

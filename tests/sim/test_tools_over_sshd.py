@@ -40,6 +40,7 @@ def node_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SshdRig
     rig.stop()
 
 
+@pytest.mark.slow
 async def test_fake_tools_answer_through_real_sshd_as_on_an_npu_node(
     node_rig: tuple[SshdRig, Path], tmp_path: Path,
 ) -> None:

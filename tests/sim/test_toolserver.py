@@ -47,6 +47,7 @@ async def call(sim_dir: Path, argv: list[str]) -> tuple[int, bytes, bytes]:
     return proc.returncode, out, err
 
 
+@pytest.mark.slow
 async def test_server_answers_byte_for_byte_like_the_python_tool(sim_dir: Path) -> None:
     direct = [await call(sim_dir, argv) for argv in CALLS]  # no server yet: Python fallback
     server = ToolServer(sim_dir / "state.json")

@@ -313,6 +313,7 @@ def test_port_in_use_fault_and_real_busy_port(tmp_path: Path) -> None:
     assert "OSError: [Errno 98] Address already in use" in proc.text()
 
 
+@pytest.mark.slow
 def test_slow_start(tmp_path: Path) -> None:
     state = sim_state(tmp_path, "prefill-0:slow-start=0.6")
     addr = "127.0.3.8"

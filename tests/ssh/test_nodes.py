@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import asyncssh
+import pytest
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
@@ -19,6 +20,7 @@ def known_hosts(cluster: Path) -> Path:
     return cluster.parent / f"{cluster.stem}.sim" / "known_hosts"
 
 
+@pytest.mark.slow
 def test_every_node_reachable_with_its_data_plane_ip(sim_up: Path) -> None:
     r = pdtui("nodes", str(sim_up))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -28,6 +30,7 @@ def test_every_node_reachable_with_its_data_plane_ip(sim_up: Path) -> None:
     assert lines[-1] == "2/2 nodes reachable and consistent"
 
 
+@pytest.mark.slow
 def test_json_output_has_every_node(sim_up: Path) -> None:
     r = pdtui("nodes", str(sim_up), "--json")
     data = json.loads(r.stdout)
@@ -35,6 +38,7 @@ def test_json_output_has_every_node(sim_up: Path) -> None:
         ("prefill-0", True, "prefill-0", True), ("decode-0", True, "decode-0", True)]
 
 
+@pytest.mark.slow
 def test_a_data_plane_ip_the_node_does_not_have_is_a_finding(sim_up: Path) -> None:
     text = sim_up.read_text().replace('ip = "172.22.0.155"', 'ip = "172.22.0.156"')
     wrong = sim_up.with_name("wrong.toml")
@@ -45,6 +49,7 @@ def test_a_data_plane_ip_the_node_does_not_have_is_a_finding(sim_up: Path) -> No
             " 172.22.0.155)") in r.stdout
 
 
+@pytest.mark.slow
 def test_unknown_host_keys_are_refused_unless_accept_new(sim_up: Path) -> None:
     kh = known_hosts(sim_up)
     original = kh.read_text()
@@ -62,6 +67,7 @@ def test_unknown_host_keys_are_refused_unless_accept_new(sim_up: Path) -> None:
     assert pdtui("nodes", str(sim_up)).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_changed_host_key_is_refused_even_with_accept_new(sim_up: Path) -> None:
     kh = known_hosts(sim_up)
     lines = kh.read_text().splitlines()

@@ -255,6 +255,7 @@ async def test_unknown_bastion_key_names_the_bastion(
 # -- failure isolation -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_unreachable_and_blackholed_nodes_do_not_delay_healthy_one(
     sim_nodes: SimFactory, sim_keys: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -68,6 +68,7 @@ async def test_unknown_host_key_fingerprint_and_trust(sshd_node: SshdRig, tmp_pa
     assert stat.S_IMODE(save.stat().st_mode) == 0o600
 
 
+@pytest.mark.slow
 async def test_100_commands_behind_max_sessions_10(sshd_node: SshdRig, tmp_path: Path) -> None:
     store = store_for(tmp_path, sshd_node)
     for channels in (4, 10, 32):
@@ -121,6 +122,7 @@ async def test_bastion_permit_open_refusal_is_clear(
         assert "far:" in str(ei.value) and "jump host" in str(ei.value)
 
 
+@pytest.mark.slow
 async def test_unreachable_nodes_do_not_delay_sshd_node(
     sshd_node: SshdRig, tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ def host_key(sim: Simulator, node: str) -> asyncssh.SSHKey:
     return asyncssh.read_private_key(sim.dir / "keys" / f"ssh_host_{node}_ed25519_key")
 
 
+@pytest.mark.slow
 async def test_nodes_with_known_keys_connect_and_show_as_connected(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -40,6 +41,7 @@ async def test_nodes_with_known_keys_connect_and_show_as_connected(sim: Simulato
         assert str(table.get_cell("decode-0", "connection")).startswith("● connected")
 
 
+@pytest.mark.slow
 async def test_unknown_host_keys_are_asked_about_with_their_fingerprint(sim: Simulator) -> None:
     known = sim.dir / "known_hosts"
     known.write_text("")
@@ -65,6 +67,7 @@ async def test_unknown_host_keys_are_asked_about_with_their_fingerprint(sim: Sim
     assert (known.stat().st_mode & 0o777) == 0o600
 
 
+@pytest.mark.slow
 async def test_refused_key_leaves_the_node_disconnected(sim: Simulator) -> None:
     (sim.dir / "known_hosts").write_text("")
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
@@ -80,6 +83,7 @@ async def test_refused_key_leaves_the_node_disconnected(sim: Simulator) -> None:
     assert (sim.dir / "known_hosts").read_text() == ""
 
 
+@pytest.mark.slow
 async def test_a_changed_host_key_is_refused_loudly_and_never_offered(sim: Simulator) -> None:
     known = sim.dir / "known_hosts"
     lines = known.read_text().splitlines()
@@ -98,6 +102,7 @@ async def test_a_changed_host_key_is_refused_loudly_and_never_offered(sim: Simul
         assert cell.startswith("✗ failed")
 
 
+@pytest.mark.slow
 async def test_run_all_from_the_overview_passes_every_step(
     sim: Simulator, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -40,6 +40,7 @@ def make_app() -> PdTui:
     "keys", [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
     ids=["overview", "grid", "ranktable", "launch", "console", "log"],
 )
+@pytest.mark.slow
 def test_mode(snap_compare: Snap, keys: tuple[str, ...], monkeypatch: pytest.MonkeyPatch) -> None:
     # The Launch view tails the highlighted process's log over SSH even without connect:
     # the sample's nodes are not ours, and what they answer (or when) is not the picture.
@@ -58,6 +59,7 @@ def test_mode(snap_compare: Snap, keys: tuple[str, ...], monkeypatch: pytest.Mon
     "keys", [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
     ids=["overview", "grid", "ranktable", "launch", "console", "log"],
 )
+@pytest.mark.slow
 def test_mode_at_80x24(snap_compare: Snap, keys: tuple[str, ...],
                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The smallest usual terminal: every mode in the mode bar (short names), F1 in the
@@ -73,6 +75,7 @@ def test_mode_at_80x24(snap_compare: Snap, keys: tuple[str, ...],
     assert snap_compare(make_app(), run_before=steady_cursor, terminal_size=(80, 24))
 
 
+@pytest.mark.slow
 def test_help(snap_compare: Snap) -> None:
     """F1 over the Runbook view: what it does and every key that works there."""
     assert snap_compare(make_app(), press=("f1",), terminal_size=SIZE)
@@ -120,6 +123,7 @@ DIALOGS: dict[str, Callable[[], Screen[Any]]] = {
 
 
 @pytest.mark.parametrize("name", list(DIALOGS))
+@pytest.mark.slow
 def test_dialog(snap_compare: Snap, name: str) -> None:
     """Each dialog over the Runbook view."""
 

@@ -27,6 +27,7 @@ def test_parse() -> None:
     assert str(parse(":frobnicate")).startswith("unknown command 'frobnicate': try check,")
 
 
+@pytest.mark.slow
 async def test_colon_launch_asks_on_the_launch_view_and_a_bad_line_says_why(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The sample's nodes are not ours: the Launch view must not tail their logs.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
+import pytest
 from simdata import runbook_sim
 from textual.widgets import DataTable, Input
 
@@ -27,6 +28,7 @@ def rows(app: PdTui) -> list[str]:
     return [str(table.get_row_at(i)[-1]) for i in range(table.row_count)]
 
 
+@pytest.mark.slow
 async def test_the_log_keeps_up_after_it_is_full_and_filters(tmp_path: Path) -> None:
     async with runbook_sim(tmp_path, "127.0.48") as sim:
         cluster = load(sim.cluster_file)

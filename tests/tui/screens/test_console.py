@@ -48,6 +48,7 @@ def status(app: PdTui) -> str:
     return str(app.screen.query_one("#console-status", Static).render())
 
 
+@pytest.mark.slow
 async def test_send_streams_the_answer_and_shows_timings(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(140, 40)) as pilot:

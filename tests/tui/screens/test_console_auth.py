@@ -47,6 +47,7 @@ def cluster_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.mark.slow
 async def test_curl_view_and_history_hide_the_key(cluster_file: Path) -> None:
     # The proxy's node does not answer SSH (a closed loopback port): the send fails, after
     # the prompt went into the history.

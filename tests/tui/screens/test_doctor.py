@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from simdata import runbook_sim
 from textual.widgets import DataTable, OptionList
 
@@ -18,6 +19,7 @@ from pdtui.tui.screens.overview import OverviewScreen
 from tui.pilot_helpers import wait_for
 
 
+@pytest.mark.slow
 async def test_doctor_step_lists_live_findings_and_enter_goes_to_the_fix(tmp_path: Path) -> None:
     async with runbook_sim(tmp_path, "127.0.62") as sim:
         cluster = load(sim.cluster_file)

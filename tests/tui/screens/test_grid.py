@@ -41,6 +41,7 @@ async def open_grid(app: PdTui, pilot: Pilot[None]) -> GridScreen:
     return screen
 
 
+@pytest.mark.slow
 async def test_grid_fills_from_a_sweep_and_marks_the_faulty_device(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
@@ -51,6 +52,7 @@ async def test_grid_fills_from_a_sweep_and_marks_the_faulty_device(sim: Simulato
         assert cell(app, "decode-0", "summary").startswith("✗ 15/16 ok  1 fail")
 
 
+@pytest.mark.slow
 async def test_refresh_picks_up_a_new_fault(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
@@ -63,6 +65,7 @@ async def test_refresh_picks_up_a_new_fault(sim: Simulator) -> None:
                        and cell(app, "prefill-0", "d5") == "✗ FAIL")
 
 
+@pytest.mark.slow
 async def test_moving_over_a_cell_explains_it_and_enter_shows_raw_output(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
@@ -80,6 +83,7 @@ async def test_moving_over_a_cell_explains_it_and_enter_shows_raw_output(sim: Si
         assert isinstance(app.screen, GridScreen)
 
 
+@pytest.mark.slow
 async def test_failing_only_hides_healthy_nodes_and_cells(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
@@ -92,6 +96,7 @@ async def test_failing_only_hides_healthy_nodes_and_cells(sim: Simulator) -> Non
         assert table.row_count == 2
 
 
+@pytest.mark.slow
 async def test_ping_shows_the_matrix(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
@@ -102,6 +107,7 @@ async def test_ping_shows_the_matrix(sim: Simulator) -> None:
         assert str(matrix.get_row_at(0)[2]).startswith("✓ 16/16")
 
 
+@pytest.mark.slow
 async def test_the_ping_summary_goes_when_the_health_under_it_changes(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
@@ -121,6 +127,7 @@ async def test_the_ping_summary_goes_when_the_health_under_it_changes(sim: Simul
         assert "pings " not in str(status.render()) and app.live.pings == []
 
 
+@pytest.mark.slow
 async def test_the_runbooks_last_check_shows_at_once_and_its_age_moves() -> None:
     import time
 
@@ -144,6 +151,7 @@ async def test_the_runbooks_last_check_shows_at_once_and_its_age_moves() -> None
         await wait_for(pilot, lambda: cell(app, "prefill-0", "summary").endswith("2h"))
 
 
+@pytest.mark.slow
 async def test_compact_mode_for_a_narrow_terminal(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pdtui.cluster import load
 from pdtui.settings import Settings
 from pdtui.tui.app import PdTui
@@ -12,6 +14,7 @@ from pdtui.tui.screens.help import HelpScreen
 RUNBOOK = Path(__file__).resolve().parents[3] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
 
+@pytest.mark.slow
 async def test_help_lists_the_views_own_keys_first_under_its_title() -> None:
     app = PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False)
     async with app.run_test(size=(120, 50)) as pilot:

@@ -43,6 +43,7 @@ def state(app: PdTui, name: str) -> str:
     return str(app.screen.query_one("#processes", DataTable).get_cell(name, "state"))
 
 
+@pytest.mark.slow
 async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(150, 45)) as pilot:
@@ -80,6 +81,7 @@ async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
                                           for n in ("prefill-0", "decode-0", "proxy")))
 
 
+@pytest.mark.slow
 async def test_a_failure_only_the_plog_has_names_its_file_and_p_opens_the_cann_log(
         sim: Simulator) -> None:
     with modify_state(sim.state_path) as st:
@@ -108,6 +110,7 @@ def cells(app: PdTui, name: str) -> tuple[str, str, str]:
     return tuple(str(table.get_cell(name, c)) for c in ("state", "stage", "pid"))  # type: ignore[return-value]
 
 
+@pytest.mark.slow
 async def test_a_restart_never_shows_failed_a_stop_clears_stage_and_pid_and_hidden_polls_nothing(
         sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Static
 
 from pdtui.cluster import load
@@ -32,6 +33,7 @@ def cell(app: PdTui, table: str, row: str, column: str) -> str:
     return str(app.screen.query_one(f"#{table}", DataTable).get_cell(row, column))
 
 
+@pytest.mark.slow
 async def test_a_decode_stopped_after_a_passing_run_shows_stopped_with_the_reason() -> None:
     app = PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False)
     async with app.run_test(size=(160, 50)) as pilot:

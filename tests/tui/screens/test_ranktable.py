@@ -38,6 +38,7 @@ async def generated(app: PdTui, pilot: Pilot[None]) -> RanktableScreen:
     return screen
 
 
+@pytest.mark.slow
 async def test_generate_edit_save_and_push(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -92,6 +93,7 @@ async def test_generate_edit_save_and_push(sim: Simulator) -> None:
         assert Path(cluster.ranktable_path(n)).read_text() == screen.path.read_text()
 
 
+@pytest.mark.slow
 async def test_add_remove_and_move_renumber_cluster_ids(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(160, 50)) as pilot:
