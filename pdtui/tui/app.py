@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
@@ -89,6 +90,11 @@ def to_textual_theme(spec: ThemeSpec) -> Theme:
     )
 
 
+def toast_topic(title: str, message: str) -> str:
+    """What a toast is about: its title, else its text up to the first colon."""
+    return title or message.split(":", 1)[0]
+
+
 class PdTui(App[None]):
     """Terminal control panel for PD-disaggregated vLLM-Ascend."""
 
@@ -155,6 +161,19 @@ class PdTui(App[None]):
             self.sub_title = cluster.name
         wanted = settings.theme
         self.theme = wanted if wanted in self.available_themes else "textual-dark"
+
+    def notify(self, message: str, *, title: str = "",
+               severity: SeverityLevel = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Toasts do not stack up: one per topic (its title, else its text up to the first
+        colon) replaces the previous of the same topic."""
+        topic = toast_topic(title, message)
+        old = [n for n in self._notifications if toast_topic(n.title, n.message) == topic]
+        for n in old:
+            self._unnotify(n, refresh=False)
+        if old:
+            self._refresh_notifications()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(HEALTH_VARIABLES)

@@ -26,6 +26,7 @@ def make_app(**kw: object) -> PdTui:
                  **kw)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 async def test_every_mode_is_reached_by_f_key_and_number_key() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -39,6 +40,7 @@ async def test_every_mode_is_reached_by_f_key_and_number_key() -> None:
             assert app.current_mode == mode
 
 
+@pytest.mark.slow
 async def test_f_keys_switch_modes_even_while_a_text_input_has_focus() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -64,6 +66,7 @@ async def test_overview_shows_the_cluster_nodes_and_instances() -> None:
         assert app.sub_title == "deepseek-v3.2-a3-1p1d"
 
 
+@pytest.mark.slow
 async def test_help_shows_the_view_description_and_keys_and_closes_with_escape() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -83,6 +86,7 @@ async def test_app_without_a_cluster_says_how_to_get_one() -> None:
         assert "pdtui demo" in str(app.screen.query_one(".placeholder").render())
 
 
+@pytest.mark.slow
 async def test_actions_without_a_cluster_do_nothing_and_report_nothing() -> None:
     app = PdTui(None, settings=Settings(), persist_settings=False)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -98,6 +102,7 @@ def test_shipped_themes_load_including_colour_blind_and_high_contrast() -> None:
     assert {"pdtui-dark", "pdtui-colorblind", "pdtui-high-contrast", "pdtui-light"} <= names
 
 
+@pytest.mark.slow
 async def test_every_theme_renders_and_the_choice_is_remembered() -> None:
     app = PdTui(load(RUNBOOK), settings=Settings(), connect=False)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -120,6 +125,7 @@ def test_a_broken_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
     assert any("bad.toml: primary" in p for p in problems)
 
 
+@pytest.mark.slow
 async def test_a_failing_background_worker_is_shown_not_fatal() -> None:
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -134,6 +140,7 @@ async def test_a_failing_background_worker_is_shown_not_fatal() -> None:
                    for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_a_failing_worker_of_a_screen_is_shown_too() -> None:
     """Worker messages do not bubble from a screen to the app; the screen forwards them."""
     app = make_app()
@@ -151,6 +158,7 @@ async def test_a_failing_worker_of_a_screen_is_shown_too() -> None:
                    for n in app._notifications)
 
 
+@pytest.mark.slow
 async def test_f8_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDTUI_SCREENSHOT_DIR", str(tmp_path / "shots"))
     app = make_app()
@@ -165,6 +173,23 @@ async def test_f8_saves_the_screen_as_svg(tmp_path: Path, monkeypatch: pytest.Mo
     assert said == [f"saved {shots[0]}"]
 
 
+async def test_toasts_do_not_stack_up_one_per_topic_replaces_the_last() -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(4):
+            app.screen.notify("a sweep is already running")  # a key held down
+            await pilot.pause()
+        app.notify("decode-0: start failed", severity="error")
+        await pilot.pause()
+        app.notify("decode-0: stopped")  # the same topic: the newer news wins
+        app.notify("saved a.svg", title="Screenshot")
+        await pilot.pause()
+        app.notify("saved b.svg", title="Screenshot")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+    assert said == ["a sweep is already running", "decode-0: stopped", "saved b.svg"]
+
+
 def test_screenshots_go_under_the_data_folder_by_default(monkeypatch: pytest.MonkeyPatch,
                                                           tmp_path: Path) -> None:
     from pdtui.tui.app import screenshot_dir
@@ -175,6 +200,7 @@ def test_screenshots_go_under_the_data_folder_by_default(monkeypatch: pytest.Mon
     assert screenshot_dir() == tmp_path / ".local" / "share" / "pdtui" / "screenshots"
 
 
+@pytest.mark.slow
 async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
     from pdtui.tui.screens.dialogs import ConfirmScreen
 
@@ -211,6 +237,7 @@ def test_non_utf8_theme_and_settings_files_are_reported_not_fatal(
     assert settings == Settings() and warning is not None and "ignored" in warning
 
 
+@pytest.mark.slow
 def test_the_app_module_leaves_the_other_views_and_httpx_for_later() -> None:
     """Start-up: only the first view (Runbook) is imported with the app; every other view, and
     the HTTP client the console needs, when first shown."""
@@ -241,6 +268,7 @@ sys.exit(main([sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 def test_the_first_frame_is_painted_before_the_ssh_library_is_loaded(tmp_path: Path) -> None:
     """Start-up, in a real terminal: the Runbook view is painted first; SSH (asyncssh, the
     pool, launch) and HTTP are imported after it, when the pool opens."""
