@@ -37,9 +37,8 @@ def _dry_run(cluster: Cluster, only: list[str] | None) -> int:
     from pdtui.launch.control import launchables
     from pdtui.launch.plan import render_script
 
-    for i in launchables(cluster, only):
-        print(f"# {i.name} on {i.node} ({i.url})")
-        print(render_script(i.env, i.argv))
+    for i in launchables(cluster, only):  # the shebang on line 1: each is a script as is
+        print(render_script(i.env, i.argv, comment=f"{i.name} on {i.node} ({i.url})"))
     return EXIT_OK
 
 

@@ -85,9 +85,11 @@ def _group_flags(argv: list[str]) -> list[list[str]]:
     return groups
 
 
-def render_script(env: dict[str, str], argv: list[str], *, indent: str = "") -> str:
-    """``#!/bin/bash``, one ``export`` per variable, then the command over ``\\`` lines."""
-    lines = ["#!/bin/bash", ""]
+def render_script(env: dict[str, str], argv: list[str], *, indent: str = "",
+                  comment: str | None = None) -> str:
+    """``#!/bin/bash`` (always line 1), ``# comment``, one ``export`` per variable, then the
+    command over ``\\`` lines."""
+    lines = ["#!/bin/bash", *([f"# {comment}"] if comment else []), ""]
     if env:
         lines.extend(f"export {k}={shlex.quote(v)}" for k, v in env.items())
         lines.append("")
