@@ -118,7 +118,7 @@ async def run_all(
     ranktable_file: Path | None = None,
     model: LiveModel | None = None,
 ) -> RunbookReport:
-    """Run every step in order; stop at the first failure (later steps stay pending).
+    """Run every step in order; stop at the first failure (later steps are skipped).
 
     ``on_step`` sees every change of a step (its state, then its sub-steps while it runs);
     ``model``, when given, is fed each step and what the steps learn (NPU samples, process
@@ -141,6 +141,8 @@ async def run_all(
         step.seconds = time.monotonic() - t0
         feed.mark(step, state, reason)
         if state == "failed":
+            for later in steps[steps.index(step) + 1:]:  # shown as skipped, and why
+                feed.mark(later, "skipped", f"not run: {step.title} failed")
             break
     report.seconds = time.monotonic() - t_all
     if model is not None:

@@ -110,7 +110,8 @@ async def test_a_link_down_fails_at_the_network_step_and_launches_nothing(rig) -
     assert failed is not None and failed.key == "network"
     assert "decode-0:3" in (failed.reason or "") and "link DOWN" in (failed.reason or "")
     assert (failed.reason or "").startswith("1 device not ok; first decode-0:3")
-    assert [s.state for s in report.steps[1:]] == ["pending"] * 7
+    assert [s.state for s in report.steps[1:]] == ["skipped"] * 7
+    assert report.steps[-1].reason == "not run: NPU network and pings failed"
 
 
 @pytest.mark.slow
@@ -128,7 +129,7 @@ async def test_a_doctor_error_stops_the_runbook_before_launch(rig) -> None:  # t
     assert failed is not None and failed.key == "doctor", [(s.key, s.state) for s in report.steps]
     assert (failed.reason or "").startswith("port-in-use: node decode-0: port")
     assert "fix:" in (failed.reason or "")
-    assert [s.state for s in report.steps if s.key in ("prefill", "decode")] == ["pending"] * 2
+    assert [s.state for s in report.steps if s.key in ("prefill", "decode")] == ["skipped"] * 2
 
 
 @pytest.mark.slow
