@@ -369,6 +369,7 @@ def test_percentile() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 90) == pytest.approx(4.6)
 
 
+@pytest.mark.slow
 async def test_load_test(pd: PD, client: httpx.AsyncClient) -> None:
     seen: list[Result] = []
     req = Request("completion", "Tell me a story", MODEL, max_tokens=16)
@@ -455,6 +456,7 @@ def test_health_report_lines_and_the_smallest_max_model_len() -> None:
     assert HealthReport().max_model_len is None
 
 
+@pytest.mark.slow
 async def test_health_report_on_nodes_where_nothing_serves_says_so_per_endpoint(
         tmp_path: Path) -> None:
     sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,

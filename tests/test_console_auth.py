@@ -215,6 +215,7 @@ async def test_a_wrong_key_echoed_by_the_server_is_masked_in_the_error(
     assert WRONG not in md.read_text() and WRONG not in js.read_text()
 
 
+@pytest.mark.slow
 async def test_health_checks_and_load_test_send_the_key(
         auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:

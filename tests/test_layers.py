@@ -69,6 +69,7 @@ def test_app_modules_never_load_the_simulator() -> None:
     assert hits == [], f"the app loaded {hits}"
 
 
+@pytest.mark.slow
 def test_fake_proxy_is_standalone() -> None:
     """The fake proxy mirrors vllm-ascend's example script and runs without pdtui installed."""
     path = str(ROOT / "pdtui/sim/proxy.py")

@@ -60,6 +60,7 @@ def test_unreachable_node_is_reported_not_fatal(sim_up: Path) -> None:
     assert nodes["prefill-0"]["state"] == "ok"
 
 
+@pytest.mark.slow
 def test_bad_cluster_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "c.toml"
     bad.write_text("[cluster]\n")

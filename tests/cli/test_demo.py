@@ -25,6 +25,7 @@ def test_a_second_demo_gets_its_own_folder(tmp_path: Path) -> None:
     lock3.close()
 
 
+@pytest.mark.slow
 def test_a_busy_dir_given_by_hand_is_refused_with_what_to_do(tmp_path: Path) -> None:
     lock = claim(tmp_path / "d")
     r = subprocess.run([sys.executable, "-m", "pdtui", "demo", "--dir", str(tmp_path / "d")],

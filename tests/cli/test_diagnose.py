@@ -20,6 +20,7 @@ def pdtui(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
                           capture_output=True, input=stdin, timeout=60)
 
 
+@pytest.mark.slow
 def test_json_is_exactly_the_documented_shape_and_a_fatal_finding_exits_1() -> None:
     r = pdtui(str(REAL / "port-in-use-api-restart-7514.log"),
               str(REAL / "plog-port16666-listen-fail-4725.log"),
@@ -40,6 +41,7 @@ def test_json_is_exactly_the_documented_shape_and_a_fatal_finding_exits_1() -> N
     assert proxy["kind"] == "proxy" and proxy["findings"][0]["id"] == "proxy-400"
 
 
+@pytest.mark.slow
 def test_a_clean_start_exits_0_with_its_timeline_capture_and_ranks() -> None:
     r = pdtui(str(REAL / "dp4-aclgraph-moe-2125.log"))
     assert r.returncode == 0, r.stderr

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -14,6 +16,7 @@ def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60)
 
 
+@pytest.mark.slow
 def test_import_reads_the_runbook_scripts_and_warns_about_their_slips(tmp_path: Path) -> None:
     scripts = sorted((ROOT / "tests" / "fixtures" / "scripts").glob("runbook-*.sh"))
     out = tmp_path / "imported.toml"
@@ -25,6 +28,7 @@ def test_import_reads_the_runbook_scripts_and_warns_about_their_slips(tmp_path: 
     assert v.returncode == 0 and "prefill prefill-0    on prefill-0    port 8000" in v.stdout
 
 
+@pytest.mark.slow
 def test_only_the_prefill_script_says_the_decode_script_is_missing(tmp_path: Path) -> None:
     script = ROOT / "tests" / "fixtures" / "scripts" / "runbook-prefill.sh"
     out = tmp_path / "imported.toml"

@@ -22,6 +22,7 @@ def test_version() -> None:
     assert r.returncode == 0 and r.stdout.strip() == f"pdtui {__version__}"
 
 
+@pytest.mark.slow
 def test_opening_a_bad_file_in_the_app_fails_before_the_screen(tmp_path: Path) -> None:
     bad = tmp_path / "c.toml"
     bad.write_text("[cluster\n")
@@ -59,6 +60,7 @@ def _modules_after(*argv: str) -> set[str]:
     return set(json.loads(r.stdout.splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_help_and_version_import_no_command_module() -> None:
     for argv in (["--help"], ["--version"]):
         loaded = _modules_after(*argv)

@@ -76,6 +76,7 @@ def test_lint_without_cluster_checks_the_shape(tmp_path: Path) -> None:
     assert r.returncode == 2 and "broken.json" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_a_cluster_without_a_ranktable_section_is_a_clear_error() -> None:
     root = Path(__file__).resolve().parents[2]
     r = pdtui("ranktable", "generate", str(root / "sample_clusters" / "mooncake-a3-2p1d.toml"))

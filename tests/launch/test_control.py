@@ -126,6 +126,7 @@ def test_only_selects_processes_instances_roles_and_the_proxy() -> None:
     assert os.environ.get("PDTUI_SIM_VLLM_SPEED") is None
 
 
+@pytest.mark.slow
 async def test_a_long_running_server_stays_ready_however_long_its_log(rig) -> None:  # type: ignore[no-untyped-def]
     from pdtui.launch.control import Launchable, process_status
     from pdtui.launch.run import start
@@ -149,6 +150,7 @@ async def test_a_long_running_server_stays_ready_however_long_its_log(rig) -> No
     assert len(st.log_tail) == 20
 
 
+@pytest.mark.slow
 async def test_plogs_go_to_the_run_folder_unless_set(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from pdtui.launch.run import run_dir, start
 

@@ -172,6 +172,7 @@ def test_the_readme_table_lists_every_finding_with_its_source() -> None:
 
 @given(st.lists(st.sampled_from(["EI0006", "weights took", "(EZ", "x", " ", "Avg"]),
                 max_size=6), st.text(max_size=30))
+@pytest.mark.slow
 def test_the_literal_trie_matches_exactly_when_a_word_is_in_the_line(parts: list[str],
                                                                      noise: str) -> None:
     from pdtui.launch.logs.lines import literal_regex

@@ -78,6 +78,7 @@ async def test_env_problems_bad_nic_foreign_ip_and_proxy_variables(rig) -> None:
     assert any("http_proxy is set in [env]" in m for m in got)
 
 
+@pytest.mark.slow
 async def test_the_doctors_errors_are_preflight_errors_of_their_process(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = rig
     for n in cluster.nodes:

@@ -68,6 +68,7 @@ async def test_a_process_survives_the_connection_dropping(rig) -> None:  # type:
     assert await stop(pool, node, cluster.name, "survivor", grace=5) == "stopped"
 
 
+@pytest.mark.slow
 async def test_exit_status_is_recorded(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _sim = rig
     node = cluster.node("prefill-0")

@@ -296,6 +296,7 @@ def test_worst_order() -> None:
 
 
 @given(st.lists(st.sampled_from(STATE_ORDER)))
+@pytest.mark.slow
 def test_worst_is_max_by_order(states: list[str]) -> None:
     expected = max(states, key=STATE_ORDER.index) if states else "ok"
     assert worst(states) == expected

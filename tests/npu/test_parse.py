@@ -472,6 +472,7 @@ def test_parse_ping_is_total(text: str, stderr: str, rc: int | None, kind: Any) 
 
 @settings(max_examples=200, deadline=None)
 @given(text=texts, n=st.integers(-10, 10**6))
+@pytest.mark.slow
 def test_assembly_is_total(text: str, n: int) -> None:
     r = Raw("x", 0, text, text)
     device_from_raw(0, {k: r for k in ("lldp", "link", "net_health", "netdetect", "gateway",

@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -300,6 +301,7 @@ _BASE = generate(_RUNBOOK[0], _RUNBOOK[2])
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutations(_BASE))
+@pytest.mark.slow
 def test_mutation_gives_exactly_the_matching_errors(
         case: tuple[str, dict[str, Any], Expect]) -> None:
     kind, rt, expected = case

@@ -78,6 +78,7 @@ def proxy_server(rig: tuple[cl.Cluster, SshPool]) -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("dead_proxy_env", "proxy_server")
+@pytest.mark.slow
 async def test_health_and_the_runbook_prompt_ignore_http_proxy(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = rig
     report = await health_report(pool, cluster)

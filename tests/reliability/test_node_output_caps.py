@@ -52,6 +52,7 @@ async def peak_of(work: Awaitable[T]) -> tuple[T, int]:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 async def test_a_command_printing_1_gib_is_cut_and_memory_stays_flat(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool, _ = rig
     node = target(cluster.node("decode-0"))

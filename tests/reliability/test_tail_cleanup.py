@@ -89,6 +89,7 @@ async def _until_waiting(task: asyncio.Future[LogLine | None]) -> AsyncIterator[
         yield None
 
 
+@pytest.mark.slow
 async def test_pdtui_logs_follow_leaves_no_tail_after_ctrl_c(sim: Simulator) -> None:
     cluster = cl.load(sim.cluster_file)
     name, log = planted_log(cluster)

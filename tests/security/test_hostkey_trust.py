@@ -21,6 +21,7 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
         yield s
 
 
+@pytest.mark.slow
 async def test_a_host_key_whose_type_changed_gets_the_changed_key_guidance(
     sim: Simulator,
 ) -> None:

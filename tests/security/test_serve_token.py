@@ -130,6 +130,7 @@ def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch)
     assert len(calls) == 3
 
 
+@pytest.mark.slow
 async def test_the_page_needs_the_token_and_a_valid_one_sets_a_strict_httponly_cookie(
         served: Served) -> None:
     for url in (f"{served.base}/", f"{served.base}/?token=wrong",
@@ -147,6 +148,7 @@ async def test_the_page_needs_the_token_and_a_valid_one_sets_a_strict_httponly_c
     assert await _no_process_started(served)
 
 
+@pytest.mark.slow
 async def test_a_foreign_host_gets_nothing_even_with_the_token(served: Served) -> None:
     """DNS rebinding: evil.example resolved to 127.0.0.1 sends its own name as Host."""
     for host in ("evil.example", f"evil.example:{served.guard.port}", "127.0.0.1:1",
@@ -158,6 +160,7 @@ async def test_a_foreign_host_gets_nothing_even_with_the_token(served: Served) -
     assert await _no_process_started(served)
 
 
+@pytest.mark.slow
 async def test_a_websocket_without_the_token_starts_nothing(served: Served) -> None:
     ws = f"ws://127.0.0.1:{served.guard.port}/ws"
     assert await _ws_status(served, ws, served.headers()) == 403
@@ -183,6 +186,7 @@ async def test_a_foreign_or_missing_origin_starts_nothing_even_with_the_token(
     assert await _no_process_started(served)
 
 
+@pytest.mark.slow
 async def test_the_served_origin_with_the_token_or_its_cookie_starts_the_app(
         served: Served) -> None:
     """The positive control: the same requests as above, done right, do start the command."""

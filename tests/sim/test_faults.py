@@ -268,5 +268,6 @@ def specs(draw: st.DrawFn) -> str:
 
 
 @given(specs())
+@pytest.mark.slow
 def test_fault_spec_round_trip(spec: str) -> None:
     assert str(parse_fault(spec)) == spec

@@ -99,6 +99,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             proc.stop()
 
 
+@pytest.mark.slow
 def test_instances_checked_the_ranktable(cluster: Cluster) -> None:
     assert "local device info: server_id 172.22.0.218, device_id 0, device_ip 29.1.1.100" \
         in cluster.p.text()
@@ -170,6 +171,7 @@ def test_healthcheck_models_and_error_forwarding(cluster: Cluster) -> None:
         assert "maximum context length is 32768" in r.json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_kv_link_broken_fails_the_request(cluster: Cluster) -> None:
     with modify_state(cluster.state) as st:
         apply_fault(st, "decode-0:kv-link-broken")
@@ -231,6 +233,7 @@ async def test_unreachable_backend_gives_500() -> None:
                             "failed": ["10.9.9.9:1", "10.9.9.8:1"]}
 
 
+@pytest.mark.slow
 def test_cached_tokens_injection() -> None:
     ev = b'data: {"choices": [], "usage": {"prompt_tokens": 3, "prompt_tokens_details": null}}'
     out = proxy_mod._fix_event(ev, 7)

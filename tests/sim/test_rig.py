@@ -103,11 +103,13 @@ def test_bad_fault_spec_is_exit_2_with_the_reason(sim_up: Path) -> None:
     assert r.returncode == 2 and "valid kinds" in r.stderr
 
 
+@pytest.mark.slow
 def test_sim_commands_on_a_cluster_that_is_not_simulated_exit_2() -> None:
     r = pdtui("sim", "fault", str(MOONCAKE), "decode-0:1:link-down")
     assert r.returncode == 2 and "not a simulated cluster" in r.stderr
 
 
+@pytest.mark.slow
 def test_sim_up_with_an_invalid_source_cluster_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[cluster]\nname = 1\n")

@@ -433,6 +433,7 @@ def test_subprocess_tools(sim: tuple[SimState, Path, Path]) -> None:
     assert len(r.stdout.splitlines()) == 16
 
 
+@pytest.mark.slow
 def test_subprocess_ping_between_nodes(sim: tuple[SimState, Path, Path]) -> None:
     s, path, root = sim
     d1 = s.node("decode-0").devices[1].roce_ip
@@ -486,6 +487,7 @@ def test_tool_hang_and_slow(sim: tuple[SimState, Path, Path]) -> None:
     assert time.monotonic() - t0 >= 0.4
 
 
+@pytest.mark.slow
 def test_latency(tmp_path: Path) -> None:
     s = cluster(latency_ms=300)
     path = tmp_path / "s.json"

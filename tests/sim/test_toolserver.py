@@ -67,6 +67,7 @@ async def test_a_stale_port_file_falls_back_to_the_python_tool(sim_dir: Path) ->
     assert (rc, out) == (0, b"link status: UP\n")
 
 
+@pytest.mark.slow
 async def test_a_hanging_tool_never_answers_until_killed(sim_dir: Path) -> None:
     state = load_state(sim_dir / "state.json")
     apply_fault(state, "prefill-0:tool-hang=hccn_tool")

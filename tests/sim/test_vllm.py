@@ -209,6 +209,7 @@ def test_prefill_role_answer_without_connector_is_plain(server: tuple[Proc, str]
 # --------------------------------------------------------------------------- one-shot processes
 
 
+@pytest.mark.slow
 def test_sigterm_graceful(tmp_path: Path) -> None:
     addr = "127.0.3.3"
     proc = Proc(vllm_argv("m", "--port", str(free_port(addr))),
@@ -277,6 +278,7 @@ def test_llmdatadist_needs_ranktable_env(tmp_path: Path) -> None:
             "DISAGGREGATED_PREFILL_RANK_TABLE_PATH") in text
 
 
+@pytest.mark.slow
 def test_llmdatadist_server_id_must_match(tmp_path: Path) -> None:
     rt = tmp_path / "ranktable.json"
     rt.write_text(json.dumps({
@@ -295,6 +297,7 @@ def test_llmdatadist_server_id_must_match(tmp_path: Path) -> None:
             in proc.text())
 
 
+@pytest.mark.slow
 def test_port_in_use_fault_and_real_busy_port(tmp_path: Path) -> None:
     state = sim_state(tmp_path, "decode-0:port-in-use")
     addr = "127.0.3.7"
@@ -359,6 +362,7 @@ def test_unknown_flag_is_an_argparse_error(capsys: pytest.CaptureFixture[str]) -
     assert vllm.main(["serve", "m", "--trust-remote-code=yes"]) == 2
 
 
+@pytest.mark.slow
 def test_textgen_is_deterministic() -> None:
     a, fa = textgen.reply("Who are you?", 50)
     b, _ = textgen.reply("Who are you?", 80)

@@ -324,6 +324,7 @@ async def test_reconnect_after_loss_with_backoff(
 # -- commands ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_command_timeout_does_not_kill_remote(
     sim_nodes: SimFactory, sim_keys: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -358,6 +359,7 @@ async def test_argv_quoting_runs_nothing(
     assert not list(tmp_path.glob("*touch*"))
 
 
+@pytest.mark.slow
 async def test_channel_budget_and_refused_opens_are_retried(
     sim_nodes: SimFactory, sim_keys: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -373,6 +375,7 @@ async def test_channel_budget_and_refused_opens_are_retried(
         assert node.connections == 1
 
 
+@pytest.mark.slow
 async def test_stream_lines_live_exit_status_and_cancel(
     sim_nodes: SimFactory, sim_keys: tuple[Path, Path], tmp_path: Path
 ) -> None:

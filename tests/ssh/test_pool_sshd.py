@@ -149,6 +149,7 @@ async def test_unreachable_nodes_do_not_delay_sshd_node(
         hole.close()
 
 
+@pytest.mark.slow
 async def test_timeout_quoting_put_stream_forward(
     sshd_node: SshdRig, tmp_path: Path, user_dir: Path
 ) -> None:

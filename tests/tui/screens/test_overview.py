@@ -77,6 +77,7 @@ async def test_a_decode_stopped_after_a_passing_run_shows_stopped_with_the_reaso
                 "172.22.0.155:8000") in proxy
 
 
+@pytest.mark.slow
 async def test_a_failure_without_a_reason_still_says_something() -> None:
     app = PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False)
     async with app.run_test(size=(160, 50)) as pilot:
