@@ -21,6 +21,7 @@ from pdtui.cli.common import (
 
 if TYPE_CHECKING:
     from pdtui.cluster import Cluster
+    from pdtui.live import LiveModel
     from pdtui.npu.health import CheckReport
 
 
@@ -62,17 +63,32 @@ def _show(report: CheckReport, ns: argparse.Namespace, color: bool) -> None:
     print(render(report, color=color) + (f"\n[{stamp}]" if ns.watch else ""), flush=True)
 
 
+def watched(model: LiveModel, cluster: Cluster, report: CheckReport) -> CheckReport:
+    """What ``--watch`` shows: the live model's NPU samples (the app's own picture), fed
+    with ``report``; pings are dropped when the health under them changed."""
+    from pdtui.npu.health import CheckReport
+
+    model.apply_npu(report.nodes, pings=report.pings if report.pings else None)
+    nodes = [model.npu[n.name].health for n in cluster.nodes if n.name in model.npu]
+    return CheckReport(cluster.name, nodes, list(model.pings), report.started_at,
+                       report.seconds)
+
+
 async def _sweeps(cluster: Cluster, ns: argparse.Namespace, color: bool) -> int:
     import asyncio
 
+    from pdtui.live import LiveModel
     from pdtui.npu.health import check
     from pdtui.ssh.remote import pool_for
 
+    model = LiveModel()
     async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
         while True:
             report = await check(pool, cluster, ping=ns.ping,
                                  ping_mode="all" if ns.ping_all else "peers",
                                  cap=ns.cap, timeout=ns.tool_timeout)
+            if ns.watch is not None:
+                report = watched(model, cluster, report)
             _show(report, ns, color)
             if ns.watch is None:
                 return EXIT_FINDINGS if _failed(report) else EXIT_OK

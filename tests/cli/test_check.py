@@ -66,3 +66,29 @@ def test_bad_cluster_file_exits_2(tmp_path: Path) -> None:
     bad.write_text("[cluster]\n")
     r = pdtui("check", str(bad))
     assert r.returncode == 2 and "c.toml: cluster.name: missing required key" in r.stderr
+
+
+def test_watch_shows_the_live_model_and_drops_pings_when_health_changes() -> None:
+    """``--watch`` renders the live model's samples, as the app does: a newer sweep replaces
+    a node's sample, and the pings go once the health under them changed."""
+    from dataclasses import replace
+
+    from pdtui.cli.check import watched
+    from pdtui.cluster import load
+    from pdtui.live import LiveModel
+    from pdtui.npu.health import CheckReport
+    from pdtui.npu.model import NodeHealth, PingResult, Raw
+
+    cluster = load(Path(__file__).resolve().parents[2] / "sample_clusters"
+                   / "deepseek-v3.2-a3-1p1d.toml")
+    names = [n.name for n in cluster.nodes]
+    first = [NodeHealth(name=n, soc="A3", reachable=True, taken_at=10.0) for n in names]
+    ping = PingResult(names[0], 0, names[1], 0, "10.0.0.2", 3, 3, 0.0, 0.1, True, None,
+                      Raw("hccn_tool -i 0 -ping -g address 10.0.0.2", 0, "", ""))
+    model = LiveModel(clock=lambda: 11.0)
+    shown = watched(model, cluster, CheckReport(cluster.name, first, [ping]))
+    assert [n.name for n in shown.nodes] == names and shown.pings == [ping]
+    later = [replace(first[0], taken_at=20.0, reachable=False, error="ssh: timed out"),
+             replace(first[1], taken_at=20.0)]
+    shown = watched(model, cluster, CheckReport(cluster.name, later))
+    assert shown.nodes[0].error == "ssh: timed out" and shown.pings == []
