@@ -54,8 +54,21 @@ RUNBOOK_LOOPS = (
 def simulator(n: int, latency: int, inproc: bool, workdir: Path) -> Iterator[Path]:
     """`pdtui sim up` in its own process; yields the cluster file it wrote."""
     cluster = workdir / f"bench{n}{'-inproc' if inproc else ''}.toml"
-    argv = [sys.executable, "-m", "pdtui", "sim", "up", "--write-cluster", str(cluster),
-            "--latency-ms", str(latency), "--address-prefix", "127.0.10", "--port", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pdtui",
+        "sim",
+        "up",
+        "--write-cluster",
+        str(cluster),
+        "--latency-ms",
+        str(latency),
+        "--address-prefix",
+        "127.0.10",
+        "--port",
+        "0",
+    ]
     if n != 2:  # 2: the runbook's own 1P1D layout
         argv += ["--nodes", str(n)]
     if inproc:
@@ -102,8 +115,14 @@ async def runbook_time(cluster: Cluster, cluster_file: Path) -> float:
     for node in cluster.nodes:  # node after node, as the runbook does it
         cmd = RUNBOOK_LOOPS.replace("{conf}", node.hccn_conf)
         proc = await asyncio.create_subprocess_exec(
-            "ssh", "-F", str(ssh_config), node.name, cmd,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            "ssh",
+            "-F",
+            str(ssh_config),
+            node.name,
+            cmd,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         if await asyncio.wait_for(proc.wait(), 900) != 0:
             raise SystemExit(f"runbook loops failed on {node.name}")
     return time.monotonic() - t
@@ -131,10 +150,18 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, nargs="+", default=[2, 8, 32])
     ap.add_argument("--latency-ms", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5, help="warm sweeps (the median is shown)")
-    ap.add_argument("--runbook-max-nodes", type=int, default=8,
-                    help="measure the runbook loops up to this size, extrapolate beyond")
-    ap.add_argument("--bash-max-nodes", type=int, default=32,
-                    help="measure pdtui against bash-run nodes up to this size")
+    ap.add_argument(
+        "--runbook-max-nodes",
+        type=int,
+        default=8,
+        help="measure the runbook loops up to this size, extrapolate beyond",
+    )
+    ap.add_argument(
+        "--bash-max-nodes",
+        type=int,
+        default=32,
+        help="measure pdtui against bash-run nodes up to this size",
+    )
     ns = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,8 +174,10 @@ def main() -> None:
             per_node = r["runbook"] / n
     base = rows[0][1]["warm"]
     print(f"\nA3 nodes x 16 devices, {ns.latency_ms} ms per tool call; times in seconds")
-    print(f"{'nodes':>5} {'pdtui cold':>11} {'pdtui warm':>11} {'vs first':>9} "
-          f"{'bash nodes':>11} {'runbook':>12} {'runbook/pdtui':>14}")
+    print(
+        f"{'nodes':>5} {'pdtui cold':>11} {'pdtui warm':>11} {'vs first':>9} "
+        f"{'bash nodes':>11} {'runbook':>12} {'runbook/pdtui':>14}"
+    )
     for n, r in rows:
         rb = r.get("runbook")
         est = ""
@@ -157,8 +186,10 @@ def main() -> None:
         ratio = f"{rb / r['warm']:.0f}x" if rb else "-"
         rb_text = f"{rb:.1f}{est}" if rb else "-"
         bash = f"{r['bash']:.2f}" if "bash" in r else "-"
-        print(f"{n:>5} {r['cold']:>11.2f} {r['warm']:>11.3f} {r['warm'] / base:>8.2f}x "
-              f"{bash:>11} {rb_text:>12} {ratio:>14}")
+        print(
+            f"{n:>5} {r['cold']:>11.2f} {r['warm']:>11.3f} {r['warm'] / base:>8.2f}x "
+            f"{bash:>11} {rb_text:>12} {ratio:>14}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,15 +32,18 @@ def show(label: str, r: LoadReport) -> None:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v * 1000:.0f} ms"
 
-    print(f"{label:<22} {r.ok}/{r.n} ok in {r.seconds:.2f} s  TTFT p50 {ms(r.ttft_p50)} p90 "
-          f"{ms(r.ttft_p90)}  TPOT p50 {ms(r.tpot_p50)} p90 {ms(r.tpot_p90)}  "
-          f"{r.tokens_per_s_total:.0f} tok/s")
+    print(
+        f"{label:<22} {r.ok}/{r.n} ok in {r.seconds:.2f} s  TTFT p50 {ms(r.ttft_p50)} p90 "
+        f"{ms(r.ttft_p90)}  TPOT p50 {ms(r.tpot_p50)} p90 {ms(r.tpot_p90)}  "
+        f"{r.tokens_per_s_total:.0f} tok/s"
+    )
 
 
 async def run(requests: int, concurrency: int, folder: Path) -> None:
     os.environ.setdefault("PDTUI_SIM_VLLM_SPEED", "0.2")
-    sim = Simulator(runbook_spec(), folder / "c.toml", latency_ms=0,
-                    address_prefix="127.0.24", port=0)
+    sim = Simulator(
+        runbook_spec(), folder / "c.toml", latency_ms=0, address_prefix="127.0.24", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -48,13 +51,20 @@ async def run(requests: int, concurrency: int, folder: Path) -> None:
             await push(pool, cluster, dumps(generate(cluster, live)))
             await launch(pool, cluster)
             await wait_ready(pool, cluster, timeout=120, interval=0.5)
-            req = Request("completion", "Who are you?", cluster.spec.model.served_name,
-                          max_tokens=50, stream=True)
+            req = Request(
+                "completion",
+                "Who are you?",
+                cluster.spec.model.served_name,
+                max_tokens=50,
+                stream=True,
+            )
             try:
                 async with reach(pool, cluster) as base, httpx.AsyncClient(timeout=120) as c:
                     show("one at a time (x10)", await load_test(c, base, req, 10, 1))
-                    show(f"{concurrency} at once (x{requests})",
-                         await load_test(c, base, req, requests, concurrency))
+                    show(
+                        f"{concurrency} at once (x{requests})",
+                        await load_test(c, base, req, requests, concurrency),
+                    )
             finally:
                 await stop_all(pool, cluster, grace=5)
 

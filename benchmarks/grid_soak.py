@@ -101,8 +101,9 @@ class Recorder:
         prev = self.polls[-1] if self.polls else None
         overlapped = prev is not None and start < prev.start + prev.seconds
         devices = [d for n in r.nodes for d in n.devices]
-        self.polls.append(Poll(start, r.seconds, sum(d.state == "ok" for d in devices),
-                               len(devices), overlapped))
+        self.polls.append(
+            Poll(start, r.seconds, sum(d.state == "ok" for d in devices), len(devices), overlapped)
+        )
         self.done.set()
 
     def worker(self, worker: Worker[object], state: WorkerState, running: int) -> None:
@@ -129,8 +130,9 @@ class SoakGrid(GridScreen):
         super().on_worker_state_changed(event)
         if event.worker.name != SWEEP_WORKER:
             return
-        running = sum(1 for w in self.app.workers
-                      if w.name == SWEEP_WORKER and w.state == WorkerState.RUNNING)
+        running = sum(
+            1 for w in self.app.workers if w.name == SWEEP_WORKER and w.state == WorkerState.RUNNING
+        )
         REC.worker(event.worker, event.state, running)
 
     def _auto_tick(self) -> None:
@@ -143,7 +145,9 @@ class SoakGrid(GridScreen):
 class SoakApp(PdTui):
     CSS_PATH = str(Path(app_module.__file__).parent / "pdtui.tcss")
     MODES: ClassVar[dict[str, type[Screen[None]]]] = {  # type: ignore[assignment]
-        **PdTui.MODES, "grid": SoakGrid}
+        **PdTui.MODES,
+        "grid": SoakGrid,
+    }
 
     def set_health(self, report: CheckReport) -> None:
         super().set_health(report)
@@ -155,10 +159,24 @@ class SoakApp(PdTui):
 
 def start_simulator(ns: argparse.Namespace, folder: Path) -> tuple[subprocess.Popen[str], Path]:
     cluster_file = folder / f"soak{ns.nodes}.toml"
-    cmd = [sys.executable, "-m", "pdtui", "sim", "up", "--nodes", str(ns.nodes),
-           "--inproc-probe", "--latency-ms", str(ns.latency_ms),
-           "--address-prefix", ns.address_prefix, "--port", "0",
-           "--write-cluster", str(cluster_file)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pdtui",
+        "sim",
+        "up",
+        "--nodes",
+        str(ns.nodes),
+        "--inproc-probe",
+        "--latency-ms",
+        str(ns.latency_ms),
+        "--address-prefix",
+        ns.address_prefix,
+        "--port",
+        "0",
+        "--write-cluster",
+        str(cluster_file),
+    ]
     err = open(folder / "sim.stderr", "w")  # noqa: SIM115 -- kept open for the child
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
@@ -186,8 +204,9 @@ def stop_simulator(proc: subprocess.Popen[str]) -> int:
 # --------------------------------------------------------------------------- the soak
 
 
-async def soak(cluster_file: Path, ns: argparse.Namespace
-               ) -> tuple[Sample, list[tuple[int, Sample]]]:
+async def soak(
+    cluster_file: Path, ns: argparse.Namespace
+) -> tuple[Sample, list[tuple[int, Sample]]]:
     cluster = load(cluster_file)
     app = SoakApp(cluster, settings=Settings(), persist_settings=False, connect=False)
     samples: list[tuple[int, Sample]] = []
@@ -213,8 +232,12 @@ async def soak(cluster_file: Path, ns: argparse.Namespace
             if time.monotonic() - last_note >= 60:
                 last_note = time.monotonic()
                 s = samples[-1][1]
-                print(f"  {s.t / 60:4.1f} min: {len(REC.polls)} polls, traced "
-                      f"{s.traced_mb:.1f} MB, RSS {s.rss_mb:.1f} MB", file=sys.stderr, flush=True)
+                print(
+                    f"  {s.t / 60:4.1f} min: {len(REC.polls)} polls, traced "
+                    f"{s.traced_mb:.1f} MB, RSS {s.rss_mb:.1f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
         grid.auto = False
         for _ in range(1200):  # let a poll in flight finish; it counts, and so does its memory
             if not grid.busy:
@@ -247,8 +270,9 @@ def slope_per_hour(points: list[tuple[float, float]]) -> float:
     return sum((t - mt) * (v - mv) for t, v in zip(ts, vs, strict=True)) / den * 3600
 
 
-def show(ns: argparse.Namespace, base: Sample, samples: list[tuple[int, Sample]],
-         sim_rc: int) -> None:
+def show(
+    ns: argparse.Namespace, base: Sample, samples: list[tuple[int, Sample]], sim_rc: int
+) -> None:
     polls = REC.polls
     n_dev = polls[0].devices if polls else 0
     durations = [p.seconds for p in polls]
@@ -267,19 +291,25 @@ def show(ns: argparse.Namespace, base: Sample, samples: list[tuple[int, Sample]]
         print(f"{label:<44} {value}")
 
     def stats(values: list[float]) -> str:
-        return (f"p50 {pct(values, 0.5):6.2f}   p90 {pct(values, 0.9):6.2f}   "
-                f"max {max(values, default=float('nan')):6.2f}")
+        return (
+            f"p50 {pct(values, 0.5):6.2f}   p90 {pct(values, 0.9):6.2f}   "
+            f"max {max(values, default=float('nan')):6.2f}"
+        )
 
-    print(f"grid soak: {ns.nodes} A3 nodes x 16 devices ({n_dev} devices), grid auto-refresh "
-          f"interval {ns.interval:g} s, {ns.minutes:g} min, tool latency {ns.latency_ms} ms, "
-          f"screen {ns.width}x{ns.height}, tracemalloc "
-          f"{'on' if tracemalloc.is_tracing() else 'off'}")
+    print(
+        f"grid soak: {ns.nodes} A3 nodes x 16 devices ({n_dev} devices), grid auto-refresh "
+        f"interval {ns.interval:g} s, {ns.minutes:g} min, tool latency {ns.latency_ms} ms, "
+        f"screen {ns.width}x{ns.height}, tracemalloc "
+        f"{'on' if tracemalloc.is_tracing() else 'off'}"
+    )
     row("polls done", str(len(polls)))
     row("polls skipped (previous still running)", str(REC.skipped))
     row("polls overlapping the previous one", str(sum(p.overlapped for p in polls)))
-    row("sweep workers started / finished / cancelled",
+    row(
+        "sweep workers started / finished / cancelled",
         f"{REC.started} / {REC.finished} / {REC.cancelled}"
-        + (f"  errors: {REC.errors[:3]}" if REC.errors else ""))
+        + (f"  errors: {REC.errors[:3]}" if REC.errors else ""),
+    )
     row("most sweep workers running at once", str(REC.max_running))
     row("devices ok per poll (min / max)", f"{min(oks, default=0)} / {max(oks, default=0)}")
     row("poll duration, s (check: probe + classify)", stats(durations))
@@ -298,35 +328,46 @@ def show(ns: argparse.Namespace, base: Sample, samples: list[tuple[int, Sample]]
     mem("  start (after poll 1)", first)
     mem("  after 1 minute", one_min)
     mem("  end", end)
-    print(f"{'  growth per hour (least squares, t >= ' + f'{fit_from:.0f} s)':<44} "
-          f"{slope_per_hour([(s.t, s.traced_mb) for s in window]):>+10.2f} "
-          f"{slope_per_hour([(s.t, s.rss_mb) for s in window]):>+10.1f}")
-    print(f"{'  end / baseline':<44} {end.traced_mb / base.traced_mb:>9.2f}x "
-          f"{end.rss_mb / base.rss_mb:>9.2f}x")
-    row("tracemalloc's own overhead at end, MB",
-        f"{tracemalloc.get_tracemalloc_memory() / 1e6:.1f}")
+    print(
+        f"{'  growth per hour (least squares, t >= ' + f'{fit_from:.0f} s)':<44} "
+        f"{slope_per_hour([(s.t, s.traced_mb) for s in window]):>+10.2f} "
+        f"{slope_per_hour([(s.t, s.rss_mb) for s in window]):>+10.1f}"
+    )
+    print(
+        f"{'  end / baseline':<44} {end.traced_mb / base.traced_mb:>9.2f}x "
+        f"{end.rss_mb / base.rss_mb:>9.2f}x"
+    )
+    row(
+        "tracemalloc's own overhead at end, MB", f"{tracemalloc.get_tracemalloc_memory() / 1e6:.1f}"
+    )
     row("simulator exit status (SIGINT)", str(sim_rc))
     if ns.per_poll:
         print(f"\n{'poll':>5} {'start s':>9} {'seconds':>8} {'overlap':>8} {'ok':>6}")
         t0 = polls[0].start if polls else 0.0
         for i, p in enumerate(polls, 1):
-            print(f"{i:>5} {p.start - t0:>9.2f} {p.seconds:>8.2f} {int(p.overlapped):>8} "
-                  f"{p.ok:>6}")
+            print(f"{i:>5} {p.start - t0:>9.2f} {p.seconds:>8.2f} {int(p.overlapped):>8} {p.ok:>6}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=64)
-    ap.add_argument("--interval", type=float, default=2.0,
-                    help="the grid's auto-refresh interval, seconds (default 2)")
+    ap.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="the grid's auto-refresh interval, seconds (default 2)",
+    )
     ap.add_argument("--minutes", type=float, default=10.0, help="how long to poll (default 10)")
     ap.add_argument("--latency-ms", type=int, default=100, help="each fake tool call's time")
     ap.add_argument("--address-prefix", default="127.0.46")
     ap.add_argument("--width", type=int, default=200)
     ap.add_argument("--height", type=int, default=90)
     ap.add_argument("--per-poll", action="store_true", help="also print one row per poll")
-    ap.add_argument("--no-tracemalloc", action="store_true",
-                    help="do not trace allocations (poll times without its overhead)")
+    ap.add_argument(
+        "--no-tracemalloc",
+        action="store_true",
+        help="do not trace allocations (poll times without its overhead)",
+    )
     ns = ap.parse_args()
     if not ns.no_tracemalloc:
         tracemalloc.start()

@@ -38,12 +38,15 @@ from check_sweep import simulator
 from startup import _quit, _read_until, pdtui_argv
 
 KEYS = {"down": b"\x1b[B", "up": b"\x1b[A"}
-LINE = ("(EngineCore_DP0 pid=4242) INFO 06-11 12:33:59 [core.py:90] writer {n}: decode step "
-        "took 12.3 ms, Running: 3 reqs, Waiting: 0 reqs, KV cache usage: 40.0%\n")
+LINE = (
+    "(EngineCore_DP0 pid=4242) INFO 06-11 12:33:59 [core.py:90] writer {n}: decode step "
+    "took 12.3 ms, Running: 3 reqs, Waiting: 0 reqs, KV cache usage: 40.0%\n"
+)
 
 
 def log_writer(path: Path, rate: int, stop: threading.Event) -> threading.Thread:
     """Appends ``rate`` lines/s to ``path`` (in 100 batches a second) until ``stop``."""
+
     def run() -> None:
         n = 0
         batch = max(1, rate // 100)
@@ -55,6 +58,7 @@ def log_writer(path: Path, rate: int, stop: threading.Event) -> threading.Thread
                 n += batch
                 next_at += 0.01
                 time.sleep(max(0.0, next_at - time.monotonic()))
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
@@ -103,7 +107,7 @@ def key_round(fd: int, key: bytes, needle: bytes, timeout: float = 10.0) -> floa
     t0 = time.perf_counter()
     os.write(fd, key)
     seen = b""
-    while needle not in seen[-(len(needle) + (1 << 20)):]:
+    while needle not in seen[-(len(needle) + (1 << 20)) :]:
         left = t0 + timeout - time.perf_counter()
         if left <= 0:
             return None
@@ -116,14 +120,24 @@ def key_round(fd: int, key: bytes, needle: bytes, timeout: float = 10.0) -> floa
 
 
 @contextlib.contextmanager
-def app_in_pty(cluster: Path, env: dict[str, str],
-               profile: str | None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def app_in_pty(
+    cluster: Path, env: dict[str, str], profile: str | None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 45, 160, 0, 0))
-    argv = ([sys.executable, "-m", "cProfile", "-o", profile, "-m", "pdtui"] if profile
-            else pdtui_argv())
-    proc = subprocess.Popen([*argv, str(cluster)], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True)
+    argv = (
+        [sys.executable, "-m", "cProfile", "-o", profile, "-m", "pdtui"]
+        if profile
+        else pdtui_argv()
+    )
+    proc = subprocess.Popen(
+        [*argv, str(cluster)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
     os.close(slave)
     try:
         yield proc, master
@@ -159,8 +173,12 @@ def measure(fd: int, keys: int, needles: tuple[bytes, bytes]) -> tuple[list[floa
     return samples, missed
 
 
-def measured(fd: int, pid: int, keys: int, needles: tuple[bytes, bytes],
-             ) -> tuple[list[float], int, float]:
+def measured(
+    fd: int,
+    pid: int,
+    keys: int,
+    needles: tuple[bytes, bytes],
+) -> tuple[list[float], int, float]:
     """:func:`measure`, and the app's CPU use meanwhile (CPU seconds per second: a number
     the machine's load changes far less than latencies)."""
     c0, t0 = cpu_seconds(pid), time.monotonic()
@@ -173,8 +191,10 @@ def report(label: str, ms: list[float], missed: int, cpu: float) -> None:
     if not ms:
         print(f"{head}; {load()}")
         return
-    print(f"{head}  p50 {statistics.median(ms):.1f}  p95 {percentile(ms, .95):.1f}  "
-          f"p99 {percentile(ms, .99):.1f}  max {max(ms):.1f} ms; {load()}")
+    print(
+        f"{head}  p50 {statistics.median(ms):.1f}  p95 {percentile(ms, 0.95):.1f}  "
+        f"p99 {percentile(ms, 0.99):.1f}  max {max(ms):.1f} ms; {load()}"
+    )
 
 
 def main() -> None:

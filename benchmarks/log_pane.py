@@ -20,9 +20,11 @@ import tracemalloc
 from textual.app import App, ComposeResult
 from textual.widgets import Log
 
-LINE = ("(APIServer pid=1) INFO 06-11 12:33:59 [loggers.py:259] Engine 000: Avg prompt "
-        "throughput: 430.1 tokens/s, Avg generation throughput: 45.4 tokens/s, Running: 3 reqs, "
-        "Waiting: 0 reqs, GPU KV cache usage: 40.0% #{}")
+LINE = (
+    "(APIServer pid=1) INFO 06-11 12:33:59 [loggers.py:259] Engine 000: Avg prompt "
+    "throughput: 430.1 tokens/s, Avg generation throughput: 45.4 tokens/s, Running: 3 reqs, "
+    "Waiting: 0 reqs, GPU KV cache usage: 40.0% #{}"
+)
 
 
 class Pane(App[None]):
@@ -42,8 +44,9 @@ async def feed(lines: int, batch: int) -> tuple[float, float, float]:
         tracemalloc.start()
         t0 = time.monotonic()
         for start in range(0, lines, batch):
-            log.write_lines([LINE.format(i) for i in range(start, min(start + batch, lines))],
-                            scroll_end=True)
+            log.write_lines(
+                [LINE.format(i) for i in range(start, min(start + batch, lines))], scroll_end=True
+            )
             if start % (batch * 20) == 0:
                 await pilot.pause()
         await pilot.pause()
@@ -62,11 +65,15 @@ def main() -> None:
     ns = ap.parse_args()
     base_s, base_rss, base_held = asyncio.run(feed(10_000, ns.batch))
     s, peak, held = asyncio.run(feed(ns.lines, ns.batch))
-    print(f"baseline 10,000 lines: {base_s:.2f} s, peak RSS {base_rss:.0f} MB, "
-          f"held after the run {base_held:.1f} MB")
-    print(f"{ns.lines:,} lines: {s:.2f} s ({ns.lines / s:,.0f} lines/s), peak RSS {peak:.0f} MB "
-          f"({peak / base_rss:.2f}x), held after the run {held:.1f} MB "
-          f"({held / base_held:.2f}x the baseline's)")
+    print(
+        f"baseline 10,000 lines: {base_s:.2f} s, peak RSS {base_rss:.0f} MB, "
+        f"held after the run {base_held:.1f} MB"
+    )
+    print(
+        f"{ns.lines:,} lines: {s:.2f} s ({ns.lines / s:,.0f} lines/s), peak RSS {peak:.0f} MB "
+        f"({peak / base_rss:.2f}x), held after the run {held:.1f} MB "
+        f"({held / base_held:.2f}x the baseline's)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ def pdtui_argv() -> list[str]:
     if script.exists():
         return [sys.executable, str(script)]
     found = shutil.which("pdtui")
-    return [sys.executable, found] if found and not found.endswith("/shims/pdtui") else [
-        sys.executable, "-m", "pdtui"]
+    return (
+        [sys.executable, found]
+        if found and not found.endswith("/shims/pdtui")
+        else [sys.executable, "-m", "pdtui"]
+    )
 
 
 #: CPU seconds (user + system) of each ``timed`` run since the last ``show``: a shared,
@@ -66,8 +69,14 @@ def _children_cpu() -> float:
 
 def timed(argv: list[str], expect: int = 0) -> float:
     t, cpu = time.perf_counter(), _children_cpu()
-    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                       stdin=subprocess.DEVNULL, timeout=120)
+    r = subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     took = time.perf_counter() - t
     CPU.append(_children_cpu() - cpu)
     if r.returncode != expect:
@@ -115,8 +124,9 @@ def first_frame(argv: list[str], env: dict[str, str]) -> float:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     t = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
     os.close(slave)
     try:
         if not _read_until(master, FIRST_FRAME, timeout=60):
@@ -150,34 +160,52 @@ def measure_runbook(latency: int, workdir: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="runs of each measurement (default 7)")
-    ap.add_argument("--latency-ms", type=int, default=100,
-                    help="time each fake tool call takes (default 100)")
-    ap.add_argument("--runbook-seconds", type=float, default=20.0,
-                    help="the runbook loops' time on the 1P1D (default 20, check_sweep's figure)")
-    ap.add_argument("--measure-runbook", action="store_true",
-                    help="run the runbook loops over ssh here instead of --runbook-seconds")
+    ap.add_argument(
+        "--latency-ms", type=int, default=100, help="time each fake tool call takes (default 100)"
+    )
+    ap.add_argument(
+        "--runbook-seconds",
+        type=float,
+        default=20.0,
+        help="the runbook loops' time on the 1P1D (default 20, check_sweep's figure)",
+    )
+    ap.add_argument(
+        "--measure-runbook",
+        action="store_true",
+        help="run the runbook loops over ssh here instead of --runbook-seconds",
+    )
     ns = ap.parse_args()
     pdtui = pdtui_argv()
     print(f"{ns.runs} runs each; pdtui = {' '.join(pdtui)}", flush=True)
-    floor = show("python -c pass (floor)", runs(ns.runs, lambda: timed([sys.executable, "-c",
-                                                                          "pass"])))
+    floor = show(
+        "python -c pass (floor)", runs(ns.runs, lambda: timed([sys.executable, "-c", "pass"]))
+    )
     show("pdtui --version", runs(ns.runs, lambda: timed([*pdtui, "--version"])), floor)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with _check_cluster(ns.latency_ms, workdir) as cluster:
-            check = show(f"pdtui check (1P1D, {ns.latency_ms} ms/call)",
-                         runs(ns.runs, lambda: timed([*pdtui, "check", str(cluster)])), floor)
-            env = {**os.environ, "TERM": "xterm-256color",
-                   "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
+            check = show(
+                f"pdtui check (1P1D, {ns.latency_ms} ms/call)",
+                runs(ns.runs, lambda: timed([*pdtui, "check", str(cluster)])),
+                floor,
+            )
+            env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
             env.pop("NO_COLOR", None)
             # The simulated cluster (loopback): the app connects to it after the first frame.
-            show("app first frame (pty, 120x40)",
-                 runs(ns.runs, lambda: first_frame([*pdtui, str(cluster)], env)), floor)
-        runbook = (measure_runbook(ns.latency_ms, workdir) if ns.measure_runbook
-                   else ns.runbook_seconds)
+            show(
+                "app first frame (pty, 120x40)",
+                runs(ns.runs, lambda: first_frame([*pdtui, str(cluster)], env)),
+                floor,
+            )
+        runbook = (
+            measure_runbook(ns.latency_ms, workdir) if ns.measure_runbook else ns.runbook_seconds
+        )
         how = "measured" if ns.measure_runbook else "given"
-        print(f"{'runbook loops (' + how + ')':<34} {runbook:.1f} s   runbook / pdtui check: "
-              f"{runbook / check:.0f}x", flush=True)
+        print(
+            f"{'runbook loops (' + how + ')':<34} {runbook:.1f} s   runbook / pdtui check: "
+            f"{runbook / check:.0f}x",
+            flush=True,
+        )
 
 
 @contextlib.contextmanager

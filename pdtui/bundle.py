@@ -49,7 +49,8 @@ TOTAL_BYTES = 64 << 20
 _SEP = "@@pdtui-bundle@@"
 _TOML_SECRET = re.compile(
     r"(?im)^(\s*\"?[A-Za-z0-9_.-]*(?:token|secret|pass(?:word)?|key|auth|cookie|credential)"
-    r"[A-Za-z0-9_.-]*\"?\s*=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s#]+)")
+    r"[A-Za-z0-9_.-]*\"?\s*=\s*)(\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s#]+)"
+)
 
 _VERSIONS = r"""v() { k=$1; shift; o=$("$@" 2>/dev/null | head -n 3 | tr '\n' ' ');
   printf '%s: %s\n' "$k" "${o:-not found}"; }
@@ -79,8 +80,9 @@ class Bundle:
         clean = redact(_TOML_SECRET.sub(r'\1"***"', text) if toml else text)
         n = len(clean.encode("utf-8", "replace"))
         if self.size + n > TOTAL_BYTES:
-            self.notes.append(f"{path}: left out ({n} bytes would pass the bundle's "
-                              f"{TOTAL_BYTES >> 20} MiB)")
+            self.notes.append(
+                f"{path}: left out ({n} bytes would pass the bundle's {TOTAL_BYTES >> 20} MiB)"
+            )
             return
         self.files[path] = clean
         self.size += n
@@ -110,22 +112,23 @@ async def _run(pool: SshPool, node: Node, cmd: str, label: str) -> str | None:
         res = await pool.run(target(node), cmd, timeout=60, label=label)
     except SshError as exc:
         return f"unreachable: {exc.message}"
-    return res.stdout + (f"\n[stderr] {res.stderr.strip()[:2000]}" if res.stderr.strip()
-                         else "")
+    return res.stdout + (f"\n[stderr] {res.stderr.strip()[:2000]}" if res.stderr.strip() else "")
 
 
 async def _node_facts(pool: SshPool, node: Node, b: Bundle) -> None:
     versions = await _run(pool, node, _VERSIONS, f"bundle: versions on {node.name}")
     b.add(f"nodes/{node.name}/versions.txt", versions or "")
-    smi = await _run(pool, node, f"{shlex.quote(node.npu_smi)} info",
-                     f"bundle: npu-smi info on {node.name}")
+    smi = await _run(
+        pool, node, f"{shlex.quote(node.npu_smi)} info", f"bundle: npu-smi info on {node.name}"
+    )
     b.add(f"nodes/{node.name}/npu-smi-info.txt", smi or "")
 
 
 def _tail_command(path: str, limit: int) -> str:
     q = shell_path(path)
-    return (f"wc -c < {q} 2>/dev/null || echo -1; echo {_SEP}; "
-            f"tail -c {int(limit)} -- {q} 2>/dev/null")
+    return (
+        f"wc -c < {q} 2>/dev/null || echo -1; echo {_SEP}; tail -c {int(limit)} -- {q} 2>/dev/null"
+    )
 
 
 def _split_tail(text: str, what: str, limit: int, b: Bundle) -> str | None:
@@ -136,43 +139,58 @@ def _split_tail(text: str, what: str, limit: int, b: Bundle) -> str | None:
         b.notes.append(f"{what}: not found on the node")
         return None
     if size > limit:
-        b.notes.append(f"{what}: the first {size - limit} of {size} bytes left out (kept the "
-                       f"last {limit})")
+        b.notes.append(
+            f"{what}: the first {size - limit} of {size} bytes left out (kept the last {limit})"
+        )
         body = body.split("\n", 1)[1] if "\n" in body else body  # a whole first line
     return body
 
 
 def _add_diagnosis(b: Bundle, folder: str, reports: list[FileReport]) -> None:
     b.add(f"{folder}/diagnose.txt", "\n\n".join("\n".join(render(r)) for r in reports) + "\n")
-    b.add(f"{folder}/diagnose.json",
-          json.dumps({"files": [r.to_json() for r in reports]}, indent=2) + "\n")
+    b.add(
+        f"{folder}/diagnose.json",
+        json.dumps({"files": [r.to_json() for r in reports]}, indent=2) + "\n",
+    )
 
 
-async def _process(pool: SshPool, cluster: Cluster, item: Launchable, b: Bundle,
-                   log_bytes: int, plog_bytes: int) -> None:
+async def _process(
+    pool: SshPool, cluster: Cluster, item: Launchable, b: Bundle, log_bytes: int, plog_bytes: int
+) -> None:
     node = cluster.node(item.node)
     d = run_dir(node, cluster.name, item.name)
     folder = f"processes/{item.name}"
     for name in ("cmd", "env.redacted"):
-        text = await _run(pool, node, f"cat -- {shell_path(d + '/' + name)} 2>/dev/null",
-                          f"bundle: {name} of {item.name}")
+        text = await _run(
+            pool,
+            node,
+            f"cat -- {shell_path(d + '/' + name)} 2>/dev/null",
+            f"bundle: {name} of {item.name}",
+        )
         if text:
             b.add(f"{folder}/{'env' if name == 'env.redacted' else name}", text)
     reports = []
-    raw = await _run(pool, node, _tail_command(d + "/out.log", log_bytes),
-                     f"bundle: out.log of {item.name}")
+    raw = await _run(
+        pool, node, _tail_command(d + "/out.log", log_bytes), f"bundle: out.log of {item.name}"
+    )
     body = _split_tail(raw or "", f"{folder}/out.log", log_bytes, b)
     if body is not None:
         b.add(f"{folder}/out.log", body)
-        reports.append(analyse(f"{folder}/out.log", b.files.get(f"{folder}/out.log",
-                                                                "").splitlines()))
-    listing = await _run(pool, node, plog.list_command(plog_base(cluster, item),
-                                                       d + "/run_id", 100),
-                         f"bundle: plog files of {item.name}")
+        reports.append(
+            analyse(f"{folder}/out.log", b.files.get(f"{folder}/out.log", "").splitlines())
+        )
+    listing = await _run(
+        pool,
+        node,
+        plog.list_command(plog_base(cluster, item), d + "/run_id", 100),
+        f"bundle: plog files of {item.name}",
+    )
     files = [f for f in (listing or "").splitlines() if f.startswith("/") or f.startswith("~")]
     if len(files) > PLOG_FILES:
-        b.notes.append(f"{folder}/plog: {len(files) - PLOG_FILES} older CANN log files left "
-                       f"out (kept the newest {PLOG_FILES})")
+        b.notes.append(
+            f"{folder}/plog: {len(files) - PLOG_FILES} older CANN log files left "
+            f"out (kept the newest {PLOG_FILES})"
+        )
     for f in files[-PLOG_FILES:]:
         name = f"{folder}/plog/{f.rsplit('/', 1)[-1]}"
         raw = await _run(pool, node, _tail_command(f, plog_bytes), f"bundle: {name}")
@@ -194,18 +212,25 @@ async def _ranktables(pool: SshPool, cluster: Cluster, b: Bundle) -> None:
     b.add("ranktable.json", json.dumps([c.to_dict() for c in copies], indent=2) + "\n")
 
 
-async def collect(pool: SshPool, cluster: Cluster, cluster_file: Path, *,
-                  log_bytes: int = LOG_BYTES, plog_bytes: int = PLOG_BYTES,
-                  progress: Callable[[str], None] = lambda _m: None) -> Bundle:
+async def collect(
+    pool: SshPool,
+    cluster: Cluster,
+    cluster_file: Path,
+    *,
+    log_bytes: int = LOG_BYTES,
+    plog_bytes: int = PLOG_BYTES,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> Bundle:
     """Everything the bundle holds, read from the nodes over ``pool``."""
     from pdtui.npu.health import check
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     b = Bundle(f"pdtui-bundle-{cluster.name}-{stamp}")
-    b.add("version.txt", f"pdtui {__version__}\npython {sys.version.split()[0]}\n"
-                         f"platform {platform.platform()}\n")
-    b.add("cluster.toml", cluster_file.read_text(encoding="utf-8", errors="replace"),
-          toml=True)
+    b.add(
+        "version.txt",
+        f"pdtui {__version__}\npython {sys.version.split()[0]}\nplatform {platform.platform()}\n",
+    )
+    b.add("cluster.toml", cluster_file.read_text(encoding="utf-8", errors="replace"), toml=True)
     progress("NPU check of every node")
     report = await check(pool, cluster)
     b.add("npu-check.json", json.dumps(report.to_dict(), indent=2, default=str) + "\n")
@@ -216,14 +241,20 @@ async def collect(pool: SshPool, cluster: Cluster, cluster_file: Path, *,
     progress("process status, logs and CANN logs")
     for st in await statuses(pool, cluster):
         data = st.to_dict()  # "key" would read as a secret's name to the redactor: "id"
-        data["fingerprints"] = [{("id" if k == "key" else k): v for k, v in f.items()}
-                                for f in st.to_dict()["fingerprints"]]  # type: ignore[attr-defined]
-        b.add(f"processes/{st.name}/status.json",
-              json.dumps(data, indent=2, default=str) + "\n")
+        prints: list[dict[str, object]] = data["fingerprints"]  # type: ignore[assignment]
+        data["fingerprints"] = [
+            {("id" if k == "key" else k): v for k, v in f.items()} for f in prints
+        ]
+        b.add(f"processes/{st.name}/status.json", json.dumps(data, indent=2, default=str) + "\n")
     for item in launchables(cluster):
         await _process(pool, cluster, item, b, log_bytes, plog_bytes)
-    b.add("commands.log", "".join(
-        f"{time.strftime('%H:%M:%S', time.localtime(r.started_at))} {r.node} "
-        f"exit={r.exit_status} {r.duration:.2f}s {r.command}"
-        f"{' error=' + r.error if r.error else ''}\n" for r in pool.command_log))
+    b.add(
+        "commands.log",
+        "".join(
+            f"{time.strftime('%H:%M:%S', time.localtime(r.started_at))} {r.node} "
+            f"exit={r.exit_status} {r.duration:.2f}s {r.command}"
+            f"{' error=' + r.error if r.error else ''}\n"
+            for r in pool.command_log
+        ),
+    )
     return b

@@ -48,8 +48,10 @@ from pdtui.text import words
 Kind = Literal["completion", "chat"]
 Via = Literal["direct", "ssh"]
 
-EMPTY_200 = ("empty response from the proxy: older proxies hide decoder failures this way "
-             "(HTTP 200 with no body); check the decoder's log")
+EMPTY_200 = (
+    "empty response from the proxy: older proxies hide decoder failures this way "
+    "(HTTP 200 with no body); check the decoder's log"
+)
 
 
 class ConsoleError(Exception):
@@ -111,8 +113,11 @@ def _http_error(status: int, detail: str, key: str | None) -> str:
     """``HTTP <status>: <detail>``, with the API key advice for a 401 (already scrubbed)."""
     if status == 401:
         names = " or ".join(API_KEY_VARS)
-        advice = (f"the server refused the API key from {names}" if key else
-                  f"the server wants an API key: set {names} in pdtui's environment")
+        advice = (
+            f"the server refused the API key from {names}"
+            if key
+            else f"the server wants an API key: set {names} in pdtui's environment"
+        )
         return f"HTTP 401: {advice} ({detail})"
     return f"HTTP {status}: {detail}"
 
@@ -198,8 +203,9 @@ class Result:
 
     def status_line(self) -> str:
         """``TTFT 0.123 s · 45.6 tok/s · 12+100 tokens · HTTP 200``."""
-        parts = [f"TTFT {self.ttft:.3f} s" if self.ttft is not None
-                 else f"total {self.total:.3f} s"]
+        parts = [
+            f"TTFT {self.ttft:.3f} s" if self.ttft is not None else f"total {self.total:.3f} s"
+        ]
         if self.tokens_per_s is not None:
             parts.append(f"{self.tokens_per_s:.1f} tok/s")
         if self.prompt_tokens is not None or self.completion_tokens is not None:
@@ -242,9 +248,15 @@ def _int(value: Any) -> int | None:
 class _Collector:
     """Accumulates one response's text, usage and timings."""
 
-    def __init__(self, req: Request, res: Result, t0: float,
-                 on_text: Callable[[str], None] | None, clock: Callable[[], float],
-                 key: str | None = None) -> None:
+    def __init__(
+        self,
+        req: Request,
+        res: Result,
+        t0: float,
+        on_text: Callable[[str], None] | None,
+        clock: Callable[[], float],
+        key: str | None = None,
+    ) -> None:
         self.req, self.res, self.t0 = req, res, t0
         self.on_text, self.clock, self.key = on_text, clock, key
         self.text: list[str] = []
@@ -340,10 +352,12 @@ async def send(
         async with asyncio.timeout(deadline):
             saw_sse = await _exchange(client, url, req, col, key)
     except TimeoutError:
-        res.error = (f"timed out talking to {url} (no answer within {deadline:g} s)"
-                     if res.status is None else
-                     f"no complete answer from {url} within the {deadline:g} s deadline "
-                     "(the server kept the connection open)")
+        res.error = (
+            f"timed out talking to {url} (no answer within {deadline:g} s)"
+            if res.status is None
+            else f"no complete answer from {url} within the {deadline:g} s deadline "
+            "(the server kept the connection open)"
+        )
     except _Overrun as exc:
         res.error = str(exc)
     except httpx.TimeoutException as exc:
@@ -379,12 +393,12 @@ def _deadline(client: httpx.AsyncClient) -> float:
     return client.timeout.read or 600.0
 
 
-async def _exchange(client: httpx.AsyncClient, url: str, req: Request, col: _Collector,
-                    key: str | None) -> bool:
+async def _exchange(
+    client: httpx.AsyncClient, url: str, req: Request, col: _Collector, key: str | None
+) -> bool:
     """POST ``req`` and read its answer into ``col``; True when it was SSE."""
     res = col.res
-    async with client.stream("POST", url, json=req.body(),
-                             headers=auth_headers(key or "")) as resp:
+    async with client.stream("POST", url, json=req.body(), headers=auth_headers(key or "")) as resp:
         res.status = resp.status_code
         if resp.status_code >= 400 or not req.stream:
             res.body = await _read_body(resp, res)
@@ -398,8 +412,10 @@ async def _read_body(resp: httpx.Response, res: Result) -> str:
         buf.extend(chunk[: MAX_BODY - len(buf)])
         if len(buf) >= MAX_BODY:
             res.body = buf.decode(errors="replace")
-            raise _Overrun(f"HTTP {resp.status_code}: the answer's body was cut at "
-                           f"{MAX_BODY} bytes (the server sent more)")
+            raise _Overrun(
+                f"HTTP {resp.status_code}: the answer's body was cut at "
+                f"{MAX_BODY} bytes (the server sent more)"
+            )
     return buf.decode(errors="replace")
 
 
@@ -410,8 +426,10 @@ async def _lines(resp: httpx.Response, budget: int, max_tokens: int) -> AsyncIte
     async for chunk in resp.aiter_bytes():
         seen += len(chunk)
         if seen > budget:
-            raise _Overrun(f"the stream was cut at {budget} bytes: more than max_tokens "
-                           f"{max_tokens} worth (the server kept sending)")
+            raise _Overrun(
+                f"the stream was cut at {budget} bytes: more than max_tokens "
+                f"{max_tokens} worth (the server kept sending)"
+            )
         buf.extend(chunk)
         start = 0
         while (i := buf.find(b"\n", start)) >= 0:
@@ -440,9 +458,11 @@ async def _read_sse(resp: httpx.Response, col: _Collector) -> bool:
                 col.event("\n".join(data_lines))
                 data_lines = []
                 if col.chars > max_chars:
-                    raise _Overrun(f"the stream was stopped after {max_chars} characters: "
-                                   f"more than max_tokens {col.req.max_tokens} worth "
-                                   "(the server kept sending)")
+                    raise _Overrun(
+                        f"the stream was stopped after {max_chars} characters: "
+                        f"more than max_tokens {col.req.max_tokens} worth "
+                        "(the server kept sending)"
+                    )
         elif not line.startswith((":", "event:", "id:", "retry:")):
             lines.append(line)
     if data_lines:
@@ -459,8 +479,10 @@ def _stream_problems(res: Result, col: _Collector) -> list[str]:
     if col.bad:
         n = len(col.bad)
         what = "1 SSE event was" if n == 1 else f"{n} SSE events were"
-        problems.append(f"{what} not a JSON object and skipped, so the answer may be "
-                        f"missing text; first: {col.bad[0][:80]!r}")
+        problems.append(
+            f"{what} not a JSON object and skipped, so the answer may be "
+            f"missing text; first: {col.bad[0][:80]!r}"
+        )
     return problems
 
 
@@ -472,8 +494,9 @@ def _judge(res: Result, col: _Collector, saw_sse: bool, key: str | None = None) 
         msg = None
         with contextlib.suppress(json.JSONDecodeError):
             msg = _error_message(json.loads(body))
-        res.error = _http_error(status, scrub(msg or body.strip() or "(empty body)", key or ""),
-                                key)
+        res.error = _http_error(
+            status, scrub(msg or body.strip() or "(empty body)", key or ""), key
+        )
         return
     if saw_sse:
         problems = _stream_problems(res, col)
@@ -516,8 +539,9 @@ def _base(url: str) -> str:
     return (url if "://" in url else f"http://{url}").rstrip("/")
 
 
-async def proxy_health(client: httpx.AsyncClient, base_url: str,
-                       api_key: str | None = None) -> dict[str, Any]:
+async def proxy_health(
+    client: httpx.AsyncClient, base_url: str, api_key: str | None = None
+) -> dict[str, Any]:
     """GET ``/healthcheck`` of the proxy: its JSON (``status``, ``prefill_instances``, ...);
     on failure ``{"error": ..., "http_status": code or None}``. It does not probe backends.
     Sends the API key like :func:`send`; the error text is scrubbed of it."""
@@ -526,8 +550,10 @@ async def proxy_health(client: httpx.AsyncClient, base_url: str,
     try:
         r = await client.get(url, headers=auth_headers(key or ""))
     except httpx.TransportError as exc:
-        return {"error": scrub(f"cannot reach {url}: {exc or type(exc).__name__}", key or ""),
-                "http_status": None}
+        return {
+            "error": scrub(f"cannot reach {url}: {exc or type(exc).__name__}", key or ""),
+            "http_status": None,
+        }
     try:
         data = r.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -538,8 +564,9 @@ async def proxy_health(client: httpx.AsyncClient, base_url: str,
     return data
 
 
-async def backend_health(client: httpx.AsyncClient, url: str,
-                         api_key: str | None = None) -> BackendHealth:
+async def backend_health(
+    client: httpx.AsyncClient, url: str, api_key: str | None = None
+) -> BackendHealth:
     """GET ``/health`` and ``/v1/models`` of one vLLM instance (``http://h:p`` or ``h:p``).
     Sends the API key like :func:`send` (vLLM's ``--api-key`` guards ``/v1``); the error text
     is scrubbed of it."""
@@ -591,8 +618,10 @@ class EndpointHealth:
             return f"{self.name} /healthcheck: {words(self.proxy or {}) or 'an empty answer'}"
         h = self.backend
         state = "ok" if h.ok else f"NOT OK: {h.error}"
-        return (f"{self.name} ({self.where}): /health {h.health_status}, models "
-                f"{', '.join(h.models) or '-'}, max_model_len {h.max_model_len}: {state}")
+        return (
+            f"{self.name} ({self.where}): /health {h.health_status}, models "
+            f"{', '.join(h.models) or '-'}, max_model_len {h.max_model_len}: {state}"
+        )
 
 
 @dataclass
@@ -605,8 +634,11 @@ class HealthReport:
     @property
     def max_model_len(self) -> int | None:
         """The smallest ``max_model_len`` the backends report (a request must fit all)."""
-        lens = [e.backend.max_model_len for e in self.entries
-                if e.backend is not None and e.backend.max_model_len is not None]
+        lens = [
+            e.backend.max_model_len
+            for e in self.entries
+            if e.backend is not None and e.backend.max_model_len is not None
+        ]
         return min(lens) if lens else None
 
     def lines(self) -> list[str]:
@@ -622,8 +654,11 @@ class HealthReport:
                 out.append((e.name, e.where, "DOWN" if down else "ok", detail))
                 continue
             h = e.backend
-            detail = (f"models {', '.join(h.models) or '-'}, max_model_len {h.max_model_len}"
-                      if h.ok else str(h.error))
+            detail = (
+                f"models {', '.join(h.models) or '-'}, max_model_len {h.max_model_len}"
+                if h.ok
+                else str(h.error)
+            )
             out.append((e.name, e.where, "ok" if h.ok else "DOWN", detail))
         return out
 
@@ -632,13 +667,17 @@ class HealthReport:
         for e in self.entries:
             if e.name == "proxy" and e.backend is None:
                 return e.error is not None or (
-                    "error" in (e.proxy or {}) and (e.proxy or {}).get("http_status") is None)
+                    "error" in (e.proxy or {}) and (e.proxy or {}).get("http_status") is None
+                )
         return False
 
     def backends_down(self) -> list[EndpointHealth]:
-        return [e for e in self.entries
-                if e.name != "proxy" and (e.error is not None
-                                          or (e.backend is not None and not e.backend.ok))]
+        return [
+            e
+            for e in self.entries
+            if e.name != "proxy"
+            and (e.error is not None or (e.backend is not None and not e.backend.ok))
+        ]
 
 
 def explain(res: Result, report: HealthReport) -> str | None:
@@ -654,11 +693,14 @@ def explain(res: Result, report: HealthReport) -> str | None:
         return None
     return "; ".join(
         f"{e.name} ({e.where}) is down: "
-        f"{e.error or (e.backend.error if e.backend else '') or 'no answer'}" for e in down)
+        f"{e.error or (e.backend.error if e.backend else '') or 'no answer'}"
+        for e in down
+    )
 
 
-async def _proxy_entry(client: httpx.AsyncClient, pool: SshPool | None,
-                       cluster: Cluster) -> EndpointHealth:
+async def _proxy_entry(
+    client: httpx.AsyncClient, pool: SshPool | None, cluster: Cluster
+) -> EndpointHealth:
     try:
         async with reach(pool, cluster) as base:
             return EndpointHealth("proxy", proxy=await proxy_health(client, base))
@@ -666,8 +708,15 @@ async def _proxy_entry(client: httpx.AsyncClient, pool: SshPool | None,
         return EndpointHealth("proxy", error=scrub(f"proxy: {exc}"))
 
 
-async def _backend_entry(client: httpx.AsyncClient, pool: SshPool | None, cluster: Cluster,
-                         name: str, node: Node, host: str, port: int) -> EndpointHealth:
+async def _backend_entry(
+    client: httpx.AsyncClient,
+    pool: SshPool | None,
+    cluster: Cluster,
+    name: str,
+    node: Node,
+    host: str,
+    port: int,
+) -> EndpointHealth:
     where = f"{node.name} {host}:{port}"
     try:
         async with reach(pool, cluster, host, port, node=node.name) as base:
@@ -676,8 +725,9 @@ async def _backend_entry(client: httpx.AsyncClient, pool: SshPool | None, cluste
         return EndpointHealth(name, where, error=scrub(f"{name} ({where}): {exc}"))
 
 
-async def health_report(pool: SshPool | None, cluster: Cluster, *,
-                        timeout: float = 10.0) -> HealthReport:
+async def health_report(
+    pool: SshPool | None, cluster: Cluster, *, timeout: float = 10.0
+) -> HealthReport:
     """Ask the proxy's ``/healthcheck`` (when the cluster file has a proxy) and every vLLM
     process's ``/health`` and ``/v1/models``, each over SSH through its node, one at a time."""
     report = HealthReport()
@@ -686,7 +736,8 @@ async def health_report(pool: SshPool | None, cluster: Cluster, *,
             report.entries.append(await _proxy_entry(client, pool, cluster))
         for name, node, host, port in backend_endpoints(cluster):
             report.entries.append(
-                await _backend_entry(client, pool, cluster, name, node, host, port))
+                await _backend_entry(client, pool, cluster, name, node, host, port)
+            )
     return report
 
 
@@ -702,8 +753,9 @@ def estimate_tokens(text: str) -> int:
     return max(len(_TOKEN_RE.findall(text)), math.ceil(len(text) / 4))
 
 
-def precheck(req: Request, max_model_len: int | None,
-             count_tokens: Callable[[str], int] = estimate_tokens) -> str | None:
+def precheck(
+    req: Request, max_model_len: int | None, count_tokens: Callable[[str], int] = estimate_tokens
+) -> str | None:
     """A warning when the request cannot fit (prompt + max_tokens > max_model_len), else
     None. Chat requests add :data:`CHAT_OVERHEAD` tokens for the template."""
     if req.max_tokens < 1:
@@ -712,8 +764,10 @@ def precheck(req: Request, max_model_len: int | None,
         return None
     n = count_tokens(req.prompt) + (CHAT_OVERHEAD if req.kind == "chat" else 0)
     if n + req.max_tokens > max_model_len:
-        return (f"about {n} prompt tokens + max_tokens {req.max_tokens} = {n + req.max_tokens}"
-                f" > max_model_len {max_model_len}: the server will answer 400")
+        return (
+            f"about {n} prompt tokens + max_tokens {req.max_tokens} = {n + req.max_tokens}"
+            f" > max_model_len {max_model_len}: the server will answer 400"
+        )
     return None
 
 
@@ -875,9 +929,13 @@ def _load_report(results: list[Result], n_requests: int, seconds: float) -> Load
     tpots = [t for t in (tpot(r) for r in good) if t is not None]
     tokens = sum(r.completion_tokens or 0 for r in good)
     return LoadReport(
-        n=n_requests, ok=len(good), errors=len(results) - len(good),
-        ttft_p50=percentile(ttfts, 50), ttft_p90=percentile(ttfts, 90),
-        tpot_p50=percentile(tpots, 50), tpot_p90=percentile(tpots, 90),
+        n=n_requests,
+        ok=len(good),
+        errors=len(results) - len(good),
+        ttft_p50=percentile(ttfts, 50),
+        ttft_p90=percentile(ttfts, 90),
+        tpot_p50=percentile(tpots, 50),
+        tpot_p90=percentile(tpots, 90),
         tokens_per_s_total=tokens / seconds if seconds > 0 and good else None,
         seconds=seconds,
         error_samples=list(dict.fromkeys(r.error or "" for r in results if not r.ok))[:5],

@@ -37,8 +37,9 @@ KEEP_ALIVE = ("tail", "-f", "/dev/null")
 ESSENTIAL = ("/etc/hccn.conf",)
 VERSION_KEYS = ("vllm", "vllm_ascend", "torch_npu", "cann", "driver")
 
-Action = Literal["created", "started", "running", "recreated", "removed", "absent", "kept",
-                 "failed", "planned"]
+Action = Literal[
+    "created", "started", "running", "recreated", "removed", "absent", "kept", "failed", "planned"
+]
 
 
 def _box(node: Node) -> Container:
@@ -50,8 +51,17 @@ def _box(node: Node) -> Container:
 def run_argv(node: Node) -> list[str]:
     """``CLI run -d ...`` of a managed container, in the tutorial's order."""
     box = _box(node)
-    argv = [box.cli, "run", "-d", "--name", box.name, "--label", f"{LABEL}={box.cluster}",
-            f"--net={box.network}", f"--shm-size={box.shm_size}"]
+    argv = [
+        box.cli,
+        "run",
+        "-d",
+        "--name",
+        box.name,
+        "--label",
+        f"{LABEL}={box.cluster}",
+        f"--net={box.network}",
+        f"--shm-size={box.shm_size}",
+    ]
     if box.cli in {"docker", "podman"}:
         argv.append("--init")  # reaps orphans; `stop` is immediate with a tail as PID 1
     for dev in box.devices:
@@ -72,13 +82,16 @@ def run_argv(node: Node) -> list[str]:
 def dry_run_text(node: Node) -> str:
     """``run_argv`` with one flag pair per line, as the tutorial writes it."""
     argv = [shlex.quote(a) for a in run_argv(node)]
-    first = next(i for i, a in enumerate(argv) if a in {"--device", "-v", "-e"}
-                 or i == len(argv) - len(KEEP_ALIVE) - 1)
+    first = next(
+        i
+        for i, a in enumerate(argv)
+        if a in {"--device", "-v", "-e"} or i == len(argv) - len(KEEP_ALIVE) - 1
+    )
     lines = [" ".join(argv[:first])]
     i = first
     while i < len(argv) - len(KEEP_ALIVE) - 1:
         pair = argv[i] in {"--device", "-v", "-e"}
-        lines.append(" ".join(argv[i:i + 2]) if pair else argv[i])
+        lines.append(" ".join(argv[i : i + 2]) if pair else argv[i])
         i += 2 if pair else 1
     lines.append(" ".join(argv[i:]))
     return " \\\n  ".join(lines)
@@ -111,11 +124,15 @@ class Found:
 
 def _found_script(node: Node, with_image: bool) -> str:
     box = _box(node)
-    lines = [f"info=$({shlex.join(_inspect(box, _FMT))} 2>/dev/null) || info=absent",
-             'echo "info $info"']
+    lines = [
+        f"info=$({shlex.join(_inspect(box, _FMT))} 2>/dev/null) || info=absent",
+        'echo "info $info"',
+    ]
     if with_image and box.image:
-        lines.append(f"{cli(node, 'image', 'inspect', box.image)} >/dev/null 2>&1 "
-                     "&& echo 'image yes' || echo 'image no'")
+        lines.append(
+            f"{cli(node, 'image', 'inspect', box.image)} >/dev/null 2>&1 "
+            "&& echo 'image yes' || echo 'image no'"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -127,8 +144,11 @@ def _parse_found(text: str) -> Found | None:
             found = Found("absent")
         elif key == "info":
             state, image, label = ([*rest.split("|"), "", ""])[:3]
-            found = Found(state.strip() or "unknown", image.strip(),
-                          "" if label.strip() == "<no value>" else label.strip())
+            found = Found(
+                state.strip() or "unknown",
+                image.strip(),
+                "" if label.strip() == "<no value>" else label.strip(),
+            )
         elif key == "image" and found is not None:
             found.image_present = rest.strip() == "yes"
     return found
@@ -144,8 +164,11 @@ async def find(pool: SshPool, node: Node, *, with_image: bool = False) -> Found:
     rc, out, err = await _sh(pool, node, _found_script(node, with_image), "container inspect")
     found = _parse_found(out)
     if found is None:
-        raise SshError(node.name, f"`{_box(node).cli} inspect` printed nothing (exit {rc}): "
-                       f"{_last(err)}; is {_box(node).cli} installed on the node?")
+        raise SshError(
+            node.name,
+            f"`{_box(node).cli} inspect` printed nothing (exit {rc}): "
+            f"{_last(err)}; is {_box(node).cli} installed on the node?",
+        )
     return found
 
 
@@ -168,8 +191,13 @@ class Result:
     message: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return {"node": self.node, "container": self.container, "action": self.action,
-                "ok": self.ok, "message": self.message}
+        return {
+            "node": self.node,
+            "container": self.container,
+            "action": self.action,
+            "ok": self.ok,
+            "message": self.message,
+        }
 
 
 def _foreign(box: Container, found: Found) -> str | None:
@@ -177,14 +205,18 @@ def _foreign(box: Container, found: Found) -> str | None:
     if found.label == box.cluster:
         return None
     seen = f"label {LABEL}={found.label}" if found.label else f"no {LABEL} label"
-    return (f"{box.name} exists but pdtui did not create it for cluster {box.cluster!r} ({seen}):"
-            f" remove or rename it, or set mode = \"adopted\" to use it as it is")
+    return (
+        f"{box.name} exists but pdtui did not create it for cluster {box.cluster!r} ({seen}):"
+        f' remove or rename it, or set mode = "adopted" to use it as it is'
+    )
 
 
 def _pull_hint(node: Node, box: Container) -> str:
-    return (f"image {box.image} is not on node {node.name}: on the node run "
-            f"`{box.cli} pull {box.image}` (or `{box.cli} load -i FILE.tar` without a registry),"
-            " then run `pdtui containers up` again; pdtui never pulls by itself")
+    return (
+        f"image {box.image} is not on node {node.name}: on the node run "
+        f"`{box.cli} pull {box.image}` (or `{box.cli} load -i FILE.tar` without a registry),"
+        " then run `pdtui containers up` again; pdtui never pulls by itself"
+    )
 
 
 async def _act(pool: SshPool, node: Node, script: str, label: str) -> str | None:
@@ -193,8 +225,9 @@ async def _act(pool: SshPool, node: Node, script: str, label: str) -> str | None
     return None if rc == 0 else _last(err)
 
 
-async def _create(pool: SshPool, node: Node, box: Container, found: Found,
-                  recreate: bool) -> Result:
+async def _create(
+    pool: SshPool, node: Node, box: Container, found: Found, recreate: bool
+) -> Result:
     if found.image_present is False:
         return Result(node.name, box.name, "failed", False, _pull_hint(node, box))
     script = shlex.join(run_argv(node)) + " >/dev/null\n"
@@ -222,11 +255,15 @@ async def up(pool: SshPool, node: Node, *, recreate: bool = False) -> Result:
     if recreate:
         return await _create(pool, node, box, found, recreate=True)
     if found.running:
-        note = ("" if found.image == box.image else
-                f"; it runs {found.image}, the cluster file says {box.image} (--recreate)")
+        note = (
+            ""
+            if found.image == box.image
+            else f"; it runs {found.image}, the cluster file says {box.image} (--recreate)"
+        )
         return Result(node.name, box.name, "running", True, f"left as it is{note}")
-    error = await _act(pool, node, cli(node, "start", box.name) + " >/dev/null\n",
-                       "container start")
+    error = await _act(
+        pool, node, cli(node, "start", box.name) + " >/dev/null\n", "container start"
+    )
     if error:
         return Result(node.name, box.name, "failed", False, f"`{box.cli} start` failed: {error}")
     return Result(node.name, box.name, "started", True, f"was {found.state}")
@@ -236,13 +273,23 @@ def _adopted(node: Node, box: Container, found: Found) -> Result:
     if found.running:
         return Result(node.name, box.name, "running", True, "adopted: used as it is")
     if found.state == "absent":
-        return Result(node.name, box.name, "failed", False,
-                      f"adopted container {box.name} does not exist on {node.name}: start it "
-                      "yourself (pdtui never creates an adopted container), or set mode = "
-                      "\"managed\" and an image")
-    return Result(node.name, box.name, "failed", False,
-                  f"adopted container {box.name} is {found.state}: start it with "
-                  f"`{box.cli} start {box.name}` (pdtui never starts an adopted container)")
+        return Result(
+            node.name,
+            box.name,
+            "failed",
+            False,
+            f"adopted container {box.name} does not exist on {node.name}: start it "
+            "yourself (pdtui never creates an adopted container), or set mode = "
+            '"managed" and an image',
+        )
+    return Result(
+        node.name,
+        box.name,
+        "failed",
+        False,
+        f"adopted container {box.name} is {found.state}: start it with "
+        f"`{box.cli} start {box.name}` (pdtui never starts an adopted container)",
+    )
 
 
 async def down(pool: SshPool, node: Node, *, grace: int = 10) -> Result:
@@ -256,8 +303,12 @@ async def down(pool: SshPool, node: Node, *, grace: int = 10) -> Result:
     refusal = _foreign(box, found)
     if refusal:
         return Result(node.name, box.name, "failed", False, refusal)
-    script = (cli(node, "stop", "-t", str(grace), box.name) + " >/dev/null\n"
-              + cli(node, "rm", box.name) + " >/dev/null\n")
+    script = (
+        cli(node, "stop", "-t", str(grace), box.name)
+        + " >/dev/null\n"
+        + cli(node, "rm", box.name)
+        + " >/dev/null\n"
+    )
     error = await _act(pool, node, script, "container stop, rm")
     if error:
         return Result(node.name, box.name, "failed", False, f"`{box.cli} stop/rm` failed: {error}")
@@ -292,15 +343,28 @@ class Status:
 
     @property
     def ok(self) -> bool:
-        return (self.error is None and self.state == "running" and not self.missing
-                and all(self.tools.values()))
+        return (
+            self.error is None
+            and self.state == "running"
+            and not self.missing
+            and all(self.tools.values())
+        )
 
     def to_dict(self) -> dict[str, object]:
-        return {"node": self.node, "container": self.container, "mode": self.mode,
-                "state": self.state, "image": self.image, "uptime_s": self.uptime_s,
-                "mounts": self.mounts, "devices": self.devices, "tools": self.tools,
-                "versions": self.versions,
-                "missing": self.missing, "error": self.error}
+        return {
+            "node": self.node,
+            "container": self.container,
+            "mode": self.mode,
+            "state": self.state,
+            "image": self.image,
+            "uptime_s": self.uptime_s,
+            "mounts": self.mounts,
+            "devices": self.devices,
+            "tools": self.tools,
+            "versions": self.versions,
+            "missing": self.missing,
+            "error": self.error,
+        }
 
 
 def required(cluster: Cluster, node: Node) -> tuple[list[str], list[str]]:
@@ -329,28 +393,37 @@ print("module mooncake", int(importlib.util.find_spec("mooncake") is not None))
 
 
 #: The tools inside: on PATH, else where the tutorial mounts them.
-_TOOLS = (("hccn_tool", "/usr/local/Ascend/driver/tools/hccn_tool", "-i {dev} -ip -g"),
-          ("npu-smi", "/usr/local/bin/npu-smi", "info -l"))
+_TOOLS = (
+    ("hccn_tool", "/usr/local/Ascend/driver/tools/hccn_tool", "-i {dev} -ip -g"),
+    ("npu-smi", "/usr/local/bin/npu-smi", "info -l"),
+)
 
 
 def inside_script(mounts: list[str], devices: list[str], device: int = 0) -> str:
     """The one script ``status`` runs inside: uptime, ``test -e`` of each path, whether
     ``hccn_tool`` and ``npu-smi`` answer, versions."""
+
     def checks(kind: str, paths: list[str]) -> str:
         if not paths:
             return ""
-        return (f"for p in {' '.join(shlex.quote(p) for p in paths)}; do "
-                f'if test -e "$p"; then echo "{kind} 1 $p"; else echo "{kind} 0 $p"; fi; done\n')
+        return (
+            f"for p in {' '.join(shlex.quote(p) for p in paths)}; do "
+            f'if test -e "$p"; then echo "{kind} 1 $p"; else echo "{kind} 0 $p"; fi; done\n'
+        )
+
     return (
         "hz=$(getconf CLK_TCK 2>/dev/null || echo 100)\n"
         "read -r u _ < /proc/uptime && set -- $(cat /proc/1/stat) "
         '&& echo "uptime $(( ${u%.*} - ${22} / hz ))"\n'
-        + checks("mount", mounts) + checks("device", devices)
-        + "".join(f't=$(command -v {name} || echo {path}); "$t" {args.format(dev=device)} '
-                  f'>/dev/null 2>&1 && echo "tool 1 {name}" || echo "tool 0 {name}"\n'
-                  for name, path, args in _TOOLS)
+        + checks("mount", mounts)
+        + checks("device", devices)
+        + "".join(
+            f't=$(command -v {name} || echo {path}); "$t" {args.format(dev=device)} '
+            f'>/dev/null 2>&1 && echo "tool 1 {name}" || echo "tool 0 {name}"\n'
+            for name, path, args in _TOOLS
+        )
         + "py=$(command -v python3 || command -v python)\n"
-        f"[ -n \"$py\" ] && \"$py\" -c {shlex.quote(_VERSIONS_PY)} 2>/dev/null\n"
+        f'[ -n "$py" ] && "$py" -c {shlex.quote(_VERSIONS_PY)} 2>/dev/null\n'
         "v=$(cat /usr/local/Ascend/ascend-toolkit/latest/*/ascend_toolkit_install.info "
         "2>/dev/null | sed -n 's/^version=//p' | head -n 1)\n"
         'echo "version cann ${v:--}"\n'
@@ -364,9 +437,11 @@ def _status_script(cluster: Cluster, node: Node) -> str:
     ids = sorted({d for i in cluster.instances if i.node == node.name for d in i.devices})
     script = inside_script(*required(cluster, node), device=ids[0] if ids else 0)
     inner = shlex.join(exec_argv(node, script))
-    return (_found_script(node, with_image=False)
-            + 'case "$info" in running*) ;; *) exit 0 ;; esac\n'
-            + f"{inner} || echo \"exec-failed $?\"\n")
+    return (
+        _found_script(node, with_image=False)
+        + 'case "$info" in running*) ;; *) exit 0 ;; esac\n'
+        + f'{inner} || echo "exec-failed $?"\n'
+    )
 
 
 def _parse_inside(st: Status, out: str) -> None:
@@ -417,28 +492,39 @@ def _state_finding(node: Node, st: Status) -> Finding:
     if box.managed:
         fix = "run `pdtui containers CLUSTER up` (it creates or starts it)"
     else:
-        fix = (f"start it on the node (`{box.cli} start {box.name}`); pdtui never starts an "
-               "adopted container")
+        fix = (
+            f"start it on the node (`{box.cli} start {box.name}`); pdtui never starts an "
+            "adopted container"
+        )
     return "error", f"container {box.name} is {st.state}{': ' + st.error if st.error else ''}", fix
 
 
 def _path_finding(box: Container, path: str) -> Finding:
     recreate = "then `pdtui containers CLUSTER up --recreate`"
     if path == "/etc/hccn.conf":
-        return ("error", f"/etc/hccn.conf is not mounted in container {box.name}: vLLM starts, "
-                "but HCCL logs \"'device ip' is not set\" and answers are garbled or the KV "
-                "transfer fails (vllm-ascend issue #7711)",
-                f"mount it (the default mounts do: -v /etc/hccn.conf:/etc/hccn.conf), {recreate}")
+        return (
+            "error",
+            f"/etc/hccn.conf is not mounted in container {box.name}: vLLM starts, "
+            "but HCCL logs \"'device ip' is not set\" and answers are garbled or the KV "
+            "transfer fails (vllm-ascend issue #7711)",
+            f"mount it (the default mounts do: -v /etc/hccn.conf:/etc/hccn.conf), {recreate}",
+        )
     if path.startswith("/dev/"):
-        return ("error", f"{path} is not visible in container {box.name}",
-                f"pass it (devices = \"all\" or \"instances\"), {recreate}")
+        return (
+            "error",
+            f"{path} is not visible in container {box.name}",
+            f'pass it (devices = "all" or "instances"), {recreate}',
+        )
     return "error", f"{path} is missing in container {box.name}", f"mount it, {recreate}"
 
 
 def uses_mooncake(cluster: Cluster, node: Node) -> bool:
     """An instance on ``node`` transfers KV with a Mooncake connector."""
-    return any("Mooncake" in str(i.kv_transfer.get("kv_connector", ""))
-               for i in cluster.instances if i.node == node.name)
+    return any(
+        "Mooncake" in str(i.kv_transfer.get("kv_connector", ""))
+        for i in cluster.instances
+        if i.node == node.name
+    )
 
 
 def findings(node: Node, st: Status, *, mooncake: bool = False) -> list[Finding]:
@@ -448,20 +534,37 @@ def findings(node: Node, st: Status, *, mooncake: bool = False) -> list[Finding]
     if st.state != "running" or st.error:
         return [_state_finding(node, st)]
     out = [_path_finding(box, p) for p in st.missing]
-    out += [("error", f"{tool} does not work inside container {box.name}: the health checks "
-             "and the ranktable's reads fail there",
-             "mount the driver's tools (the default mounts: hccn_tool, npu-smi, dcmi, "
-             "driver lib64), then `pdtui containers CLUSTER up --recreate`")
-            for tool, ok in st.tools.items() if not ok]
-    out += [("error", f"{name} is not installed in container {box.name} ({st.image})",
-             "use the vllm-ascend image of your version (image = "
-             "\"quay.io/ascend/vllm-ascend:<version>\")")
-            for name in ("vllm", "vllm_ascend") if st.versions.get(name, "-") == "-"]
+    out += [
+        (
+            "error",
+            f"{tool} does not work inside container {box.name}: the health checks "
+            "and the ranktable's reads fail there",
+            "mount the driver's tools (the default mounts: hccn_tool, npu-smi, dcmi, "
+            "driver lib64), then `pdtui containers CLUSTER up --recreate`",
+        )
+        for tool, ok in st.tools.items()
+        if not ok
+    ]
+    out += [
+        (
+            "error",
+            f"{name} is not installed in container {box.name} ({st.image})",
+            "use the vllm-ascend image of your version (image = "
+            '"quay.io/ascend/vllm-ascend:<version>")',
+        )
+        for name in ("vllm", "vllm_ascend")
+        if st.versions.get(name, "-") == "-"
+    ]
     if mooncake and not st.modules.get("mooncake", False):
-        out.append(("error", f"the Mooncake connector is used, but mooncake is not installed "
-                    f"in container {box.name} ({st.image})",
-                    "use a vllm-ascend image with Mooncake, or install it in the image "
-                    "(pip install mooncake-transfer-engine)"))
+        out.append(
+            (
+                "error",
+                f"the Mooncake connector is used, but mooncake is not installed "
+                f"in container {box.name} ({st.image})",
+                "use a vllm-ascend image with Mooncake, or install it in the image "
+                "(pip install mooncake-transfer-engine)",
+            )
+        )
     return out
 
 
@@ -470,10 +573,14 @@ def findings(node: Node, st: Status, *, mooncake: bool = False) -> list[Finding]
 R = TypeVar("R", Result, Status, Result | Status)
 
 
-async def each(nodes: list[Node], work: Callable[[Node], Awaitable[R]],
-               on_done: Callable[[R | Result], None] | None = None) -> list[R | Result]:
+async def each(
+    nodes: list[Node],
+    work: Callable[[Node], Awaitable[R]],
+    on_done: Callable[[R | Result], None] | None = None,
+) -> list[R | Result]:
     """``work`` on every node at once; ``on_done`` as each finishes; results in node order
     (a node SSH cannot reach gives a failed `Result`)."""
+
     async def one(node: Node) -> R | Result:
         result: R | Result
         try:
@@ -483,6 +590,7 @@ async def each(nodes: list[Node], work: Callable[[Node], Awaitable[R]],
         if on_done is not None:
             on_done(result)
         return result
+
     return list(await asyncio.gather(*(one(n) for n in nodes)))
 
 
@@ -495,9 +603,11 @@ async def bring_up(pool: SshPool, cluster: Cluster) -> tuple[list[Result], list[
         return ups, []
     path = str(cluster.path) if cluster.path else "CLUSTER"
     statuses = await asyncio.gather(*(status(pool, cluster, n) for n in nodes))
-    lines = [f"{n.name}: {msg} - {fix.replace('CLUSTER', path)}"
-             for n, st in zip(nodes, statuses, strict=True)
-             for _, msg, fix in findings(n, st, mooncake=uses_mooncake(cluster, n))]
+    lines = [
+        f"{n.name}: {msg} - {fix.replace('CLUSTER', path)}"
+        for n, st in zip(nodes, statuses, strict=True)
+        for _, msg, fix in findings(n, st, mooncake=uses_mooncake(cluster, n))
+    ]
     return ups, lines
 
 

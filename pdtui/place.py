@@ -27,9 +27,15 @@ def in_container(node: Node) -> bool:
     return node.container is not None
 
 
-def exec_argv(node: Node, script: str, *, detach: bool = False,
-              env: dict[str, str] | None = None, sh: str = "sh",
-              stdin: bool = False) -> list[str]:
+def exec_argv(
+    node: Node,
+    script: str,
+    *,
+    detach: bool = False,
+    env: dict[str, str] | None = None,
+    sh: str = "sh",
+    stdin: bool = False,
+) -> list[str]:
     """``CLI exec [-d] [-i] [-e K=V]... NAME sh -c SCRIPT`` for a node with a container."""
     box = node.container
     if box is None:
@@ -44,8 +50,9 @@ def exec_argv(node: Node, script: str, *, detach: bool = False,
     return [*argv, box.name, sh, "-c", script]
 
 
-def wrap(node: Node, script: str, *, detach: bool = False, sh: str = "sh",
-         stdin: bool = False) -> str:
+def wrap(
+    node: Node, script: str, *, detach: bool = False, sh: str = "sh", stdin: bool = False
+) -> str:
     """The command to send over SSH so that ``script`` runs where serving runs (``sh``:
     the interpreter inside; on the host the login shell reads it; ``stdin``: the script
     reads what is sent)."""
@@ -77,7 +84,8 @@ def shell(node: Node, *, host_pid: bool = False) -> str:
         'for h in $(grep -sE "^NSpid:([[:space:]]+[0-9]+)+[[:space:]]+$pid\\$" '
         "/proc/[0-9]*/status | cut -d/ -f3); do\n"
         '  [ "$(readlink /proc/$h/ns/pid)" = "$ns" ] && echo "host_pid=$h" && break\n'
-        "done\nexit $rc\n")
+        "done\nexit $rc\n"
+    )
     return "sh -c " + shlex.quote(script)
 
 

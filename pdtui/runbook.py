@@ -52,7 +52,8 @@ class Step:
 
 def needs_ranktable(cluster: Cluster) -> bool:
     return cluster.spec.ranktable is not None and any(
-        i.kv_transfer.get("kv_connector") == "LLMDataDistCMgrConnector" for i in cluster.instances)
+        i.kv_transfer.get("kv_connector") == "LLMDataDistCMgrConnector" for i in cluster.instances
+    )
 
 
 @dataclass
@@ -141,7 +142,7 @@ async def run_all(
         step.seconds = time.monotonic() - t0
         feed.mark(step, state, reason)
         if state == "failed":
-            for later in steps[steps.index(step) + 1:]:  # shown as skipped, and why
+            for later in steps[steps.index(step) + 1 :]:  # shown as skipped, and why
                 feed.mark(later, "skipped", f"not run: {step.title} failed")
             break
     report.seconds = time.monotonic() - t_all
@@ -167,8 +168,7 @@ class _Feed:
     def step(self, step: Step) -> None:
         if self.model is not None:
             if step.progress is None:
-                self.model.apply_step(step.key, step.title, step.state, step.reason,
-                                      step.seconds)
+                self.model.apply_step(step.key, step.title, step.state, step.reason, step.seconds)
             else:
                 self.model.apply_progress(step.key, step.progress)
         if self.on_step is not None:
@@ -180,10 +180,14 @@ class _Feed:
         if step.key == "network" and r.check is not None:
             model.apply_npu(r.check.nodes, live=False, pings=r.check.pings)
         elif step.key == "ranktable" and r.ranktable_text is not None:
-            pushed = [d.split(":", 1)[0] for d in step.details
-                      if d.endswith((": written", ": up to date"))]
-            model.apply_generated(r.ranktable_text, findings=len(r.ranktable_findings),
-                                  pushed_to=pushed)
+            pushed = [
+                d.split(":", 1)[0]
+                for d in step.details
+                if d.endswith((": written", ": up to date"))
+            ]
+            model.apply_generated(
+                r.ranktable_text, findings=len(r.ranktable_findings), pushed_to=pushed
+            )
         elif step.key in ("prefill", "decode", "proxy") and r.processes:
             model.apply_processes(r.processes, live=False)
 
@@ -215,8 +219,9 @@ async def _network(step: Step, run: _Run) -> Outcome:
 
     def on_node(node: NodeHealth) -> None:
         answered.append(node.name)
-        step.progress = (f"{len(answered)} of {count(total, 'node')} answered"
-                         + ("; pinging peers" if len(answered) == total else ""))
+        step.progress = f"{len(answered)} of {count(total, 'node')} answered" + (
+            "; pinging peers" if len(answered) == total else ""
+        )
         run.changed(step)
 
     step.progress = f"0 of {count(total, 'node')} answered"
@@ -253,8 +258,10 @@ async def _ranktable(step: Step, run: _Run) -> Outcome:
         run.ranktable_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(run.ranktable_file, text)
     results = await push(run.pool, run.cluster, text)
-    step.details = [f"{r.node}: {'written' if r.changed else 'up to date'}"
-                    if r.ok else f"{r.node}: {r.error}" for r in results]
+    step.details = [
+        f"{r.node}: {'written' if r.changed else 'up to date'}" if r.ok else f"{r.node}: {r.error}"
+        for r in results
+    ]
     not_pushed = [r for r in results if not r.ok]
     if not_pushed:
         return "failed", f"push to {not_pushed[0].node} failed: {not_pushed[0].error}"
@@ -296,8 +303,9 @@ async def _role(step: Step, run: _Run) -> Outcome:
             step.progress = progress
             run.changed(step)
 
-    final = await wait_ready(run.pool, run.cluster, [step.key], timeout=run.ready_timeout,
-                             interval=1.0, on_poll=on_poll)
+    final = await wait_ready(
+        run.pool, run.cluster, [step.key], timeout=run.ready_timeout, interval=1.0, on_poll=on_poll
+    )
     run.report.processes = [p for p in run.report.processes if p.role != step.key] + final
     step.details += [f"{p.name}: {p.state} ({p.stage or '-'})" for p in final]
     failed = [p for p in final if p.state != "ready"]
@@ -310,8 +318,11 @@ async def _preflight_errors(run: _Run, only: list[str]) -> list[str]:
     """Preflight errors, less "already running" (the launch step then keeps what runs)."""
     from pdtui.launch.preflight import preflight
 
-    return [str(p) for p in await preflight(run.pool, run.cluster, only)
-            if p.severity == "error" and "already running" not in p.message]
+    return [
+        str(p)
+        for p in await preflight(run.pool, run.cluster, only)
+        if p.severity == "error" and "already running" not in p.message
+    ]
 
 
 async def _launch_error(run: _Run, only: list[str]) -> tuple[str | None, list[str]]:
@@ -335,8 +346,7 @@ def _why_not_ready(p: ProcessStatus) -> str:
 
 
 #: Decode log findings that explain a request that got no answer.
-_STUCK_KEYS = ("waiting-remote-kv", "stuck", "llmdd-link", "mooncake-transfer",
-               "mooncake-connect")
+_STUCK_KEYS = ("waiting-remote-kv", "stuck", "llmdd-link", "mooncake-transfer", "mooncake-connect")
 
 
 async def _verify(step: Step, run: _Run) -> Outcome:
@@ -351,7 +361,8 @@ async def _verify(step: Step, run: _Run) -> Outcome:
     from pdtui.launch.control import statuses
 
     run.report.processes = [p for p in run.report.processes if p.role != "decode"] + (
-        await statuses(run.pool, run.cluster, ["decode"]))
+        await statuses(run.pool, run.cluster, ["decode"])
+    )
     stuck = [f for p in run.report.processes for f in p.findings if f.key in _STUCK_KEYS]
     hint = f" ({stuck[0].meaning}: {stuck[0].hint})" if stuck else ""
     return "failed", f"{result['error']}{hint}"
@@ -373,14 +384,18 @@ async def _doctor(step: Step, run: _Run) -> Outcome:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         return "failed", f"{first.id}: {first.where}: {first.message}{more}; fix: {first.fix}"
     if warnings:
-        return "warning", f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: " \
-            f"{warnings[0].id} ({warnings[0].where})"
+        return (
+            "warning",
+            f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}: "
+            f"{warnings[0].id} ({warnings[0].where})",
+        )
     return "passed", None
 
 
 def _first_difference(a: str, b: str) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
-                min(len(a), len(b)))
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
 async def _answer(step: Step, run: _Run) -> Outcome:
@@ -401,8 +416,10 @@ async def _answer(step: Step, run: _Run) -> Outcome:
         return "passed", None
     at = _first_difference(via_pd, alone)
     step.details = [f"through the proxy: {via_pd!r}", f"prefill alone:     {alone!r}"]
-    return "failed", (f"the answer through the proxy differs from the prefill instance's own "
-                      f"from character {at} on: the KV transfer may corrupt data")
+    return "failed", (
+        f"the answer through the proxy differs from the prefill instance's own "
+        f"from character {at} on: the KV transfer may corrupt data"
+    )
 
 
 async def _containers(step: Step, run: _Run) -> Outcome:
@@ -439,17 +456,22 @@ class _StepKind:
 
 #: The runbook, in its order: each step's key, title, view, function and when it applies.
 STEPS: tuple[_StepKind, ...] = (
-    _StepKind("containers", "Containers up, mounts and devices inside", "overview",
-              _containers, _has_containers),
+    _StepKind(
+        "containers",
+        "Containers up, mounts and devices inside",
+        "overview",
+        _containers,
+        _has_containers,
+    ),
     _StepKind("network", "NPU network and pings", "grid", _network),
-    _StepKind("ranktable", "Ranktable generated, linted, pushed", "ranktable", _ranktable,
-              needs_ranktable),
+    _StepKind(
+        "ranktable", "Ranktable generated, linted, pushed", "ranktable", _ranktable, needs_ranktable
+    ),
     _StepKind("doctor", "Doctor: the field's rules", "overview", _doctor),
     _StepKind("prefill", "Prefill instances ready", "launch", _role),
     _StepKind("decode", "Decode instances ready", "launch", _role),
     _StepKind("proxy", "Proxy ready", "launch", _role, _has_proxy),
-    _StepKind("verify", "Verification prompt through the proxy", "console", _verify,
-              _has_proxy),
+    _StepKind("verify", "Verification prompt through the proxy", "console", _verify, _has_proxy),
     _StepKind("answer", "Same answer without the PD path", "console", _answer, _has_proxy),
 )
 _STEPS_BY_KEY = {kind.key: kind for kind in STEPS}
@@ -465,9 +487,14 @@ def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
     data = report.to_dict()
     json_path = folder / "verify.json"
     atomic_write(json_path, json.dumps(data, indent=2, default=str) + "\n")
-    lines = [f"# pdtui verify: {report.cluster}", "",
-             f"Result: **{'passed' if report.passed else 'FAILED'}** in {report.seconds:.1f} s",
-             "", "| step | state | time | reason |", "|---|---|---|---|"]
+    lines = [
+        f"# pdtui verify: {report.cluster}",
+        "",
+        f"Result: **{'passed' if report.passed else 'FAILED'}** in {report.seconds:.1f} s",
+        "",
+        "| step | state | time | reason |",
+        "|---|---|---|---|",
+    ]
     for s in report.steps:
         took = f"{s.seconds:.1f} s" if s.seconds is not None else ""
         lines.append(f"| {s.title} | {s.state} | {took} | {s.reason or ''} |")
@@ -475,19 +502,29 @@ def write_report(report: RunbookReport, folder: Path) -> tuple[Path, Path]:
         lines += ["", "## NPU network", "", "```", grid_text(report.check), "```"]
     if report.ranktable_findings:
         lines += ["", "## Ranktable findings", ""]
-        lines += [f"- {f.severity} {f.location}: {f.message} (fix: {f.fix})"
-                  for f in report.ranktable_findings]
+        lines += [
+            f"- {f.severity} {f.location}: {f.message} (fix: {f.fix})"
+            for f in report.ranktable_findings
+        ]
     if report.processes:
         lines += _processes_section(report.processes)
     if report.doctor:
         lines += ["", "## Doctor", ""]
-        lines += [f"- {f.severity} `{f.id}` {f.where}: {f.message} (fix: {f.fix}; {f.source})"
-                  for f in report.doctor]
+        lines += [
+            f"- {f.severity} `{f.id}` {f.where}: {f.message} (fix: {f.fix}; {f.source})"
+            for f in report.doctor
+        ]
     if report.verification is not None:
         lines += _verification_section(report.verification)
     if report.direct is not None:
-        lines += ["", "## The same prompt, prefill alone", "", "```",
-                  str(report.direct.get("text") or report.direct.get("error")), "```"]
+        lines += [
+            "",
+            "## The same prompt, prefill alone",
+            "",
+            "```",
+            str(report.direct.get("text") or report.direct.get("error")),
+            "```",
+        ]
     md_path = folder / "verify.md"
     atomic_write(md_path, "\n".join(lines) + "\n")
     return md_path, json_path
@@ -503,12 +540,20 @@ def _processes_section(processes: list[ProcessStatus]) -> list[str]:
 
 def _verification_section(v: dict[str, Any]) -> list[str]:
     lines = ["", "## Verification", "", f"Prompt: {VERIFY_PROMPT!r}", ""]
-    for key in ("status", "ttft", "tokens_per_s", "prompt_tokens", "completion_tokens",
-                "total", "error"):
+    for key in (
+        "status",
+        "ttft",
+        "tokens_per_s",
+        "prompt_tokens",
+        "completion_tokens",
+        "total",
+        "error",
+    ):
         value = v.get(key)
         if value is not None:
-            lines.append(f"- {key}: {value:.3f}" if isinstance(value, float)
-                         else f"- {key}: {value}")
+            lines.append(
+                f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}"
+            )
     if v.get("text"):
         lines += ["", "```", str(v["text"]), "```"]
     return lines
@@ -518,8 +563,14 @@ def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Ve
     """The runbook's ``curl``: its completion request through the proxy (over SSH)."""
     from pdtui.console import Request, backend_endpoints, http_client, reach, send
 
-    req = Request("completion", VERIFY_PROMPT, cluster.spec.model.served_name,
-                  max_tokens=100, temperature=0.0, stream=True)
+    req = Request(
+        "completion",
+        VERIFY_PROMPT,
+        cluster.spec.model.served_name,
+        max_tokens=100,
+        temperature=0.0,
+        stream=True,
+    )
 
     async def run() -> dict[str, Any]:
         async with reach(pool, cluster) as base, http_client(timeout) as client:
@@ -532,8 +583,10 @@ def verification(pool: SshPool, cluster: Cluster, *, timeout: float = 300) -> Ve
     async def direct() -> dict[str, Any]:
         assert prefill is not None
         name, node, host, port = prefill
-        async with reach(pool, cluster, host, port, node=node.name) as base, \
-                http_client(timeout) as client:
+        async with (
+            reach(pool, cluster, host, port, node=node.name) as base,
+            http_client(timeout) as client,
+        ):
             result = await send(client, base, req)
         return {**result.to_dict(), "process": name}
 

@@ -9,8 +9,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated_config(tmp_path_factory: pytest.TempPathFactory,
-                     monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def _isolated_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Never read or write the developer's own pdtui settings."""
     cfg = tmp_path_factory.mktemp("pdtui-config")
     monkeypatch.setenv("PDTUI_CONFIG_DIR", str(cfg))
@@ -114,9 +115,24 @@ def sim_up(tmp_path: Path) -> Iterator[Path]:
 
     cluster = tmp_path / "c.toml"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pdtui", "sim", "up", "--write-cluster", str(cluster),
-         "--latency-ms", "0", "--address-prefix", "127.0.3", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pdtui",
+            "sim",
+            "up",
+            "--write-cluster",
+            str(cluster),
+            "--latency-ms",
+            "0",
+            "--address-prefix",
+            "127.0.3",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     lines = []

@@ -21,13 +21,13 @@ class Proc:
     """A subprocess whose stdout+stderr go to ``log``; the fake vLLM runs at ``speed``
     (``PDTUI_SIM_VLLM_SPEED``, 0 = no waiting) unless ``env`` says otherwise."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path,
-                 speed: str = "0") -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path, speed: str = "0") -> None:
         self.log = log
         self.fh = open(log, "wb")  # noqa: SIM115
         full_env = {**os.environ, "PDTUI_SIM_VLLM_SPEED": speed, **env}
-        self.p = subprocess.Popen(argv, stdout=self.fh, stderr=subprocess.STDOUT,
-                                  env=full_env, stdin=subprocess.DEVNULL)
+        self.p = subprocess.Popen(
+            argv, stdout=self.fh, stderr=subprocess.STDOUT, env=full_env, stdin=subprocess.DEVNULL
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

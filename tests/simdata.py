@@ -18,10 +18,12 @@ def collect(state: SimState, name: str) -> NodeHealth:
     """What the health probe would gather on one simulated node, parsed (not classified)."""
     node = state.node(name)
     if is_unreachable(node):
-        return NodeHealth(name=name, soc=node.soc, reachable=False,
-                          error="ssh: connection timed out")
-    spec = ProbeSpec(node.soc, tuple(d.id for d in node.devices), "hccn_tool", "npu-smi",
-                     "/etc/hccn.conf")
+        return NodeHealth(
+            name=name, soc=node.soc, reachable=False, error="ssh: connection timed out"
+        )
+    spec = ProbeSpec(
+        node.soc, tuple(d.id for d in node.devices), "hccn_tool", "npu-smi", "/etc/hccn.conf"
+    )
     node_raw: dict[str, Raw] = {}
     dev_raw: dict[int, dict[str, Raw]] = {d.id: {} for d in node.devices}
     for key, argv in device_jobs(spec):
@@ -46,5 +48,12 @@ def collect(state: SimState, name: str) -> NodeHealth:
 def runbook_sim(tmp_path: Path, prefix: str, *faults: str, **options: Any) -> Simulator:
     """The runbook's 1P1D on fake nodes at ``prefix``.1, .2 (each test file has its own
     prefix), no tool latency; ``async with`` it."""
-    return Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=list(faults),
-                     address_prefix=prefix, port=0, **options)
+    return Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        faults=list(faults),
+        address_prefix=prefix,
+        port=0,
+        **options,
+    )

@@ -58,9 +58,7 @@ def ensure_test_user(name: str = TEST_USER) -> str:
 
         home = pwd.getpwnam(name).pw_dir
     except KeyError:
-        subprocess.run(
-            ["useradd", "-m", "-s", "/bin/bash", name], check=True, capture_output=True
-        )
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True, capture_output=True)
         import pwd
 
         home = pwd.getpwnam(name).pw_dir

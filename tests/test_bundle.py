@@ -28,20 +28,32 @@ BEARER = "PlantedBearerValue42"
 
 async def _bundle(cluster_file: Path, out: Path) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pdtui", "bundle", str(cluster_file), "-o", str(out),
-        "--log-mb", "0.01", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "pdtui",
+        "bundle",
+        str(cluster_file),
+        "-o",
+        str(out),
+        "--log-mb",
+        "0.01",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     so, se = await proc.communicate()
     return proc.returncode or 0, so.decode(), se.decode()
 
 
 @pytest.mark.slow
 async def test_a_failed_start_bundles_with_secrets_masked_and_cuts_listed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
     async with runbook_sim(tmp_path, "127.0.83", "decode-0:crash-on-start=port") as sim:
         text = sim.cluster_file.read_text()
-        sim.cluster_file.write_text(text.replace(
-            "[env]\n", f'[env]\nHF_TOKEN = "{HF}"\nDB_PASSWORD = "{PASSWORD}"\n', 1))
+        sim.cluster_file.write_text(
+            text.replace("[env]\n", f'[env]\nHF_TOKEN = "{HF}"\nDB_PASSWORD = "{PASSWORD}"\n', 1)
+        )
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
             live = {n.name: n for n in await sweep(pool, cluster)}
@@ -59,14 +71,27 @@ async def test_a_failed_start_bundles_with_secrets_masked_and_cuts_listed(
     assert "bundle: NPU check of every node…" in se and f"{out}:" in so
     assert out.stat().st_mode & 0o777 == 0o600
     with tarfile.open(out) as tar:
-        members = {m.name.split("/", 1)[1]: tar.extractfile(m).read().decode()  # type: ignore[union-attr]
-                   for m in tar.getmembers()}
-    for name in ("MANIFEST.txt", "version.txt", "cluster.toml", "npu-check.json",
-                 "ranktable.json", "commands.log", "nodes/prefill-0/versions.txt",
-                 "nodes/decode-0/npu-smi-info.txt", "processes/decode-0/status.json",
-                 "processes/decode-0/cmd", "processes/decode-0/env",
-                 "processes/decode-0/out.log", "processes/prefill-0/out.log",
-                 "processes/decode-0/diagnose.json", "processes/proxy/out.log"):
+        members = {
+            m.name.split("/", 1)[1]: tar.extractfile(m).read().decode()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        }
+    for name in (
+        "MANIFEST.txt",
+        "version.txt",
+        "cluster.toml",
+        "npu-check.json",
+        "ranktable.json",
+        "commands.log",
+        "nodes/prefill-0/versions.txt",
+        "nodes/decode-0/npu-smi-info.txt",
+        "processes/decode-0/status.json",
+        "processes/decode-0/cmd",
+        "processes/decode-0/env",
+        "processes/decode-0/out.log",
+        "processes/prefill-0/out.log",
+        "processes/decode-0/diagnose.json",
+        "processes/proxy/out.log",
+    ):
         assert name in members, sorted(members)
     everything = "\n".join(members.values())
     for secret in (HF, PASSWORD, BEARER):

@@ -54,11 +54,33 @@ class PD:
 
 
 def _vllm(port: int, role: str, kv_port: int) -> list[str]:
-    kv = json.dumps({"kv_connector": "MooncakeConnectorV1", "kv_role": role,
-                     "kv_port": str(kv_port), "engine_id": role})
-    return [sys.executable, "-m", "pdtui.sim.vllm", "serve", "/weights/dpsk", "--host", "0.0.0.0",
-            "--port", str(port), "--served-model-name", MODEL, "--max-model-len", str(MAX_LEN),
-            "--max-num-seqs", "8", "--kv-transfer-config", kv]
+    kv = json.dumps(
+        {
+            "kv_connector": "MooncakeConnectorV1",
+            "kv_role": role,
+            "kv_port": str(kv_port),
+            "engine_id": role,
+        }
+    )
+    return [
+        sys.executable,
+        "-m",
+        "pdtui.sim.vllm",
+        "serve",
+        "/weights/dpsk",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(port),
+        "--served-model-name",
+        MODEL,
+        "--max-model-len",
+        str(MAX_LEN),
+        "--max-num-seqs",
+        "8",
+        "--kv-transfer-config",
+        kv,
+    ]
 
 
 @contextmanager
@@ -67,19 +89,46 @@ def start_pd(tmp: Path, prefix: str) -> Iterator[PD]:
     IPs" are the loopback addresses themselves, so nothing leaves 127.0.0.0/8."""
     px_addr, p_addr, d_addr = f"{prefix}.1", f"{prefix}.2", f"{prefix}.3"
     p_port, d_port, px_port = free_port(p_addr), free_port(d_addr), free_port(px_addr)
-    p = Proc(_vllm(p_port, "kv_producer", free_port(p_addr)),
-             {"PDTUI_SIM_LISTEN": p_addr, "VLLM_HOST_IP": p_addr}, tmp / "p.log", speed="0.05")
-    d = Proc(_vllm(d_port, "kv_consumer", free_port(d_addr)),
-             {"PDTUI_SIM_LISTEN": d_addr, "VLLM_HOST_IP": d_addr}, tmp / "d.log", speed="0.05")
-    px = Proc([sys.executable, "-m", "pdtui.sim.proxy", "--host", px_addr, "--port",
-               str(px_port), "--prefiller-hosts", p_addr, "--prefiller-ports", str(p_port),
-               "--decoder-hosts", d_addr, "--decoder-ports", str(d_port)],
-              {"PDTUI_SIM_LISTEN": px_addr}, tmp / "proxy.log", speed="0.05")
+    p = Proc(
+        _vllm(p_port, "kv_producer", free_port(p_addr)),
+        {"PDTUI_SIM_LISTEN": p_addr, "VLLM_HOST_IP": p_addr},
+        tmp / "p.log",
+        speed="0.05",
+    )
+    d = Proc(
+        _vllm(d_port, "kv_consumer", free_port(d_addr)),
+        {"PDTUI_SIM_LISTEN": d_addr, "VLLM_HOST_IP": d_addr},
+        tmp / "d.log",
+        speed="0.05",
+    )
+    px = Proc(
+        [
+            sys.executable,
+            "-m",
+            "pdtui.sim.proxy",
+            "--host",
+            px_addr,
+            "--port",
+            str(px_port),
+            "--prefiller-hosts",
+            p_addr,
+            "--prefiller-ports",
+            str(p_port),
+            "--decoder-hosts",
+            d_addr,
+            "--decoder-ports",
+            str(d_port),
+        ],
+        {"PDTUI_SIM_LISTEN": px_addr},
+        tmp / "proxy.log",
+        speed="0.05",
+    )
     try:
         for proc in (p, d, px):
             proc.wait_for("Application startup complete.")
-        yield PD(f"http://{px_addr}:{px_port}", f"http://{p_addr}:{p_port}",
-                 f"http://{d_addr}:{d_port}")
+        yield PD(
+            f"http://{px_addr}:{px_port}", f"http://{p_addr}:{p_port}", f"http://{d_addr}:{d_port}"
+        )
     finally:
         for proc in (px, p, d):
             proc.stop()
@@ -121,8 +170,9 @@ async def raw_server(handler: Handler, host: str = "127.0.17.9") -> AsyncIterato
         server.close()
 
 
-CHUNKED = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-           b"transfer-encoding: chunked\r\n\r\n")
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
 
 
 def chunk(data: str) -> bytes:
@@ -135,8 +185,12 @@ def sse(obj: object) -> str:
 
 
 def text_chunk(text: str) -> str:
-    return sse({"object": "text_completion", "choices": [{"index": 0, "text": text,
-                                                          "finish_reason": None}]})
+    return sse(
+        {
+            "object": "text_completion",
+            "choices": [{"index": 0, "text": text, "finish_reason": None}],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- requests
@@ -145,9 +199,15 @@ def text_chunk(text: str) -> str:
 def test_request_bodies_and_curl() -> None:
     r = Request("chat", "it's me", MODEL, max_tokens=5, extra={"seed": 7})
     assert r.path == "/v1/chat/completions"
-    assert r.body() == {"model": MODEL, "messages": [{"role": "user", "content": "it's me"}],
-                        "max_tokens": 5, "temperature": 0.0, "stream": True,
-                        "stream_options": {"include_usage": True}, "seed": 7}
+    assert r.body() == {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "it's me"}],
+        "max_tokens": 5,
+        "temperature": 0.0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "seed": 7,
+    }
     c = Request("completion", "hi", MODEL, stream=False)
     assert c.path == "/v1/completions"
     assert "stream_options" not in c.body() and c.body()["prompt"] == "hi"
@@ -160,16 +220,24 @@ def test_request_bodies_and_curl() -> None:
 
 @pytest.mark.parametrize("kind", ["completion", "chat"])
 @pytest.mark.slow
-async def test_stream_and_non_stream_agree(pd: PD, client: httpx.AsyncClient,
-                                           kind: str) -> None:
+async def test_stream_and_non_stream_agree(pd: PD, client: httpx.AsyncClient, kind: str) -> None:
     pieces: list[str] = []
     req = Request(kind, "Who are you?", MODEL, max_tokens=20)  # type: ignore[arg-type]
     s = await send(client, pd.url, req, on_text=pieces.append)
     assert s.ok, s
     assert s.status == 200 and s.finish_reason == "length"
     assert "".join(pieces) == s.text and len(pieces) == 20
-    n = await send(client, pd.url, Request(kind, "Who are you?", MODEL,  # type: ignore[arg-type]
-                                           max_tokens=20, stream=False))
+    n = await send(
+        client,
+        pd.url,
+        Request(
+            kind,  # type: ignore[arg-type]
+            "Who are you?",
+            MODEL,
+            max_tokens=20,
+            stream=False,
+        ),
+    )
     assert n.ok, n
     assert n.text == s.text and n.ttft is None and n.raw_events == []
     if kind == "completion":
@@ -183,8 +251,7 @@ async def test_stream_and_non_stream_agree(pd: PD, client: httpx.AsyncClient,
     assert s.raw_events[-1] == "[DONE]"
     usage = json.loads(s.raw_events[-2])
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 20
-    assert s.status_line().startswith("TTFT ") and f"{s.prompt_tokens}+20 tokens" in \
-        s.status_line()
+    assert s.status_line().startswith("TTFT ") and f"{s.prompt_tokens}+20 tokens" in s.status_line()
     assert n.body and json.loads(n.body)["usage"]["completion_tokens"] == 20
 
 
@@ -211,11 +278,13 @@ async def test_fake_clock_gives_exact_rates() -> None:
 # --------------------------------------------------------------------------- errors
 
 
-async def test_max_model_len_error_keeps_status_and_body(pd: PD,
-                                                         client: httpx.AsyncClient) -> None:
+async def test_max_model_len_error_keeps_status_and_body(pd: PD, client: httpx.AsyncClient) -> None:
     for stream in (True, False):
-        r = await send(client, pd.url, Request("completion", "Who are you?", MODEL,
-                                               max_tokens=MAX_LEN, stream=stream))
+        r = await send(
+            client,
+            pd.url,
+            Request("completion", "Who are you?", MODEL, max_tokens=MAX_LEN, stream=stream),
+        )
         assert not r.ok and r.status == 400
         assert "maximum context length is 256" in (r.error or "")
         assert r.error is not None and r.error.startswith("HTTP 400: ")
@@ -227,10 +296,20 @@ async def test_precheck_agrees_with_the_server(pd: PD, client: httpx.AsyncClient
     assert estimate_tokens("Who are you?") == 4
     assert estimate_tokens("x" * 40) == 10  # long words: at least one token per 4 chars
     for kind, n in (("completion", 4), ("chat", 8)):
-        fits = Request(kind, "Who are you?", MODEL, max_tokens=MAX_LEN - n,  # type: ignore[arg-type]
-                       stream=False)
-        over = Request(kind, "Who are you?", MODEL, max_tokens=MAX_LEN - n + 1,  # type: ignore[arg-type]
-                       stream=False)
+        fits = Request(
+            kind,  # type: ignore[arg-type]
+            "Who are you?",
+            MODEL,
+            max_tokens=MAX_LEN - n,
+            stream=False,
+        )
+        over = Request(
+            kind,  # type: ignore[arg-type]
+            "Who are you?",
+            MODEL,
+            max_tokens=MAX_LEN - n + 1,
+            stream=False,
+        )
         assert precheck(fits, MAX_LEN) is None
         msg = precheck(over, MAX_LEN)
         assert msg is not None and f"> max_model_len {MAX_LEN}" in msg
@@ -238,15 +317,18 @@ async def test_precheck_agrees_with_the_server(pd: PD, client: httpx.AsyncClient
         assert (await send(client, pd.url, over)).status == 400
     assert precheck(Request("completion", "hi", MODEL, max_tokens=10**6), None) is None
     assert precheck(Request("completion", "hi", MODEL, max_tokens=0), 100) is not None
-    assert precheck(Request("completion", "a b c", MODEL, max_tokens=8), 10,
-                    count_tokens=lambda t: 5) is not None
+    assert (
+        precheck(Request("completion", "a b c", MODEL, max_tokens=8), 10, count_tokens=lambda t: 5)
+        is not None
+    )
 
 
 async def test_empty_200_is_an_error() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                     b"content-length: 0\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n"
+        )
         await writer.drain()
         writer.close()
 
@@ -283,13 +365,20 @@ async def test_stream_ending_without_done_is_an_error() -> None:
 
 
 async def test_error_event_mid_stream() -> None:
-    err = {"error": {"message": "KV transfer failed", "type": "InternalServerError",
-                     "param": None, "code": 500}}
+    err = {
+        "error": {
+            "message": "KV transfer failed",
+            "type": "InternalServerError",
+            "param": None,
+            "code": 500,
+        }
+    }
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(CHUNKED + chunk(text_chunk("a") + sse(err) + "data: [DONE]\n\n")
-                     + b"0\r\n\r\n")
+        writer.write(
+            CHUNKED + chunk(text_chunk("a") + sse(err) + "data: [DONE]\n\n") + b"0\r\n\r\n"
+        )
         await writer.drain()
         writer.close()
 
@@ -313,8 +402,7 @@ async def test_timeout_names_the_url() -> None:
         await read_request(reader)
         await asyncio.sleep(5)
 
-    async with raw_server(handler) as url, \
-            httpx.AsyncClient(trust_env=False, timeout=0.3) as c:
+    async with raw_server(handler) as url, httpx.AsyncClient(trust_env=False, timeout=0.3) as c:
         r = await send(c, url, Request("completion", "hi", MODEL))
     assert r.error is not None and r.error.startswith(f"timed out talking to {url}")
 
@@ -332,8 +420,9 @@ async def test_cancel_stops_at_once_and_closes_the_connection() -> None:
 
     got = asyncio.Event()
     async with raw_server(handler) as url, httpx.AsyncClient(trust_env=False) as c:
-        task = asyncio.create_task(send(c, url, Request("completion", "hi", MODEL),
-                                        on_text=lambda _t: got.set()))
+        task = asyncio.create_task(
+            send(c, url, Request("completion", "hi", MODEL), on_text=lambda _t: got.set())
+        )
         await asyncio.wait_for(got.wait(), 5)
         t0 = time.monotonic()
         task.cancel()
@@ -380,8 +469,9 @@ async def test_load_test(pd: PD, client: httpx.AsyncClient) -> None:
     assert rep.tpot_p50 is not None and rep.tpot_p90 is not None
     assert 0 < rep.tpot_p50 <= rep.tpot_p90 < 1
     assert rep.tokens_per_s_total == pytest.approx(20 * 16 / rep.seconds)
-    bad = await load_test(client, pd.url, Request("completion", "x", MODEL,
-                                                  max_tokens=MAX_LEN), 3, 2)
+    bad = await load_test(
+        client, pd.url, Request("completion", "x", MODEL, max_tokens=MAX_LEN), 3, 2
+    )
     assert bad.ok == 0 and bad.errors == 3 and bad.ttft_p50 is None
     assert bad.tokens_per_s_total is None and len(bad.error_samples) == 1
     with pytest.raises(ValueError):
@@ -392,8 +482,9 @@ async def test_load_test(pd: PD, client: httpx.AsyncClient) -> None:
 
 
 async def test_reach_through_an_ssh_forward_on_the_simulator(tmp_path: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.18", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.18", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         assert cluster.spec.proxy is not None
@@ -410,20 +501,27 @@ async def test_reach_through_an_ssh_forward_on_the_simulator(tmp_path: Path) -> 
             head = await reader.readuntil(b"\r\n\r\n")
             hits.append(head.split(b"\r\n")[0])
             body = b'{"status":"ok","prefill_instances":1,"decode_instances":1}'
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                         + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                + f"content-length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
             writer.close()
 
-        async with raw_server(handler, proxy_node.listen_host) as direct_url, \
-                pool_for(cluster) as pool, httpx.AsyncClient(trust_env=False) as c:
+        async with (
+            raw_server(handler, proxy_node.listen_host) as direct_url,
+            pool_for(cluster) as pool,
+            httpx.AsyncClient(trust_env=False) as c,
+        ):
             tport = int(direct_url.rsplit(":", 1)[1])
             async with reach(pool, cluster, port=tport) as base:
                 assert base.startswith("http://127.0.0.1:") and base != direct_url
                 h = await proxy_health(c, base)
             assert h["status"] == "ok" and hits == [b"GET /healthcheck HTTP/1.1"]
-            async with reach(pool, cluster, proxy_node.listen_host, tport,
-                             node=proxy_node.name) as base2:
+            async with reach(
+                pool, cluster, proxy_node.listen_host, tport, node=proxy_node.name
+            ) as base2:
                 assert (await proxy_health(c, base2))["status"] == "ok"
             # the forward is closed afterwards
             with pytest.raises(httpx.TransportError):
@@ -436,15 +534,22 @@ async def test_reach_through_an_ssh_forward_on_the_simulator(tmp_path: Path) -> 
 
 
 def test_health_report_lines_and_the_smallest_max_model_len() -> None:
-    report = HealthReport([
-        EndpointHealth("proxy", proxy={"status": "ok", "prefill_instances": 1,
-                                       "healthy": True}),
-        EndpointHealth("prefill-0", "p0 10.0.0.1:8000",
-                       backend=BackendHealth("http://x", 200, ["m"], 4096)),
-        EndpointHealth("decode-0", "d0 10.0.0.2:8000",
-                       backend=BackendHealth("http://y", 503, [], 2048, "/health: HTTP 503")),
-        EndpointHealth("decode-1", "d1 10.0.0.3:8000", error="decode-1 (d1 ...): refused"),
-    ])
+    report = HealthReport(
+        [
+            EndpointHealth(
+                "proxy", proxy={"status": "ok", "prefill_instances": 1, "healthy": True}
+            ),
+            EndpointHealth(
+                "prefill-0", "p0 10.0.0.1:8000", backend=BackendHealth("http://x", 200, ["m"], 4096)
+            ),
+            EndpointHealth(
+                "decode-0",
+                "d0 10.0.0.2:8000",
+                backend=BackendHealth("http://y", 503, [], 2048, "/health: HTTP 503"),
+            ),
+            EndpointHealth("decode-1", "d1 10.0.0.3:8000", error="decode-1 (d1 ...): refused"),
+        ]
+    )
     assert report.max_model_len == 2048
     assert report.lines() == [
         "proxy /healthcheck: status ok, prefill instances 1, healthy yes",
@@ -458,9 +563,11 @@ def test_health_report_lines_and_the_smallest_max_model_len() -> None:
 
 @pytest.mark.slow
 async def test_health_report_on_nodes_where_nothing_serves_says_so_per_endpoint(
-        tmp_path: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.19", port=0)
+    tmp_path: Path,
+) -> None:
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.19", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -468,5 +575,9 @@ async def test_health_report_on_nodes_where_nothing_serves_says_so_per_endpoint(
     names = [e.name for e in report.entries]
     assert names == ["proxy", *(p.name for p in cluster.processes())]
     assert report.max_model_len is None
-    assert all(e.error is not None or (e.proxy or {}).get("error")
-               or (e.backend is not None and not e.backend.ok) for e in report.entries)
+    assert all(
+        e.error is not None
+        or (e.proxy or {}).get("error")
+        or (e.backend is not None and not e.backend.ok)
+        for e in report.entries
+    )

@@ -37,8 +37,9 @@ from pdtui.runbook import RunbookReport, write_report
 KEY = "pdtui-test-9f8e7d6c5b4a3921"  # no sk-/hf_ shape: only the literal masking catches it
 WRONG = "wrong-key-1a2b3c4d5e6f7788"
 WORDS = ["Hello", " from", " the", " auth", " server."]
-SAMPLE = str(Path(__file__).resolve().parents[1] / "pdtui" / "samples"
-             / "deepseek-v3.2-a3-1p1d.toml")
+SAMPLE = str(
+    Path(__file__).resolve().parents[1] / "pdtui" / "samples" / "deepseek-v3.2-a3-1p1d.toml"
+)
 
 
 @dataclass
@@ -55,10 +56,16 @@ def _app(server: AuthServer) -> Starlette:
             return None
         bare = (got or "").removeprefix("Bearer ")
         return JSONResponse(
-            {"error": {"message": f"Unauthorized; got Authorization: {got}", "type": "auth",
-                       "code": 401},
-             "received_key": bare},
-            status_code=401)
+            {
+                "error": {
+                    "message": f"Unauthorized; got Authorization: {got}",
+                    "type": "auth",
+                    "code": 401,
+                },
+                "received_key": bare,
+            },
+            status_code=401,
+        )
 
     async def completions(req: HttpRequest) -> Response:
         if (r := denied(req)) is not None:
@@ -66,10 +73,17 @@ def _app(server: AuthServer) -> Starlette:
         body = await req.json()
         chat = req.url.path.endswith("/chat/completions")
         if not body.get("stream"):
-            choice = ({"message": {"role": "assistant", "content": "".join(WORDS)}} if chat
-                      else {"text": "".join(WORDS)})
-            return JSONResponse({"choices": [{**choice, "finish_reason": "stop"}],
-                                 "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
+            choice = (
+                {"message": {"role": "assistant", "content": "".join(WORDS)}}
+                if chat
+                else {"text": "".join(WORDS)}
+            )
+            return JSONResponse(
+                {
+                    "choices": [{**choice, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 5},
+                }
+            )
 
         async def events() -> AsyncIterator[bytes]:
             for i, w in enumerate(WORDS):
@@ -79,7 +93,11 @@ def _app(server: AuthServer) -> Starlette:
                     chunk["x_echo"] = req.headers.get("authorization")
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
                 await asyncio.sleep(0.005)
-            yield (f"data: {json.dumps({'choices': [{'index': 0, 'text': '', 'finish_reason': 'stop'}], 'usage': {'prompt_tokens': 3, 'completion_tokens': 5}})}\n\n").encode()  # noqa: E501
+            last = {
+                "choices": [{"index": 0, "text": "", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5},
+            }
+            yield f"data: {json.dumps(last)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
@@ -99,12 +117,15 @@ def _app(server: AuthServer) -> Starlette:
             return r
         return JSONResponse({"status": "ok", "prefill_instances": 1, "decode_instances": 1})
 
-    return Starlette(routes=[
-        Route("/v1/completions", completions, methods=["POST"]),
-        Route("/v1/chat/completions", completions, methods=["POST"]),
-        Route("/health", health), Route("/v1/models", models),
-        Route("/healthcheck", healthcheck),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/completions", completions, methods=["POST"]),
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/health", health),
+            Route("/v1/models", models),
+            Route("/healthcheck", healthcheck),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +183,8 @@ async def test_without_a_key_401_says_to_set_one(auth_server: AuthServer) -> Non
 
 
 async def test_with_the_key_the_answer_arrives_and_the_key_is_nowhere(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PDTUI_API_KEY", KEY)
     pieces: list[str] = []
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
@@ -178,7 +200,8 @@ async def test_with_the_key_the_answer_arrives_and_the_key_is_nowhere(
 
 @pytest.mark.parametrize("kind", ["completion", "chat"])
 async def test_chat_and_non_stream_send_the_key(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch, kind: console.Kind) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch, kind: console.Kind
+) -> None:
     monkeypatch.setenv("PDTUI_API_KEY", KEY)
     res = await _send(auth_server, _req(stream=False, kind=kind))
     assert res.ok, res.error
@@ -187,7 +210,8 @@ async def test_chat_and_non_stream_send_the_key(
 
 
 async def test_openai_api_key_is_the_fallback_and_pdtui_api_key_wins(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     assert (await _send(auth_server)).ok
     assert auth_server.seen[-1] == f"Bearer {KEY}"
@@ -198,7 +222,8 @@ async def test_openai_api_key_is_the_fallback_and_pdtui_api_key_wins(
 
 
 async def test_a_wrong_key_echoed_by_the_server_is_masked_in_the_error(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PDTUI_API_KEY", WRONG)
     res = await _send(auth_server)
     assert auth_server.seen[-1] == f"Bearer {WRONG}"
@@ -208,8 +233,7 @@ async def test_a_wrong_key_echoed_by_the_server_is_masked_in_the_error(
     assert WRONG not in res.error and WRONG not in res.body
     assert WRONG not in _dump(res)
     # ... and so it is in the pdtui verify report, Markdown and JSON.
-    report = RunbookReport(cluster="c", steps=[], started_at=0.0,
-                           verification=res.to_dict())
+    report = RunbookReport(cluster="c", steps=[], started_at=0.0, verification=res.to_dict())
     md, js = write_report(report, Path(os.environ["PDTUI_CONFIG_DIR"]) / "report")
     assert "HTTP 401" in md.read_text() and "HTTP 401" in js.read_text()
     assert WRONG not in md.read_text() and WRONG not in js.read_text()
@@ -217,7 +241,8 @@ async def test_a_wrong_key_echoed_by_the_server_is_masked_in_the_error(
 
 @pytest.mark.slow
 async def test_health_checks_and_load_test_send_the_key(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
         denied = await proxy_health(client, auth_server.url)
         assert denied["http_status"] == 401
@@ -243,7 +268,8 @@ async def test_health_checks_and_load_test_send_the_key(
 
 
 def test_curl_refers_to_the_variable_and_works(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     req = Request("completion", f"my key is {KEY}", "m", max_tokens=5)
     assert "Authorization" not in req.curl(auth_server.url)  # no key, no header
     monkeypatch.setenv("PDTUI_API_KEY", KEY)
@@ -256,17 +282,25 @@ def test_curl_refers_to_the_variable_and_works(
     if shutil.which("curl") is None or shutil.which("sh") is None:
         pytest.skip("no curl or sh to run the command")
     clean = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    run = subprocess.run(["sh", "-c", Request("completion", "hi", "m", max_tokens=5).curl(
-        auth_server.url, "PDTUI_API_KEY")], env={**clean, "PDTUI_API_KEY": KEY},
-        capture_output=True, text=True, timeout=20)
+    run = subprocess.run(
+        [
+            "sh",
+            "-c",
+            Request("completion", "hi", "m", max_tokens=5).curl(auth_server.url, "PDTUI_API_KEY"),
+        ],
+        env={**clean, "PDTUI_API_KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert run.returncode == 0, run.stderr
     assert auth_server.seen[-1] == f"Bearer {KEY}"  # the shell expanded the variable
     assert "data: [DONE]" in run.stdout
 
 
 def test_prompt_json_without_and_with_the_key(
-        auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    auth_server: AuthServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["prompt", SAMPLE, "Who are you?", "--url", auth_server.url, "--json"]) == 1
     out = capsys.readouterr()
     data = json.loads(out.out)
@@ -294,8 +328,7 @@ def test_prompt_json_without_and_with_the_key(
     assert out.out.startswith("".join(WORDS)) and KEY not in out.out + out.err
 
 
-def test_scrub_masks_the_literal_key_and_secret_shapes(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scrub_masks_the_literal_key_and_secret_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDTUI_API_KEY", KEY)
     assert console.scrub(f"x {KEY} y") == "x *** y"
     assert console.scrub("Authorization: Bearer other-token") == "Authorization: Bearer ***"

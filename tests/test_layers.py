@@ -45,8 +45,9 @@ def _loaded_after_importing(modules: list[str]) -> set[str]:
         "    importlib.import_module(m)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
     return set(json.loads(out))
 
 
@@ -80,38 +81,80 @@ def test_fake_proxy_is_standalone() -> None:
         "spec.loader.exec_module(mod)\n"
         "print(json.dumps([m for m in sys.modules if m == 'pdtui' or m.startswith('pdtui.')]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd="/").stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    ).stdout
     assert json.loads(out) == []
 
 
 def test_import_contracts_hold_for_every_import_statement() -> None:
     """import-linter reads every import statement, including those inside functions."""
-    r = subprocess.run([sys.executable, "-m", "importlinter.cli", "--no-cache"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "importlinter.cli", "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if "No module named" in r.stderr:
-        r = subprocess.run(["lint-imports", "--no-cache"], capture_output=True, text=True,
-                           cwd=ROOT)
+        r = subprocess.run(["lint-imports", "--no-cache"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
 
 
 def test_no_function_is_more_complex_than_25() -> None:
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "C901",
-                        "--output-format", "concise", "pdtui"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--select",
+            "C901",
+            "--output-format",
+            "concise",
+            "pdtui",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stdout[-3000:]
 
 
 def test_ruff_is_clean() -> None:
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise",
-                        "pdtui", "tests", "benchmarks"], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--output-format",
+            "concise",
+            "pdtui",
+            "tests",
+            "benchmarks",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_ruff_format_is_applied() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "pdtui", "tests", "benchmarks"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stdout[-3000:]
 
 
 @pytest.mark.slow
 def test_mypy_strict_over_the_package_and_the_tests() -> None:
-    r = subprocess.run([sys.executable, "-m", "mypy", "pdtui", "tests"],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "pdtui", "tests"], capture_output=True, text=True, cwd=ROOT
+    )
     assert r.returncode == 0, r.stdout[-4000:]
 
 

@@ -20,14 +20,22 @@ Rig = Callable[..., "AsyncIterator[tuple[Cluster, SshPool]]"]
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              ) -> AsyncIterator[Callable[..., object]]:
+async def rig(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Callable[..., object]]:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
     opened: list[tuple[Simulator, SshPool, Cluster]] = []
 
     async def start(faults: tuple[str, ...] = ()) -> tuple[Cluster, SshPool]:
-        sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=list(faults),
-                        address_prefix="127.0.21", port=0)
+        sim = Simulator(
+            runbook_spec(),
+            tmp_path / "c.toml",
+            latency_ms=0,
+            faults=list(faults),
+            address_prefix="127.0.21",
+            port=0,
+        )
         await sim.start()
         cluster = load(sim.cluster_file)
         pool = pool_for(cluster)
@@ -46,7 +54,15 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig()
     assert [s.key for s in steps_for(cluster)] == [
-        "network", "ranktable", "doctor", "prefill", "decode", "proxy", "verify", "answer"]
+        "network",
+        "ranktable",
+        "doctor",
+        "prefill",
+        "decode",
+        "proxy",
+        "verify",
+        "answer",
+    ]
     seen: list[tuple[str, str]] = []
     commands: list[str] = []
     pool.add_listener(lambda r: commands.append(r.command))
@@ -59,19 +75,29 @@ async def test_a_healthy_cluster_passes_every_step_and_reports(rig, tmp_path: Pa
             progress.append(s.progress)
         if (s.key, s.state) == ("prefill", "passed"):
             decode_started_before_prefill_ready.append(
-                any("# start decode-0" in c for c in commands))
+                any("# start decode-0" in c for c in commands)
+            )
 
     model = LiveModel()
-    report = await run_all(pool, cluster, verification(pool, cluster), on_step=on_step,
-                           ready_timeout=60, ranktable_file=tmp_path / "report" / "ranktable.json",
-                           model=model)
+    report = await run_all(
+        pool,
+        cluster,
+        verification(pool, cluster),
+        on_step=on_step,
+        ready_timeout=60,
+        ranktable_file=tmp_path / "report" / "ranktable.json",
+        model=model,
+    )
     assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
     # Prefill and decode start together; each step shows the stage its processes reached.
     assert decode_started_before_prefill_ready == [True]
     assert any(p.startswith("decode-0: ") for p in progress)
     # The network step counts the nodes that answered, then pings.
-    assert progress[:3] == ["0 of 2 nodes answered", "1 of 2 nodes answered",
-                            "2 of 2 nodes answered; pinging peers"]
+    assert progress[:3] == [
+        "0 of 2 nodes answered",
+        "1 of 2 nodes answered",
+        "2 of 2 nodes answered; pinging peers",
+    ]
     # The live model was fed: every step passed, known "as of" the run, and what they learned.
     views = step_views(model)
     assert [(v.key, v.state) for v in views] == [(s.key, s.state) for s in report.steps]
@@ -136,8 +162,10 @@ async def test_a_doctor_error_stops_the_runbook_before_launch(rig) -> None:  # t
 async def test_garbled_kv_fails_the_answer_step_with_both_texts(rig) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await rig(("decode-0:kv-garbled",))
     report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60)
-    assert [(s.key, s.state) for s in report.steps][-2:] == [("verify", "passed"),
-                                                              ("answer", "failed")]
+    assert [(s.key, s.state) for s in report.steps][-2:] == [
+        ("verify", "passed"),
+        ("answer", "failed"),
+    ]
     failed = report.failed_step
     assert failed is not None and "differs from the prefill instance's own" in (failed.reason or "")
     assert report.verification is not None and report.direct is not None

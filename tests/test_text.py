@@ -16,7 +16,8 @@ def test_printable_shows_control_characters_and_keeps_tabs_and_newlines() -> Non
 
 def test_words_never_shows_a_python_repr() -> None:
     assert words({"address": "10.0.0.1", "ok": True, "ports": [8000, 8001], "x": None}) == (
-        "address 10.0.0.1, ok yes, ports 8000, 8001, x -")
+        "address 10.0.0.1, ok yes, ports 8000, 8001, x -"
+    )
     assert words([]) == "none" and words(False) == "no" and words("a\x1b[2J") == "a\\x1b[2J"
 
 

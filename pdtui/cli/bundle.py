@@ -12,11 +12,18 @@ from pdtui.cli.common import EXIT_CONFIG, EXIT_OK, add_host_key_flag, err, load_
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
-    p.add_argument("-o", "--output", metavar="FILE.tar.gz",
-                   help="where to write it (default: pdtui-bundle-CLUSTER-TIME.tar.gz here)")
-    p.add_argument("--log-mb", type=float, default=4.0,
-                   help="keep the last this many MiB of each log (default 4; 1/4 of it for "
-                   "each CANN log)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE.tar.gz",
+        help="where to write it (default: pdtui-bundle-CLUSTER-TIME.tar.gz here)",
+    )
+    p.add_argument(
+        "--log-mb",
+        type=float,
+        default=4.0,
+        help="keep the last this many MiB of each log (default 4; 1/4 of it for each CANN log)",
+    )
     add_host_key_flag(p)
 
 
@@ -40,16 +47,24 @@ def run(ns: argparse.Namespace) -> int:
 
     async def go() -> int:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
-            bundle = await collect(pool, cluster, Path(ns.cluster), log_bytes=log_bytes,
-                                   plog_bytes=max(log_bytes // 4, 4096), progress=progress)
+            bundle = await collect(
+                pool,
+                cluster,
+                Path(ns.cluster),
+                log_bytes=log_bytes,
+                plog_bytes=max(log_bytes // 4, 4096),
+                progress=progress,
+            )
         out = Path(ns.output or f"{bundle.root}.tar.gz")
         try:
             bundle.write(out)
         except OSError as exc:
             err(f"{out}: cannot write it: {exc.strerror or exc}")
             return EXIT_CONFIG
-        print(f"{out}: {len(bundle.files) + 1} files, {bundle.size / 2**20:.1f} MiB of text "
-              f"(secrets masked)")
+        print(
+            f"{out}: {len(bundle.files) + 1} files, {bundle.size / 2**20:.1f} MiB of text "
+            f"(secrets masked)"
+        )
         for note in bundle.notes:
             print(f"  left out: {note}")
         return EXIT_OK

@@ -28,23 +28,31 @@ if TYPE_CHECKING:
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
     p.add_argument("--json", action="store_true", help="print every parsed value and raw output")
-    p.add_argument("--ping", action="store_true",
-                   help="also ping every device's peers on the other nodes")
-    p.add_argument("--ping-all", action="store_true",
-                   help="with --ping: every device pings every device of the other nodes "
-                   "(default: device i pings device i)")
-    p.add_argument("--watch", type=float, metavar="SECONDS",
-                   help="repeat every SECONDS until ctrl+c")
-    p.add_argument("--cap", type=int, default=16,
-                   help="devices probed at once on each node (default 16)")
-    p.add_argument("--tool-timeout", type=int, default=20,
-                   help="seconds one tool call may take (default 20)")
+    p.add_argument(
+        "--ping", action="store_true", help="also ping every device's peers on the other nodes"
+    )
+    p.add_argument(
+        "--ping-all",
+        action="store_true",
+        help="with --ping: every device pings every device of the other nodes "
+        "(default: device i pings device i)",
+    )
+    p.add_argument(
+        "--watch", type=float, metavar="SECONDS", help="repeat every SECONDS until ctrl+c"
+    )
+    p.add_argument(
+        "--cap", type=int, default=16, help="devices probed at once on each node (default 16)"
+    )
+    p.add_argument(
+        "--tool-timeout", type=int, default=20, help="seconds one tool call may take (default 20)"
+    )
     add_host_key_flag(p)
 
 
 def _failed(report: CheckReport) -> bool:
     return any(d.state in ("fail", "unknown") for n in report.nodes for d in n.devices) or any(
-        not n.reachable for n in report.nodes)
+        not n.reachable for n in report.nodes
+    )
 
 
 def _show(report: CheckReport, ns: argparse.Namespace, color: bool) -> None:
@@ -70,8 +78,7 @@ def watched(model: LiveModel, cluster: Cluster, report: CheckReport) -> CheckRep
 
     model.apply_npu(report.nodes, pings=report.pings if report.pings else None)
     nodes = [model.npu[n.name].health for n in cluster.nodes if n.name in model.npu]
-    return CheckReport(cluster.name, nodes, list(model.pings), report.started_at,
-                       report.seconds)
+    return CheckReport(cluster.name, nodes, list(model.pings), report.started_at, report.seconds)
 
 
 async def _sweeps(cluster: Cluster, ns: argparse.Namespace, color: bool) -> int:
@@ -84,9 +91,14 @@ async def _sweeps(cluster: Cluster, ns: argparse.Namespace, color: bool) -> int:
     model = LiveModel()
     async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
         while True:
-            report = await check(pool, cluster, ping=ns.ping,
-                                 ping_mode="all" if ns.ping_all else "peers",
-                                 cap=ns.cap, timeout=ns.tool_timeout)
+            report = await check(
+                pool,
+                cluster,
+                ping=ns.ping,
+                ping_mode="all" if ns.ping_all else "peers",
+                cap=ns.cap,
+                timeout=ns.tool_timeout,
+            )
             if ns.watch is not None:
                 report = watched(model, cluster, report)
             _show(report, ns, color)

@@ -41,7 +41,8 @@ def load_or_report(path: str) -> Cluster | None:
 
 def add_host_key_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--accept-new-host-keys", action="store_true",
+        "--accept-new-host-keys",
+        action="store_true",
         help="trust and save host keys never seen before (like OpenSSH's "
         "StrictHostKeyChecking=accept-new); a changed key is always refused",
     )
@@ -51,8 +52,7 @@ def add_group(p: argparse.ArgumentParser, name: str, subcommands: Sequence[Subco
     """Give ``pdtui NAME`` its subcommands; :func:`run_group` then runs the chosen one."""
     sub = p.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND", required=True)
     for sub_name, sub_add, sub_run, text in subcommands:
-        sp = sub.add_parser(sub_name, help=text, description=text,
-                            prog=f"pdtui {name} {sub_name}")
+        sp = sub.add_parser(sub_name, help=text, description=text, prog=f"pdtui {name} {sub_name}")
         sub_add(sp)
         sp.set_defaults(group_handler=sub_run)
 
@@ -65,8 +65,12 @@ def run_group(ns: argparse.Namespace) -> int:
 def add_only_args(p: argparse.ArgumentParser) -> None:
     """The cluster file and ``--only`` of the commands that act on launched processes."""
     p.add_argument("cluster", help="cluster file (TOML)")
-    p.add_argument("--only", nargs="+", metavar="NAME",
-                   help="process, instance, role (prefill/decode) or 'proxy'")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="process, instance, role (prefill/decode) or 'proxy'",
+    )
     add_host_key_flag(p)
 
 
@@ -82,8 +86,10 @@ def cluster_and_only(ns: argparse.Namespace) -> Cluster | None:
         bad = unknown_names(cluster, only)
         if bad:
             names = ", ".join(i.name for i in launchables(cluster))
-            err(f"--only: unknown {', '.join(repr(b) for b in bad)} (processes: {names}; "
-                "or an instance name, 'prefill', 'decode', 'proxy')")
+            err(
+                f"--only: unknown {', '.join(repr(b) for b in bad)} (processes: {names}; "
+                "or an instance name, 'prefill', 'decode', 'proxy')"
+            )
             return None
     return cluster
 

@@ -15,14 +15,25 @@ if TYPE_CHECKING:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML) with a [defaults.container] table")
-    p.add_argument("action", nargs="?", choices=("up", "status", "down"), default="status",
-                   help="up: create or start (never pulls); status (default): state, mounts, "
-                   "devices and versions inside; down: stop and remove managed containers")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print each node's `docker run` (as the tutorial writes it); no SSH")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("up", "status", "down"),
+        default="status",
+        help="up: create or start (never pulls); status (default): state, mounts, "
+        "devices and versions inside; down: stop and remove managed containers",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each node's `docker run` (as the tutorial writes it); no SSH",
+    )
     p.add_argument("--only", nargs="+", metavar="NODE", help="only these nodes")
-    p.add_argument("--recreate", action="store_true",
-                   help="up: remove and create a running managed container again")
+    p.add_argument(
+        "--recreate",
+        action="store_true",
+        help="up: remove and create a running managed container again",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_host_key_flag(p)
 
@@ -36,9 +47,11 @@ def _nodes(cluster: Cluster, only: list[str] | None) -> list[Node] | None:
     nodes = [n for n in cluster.nodes if not only or n.name in only]
     boxed = [n for n in nodes if n.container is not None]
     if not boxed:
-        err(f"{ns_source(cluster)}: no [defaults.container] or [nodes.container] table for "
+        err(
+            f"{ns_source(cluster)}: no [defaults.container] or [nodes.container] table for "
             f"{', '.join(n.name for n in nodes)}: serving runs in the login shell; add the table "
-            "to run it in a container (README, section Containers)")
+            "to run it in a container (README, section Containers)"
+        )
         return None
     return boxed
 
@@ -72,13 +85,17 @@ def _status_lines(s: Status, cluster: Cluster, path: str) -> list[str]:
     from pdtui.containers import VERSION_KEYS, findings, format_uptime, uses_mooncake
 
     mark = "ok  " if s.ok else "FAIL"
-    lines = [f"{mark} {s.node:<14} {s.container:<20} {s.state:<9} {s.mode:<8} "
-             f"up {format_uptime(s.uptime_s):<7} {s.image}"]
+    lines = [
+        f"{mark} {s.node:<14} {s.container:<20} {s.state:<9} {s.mode:<8} "
+        f"up {format_uptime(s.uptime_s):<7} {s.image}"
+    ]
     if s.state == "running" and not s.error:
         present = sum(s.mounts.values()) + sum(s.devices.values())
         tools = "  ".join(f"{t} {'ok' if ok else 'FAILS'}" for t, ok in s.tools.items())
-        lines.append(f"       inside: {present}/{len(s.mounts) + len(s.devices)} required "
-                     f"paths present  {tools}")
+        lines.append(
+            f"       inside: {present}/{len(s.mounts) + len(s.devices)} required "
+            f"paths present  {tools}"
+        )
         lines.append("       " + "  ".join(f"{k} {s.versions.get(k, '-')}" for k in VERSION_KEYS))
     node = cluster.node(s.node)
     for _, message, fix in findings(node, s, mooncake=uses_mooncake(cluster, node)):
@@ -105,12 +122,16 @@ def run(ns: argparse.Namespace) -> int:
     def shown(item: Result | Status) -> None:
         if ns.json:
             return
-        lines = ([_result_line(item)] if isinstance(item, ct.Result)
-                 else _status_lines(item, cluster, ns.cluster))
+        lines = (
+            [_result_line(item)]
+            if isinstance(item, ct.Result)
+            else _status_lines(item, cluster, ns.cluster)
+        )
         print("\n".join(lines), flush=True)
 
     async def main() -> list[Result | Status]:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
+
             async def work(node: Node) -> Result | Status:
                 if ns.action == "up":
                     return await ct.up(pool, node, recreate=ns.recreate)

@@ -55,14 +55,23 @@ def claim_free(base: Path, tries: int = 20) -> tuple[Path, TextIO]:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", default=None, help=f"where to keep the demo files (default "
-                   f"{demo_dir()})")
+    p.add_argument(
+        "--dir", default=None, help=f"where to keep the demo files (default {demo_dir()})"
+    )
     p.add_argument("--latency-ms", type=int, default=100, help="fake tool latency (default 100)")
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help="start with a fault, e.g. decode-0:3:link-down (repeatable)")
-    p.add_argument("--containers", action="store_true",
-                   help="each fake node's serving side in a real podman container "
-                   "(apt-get install podman runc)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="start with a fault, e.g. decode-0:3:link-down (repeatable)",
+    )
+    p.add_argument(
+        "--containers",
+        action="store_true",
+        help="each fake node's serving side in a real podman container "
+        "(apt-get install podman runc)",
+    )
 
 
 class _SimThread(threading.Thread):
@@ -120,8 +129,13 @@ def run(ns: argparse.Namespace) -> int:
     if folder != demo_dir() and not ns.dir:
         print(f"another demo uses {demo_dir()}; this one runs in {folder}")
     cluster_file = folder / "demo-1p1d.toml"
-    sim = Simulator(runbook_spec(), cluster_file, latency_ms=ns.latency_ms, faults=ns.fault,
-                    containers=ns.containers)
+    sim = Simulator(
+        runbook_spec(),
+        cluster_file,
+        latency_ms=ns.latency_ms,
+        faults=ns.fault,
+        containers=ns.containers,
+    )
     thread = _SimThread(sim)
     thread.start()
     thread.ready.wait(timeout=60)
@@ -131,11 +145,16 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         load(cluster_file)
-        print(f"demo files in {folder}; while it runs, from another terminal:\n"
-              f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
-              f"  ssh -F {sim.ssh_config_path} {sim.nodes[0].name}", flush=True)
-        note = (f"Simulated 1P1D cluster ({len(sim.nodes)} fake nodes). R runs the runbook; "
-                f"F1 help. Faults: pdtui sim fault {cluster_file} --help")
+        print(
+            f"demo files in {folder}; while it runs, from another terminal:\n"
+            f"  pdtui sim fault {cluster_file} {sim.nodes[-1].name}:3:link-down\n"
+            f"  ssh -F {sim.ssh_config_path} {sim.nodes[0].name}",
+            flush=True,
+        )
+        note = (
+            f"Simulated 1P1D cluster ({len(sim.nodes)} fake nodes). R runs the runbook; "
+            f"F1 help. Faults: pdtui sim fault {cluster_file} --help"
+        )
         # A closed terminal (SIGHUP) or a kill (SIGTERM) still stops the simulated nodes and
         # whatever was started on them.
         for sig in (signal.SIGHUP, signal.SIGTERM):
@@ -144,4 +163,3 @@ def run(ns: argparse.Namespace) -> int:
     finally:
         thread.shutdown()
         lock.close()
-

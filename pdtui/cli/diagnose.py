@@ -13,11 +13,19 @@ from pdtui.cli.common import EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK, err
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="a saved log (out.log, a plog, a proxy log; .gz too) or - for stdin")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a saved log (out.log, a plog, a proxy log; .gz too) or - for stdin",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--max-mb", type=float, default=64.0,
-                   help="read at most this many MiB of each file (default 64)")
+    p.add_argument(
+        "--max-mb",
+        type=float,
+        default=64.0,
+        help="read at most this many MiB of each file (default 64)",
+    )
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -33,8 +41,7 @@ def run(ns: argparse.Namespace) -> int:
         err("'-' (stdin) may be given once")
         return EXIT_CONFIG
     limit = int(ns.max_mb * 2**20)
-    reports = [diagnose_file(f, limit, sys.stdin.buffer if f == "-" else None)
-               for f in ns.files]
+    reports = [diagnose_file(f, limit, sys.stdin.buffer if f == "-" else None) for f in ns.files]
     for r in reports:
         if r.error:
             err(printable(f"{r.path}: {r.error}"))

@@ -28,10 +28,14 @@ if TYPE_CHECKING:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
-    p.add_argument("--offline", action="store_true",
-                   help="check the cluster file only; ask the nodes nothing")
-    p.add_argument("--no-npu", action="store_true",
-                   help="skip the NPU check among the live facts (it takes a sweep)")
+    p.add_argument(
+        "--offline", action="store_true", help="check the cluster file only; ask the nodes nothing"
+    )
+    p.add_argument(
+        "--no-npu",
+        action="store_true",
+        help="skip the NPU check among the live facts (it takes a sweep)",
+    )
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     add_host_key_flag(p)
 
@@ -49,8 +53,10 @@ def _live(cluster: Cluster, ns: argparse.Namespace) -> Facts:
     def progress(facts: NodeFacts) -> None:
         answered.append(facts.node)
         mark = "answered" if facts.reachable else f"did not answer: {facts.error}"
-        err(f"doctor: {len(answered)}/{total} {facts.node} {mark} "
-            f"({time.monotonic() - started:.1f} s)")
+        err(
+            f"doctor: {len(answered)}/{total} {facts.node} {mark} "
+            f"({time.monotonic() - started:.1f} s)"
+        )
 
     async def run() -> Facts:
         async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
@@ -69,8 +75,10 @@ def _print(findings: list[Finding]) -> None:
         print(f"    see: {f.source}")
     errors = sum(f.severity == "error" for f in findings)
     warnings = sum(f.severity == "warning" for f in findings)
-    print(f"{errors} error{'s' if errors != 1 else ''}, "
-          f"{warnings} warning{'s' if warnings != 1 else ''}")
+    print(
+        f"{errors} error{'s' if errors != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}"
+    )
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -11,10 +11,19 @@ from pdtui.cli.common import EXIT_CONFIG, EXIT_OK, err
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scripts", nargs="+", metavar="SCRIPT",
-                   help="launch scripts (exports + vllm serve), the proxy command, gen_ranktable")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="cluster file to write (atomically; a previous file is kept as .bak)")
+    p.add_argument(
+        "scripts",
+        nargs="+",
+        metavar="SCRIPT",
+        help="launch scripts (exports + vllm serve), the proxy command, gen_ranktable",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="cluster file to write (atomically; a previous file is kept as .bak)",
+    )
     p.add_argument("--name", default=None, help="cluster name (default: the output file's stem)")
 
 

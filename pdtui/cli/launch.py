@@ -22,15 +22,23 @@ if TYPE_CHECKING:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_only_args(p)
-    p.add_argument("--dry-run", action="store_true",
-                   help="print each process's script (the runbook's shape) and start nothing")
-    p.add_argument("--wait", action="store_true",
-                   help="wait until every process is ready or one fails")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each process's script (the runbook's shape) and start nothing",
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="wait until every process is ready or one fails"
+    )
     p.add_argument("--timeout", type=float, default=1800, help="with --wait (default 1800 s)")
-    p.add_argument("--force", action="store_true",
-                   help="start even if the preflight checks find errors")
-    p.add_argument("--restart", action="store_true",
-                   help="stop the selected processes first (restart = stop + start)")
+    p.add_argument(
+        "--force", action="store_true", help="start even if the preflight checks find errors"
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="stop the selected processes first (restart = stop + start)",
+    )
 
 
 def _dry_run(cluster: Cluster, only: list[str] | None) -> int:
@@ -80,8 +88,11 @@ async def _start(cluster: Cluster, ns: argparse.Namespace) -> int:
         return EXIT_OK if all(s.state == "ready" for s in final) else EXIT_FINDINGS
 
 
-async def _wait(pool: SshPool, cluster: Cluster, ns: argparse.Namespace,
-                ) -> list[ProcessStatus]:
+async def _wait(
+    pool: SshPool,
+    cluster: Cluster,
+    ns: argparse.Namespace,
+) -> list[ProcessStatus]:
     """Wait for every process, printing each stage as a process reaches it."""
     from pdtui.cli.progress import Progress
     from pdtui.launch.control import launchables, wait_ready
@@ -98,12 +109,16 @@ async def _wait(pool: SshPool, cluster: Cluster, ns: argparse.Namespace,
                 progress.stage(f"{p.name}: {now}", summary)
 
     count = len(launchables(cluster, ns.only))
-    progress.line(f"waiting for {count} process{'es' if count != 1 else ''} to be ready "
-                  f"(at most {ns.timeout:.0f} s)")
+    progress.line(
+        f"waiting for {count} process{'es' if count != 1 else ''} to be ready "
+        f"(at most {ns.timeout:.0f} s)"
+    )
     async with progress.ticking():
         final = await wait_ready(pool, cluster, ns.only, timeout=ns.timeout, on_poll=on_poll)
-    progress.line(f"{progress.elapsed():>5} " + (
-        "all ready" if all(s.state == "ready" for s in final) else "not all ready"))
+    progress.line(
+        f"{progress.elapsed():>5} "
+        + ("all ready" if all(s.state == "ready" for s in final) else "not all ready")
+    )
     return final
 
 

@@ -31,16 +31,23 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="process name (see 'pdtui status') or 'proxy'")
     p.add_argument("-f", "--follow", action="store_true", help="keep following")
     p.add_argument("-n", "--lines", type=int, default=200, help="last N lines (default 200)")
-    p.add_argument("--plog", action="store_true",
-                   help="this run's CANN logs (ASCEND_PROCESS_LOG_PATH) instead of stdout; "
-                   "with -f, follow the newest")
-    p.add_argument("--raw", action="store_true",
-                   help="print the log's bytes as they are (escape sequences reach the terminal)")
+    p.add_argument(
+        "--plog",
+        action="store_true",
+        help="this run's CANN logs (ASCEND_PROCESS_LOG_PATH) instead of stdout; "
+        "with -f, follow the newest",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the log's bytes as they are (escape sequences reach the terminal)",
+    )
     add_host_key_flag(p)
 
 
-async def _until_exit(pool: SshPool, cluster: Cluster, item: Launchable, path: str,
-                      lines: AsyncIterator[LogLine]) -> AsyncIterator[LogLine]:
+async def _until_exit(
+    pool: SshPool, cluster: Cluster, item: Launchable, path: str, lines: AsyncIterator[LogLine]
+) -> AsyncIterator[LogLine]:
     """``lines`` of a followed log until its process is no longer running and the log's end
     (its size then) has been passed, or nothing came for 2 s after that (an unfinished last
     line): ``-f`` on a process that has exited ends by itself."""
@@ -53,8 +60,7 @@ async def _until_exit(pool: SshPool, cluster: Cluster, item: Launchable, path: s
     async def log_end() -> int:
         while (await status(pool, node, cluster.name, item.name)).state == "running":
             await asyncio.sleep(1.0)
-        res = await pool.run(target(node), wrap(node, f"wc -c < {shell_path(path)}"),
-                             timeout=30)
+        res = await pool.run(target(node), wrap(node, f"wc -c < {shell_path(path)}"), timeout=30)
         size = res.stdout.strip()
         return int(size) if size.isdigit() else 0
 
@@ -64,8 +70,11 @@ async def _until_exit(pool: SshPool, cluster: Cluster, item: Launchable, path: s
     try:
         while True:
             waiting = {nxt} if poller.done() else {nxt, poller}
-            done, _ = await asyncio.wait(waiting, timeout=None if stop_at is None else 2.0,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=None if stop_at is None else 2.0,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if poller in done and stop_at is None:
                 stop_at = poller.result()
             if nxt not in done:
@@ -116,8 +125,10 @@ def run(ns: argparse.Namespace) -> int:
             if ns.plog:
                 files = await read_plogs(pool, cluster, item, ns.lines)
                 if not files:
-                    err(f"{item.name}: no CANN log of this run in {plog_base(cluster, item)}"
-                        "/debug (CANN writes one when a process uses the NPU)")
+                    err(
+                        f"{item.name}: no CANN log of this run in {plog_base(cluster, item)}"
+                        "/debug (CANN writes one when a process uses the NPU)"
+                    )
                     return EXIT_FINDINGS
                 if not ns.follow:
                     for name, lines in files:
@@ -133,8 +144,10 @@ def run(ns: argparse.Namespace) -> int:
                 sys.stdout.write(printable(line.text) + "\n")
                 sys.stdout.flush()
             if ns.follow:
-                err(f"{item.name} is not running: that was the end of its log "
-                    f"(see 'pdtui status {shlex.quote(ns.cluster)} --only {item.name}')")
+                err(
+                    f"{item.name} is not running: that was the end of its log "
+                    f"(see 'pdtui status {shlex.quote(ns.cluster)} --only {item.name}')"
+                )
         return EXIT_OK
 
     try:

@@ -26,15 +26,20 @@ def run(ns: argparse.Namespace) -> int:
     results = asyncio.run(reach_all(cluster, accept_new=ns.accept_new_host_keys))
     bad = [r for r in results if not r.reachable or r.findings]
     if ns.json:
-        print(json.dumps({"cluster": cluster.name, "nodes": [r.to_dict() for r in results]},
-                         indent=2))
+        print(
+            json.dumps({"cluster": cluster.name, "nodes": [r.to_dict() for r in results]}, indent=2)
+        )
         return EXIT_FINDINGS if bad else EXIT_OK
     for r in results:
         if r.reachable:
             mark = "✓" if not r.findings else "!"
             ips = " ".join(r.addresses)
-            print(printable(f"{mark} {r.name:<12} {r.address:<28} {r.hostname or '?':<14} {ips}"
-                            f"  ({r.seconds * 1000:.0f} ms)"))
+            print(
+                printable(
+                    f"{mark} {r.name:<12} {r.address:<28} {r.hostname or '?':<14} {ips}"
+                    f"  ({r.seconds * 1000:.0f} ms)"
+                )
+            )
         else:
             print(printable(f"✗ {r.name:<12} {r.address:<28} {r.error}"))
         for f in r.findings:

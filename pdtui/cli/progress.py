@@ -26,8 +26,13 @@ def clock_text(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
         self.clock = clock
@@ -76,6 +81,7 @@ class Progress:
     @contextlib.asynccontextmanager
     async def ticking(self, every: float = 1.0) -> AsyncIterator[Progress]:
         """Redraw the clock every ``every`` seconds while the block runs (terminals only)."""
+
         async def tick() -> None:
             while True:
                 await asyncio.sleep(every)

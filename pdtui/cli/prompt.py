@@ -18,30 +18,51 @@ from pdtui.cli.common import (
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
     p.add_argument("prompt", help="the prompt text")
-    p.add_argument("--chat", action="store_true",
-                   help="use /v1/chat/completions (default: /v1/completions)")
-    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True,
-                   help="stream the answer (default: --stream)")
-    p.add_argument("--max-tokens", type=int, default=100, metavar="N",
-                   help="max_tokens (default 100)")
-    p.add_argument("--temperature", type=float, default=0.0, metavar="T",
-                   help="temperature (default 0)")
+    p.add_argument(
+        "--chat", action="store_true", help="use /v1/chat/completions (default: /v1/completions)"
+    )
+    p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="stream the answer (default: --stream)",
+    )
+    p.add_argument(
+        "--max-tokens", type=int, default=100, metavar="N", help="max_tokens (default 100)"
+    )
+    p.add_argument(
+        "--temperature", type=float, default=0.0, metavar="T", help="temperature (default 0)"
+    )
     p.add_argument("--model", help="model name (default: the cluster's model.served_name)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--url", help="send to this base URL instead of the cluster's proxy")
-    p.add_argument("--via", choices=("ssh", "direct"), default="ssh",
-                   help="reach the proxy through an SSH forward from its node (default) or "
-                   "directly at proxy.host:port")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="give up after this many seconds, waiting for data or in all "
-                   "(an overall deadline: a trickle cannot keep it open; default 600)")
-    p.add_argument("--raw", action="store_true",
-                   help="print the answer's bytes as they are (escape sequences reach the "
-                   "terminal); by default control characters are shown as \\xNN")
+    p.add_argument(
+        "--via",
+        choices=("ssh", "direct"),
+        default="ssh",
+        help="reach the proxy through an SSH forward from its node (default) or "
+        "directly at proxy.host:port",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="give up after this many seconds, waiting for data or in all "
+        "(an overall deadline: a trickle cannot keep it open; default 600)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the answer's bytes as they are (escape sequences reach the "
+        "terminal); by default control characters are shown as \\xNN",
+    )
     add_host_key_flag(p)
-    p.epilog = ("API key: when PDTUI_API_KEY (else OPENAI_API_KEY) is set in the environment, "
-                "every request sends 'Authorization: Bearer <key>' (for vLLM servers started "
-                "with --api-key); the key is masked in all output.")
+    p.epilog = (
+        "API key: when PDTUI_API_KEY (else OPENAI_API_KEY) is set in the environment, "
+        "every request sends 'Authorization: Bearer <key>' (for vLLM servers started "
+        "with --api-key); the key is masked in all output."
+    )
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -61,9 +82,14 @@ def run(ns: argparse.Namespace) -> int:
     if ns.max_tokens < 1 or ns.timeout <= 0:
         err("pdtui prompt: --max-tokens and --timeout must be positive")
         return EXIT_CONFIG
-    req = Request(kind="chat" if ns.chat else "completion", prompt=ns.prompt,
-                  model=ns.model or cluster.spec.model.served_name,
-                  max_tokens=ns.max_tokens, temperature=ns.temperature, stream=ns.stream)
+    req = Request(
+        kind="chat" if ns.chat else "completion",
+        prompt=ns.prompt,
+        model=ns.model or cluster.spec.model.served_name,
+        max_tokens=ns.max_tokens,
+        temperature=ns.temperature,
+        stream=ns.stream,
+    )
     live = not ns.json
 
     def shown(text: str) -> str:
@@ -84,8 +110,10 @@ def run(ns: argparse.Namespace) -> int:
         if ns.via == "direct":
             async with reach(None, cluster, via="direct") as base:
                 return base, await go(base)
-        async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool, \
-                reach(pool, cluster, via="ssh") as base:
+        async with (
+            pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool,
+            reach(pool, cluster, via="ssh") as base,
+        ):
             return base, await go(base)
 
     try:
@@ -108,4 +136,3 @@ def run(ns: argparse.Namespace) -> int:
                 err(shown(res.body.strip()))
         print(res.status_line())
     return EXIT_OK if res.ok else EXIT_FINDINGS
-

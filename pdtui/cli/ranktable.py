@@ -34,14 +34,19 @@ def _cluster_with_ranktable(path: str) -> Cluster | None:
     if cluster is None:
         return None
     if cluster.spec.ranktable is None:
-        err(f"{path}: ranktable: missing [ranktable] section (path, prefill_device_count, "
-            "decode_device_count); this cluster's connector may not need a ranktable")
+        err(
+            f"{path}: ranktable: missing [ranktable] section (path, prefill_device_count, "
+            "decode_device_count); this cluster's connector may not need a ranktable"
+        )
         return None
     return cluster
 
 
-async def _live(cluster: Cluster, accept_new: bool, progress: Progress | None = None,
-                ) -> tuple[dict[str, NodeHealth], list[NodeCopy]]:
+async def _live(
+    cluster: Cluster,
+    accept_new: bool,
+    progress: Progress | None = None,
+) -> tuple[dict[str, NodeHealth], list[NodeCopy]]:
     """Every instance node's NPU data and ranktable copy; ``progress`` hears each node."""
     from pdtui.npu.health import sweep
     from pdtui.ranktable.sync import fetch_all, instance_nodes
@@ -67,8 +72,10 @@ async def _live(cluster: Cluster, accept_new: bool, progress: Progress | None = 
     return {n.name: n for n in nodes if n.name in names}, copies
 
 
-async def _live_with_progress(cluster: Cluster, accept_new: bool,
-                              ) -> tuple[dict[str, NodeHealth], list[NodeCopy]]:
+async def _live_with_progress(
+    cluster: Cluster,
+    accept_new: bool,
+) -> tuple[dict[str, NodeHealth], list[NodeCopy]]:
     """``_live`` with each stage on stderr (stdout may be the ranktable itself)."""
     from pdtui.cli.progress import Progress
 
@@ -98,10 +105,17 @@ def _unreachable(live: dict[str, NodeHealth]) -> list[str]:
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML) with a [ranktable] section")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write here (atomically, previous file kept as FILE.bak); default stdout")
-    p.add_argument("--json", action="store_true",
-                   help="print {ranktable, findings} as JSON instead of the file")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write here (atomically, previous file kept as FILE.bak); default stdout",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print {ranktable, findings} as JSON instead of the file",
+    )
     add_host_key_flag(p)
 
 
@@ -129,8 +143,7 @@ def _generate(ns: argparse.Namespace) -> int:
     text = dumps(rt)
     findings = lint(rt, cluster, live)
     if ns.json:
-        print(json.dumps({"ranktable": rt, "findings": [f.to_dict() for f in findings]},
-                         indent=2))
+        print(json.dumps({"ranktable": rt, "findings": [f.to_dict() for f in findings]}, indent=2))
     elif ns.output:
         backup = atomic_write(Path(ns.output), text)
         print(f"wrote {ns.output}" + (f" (previous copy: {backup})" if backup else ""))
@@ -164,10 +177,14 @@ def _read_ranktable(path: str) -> tuple[str, Any] | None:
 
 def _lint_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="ranktable JSON")
-    p.add_argument("--cluster", metavar="CLUSTER",
-                   help="also check against this cluster file and its live nodes")
-    p.add_argument("--offline", action="store_true",
-                   help="with --cluster: do not connect to the nodes")
+    p.add_argument(
+        "--cluster",
+        metavar="CLUSTER",
+        help="also check against this cluster file and its live nodes",
+    )
+    p.add_argument(
+        "--offline", action="store_true", help="with --cluster: do not connect to the nodes"
+    )
     p.add_argument("--json", action="store_true", help="print findings as JSON")
     add_host_key_flag(p)
 
@@ -194,8 +211,7 @@ def _lint(ns: argparse.Namespace) -> int:
             remote = {c.node: c.text for c in copies if c.state != "unreachable"}
     findings = lint(rt, cluster, live, remote, text)
     if ns.json:
-        print(json.dumps({"file": ns.file, "findings": [f.to_dict() for f in findings]},
-                         indent=2))
+        print(json.dumps({"file": ns.file, "findings": [f.to_dict() for f in findings]}, indent=2))
     else:
         _print_findings(findings, Path(ns.file).name)
         for line in _unreachable(live or {}):
@@ -249,8 +265,9 @@ def _diff(ns: argparse.Namespace) -> int:
 def _push_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
     p.add_argument("file", help="ranktable JSON to push to every node that runs an instance")
-    p.add_argument("-y", "--yes", action="store_true",
-                   help="replace differing copies without asking")
+    p.add_argument(
+        "-y", "--yes", action="store_true", help="replace differing copies without asking"
+    )
     p.add_argument("--force", action="store_true", help="push even if lint finds errors")
     p.add_argument("--json", action="store_true", help="print per-node results as JSON")
     add_host_key_flag(p)
@@ -286,18 +303,18 @@ def _push(ns: argparse.Namespace) -> int:
                         sys.stdout.write(diff(c.text, text, f"{c.node}:{c.path}", ns.file))
             if changed and not ns.yes:
                 if not sys.stdin.isatty():
-                    err(f"{len(changed)} node(s) have a different copy; rerun with --yes to "
-                        "replace them")
+                    err(
+                        f"{len(changed)} node(s) have a different copy; rerun with --yes to "
+                        "replace them"
+                    )
                     return EXIT_CONFIG
-                answer = input(f"replace the copy on {', '.join(c.node for c in changed)}? "
-                               "[y/N] ")
+                answer = input(f"replace the copy on {', '.join(c.node for c in changed)}? [y/N] ")
                 if answer.strip().lower() not in ("y", "yes"):
                     print("not pushed")
                     return EXIT_FINDINGS
             results = await push(pool, cluster, text)
         if ns.json:
-            print(json.dumps({"file": ns.file, "nodes": [r.to_dict() for r in results]},
-                             indent=2))
+            print(json.dumps({"file": ns.file, "nodes": [r.to_dict() for r in results]}, indent=2))
         else:
             for r in results:
                 if not r.ok:
@@ -316,8 +333,12 @@ def _push(ns: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS = (
-    ("generate", _generate_args, _generate,
-     "build the ranktable from the nodes' live hccn_tool/npu-smi data"),
+    (
+        "generate",
+        _generate_args,
+        _generate,
+        "build the ranktable from the nodes' live hccn_tool/npu-smi data",
+    ),
     ("lint", _lint_args, _lint, "check a ranktable (and, with --cluster, the live nodes)"),
     ("diff", _diff_args, _diff, "compare every node's copy with a local file"),
     ("push", _push_args, _push, "write a ranktable to every node, atomically with backup"),

@@ -20,18 +20,23 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", nargs="?", help="cluster file to open (optional)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="listen on a non-loopback address although anyone who reaches it gets "
-                   "this machine's SSH access to the cluster")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on a non-loopback address although anyone who reaches it gets "
+        "this machine's SSH access to the cluster",
+    )
 
 
 def run(ns: argparse.Namespace) -> int:
     from pdtui.ssh.remote import is_loopback
 
     if not is_loopback(ns.host) and not ns.allow_remote:
-        err(f"pdtui serve: refusing to listen on {ns.host}: textual-serve has no "
+        err(
+            f"pdtui serve: refusing to listen on {ns.host}: textual-serve has no "
             "authentication and every browser gets this machine's SSH access to the cluster. "
-            "Use the default 127.0.0.1 and 'ssh -L', or pass --allow-remote if you mean it.")
+            "Use the default 127.0.0.1 and 'ssh -L', or pass --allow-remote if you mean it."
+        )
         return EXIT_CONFIG
     if not is_loopback(ns.host):
         err(f"warning: serving pdtui on {ns.host}:{ns.port}, guarded by its token only")
@@ -51,4 +56,3 @@ def run(ns: argparse.Namespace) -> int:
     print(f"serving pdtui on {guard.url} (ctrl+c stops)", flush=True)
     serve(Server(shlex.join(argv), host=ns.host, port=ns.port, title="pdtui"), guard)
     return EXIT_OK
-

@@ -71,8 +71,9 @@ class Guard:
         """Cookies are per host, not per port: the port keeps two servers' cookies apart."""
         return f"pdtui_serve_token_{self.port}"
 
-    def refusal(self, headers: Mapping[str, str], query: Mapping[str, str],
-                cookies: Mapping[str, str]) -> str | None:
+    def refusal(
+        self, headers: Mapping[str, str], query: Mapping[str, str], cookies: Mapping[str, str]
+    ) -> str | None:
         """Why a request is refused, or None when it may reach textual-serve."""
         if headers.get("Host", "").lower() != self.authority:
             return "foreign Host"
@@ -98,8 +99,9 @@ class Guard:
                 return web.Response(status=403, text=f"forbidden: {why}\n")
             response = await handler(request)
             if self.token_ok(request.query.get(TOKEN_PARAM, "")) and not response.prepared:
-                response.set_cookie(self.cookie, self.token, path="/", httponly=True,
-                                    samesite="Strict")
+                response.set_cookie(
+                    self.cookie, self.token, path="/", httponly=True, samesite="Strict"
+                )
             return response
 
         return guard
@@ -132,5 +134,12 @@ def serve(server: ServedApp, guard: Guard) -> None:
     loop = asyncio.new_event_loop()
     loop.add_signal_handler(signal.SIGINT, server.request_exit)
     loop.add_signal_handler(signal.SIGTERM, server.request_exit)
-    web.run_app(guarded_app(server, guard), host=server.host, port=server.port,
-                handle_signals=False, loop=loop, access_log=None, print=lambda *_: None)
+    web.run_app(
+        guarded_app(server, guard),
+        host=server.host,
+        port=server.port,
+        handle_signals=False,
+        loop=loop,
+        access_log=None,
+        print=lambda *_: None,
+    )

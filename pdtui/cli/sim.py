@@ -14,33 +14,68 @@ if TYPE_CHECKING:
 
 def _up_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--from", dest="source", metavar="CLUSTER",
-                     help="simulate the nodes of this cluster file (names, roles, SoC, NPUs, IPs)")
-    src.add_argument("--nodes", type=int, metavar="N",
-                     help="simulate N nodes (half prefill, half decode) instead of the "
-                     "runbook's 1P1D")
+    src.add_argument(
+        "--from",
+        dest="source",
+        metavar="CLUSTER",
+        help="simulate the nodes of this cluster file (names, roles, SoC, NPUs, IPs)",
+    )
+    src.add_argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="simulate N nodes (half prefill, half decode) instead of the runbook's 1P1D",
+    )
     p.add_argument("--soc", choices=["A2", "A3"], default="A3", help="with --nodes (default A3)")
-    p.add_argument("--npus", type=int, default=None, help="with --nodes: NPUs per node "
-                   "(default 16 on A3, 8 on A2)")
-    p.add_argument("--latency-ms", type=int, default=100,
-                   help="time each fake tool call takes (default 100)")
-    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                   help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down (repeatable)")
-    p.add_argument("--address-prefix", default="127.0.1", metavar="A.B.C",
-                   help="nodes listen on A.B.C.1, A.B.C.2, ... (default 127.0.1)")
-    p.add_argument("--port", type=int, default=2222, help="SSH port of every node (default "
-                   "2222; a free port is taken where it is busy)")
-    p.add_argument("--write-cluster", required=True, metavar="FILE",
-                   help="write a cluster file that reaches the fake nodes")
-    p.add_argument("--containers", action="store_true",
-                   help="run each node's serving side in a real podman container, created by "
-                   "pdtui's own `containers up` (needs: apt-get install podman runc); faults "
-                   "NODE:container-stopped, NODE:container-gone, "
-                   "NODE:container-missing-mount=/etc/hccn.conf")
-    p.add_argument("--inproc-probe", action="store_true",
-                   help="answer pdtui's NPU probe scripts inside the simulator instead of in "
-                   "bash: node work no longer competes for this machine's CPUs (for "
-                   "benchmarks and many nodes); the answers are the same bytes")
+    p.add_argument(
+        "--npus",
+        type=int,
+        default=None,
+        help="with --nodes: NPUs per node (default 16 on A3, 8 on A2)",
+    )
+    p.add_argument(
+        "--latency-ms", type=int, default=100, help="time each fake tool call takes (default 100)"
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down (repeatable)",
+    )
+    p.add_argument(
+        "--address-prefix",
+        default="127.0.1",
+        metavar="A.B.C",
+        help="nodes listen on A.B.C.1, A.B.C.2, ... (default 127.0.1)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=2222,
+        help="SSH port of every node (default 2222; a free port is taken where it is busy)",
+    )
+    p.add_argument(
+        "--write-cluster",
+        required=True,
+        metavar="FILE",
+        help="write a cluster file that reaches the fake nodes",
+    )
+    p.add_argument(
+        "--containers",
+        action="store_true",
+        help="run each node's serving side in a real podman container, created by "
+        "pdtui's own `containers up` (needs: apt-get install podman runc); faults "
+        "NODE:container-stopped, NODE:container-gone, "
+        "NODE:container-missing-mount=/etc/hccn.conf",
+    )
+    p.add_argument(
+        "--inproc-probe",
+        action="store_true",
+        help="answer pdtui's NPU probe scripts inside the simulator instead of in "
+        "bash: node work no longer competes for this machine's CPUs (for "
+        "benchmarks and many nodes); the answers are the same bytes",
+    )
 
 
 def _base_spec(ns: argparse.Namespace) -> ClusterSpec | None:
@@ -69,9 +104,16 @@ def _up(ns: argparse.Namespace) -> int:
     base = _base_spec(ns)
     if base is None:
         return EXIT_CONFIG
-    sim = Simulator(base, Path(ns.write_cluster), latency_ms=ns.latency_ms, faults=ns.fault,
-                    address_prefix=ns.address_prefix, port=ns.port, inproc=ns.inproc_probe,
-                    containers=ns.containers)
+    sim = Simulator(
+        base,
+        Path(ns.write_cluster),
+        latency_ms=ns.latency_ms,
+        faults=ns.fault,
+        address_prefix=ns.address_prefix,
+        port=ns.port,
+        inproc=ns.inproc_probe,
+        containers=ns.containers,
+    )
 
     async def run() -> int:
         try:
@@ -98,8 +140,10 @@ def _state_path(cluster_file: str) -> Path | None:
 
     path = sim_dir_for(Path(cluster_file)) / "state.json"
     if not path.exists():
-        err(f"{cluster_file}: not a simulated cluster (no {path}); start one with "
-            "'pdtui sim up --write-cluster FILE'")
+        err(
+            f"{cluster_file}: not a simulated cluster (no {path}); start one with "
+            "'pdtui sim up --write-cluster FILE'"
+        )
         return None
     return path
 
@@ -108,12 +152,17 @@ def _fault_args(p: argparse.ArgumentParser) -> None:
     from pdtui.sim.faults import KINDS
 
     p.add_argument("cluster", help="cluster file written by 'pdtui sim up'")
-    p.add_argument("faults", nargs="+", metavar="SPEC",
-                   help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down")
+    p.add_argument(
+        "faults",
+        nargs="+",
+        metavar="SPEC",
+        help="NODE[:DEVICE]:KIND[=VALUE], e.g. decode-0:3:link-down",
+    )
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     width = max(len(k.usage()) for k in KINDS.values())
     p.epilog = "fault kinds (after NODE):\n" + "\n".join(
-        f"  {k.usage():<{width}}  {k.help}" for k in KINDS.values())
+        f"  {k.usage():<{width}}  {k.help}" for k in KINDS.values()
+    )
 
 
 def _fault(ns: argparse.Namespace) -> int:
@@ -205,8 +254,10 @@ def _status(ns: argparse.Namespace) -> int:
     for node in state.nodes:
         n = cluster.node(node.name)
         faults = ", ".join(str(f) for f in node.faults) or "no faults"
-        print(f"  {node.name:<12} ssh {n.host}:{n.ssh.port}  ip {node.ip:<15} {node.soc} "
-              f"x{node.npus}  {faults}")
+        print(
+            f"  {node.name:<12} ssh {n.host}:{n.ssh.port}  ip {node.ip:<15} {node.soc} "
+            f"x{node.npus}  {faults}"
+        )
     return EXIT_OK
 
 

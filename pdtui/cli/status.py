@@ -47,10 +47,10 @@ def rank_line(ranks: list[dict[str, object]]) -> str:
         stage, stages = str(r["stage"]), r["stages"]
         t = stages.get(stage) if isinstance(stages, dict) else None
         by_stage.setdefault(stage, []).append((str(r["name"]), t))
-    slowest_first = sorted(by_stage, key=lambda s: STAGE_ORDER.index(s)
-                           if s in STAGE_ORDER else -1)
-    return (f"    {len(ranks)} DP ranks: "
-            + "; ".join(_stage_group(s, by_stage[s]) for s in slowest_first))
+    slowest_first = sorted(by_stage, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else -1)
+    return f"    {len(ranks)} DP ranks: " + "; ".join(
+        _stage_group(s, by_stage[s]) for s in slowest_first
+    )
 
 
 def _print_details(r: dict[str, object]) -> None:
@@ -62,9 +62,11 @@ def _print_details(r: dict[str, object]) -> None:
         _out(rank_line(ranks))
     stats = r.get("stats")
     if isinstance(stats, dict):
-        _out(f"    running {stats['running']}  waiting {stats['waiting']}  "
-              f"kv cache {stats['kv_cache_pct']:.1f}%  "
-              f"gen {stats['generation_tps']:.1f} tok/s")
+        _out(
+            f"    running {stats['running']}  waiting {stats['waiting']}  "
+            f"kv cache {stats['kv_cache_pct']:.1f}%  "
+            f"gen {stats['generation_tps']:.1f} tok/s"
+        )
     error = r.get("error")
     if error:
         unknown = _unknown(r)
@@ -88,8 +90,10 @@ def print_status(rows: list[dict[str, object]]) -> None:
         if r.get("host_pid"):
             pid += f" (host {r['host_pid']})"
         state = "unknown" if _unknown(r) else str(r["state"])
-        _out(f"{marks.get(state, '?')} {r['name']:<16} {r['role']:<8} "
-              f"{r['node']:<12} {state:<9} stage {stage:<9} pid {pid:<8} {r['url']}")
+        _out(
+            f"{marks.get(state, '?')} {r['name']:<16} {r['role']:<8} "
+            f"{r['node']:<12} {state:<9} stage {stage:<9} pid {pid:<8} {r['url']}"
+        )
         if str(r.get("where", "host")) != "host":
             _out(f"    runs in {r['where']}")
         _print_details(r)
@@ -100,8 +104,9 @@ def print_instances(summaries: list[dict[str, object]]) -> None:
     for s in summaries:
         failed = s["failed"]
         behind = s["behind"]
-        line = (f"{s['name']}: {s['processes']} DP processes, {s['ready']} ready, "
-                f"overall {s['state']}")
+        line = (
+            f"{s['name']}: {s['processes']} DP processes, {s['ready']} ready, overall {s['state']}"
+        )
         if s["stage"] and s["state"] != "ready":
             line += f", slowest at {s['stage']}"
         if isinstance(behind, list) and behind and s["state"] != "ready":
@@ -130,8 +135,11 @@ def run(ns: argparse.Namespace) -> int:
     rows = [s.to_dict() for s in found]
     summaries = instance_summaries(found)
     if ns.json:
-        print(json.dumps({"cluster": cluster.name, "processes": rows,
-                          "instances": summaries}, indent=2))
+        print(
+            json.dumps(
+                {"cluster": cluster.name, "processes": rows, "instances": summaries}, indent=2
+            )
+        )
     else:
         print_status(rows)
         print_instances(summaries)

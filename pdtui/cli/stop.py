@@ -9,8 +9,9 @@ from pdtui.cli.common import EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK, add_only_args,
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_only_args(p)
-    p.add_argument("--grace", type=int, default=30,
-                   help="seconds between TERM and KILL (default 30)")
+    p.add_argument(
+        "--grace", type=int, default=30, help="seconds between TERM and KILL (default 30)"
+    )
 
 
 def run(ns: argparse.Namespace) -> int:

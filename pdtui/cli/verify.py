@@ -11,16 +11,29 @@ from pdtui.cli.common import EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK, add_host_key_f
 if TYPE_CHECKING:
     from pdtui.runbook import Step
 
-MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!", "failed": "✗",
-         "skipped": "-"}
+MARKS = {
+    "pending": "·",
+    "running": "◌",
+    "passed": "✓",
+    "warning": "!",
+    "failed": "✗",
+    "skipped": "-",
+}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
-    p.add_argument("--report", metavar="DIR",
-                   help="write verify.md and verify.json (and the ranktable) into DIR")
-    p.add_argument("--timeout", type=float, default=1800,
-                   help="seconds each launch step may take to become ready (default 1800)")
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write verify.md and verify.json (and the ranktable) into DIR",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds each launch step may take to become ready (default 1800)",
+    )
     add_host_key_flag(p)
 
 
@@ -40,8 +53,7 @@ def run(ns: argparse.Namespace) -> int:
 
     def show(step: Step) -> None:
         if step.state == "running":
-            progress.stage(f"{step.title}: {step.progress}" if step.progress
-                           else f"{step.title} …")
+            progress.stage(f"{step.title}: {step.progress}" if step.progress else f"{step.title} …")
             return
         took = f" ({step.seconds:.1f} s)" if step.seconds is not None else ""
         reason = f": {step.reason}" if step.reason else ""
@@ -50,10 +62,15 @@ def run(ns: argparse.Namespace) -> int:
             progress.line(f"      {line}")
 
     async def run_book() -> int:
-        async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool, \
-                progress.ticking():
+        async with (
+            pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool,
+            progress.ticking(),
+        ):
             report = await run_all(
-                pool, cluster, verification(pool, cluster), on_step=show,
+                pool,
+                cluster,
+                verification(pool, cluster),
+                on_step=show,
                 ready_timeout=ns.timeout,
                 ranktable_file=(folder / "ranktable.json") if folder else None,
             )
@@ -70,4 +87,3 @@ def run(ns: argparse.Namespace) -> int:
         return EXIT_OK
 
     return asyncio.run(run_book())
-

@@ -125,8 +125,9 @@ def loads(text: str, *, source: str = "cluster.toml", path: Path | None = None) 
     except tomllib.TOMLDecodeError as exc:
         raise ClusterError([f"{source}: not valid TOML: {exc}"]) from None
     except ValueError:  # Python's int-conversion limit, not a TOML syntax error
-        raise ClusterError([f"{source}: not a cluster file: a number longer than 4300 digits"]
-                           ) from None
+        raise ClusterError(
+            [f"{source}: not a cluster file: a number longer than 4300 digits"]
+        ) from None
     except RecursionError:
         raise ClusterError([f"{source}: not a cluster file: values nested too deeply"]) from None
     try:
@@ -144,8 +145,10 @@ def dump_spec(spec: ClusterSpec) -> str:
     first = ("name", "host", "ip", "role", "node")
     for key in ("nodes", "instances"):
         data[key] = [
-            {**{k: v for k, v in item.items() if k in first},
-             **{k: v for k, v in item.items() if k not in first}}
+            {
+                **{k: v for k, v in item.items() if k in first},
+                **{k: v for k, v in item.items() if k not in first},
+            }
             for item in data.get(key, [])
         ]
     if not data["instances"]:

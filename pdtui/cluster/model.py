@@ -176,8 +176,10 @@ class Cluster:
             )
             if n.container is not None:
                 c = n.container
-                lines.append(f"    in container {c.name} ({c.mode}, {c.cli}"
-                             f"{', ' + c.image if c.image else ''})")
+                lines.append(
+                    f"    in container {c.name} ({c.mode}, {c.cli}"
+                    f"{', ' + c.image if c.image else ''})"
+                )
         for i in self.instances:
             dp = f"  dp {len(i.processes)} ranks" if i.dp else ""
             lines.append(
@@ -198,8 +200,13 @@ class Cluster:
 
 def node_fill(text: str, node: Node) -> str:
     """``text`` with its ``{node.*}`` placeholders filled in for ``node``."""
-    ctx = {"name": node.name, "host": node.host, "ip": node.ip, "nic": node.nic or "",
-           "soc": node.soc}
+    ctx = {
+        "name": node.name,
+        "host": node.host,
+        "ip": node.ip,
+        "nic": node.nic or "",
+        "soc": node.soc,
+    }
     return PLACEHOLDER_RE.sub(
         lambda m: ctx.get(m.group(2), m.group(0)) if m.group(1) == "node" else m.group(0),
         text,

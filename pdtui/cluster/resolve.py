@@ -56,8 +56,14 @@ _SECRET_FLAG_RE = re.compile(r"(^|-)(key|token|secret|password|passwd|credential
 _MOVED_TO_ENV = ("api-key", "hf-token")
 _LEGACY_CONNECTOR = "LLMDataDistCMgrConnector"
 #: Proxy flags pdtui derives from ``proxy.host``/``port`` and the instances.
-_PROXY_DERIVED = ("host", "port", "prefiller-hosts", "prefiller-ports", "decoder-hosts",
-                  "decoder-ports")
+_PROXY_DERIVED = (
+    "host",
+    "port",
+    "prefiller-hosts",
+    "prefiller-ports",
+    "decoder-hosts",
+    "decoder-ports",
+)
 
 Context = dict[str, dict[str, str]]
 
@@ -86,8 +92,7 @@ def resolve(
     _check_shared(spec, chk)
     instances = _instances(spec, nodes, by_name, chk)
     nodes = _containers(spec, nodes, instances, chk)
-    cluster = Cluster(path=path, spec=spec, nodes=nodes, instances=instances,
-                      warnings=chk.warnings)
+    cluster = Cluster(path=path, spec=spec, nodes=nodes, instances=instances, warnings=chk.warnings)
     if spec.proxy and not chk.problems:
         _check_proxy(cluster, spec.proxy, chk)
     if spec.ranktable and not chk.problems:
@@ -190,51 +195,81 @@ def _containers(
             section = f"nodes[{i}]" if key in own.model_fields_set else "defaults"
             return f"{chk.source}: {section}.container.{key}"
 
-        def pick(key: str, default: Any, own: ContainerSpec = own,
-                 dflt: ContainerSpec = dflt) -> Any:
+        def pick(
+            key: str, default: Any, own: ContainerSpec = own, dflt: ContainerSpec = dflt
+        ) -> Any:
             return _pick(getattr(own, key), getattr(dflt, key), default)
 
-        ctx: Context = {"node": {"name": node.name, "host": node.host, "ip": node.ip,
-                                 "nic": node.nic or "", "soc": node.soc}}
+        ctx: Context = {
+            "node": {
+                "name": node.name,
+                "host": node.host,
+                "ip": node.ip,
+                "nic": node.nic or "",
+                "soc": node.soc,
+            }
+        }
         ctx["model"] = {"path": _fill(spec.model.path, ctx, f"{chk.source}: model.path", [])}
         name = _fill(pick("name", DEFAULT_CONTAINER_NAME), ctx, where("name"), chk.problems)
         if not CONTAINER_NAME_RE.match(name):
-            chk.add(f"{where('name')}: expected a container name (letters, digits, '.', '_' "
-                    f"or '-', after placeholders), got {name!r}")
+            chk.add(
+                f"{where('name')}: expected a container name (letters, digits, '.', '_' "
+                f"or '-', after placeholders), got {name!r}"
+            )
         mode = pick("mode", "managed")
         image = pick("image", None)
         if mode == "managed" and image is None:
-            chk.add(f"{where('image')}: missing required key (a managed container needs an "
-                    "image, e.g. 'quay.io/ascend/vllm-ascend:v0.11.0rc0'; or set mode = "
-                    "'adopted' for an existing container)")
-        env = {k: _fill(v, ctx, where("env"), chk.problems)
-               for k, v in pick("env", {}).items()}
+            chk.add(
+                f"{where('image')}: missing required key (a managed container needs an "
+                "image, e.g. 'quay.io/ascend/vllm-ascend:v0.11.0rc0'; or set mode = "
+                "'adopted' for an existing container)"
+            )
+        env = {k: _fill(v, ctx, where("env"), chk.problems) for k, v in pick("env", {}).items()}
         _check_env_names(env, where("env"), chk)
         on_node = sorted({d for ins in instances if ins.node == node.name for d in ins.devices})
-        devices = {"all": tuple(range(node.npus)), "instances": tuple(on_node),
-                   "none": ()}[pick("devices", "all")]
+        devices = {"all": tuple(range(node.npus)), "instances": tuple(on_node), "none": ()}[
+            pick("devices", "all")
+        ]
         mounts = _mounts(node, pick("mounts", None), ctx, where("mounts"), chk)
-        out.append(replace(node, container=Container(
-            mode=mode, cli=pick("cli", "docker"), name=name, image=image,
-            shm_size=pick("shm_size", "1g"), network=pick("network", "host"), devices=devices,
-            mounts=mounts, env=env, extra_args=tuple(pick("extra_args", [])),
-            cluster=spec.cluster.name)))
+        out.append(
+            replace(
+                node,
+                container=Container(
+                    mode=mode,
+                    cli=pick("cli", "docker"),
+                    name=name,
+                    image=image,
+                    shm_size=pick("shm_size", "1g"),
+                    network=pick("network", "host"),
+                    devices=devices,
+                    mounts=mounts,
+                    env=env,
+                    extra_args=tuple(pick("extra_args", [])),
+                    cluster=spec.cluster.name,
+                ),
+            )
+        )
     return out
 
 
 def _default_mounts(node: Node, model_path: str) -> list[str]:
     """The tutorial's list, with the node's own tool and hccn.conf paths as sources."""
-    own = {DEFAULT_HCCN_TOOL: node.hccn_tool, "/usr/local/bin/npu-smi": node.npu_smi,
-           DEFAULT_HCCN_CONF: node.hccn_conf}
-    out = [f"{own[p]}:{p}" if own.get(p, "").startswith("/") else p
-           for p in DEFAULT_CONTAINER_MOUNTS]
+    own = {
+        DEFAULT_HCCN_TOOL: node.hccn_tool,
+        "/usr/local/bin/npu-smi": node.npu_smi,
+        DEFAULT_HCCN_CONF: node.hccn_conf,
+    }
+    out = [
+        f"{own[p]}:{p}" if own.get(p, "").startswith("/") else p for p in DEFAULT_CONTAINER_MOUNTS
+    ]
     if model_path.startswith("/"):
         out.append(model_path)
     return out
 
 
-def _mounts(node: Node, given: list[str] | None, ctx: Context, where: str,
-            chk: _Check) -> tuple[Mount, ...]:
+def _mounts(
+    node: Node, given: list[str] | None, ctx: Context, where: str, chk: _Check
+) -> tuple[Mount, ...]:
     """``HOST:PATH[:ro|:rw]`` or ``PATH`` (the same on both sides); absolute paths only."""
     items = given if given is not None else _default_mounts(node, ctx["model"]["path"])
     out: list[Mount] = []
@@ -245,8 +280,10 @@ def _mounts(node: Node, given: list[str] | None, ctx: Context, where: str,
         paths = parts[:-1] if ro else parts
         host, path = (paths[0], paths[0]) if len(paths) == 1 else [*paths, "", ""][:2]
         if len(paths) > 2 or not host.startswith("/") or not path.startswith("/"):
-            chk.add(f"{where}[{j}]: expected 'HOST_PATH:CONTAINER_PATH[:ro]' or one absolute "
-                    f"path, got {text!r}")
+            chk.add(
+                f"{where}[{j}]: expected 'HOST_PATH:CONTAINER_PATH[:ro]' or one absolute "
+                f"path, got {text!r}"
+            )
             continue
         out.append(Mount(host, path, read_only=ro and parts[-1] == "ro"))
     return tuple(out)
@@ -258,16 +295,20 @@ def _mounts(node: Node, given: list[str] | None, ctx: Context, where: str,
 def _check_env_names(env: dict[str, str], where: str, chk: _Check) -> None:
     for key in env:
         if not _ENV_NAME_RE.match(key):
-            chk.add(f"{where}: {key!r} is not a valid environment variable name (letters, "
-                    "digits and '_', not starting with a digit)")
+            chk.add(
+                f"{where}: {key!r} is not a valid environment variable name (letters, "
+                "digits and '_', not starting with a digit)"
+            )
 
 
 def _check_ifnames(env: dict[str, str], where: Callable[[str], str], chk: _Check) -> None:
     """``*_SOCKET_IFNAME`` values (after placeholders) name interfaces, nothing else."""
     for key, value in env.items():
         if key.endswith("SOCKET_IFNAME") and value and not IFNAME_LIST_RE.match(value):
-            chk.add(f"{where(key)}: expected a network interface name (or a comma-separated "
-                    f"list), got {value!r}")
+            chk.add(
+                f"{where(key)}: expected a network interface name (or a comma-separated "
+                f"list), got {value!r}"
+            )
 
 
 def _check_flag(key: str, where: str, problems: list[str]) -> None:
@@ -287,7 +328,8 @@ def _check_flags(serve: dict[str, FlagValue], where: str, chk: _Check) -> None:
         if _SECRET_FLAG_RE.search(key) and key not in _MOVED_TO_ENV:
             chk.warnings.append(
                 f"{where}.{key}: looks like a secret; as a flag it shows in ps and in the "
-                "process's log - pass it in [env] instead if the program reads it from there")
+                "process's log - pass it in [env] instead if the program reads it from there"
+            )
 
 
 def _check_shared(spec: ClusterSpec, chk: _Check) -> None:
@@ -327,21 +369,32 @@ def _fill_any(value: Any, ctx: Context, where: str, problems: list[str]) -> Any:
 def _context(spec: ClusterSpec, node: Node, ins: InstanceSpec, chk: _Check) -> Context:
     """What ``{scope.key}`` placeholders mean for one instance on its node."""
     ctx: Context = {
-        "node": {"name": node.name, "host": node.host, "ip": node.ip, "nic": node.nic or "",
-                 "soc": node.soc},
-        "instance": {"name": ins.name, "role": ins.role, "port": str(ins.port),
-                     "devices": ",".join(str(x) for x in ins.devices)},
+        "node": {
+            "name": node.name,
+            "host": node.host,
+            "ip": node.ip,
+            "nic": node.nic or "",
+            "soc": node.soc,
+        },
+        "instance": {
+            "name": ins.name,
+            "role": ins.role,
+            "port": str(ins.port),
+            "devices": ",".join(str(x) for x in ins.devices),
+        },
     }
     on_node = {"node": ctx["node"]}
     model_path = _fill(spec.model.path, on_node, f"{chk.source}: model.path", chk.problems)
     ctx["model"] = {"path": model_path, "served_name": spec.model.served_name}
     if spec.ranktable:
-        rt_path = _fill(spec.ranktable.path, on_node, f"{chk.source}: ranktable.path",
-                        chk.problems)
+        rt_path = _fill(spec.ranktable.path, on_node, f"{chk.source}: ranktable.path", chk.problems)
         ctx["ranktable"] = {"path": rt_path}
     if spec.proxy:
-        ctx["proxy"] = {"host": spec.proxy.host, "port": str(spec.proxy.port),
-                        "node": spec.proxy.node}
+        ctx["proxy"] = {
+            "host": spec.proxy.host,
+            "port": str(spec.proxy.port),
+            "node": spec.proxy.node,
+        }
     return ctx
 
 
@@ -380,13 +433,17 @@ def _check_process_names(spec: ClusterSpec, instances: list[Instance], chk: _Che
     for inst in instances:
         where = f"{chk.source}: instances[{index[inst.name]}].name"
         if inst.name in _RESERVED:
-            chk.add(f"{where}: {inst.name!r} is reserved (--only and the run folders use it "
-                    "for the proxy or a role); rename the instance")
+            chk.add(
+                f"{where}: {inst.name!r} is reserved (--only and the run folders use it "
+                "for the proxy or a role); rename the instance"
+            )
         for name in {inst.name, *(p.name for p in inst.processes)}:
             other = owner.setdefault(name, inst.name)
             if other != inst.name:
-                chk.add(f"{where}: {name!r} is also the name of a process of instance "
-                        f"{other!r} (a data-parallel rank); rename one of them")
+                chk.add(
+                    f"{where}: {name!r} is also the name of a process of instance "
+                    f"{other!r} (a data-parallel rank); rename one of them"
+                )
 
 
 def _instance(
@@ -404,10 +461,13 @@ def _instance(
     def at(section: str, key: str, own: dict[str, Any]) -> str:
         return f"{where}.{section}.{key}" if key in own else f"{chk.source}: {section}.{key}"
 
-    env = {k: _fill(v, ctx, at("env", k, ins.env), chk.problems)
-           for k, v in {**spec.env, **ins.env}.items()}
-    filled_serve = {k: _fill_any(v, ctx, at("serve", k, ins.serve), chk.problems)
-                    for k, v in serve.items()}
+    env = {
+        k: _fill(v, ctx, at("env", k, ins.env), chk.problems)
+        for k, v in {**spec.env, **ins.env}.items()
+    }
+    filled_serve = {
+        k: _fill_any(v, ctx, at("serve", k, ins.serve), chk.problems) for k, v in serve.items()
+    }
     kv = _fill_any(ins.kv_transfer, ctx, f"{where}.kv_transfer", chk.problems)
     _check_kv(ins, kv, where, spec, chk)
     _check_ifnames(env, lambda k: at("env", k, ins.env), chk)
@@ -461,8 +521,7 @@ def _claim(
         chk.devices.setdefault((node.name, dev), ins.name)
 
 
-def _check_nic(spec: ClusterSpec, ins: InstanceSpec, node: Node, where: str,
-               chk: _Check) -> None:
+def _check_nic(spec: ClusterSpec, ins: InstanceSpec, node: Node, where: str, chk: _Check) -> None:
     values = [*spec.env.values(), *ins.env.values()]
     if node.nic is None and any("{node.nic}" in v for v in values):
         chk.add(f"{where}: env uses {{node.nic}} but node {node.name!r} has no nic")
@@ -473,9 +532,7 @@ def _expand(
 ) -> list[Process]:
     """The instance's processes: itself, or one per local data-parallel rank."""
     if ins.dp is None:
-        return [
-            Process(ins.name, ins.name, ins.role, ins.node, ins.port, tuple(ins.devices), None)
-        ]
+        return [Process(ins.name, ins.name, ins.role, ins.node, ins.port, tuple(ins.devices), None)]
     tp = serve.get("tensor-parallel-size", 1)
     if not isinstance(tp, int) or isinstance(tp, bool) or tp < 1:
         problems.append(f"{where}.serve.tensor-parallel-size: expected a positive integer")
@@ -576,7 +633,8 @@ def _check_secret_args(args: dict[str, FlagValue], chk: _Check) -> None:
         if _SECRET_FLAG_RE.search(key):
             chk.warnings.append(
                 f"{chk.source}: proxy.args.{key}: looks like a secret; as a flag it shows in "
-                "ps and in the proxy's log - pass it in [proxy.env] if the proxy reads it there")
+                "ps and in the proxy's log - pass it in [proxy.env] if the proxy reads it there"
+            )
 
 
 def _check_backends(

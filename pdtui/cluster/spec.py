@@ -55,8 +55,10 @@ def no_control(value: str) -> str:
 
 def _folder_name(v: str) -> str:
     if not _FOLDER_RE.match(v):
-        raise ValueError(f"expected a name of letters, digits, '.', '_' or '-' that starts with "
-                         f"a letter or digit (it names a folder on the nodes), got {v!r}")
+        raise ValueError(
+            f"expected a name of letters, digits, '.', '_' or '-' that starts with "
+            f"a letter or digit (it names a folder on the nodes), got {v!r}"
+        )
     return v
 
 
@@ -76,8 +78,9 @@ def _device_range(part: str, value: str) -> range:
     if not lo.isascii() or not lo.isdigit() or (sep and not (hi.isascii() and hi.isdigit())):
         raise ValueError(f"expected device ids like '0-15' or '0,2,4', got {value!r}")
     if max(len(lo), len(hi)) > 3 or max(int(lo), int(hi or 0)) >= MAX_NPUS:
-        raise ValueError(f"device range {part!r} goes past the largest node ({MAX_NPUS} NPUs),"
-                         f" in {value[:60]!r}")
+        raise ValueError(
+            f"device range {part!r} goes past the largest node ({MAX_NPUS} NPUs), in {value[:60]!r}"
+        )
     start, end = int(lo), int(hi) if sep else int(lo)
     if end < start:
         raise ValueError(f"device range {part!r} runs backwards")
@@ -137,10 +140,8 @@ class SshSettings(_Model):
     identity_file: str | None = None
     known_hosts: str | None = None
     jump: list[str] | None = None
-    connect_timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT,
-                                          allow_inf_nan=False)
-    command_timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT,
-                                          allow_inf_nan=False)
+    connect_timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
+    command_timeout: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)
 
     @field_validator("jump", mode="before")
     @classmethod
@@ -216,8 +217,10 @@ class ContainerSpec(_Model):
     @classmethod
     def _image_ok(cls, v: str | None) -> str | None:
         if v is not None and not _IMAGE_RE.match(v):
-            raise ValueError(f"expected an image reference like "
-                             f"'quay.io/ascend/vllm-ascend:v0.11.0rc0', got {v!r}")
+            raise ValueError(
+                f"expected an image reference like "
+                f"'quay.io/ascend/vllm-ascend:v0.11.0rc0', got {v!r}"
+            )
         return v
 
     @field_validator("shm_size")
@@ -254,13 +257,14 @@ class NodeDefaults(_Model):
     tools: ToolPaths = Field(default_factory=ToolPaths)
     container: ContainerSpec | None = None
 
-
     @field_validator("nic")
     @classmethod
     def _nic_ok(cls, v: str | None) -> str | None:
         if v is not None and not IFACE_RE.match(v):
-            raise ValueError(f"expected a network interface name (up to 15 letters, digits, "
-                             f"'.', '_' or '-'), got {v!r}")
+            raise ValueError(
+                f"expected a network interface name (up to 15 letters, digits, "
+                f"'.', '_' or '-'), got {v!r}"
+            )
         return v
 
     @field_validator("run_dir")

@@ -37,7 +37,7 @@ def node_script(node: Node, paths: Iterable[str], python: str = "python3") -> st
     )
     return (
         "env | sed 's/^/env /'\n"
-        "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"tcp \" $2}'\n"
+        'cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk \'$4=="0A"{print "tcp " $2}\'\n'
         + tests
         + f"{shlex.quote(python)} -c {shlex.quote(_VERSIONS)} 2>/dev/null\n"
         "true\n"
@@ -53,7 +53,7 @@ def _address(hexaddr: str) -> str | None:
         return None
     if len(raw) not in (4, 16):
         return None
-    ordered = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     if not any(ordered):
         return "*"
     return str(ipaddress.ip_address(ordered))
@@ -104,8 +104,11 @@ async def node_facts(pool: SshPool, cluster: Cluster, node: Node) -> NodeFacts:
     from pdtui.place import wrap
 
     script = node_script(node, _paths(cluster, node))
-    command = wrap(node, script, sh="bash") if node.container is not None else \
-        shlex.join(["bash", "-c", script])
+    command = (
+        wrap(node, script, sh="bash")
+        if node.container is not None
+        else shlex.join(["bash", "-c", script])
+    )
     try:
         result = await pool.run(target(node), command, label="doctor facts")
     except SshError as exc:
@@ -144,14 +147,18 @@ def failed_devices(report_nodes: Iterable[object]) -> dict[str, frozenset[int]]:
     for node in report_nodes:
         devices = getattr(node, "devices", [])
         out[str(getattr(node, "name", ""))] = frozenset(
-            d.id for d in devices if getattr(d, "state", None) == "fail")
+            d.id for d in devices if getattr(d, "state", None) == "fail"
+        )
     return out
 
 
 def running_names(found: Iterable[object]) -> list[str]:
     """Names (and instance names) of the processes that start or run now."""
-    live = [str(getattr(s, "name", "")) for s in found
-            if getattr(s, "state", None) in ("starting", "ready")]
+    live = [
+        str(getattr(s, "name", ""))
+        for s in found
+        if getattr(s, "state", None) in ("starting", "ready")
+    ]
     return live + [name.split(".")[0] for name in live]
 
 
@@ -180,8 +187,9 @@ async def collect(
         return running_names(await statuses(pool, cluster))
 
     nodes, names, copies = await asyncio.gather(npu_nodes(), running(), _ranktables(pool, cluster))
-    facts = await gather(pool, cluster, failed_devices=failed_devices(nodes), running=names,
-                         on_node=on_node)
+    facts = await gather(
+        pool, cluster, failed_devices=failed_devices(nodes), running=names, on_node=on_node
+    )
     facts.health = {str(getattr(n, "name", "")): n for n in nodes}
     facts.ranktables = copies
     return facts

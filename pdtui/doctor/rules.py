@@ -30,8 +30,13 @@ ASCEND_TRANSFER_TIMEOUT_MS = 10000  # its default transfer timeout
 ENGINE_READY_DEFAULT_S = 600  # vLLM's VLLM_ENGINE_READY_TIMEOUT_S default
 PROXY_VARS = ("http_proxy", "https_proxy")
 PARITY_KEYS = (
-    "served-model-name", "quantization", "dtype", "block-size", "kv-cache-dtype",
-    "speculative-config", "trust-remote-code",
+    "served-model-name",
+    "quantization",
+    "dtype",
+    "block-size",
+    "kv-cache-dtype",
+    "speculative-config",
+    "trust-remote-code",
 )
 
 
@@ -90,8 +95,9 @@ def _kv_ports(inst: Instance) -> range | None:
     return range(port, port + max(len(inst.devices), 1))
 
 
-def _hit(rule: Rule, severity: Severity, where: str, message: str, fix: str = "",
-         source: str = "") -> Finding:
+def _hit(
+    rule: Rule, severity: Severity, where: str, message: str, fix: str = "", source: str = ""
+) -> Finding:
     return Finding(rule.id, severity, where, message, fix or rule.fix, source or rule.source)
 
 
@@ -119,10 +125,14 @@ def kv_port_reserved(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         base = _int(_env(cluster, facts, inst).get("ASCEND_BASE_PORT")) or ASCEND_BASE_PORT
         top = base + node.npus * 1000
         if ports.start < top and ports.stop > base:
-            yield _hit(KV_PORT_RESERVED, "error", _where(inst),
-                       f"kv_port {ports.start} is inside [{base}, {top}), the range "
-                       f"AscendDirectTransport takes on a {node.npus}-NPU node",
-                       f"set kv_port to {top} or above")
+            yield _hit(
+                KV_PORT_RESERVED,
+                "error",
+                _where(inst),
+                f"kv_port {ports.start} is inside [{base}, {top}), the range "
+                f"AscendDirectTransport takes on a {node.npus}-NPU node",
+                f"set kv_port to {top} or above",
+            )
 
 
 KV_PORT_OVERLAP = Rule(
@@ -139,10 +149,14 @@ def kv_port_overlap(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         if a.node != b.node or ra is None or rb is None:
             continue
         if ra.start < rb.stop and rb.start < ra.stop:
-            yield _hit(KV_PORT_OVERLAP, "error", _where(b),
-                       f"kv ports {ra.start}-{ra.stop - 1} of {a.name} and "
-                       f"{rb.start}-{rb.stop - 1} of {b.name} overlap on node {a.node}",
-                       f"set {b.name}'s kv_port to {ra.stop} or above")
+            yield _hit(
+                KV_PORT_OVERLAP,
+                "error",
+                _where(b),
+                f"kv ports {ra.start}-{ra.stop - 1} of {a.name} and "
+                f"{rb.start}-{rb.stop - 1} of {b.name} overlap on node {a.node}",
+                f"set {b.name}'s kv_port to {ra.stop} or above",
+            )
 
 
 EXTRA_CONFIG = Rule(
@@ -170,10 +184,14 @@ def extra_config_topology(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
             for key, values in planned.items():
                 got = _int(said.get(key))
                 if got is not None and values and got not in values:
-                    yield _hit(EXTRA_CONFIG, "error", f"{_where(inst)} kv_connector_extra_config",
-                               f"{role}.{key} = {got}, but the {role} instances have "
-                               f"{key} {_show(sorted(values))}",
-                               f"set {role}.{key} = {min(values)}")
+                    yield _hit(
+                        EXTRA_CONFIG,
+                        "error",
+                        f"{_where(inst)} kv_connector_extra_config",
+                        f"{role}.{key} = {got}, but the {role} instances have "
+                        f"{key} {_show(sorted(values))}",
+                        f"set {role}.{key} = {min(values)}",
+                    )
 
 
 TP_ORDER = Rule(
@@ -190,9 +208,13 @@ def tp_order(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for p in prefill:
         for d in decode:
             if _tp(p) < _tp(d):
-                yield _hit(TP_ORDER, "error", _where(p),
-                           f"prefill TP {_tp(p)} is smaller than {d.name}'s TP {_tp(d)}; "
-                           "the Mooncake connector requires prefill_tp_size >= decode_tp_size")
+                yield _hit(
+                    TP_ORDER,
+                    "error",
+                    _where(p),
+                    f"prefill TP {_tp(p)} is smaller than {d.name}'s TP {_tp(d)}; "
+                    "the Mooncake connector requires prefill_tp_size >= decode_tp_size",
+                )
                 return
 
 
@@ -206,8 +228,10 @@ MAX_LEN = Rule(
 
 def _values(cluster: Cluster, key: str) -> dict[str, dict[str, object]]:
     """``{role: {instance: value}}`` of one serve flag (missing = None)."""
-    return {role: {i.name: i.serve.get(key) for i in _role(cluster, role)}
-            for role in ("prefill", "decode")}
+    return {
+        role: {i.name: i.serve.get(key) for i in _role(cluster, role)}
+        for role in ("prefill", "decode")
+    }
 
 
 def _parity(cluster: Cluster, key: str) -> tuple[set[str], set[str]] | None:
@@ -222,9 +246,13 @@ def _parity(cluster: Cluster, key: str) -> tuple[set[str], set[str]] | None:
 def max_model_len_parity(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     diff = _parity(cluster, "max-model-len")
     if diff:
-        yield _hit(MAX_LEN, "error", "[serve] max-model-len",
-                   f"prefill has {_show(sorted(diff[0]))}, decode has {_show(sorted(diff[1]))}: "
-                   "the decoder answers 400 to requests longer than its own limit")
+        yield _hit(
+            MAX_LEN,
+            "error",
+            "[serve] max-model-len",
+            f"prefill has {_show(sorted(diff[0]))}, decode has {_show(sorted(diff[1]))}: "
+            "the decoder answers 400 to requests longer than its own limit",
+        )
 
 
 MODEL_PARITY = Rule(
@@ -239,9 +267,12 @@ def model_parity(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for key in PARITY_KEYS:
         diff = _parity(cluster, key)
         if diff:
-            yield _hit(MODEL_PARITY, "error", f"[serve] {key}",
-                       f"prefill has {_show(sorted(diff[0]))}, decode has "
-                       f"{_show(sorted(diff[1]))}")
+            yield _hit(
+                MODEL_PARITY,
+                "error",
+                f"[serve] {key}",
+                f"prefill has {_show(sorted(diff[0]))}, decode has {_show(sorted(diff[1]))}",
+            )
 
 
 CONNECTOR_PARITY = Rule(
@@ -256,13 +287,21 @@ _ROLE_OK = {"prefill": ("kv_producer", "kv_both"), "decode": ("kv_consumer", "kv
 def connector_parity(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     names = {_connector(i) for i in cluster.instances if _connector(i)}
     if len(names) > 1:
-        yield _hit(CONNECTOR_PARITY, "error", "kv_transfer kv_connector",
-                   f"instances use different connectors: {_show(sorted(names))}")
+        yield _hit(
+            CONNECTOR_PARITY,
+            "error",
+            "kv_transfer kv_connector",
+            f"instances use different connectors: {_show(sorted(names))}",
+        )
     for inst in cluster.instances:
         role = inst.kv_transfer.get("kv_role")
         if isinstance(role, str) and role not in _ROLE_OK.get(inst.role, (role,)):
-            yield _hit(CONNECTOR_PARITY, "error", f"{_where(inst)} kv_role",
-                       f"a {inst.role} instance with kv_role {role}")
+            yield _hit(
+                CONNECTOR_PARITY,
+                "error",
+                f"{_where(inst)} kv_role",
+                f"a {inst.role} instance with kv_role {role}",
+            )
 
 
 HTTP_PROXY = Rule(
@@ -300,10 +339,14 @@ def http_proxy_env(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         no_proxy = env.get("no_proxy", "")
         missing = [a for a in _cluster_addresses(cluster) if not _covered(a, no_proxy)]
         if missing:
-            yield _hit(HTTP_PROXY, "error", _where(inst),
-                       f"{_show(proxy)} is set and no_proxy does not cover {_show(missing)}: "
-                       "traffic between nodes goes through the proxy",
-                       f"unset {_show(proxy)} or add {_show(missing)} to no_proxy")
+            yield _hit(
+                HTTP_PROXY,
+                "error",
+                _where(inst),
+                f"{_show(proxy)} is set and no_proxy does not cover {_show(missing)}: "
+                "traffic between nodes goes through the proxy",
+                f"unset {_show(proxy)} or add {_show(missing)} to no_proxy",
+            )
 
 
 TIMEOUT_ORDER = Rule(
@@ -322,10 +365,14 @@ def timeout_order(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
             continue
         ascend = _int(env.get("ASCEND_TRANSFER_TIMEOUT")) or ASCEND_TRANSFER_TIMEOUT_MS
         if mc * 1000 <= ascend:
-            yield _hit(TIMEOUT_ORDER, "error", _where(inst),
-                       f"MC_TRANSFER_TIMEOUT={mc} s is not greater than "
-                       f"ASCEND_TRANSFER_TIMEOUT={ascend} ms",
-                       f"set MC_TRANSFER_TIMEOUT to {ascend // 1000 + 1} or more")
+            yield _hit(
+                TIMEOUT_ORDER,
+                "error",
+                _where(inst),
+                f"MC_TRANSFER_TIMEOUT={mc} s is not greater than "
+                f"ASCEND_TRANSFER_TIMEOUT={ascend} ms",
+                f"set MC_TRANSFER_TIMEOUT to {ascend // 1000 + 1} or more",
+            )
 
 
 STARTUP_TIMEOUT = Rule(
@@ -345,9 +392,13 @@ def startup_timeout(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         ready = _int(_env(cluster, facts, inst).get("VLLM_ENGINE_READY_TIMEOUT_S"))
         if (ready or ENGINE_READY_DEFAULT_S) < 1800:
             now = f"{ready} s" if ready else f"unset ({ENGINE_READY_DEFAULT_S} s)"
-            yield _hit(STARTUP_TIMEOUT, "warning", _where(inst),
-                       f"VLLM_ENGINE_READY_TIMEOUT_S is {now} for a model this large: "
-                       "loading can take longer")
+            yield _hit(
+                STARTUP_TIMEOUT,
+                "warning",
+                _where(inst),
+                f"VLLM_ENGINE_READY_TIMEOUT_S is {now} for a model this large: "
+                "loading can take longer",
+            )
             return
 
 
@@ -364,12 +415,19 @@ def intra_roce(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         for d in _role(cluster, "decode"):
             if p.node != d.node:
                 continue
-            lacking = [i.name for i in (p, d)
-                       if _env(cluster, facts, i).get("HCCL_INTRA_ROCE_ENABLE") != "1"]
+            lacking = [
+                i.name
+                for i in (p, d)
+                if _env(cluster, facts, i).get("HCCL_INTRA_ROCE_ENABLE") != "1"
+            ]
             if lacking:
-                yield _hit(INTRA_ROCE, "error", f"node {p.node}",
-                           f"{p.name} and {d.name} share the node; "
-                           f"{_show(lacking)} lack HCCL_INTRA_ROCE_ENABLE=1")
+                yield _hit(
+                    INTRA_ROCE,
+                    "error",
+                    f"node {p.node}",
+                    f"{p.name} and {d.name} share the node; "
+                    f"{_show(lacking)} lack HCCL_INTRA_ROCE_ENABLE=1",
+                )
 
 
 DEVICES = Rule(
@@ -385,10 +443,14 @@ def devices_vs_parallel(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         local = inst.dp.local if inst.dp else 1
         want = _tp(inst) * _pp(inst) * local
         if len(inst.devices) != want:
-            yield _hit(DEVICES, "error", _where(inst),
-                       f"{count(len(inst.devices), 'device')}, but TP {_tp(inst)} x PP "
-                       f"{_pp(inst)} x "
-                       f"local DP {local} = {want}")
+            yield _hit(
+                DEVICES,
+                "error",
+                _where(inst),
+                f"{count(len(inst.devices), 'device')}, but TP {_tp(inst)} x PP "
+                f"{_pp(inst)} x "
+                f"local DP {local} = {want}",
+            )
 
 
 NIXL = Rule(
@@ -402,7 +464,8 @@ NIXL = Rule(
 def nixl_side_channel(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for inst in cluster.instances:
         if "nixl" in _connector(inst).lower() and not _env(cluster, facts, inst).get(
-                "VLLM_NIXL_SIDE_CHANNEL_HOST"):
+            "VLLM_NIXL_SIDE_CHANNEL_HOST"
+        ):
             yield _hit(NIXL, "warning", _where(inst), "VLLM_NIXL_SIDE_CHANNEL_HOST is not set")
 
 
@@ -413,7 +476,8 @@ HCCN_CONF = Rule(
     "hccn-conf-missing",
     "the node's hccn.conf is missing where serving runs",
     "create it with hccn_tool, or mount /etc/hccn.conf into the container",
-    issue(7711), live=True,
+    issue(7711),
+    live=True,
 )
 
 
@@ -423,16 +487,21 @@ def hccn_conf_missing(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         path = "/etc/hccn.conf" if node.container is not None else node.hccn_conf
         inside = f" in container {node.container.name}" if node.container is not None else ""
         if live and live.reachable and live.files.get(path) is False:
-            yield _hit(HCCN_CONF, "error", f"node {node.name}",
-                       f"{path} does not exist{inside}: HCCL logs \"'device ip' is not set\" "
-                       "and answers come back garbled")
+            yield _hit(
+                HCCN_CONF,
+                "error",
+                f"node {node.name}",
+                f"{path} does not exist{inside}: HCCL logs \"'device ip' is not set\" "
+                "and answers come back garbled",
+            )
 
 
 MOONCAKE_LIBS = Rule(
     "mooncake-env",
     "Mooncake without /usr/local/lib on LD_LIBRARY_PATH or without jemalloc preloaded",
     "add /usr/local/lib to LD_LIBRARY_PATH and libjemalloc to LD_PRELOAD",
-    issue(6949), live=True,
+    issue(6949),
+    live=True,
 )
 
 
@@ -442,20 +511,30 @@ def mooncake_env(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
             continue
         env = _env(cluster, facts, inst)
         if "/usr/local/lib" not in env.get("LD_LIBRARY_PATH", "").split(":"):
-            yield _hit(MOONCAKE_LIBS, "warning", _where(inst),
-                       "/usr/local/lib is not on LD_LIBRARY_PATH: importing the Mooncake "
-                       "transport can fail with 'ascend_transport.so: cannot open'")
+            yield _hit(
+                MOONCAKE_LIBS,
+                "warning",
+                _where(inst),
+                "/usr/local/lib is not on LD_LIBRARY_PATH: importing the Mooncake "
+                "transport can fail with 'ascend_transport.so: cannot open'",
+            )
         if "jemalloc" not in env.get("LD_PRELOAD", ""):
-            yield _hit(MOONCAKE_LIBS, "warning", _where(inst),
-                       "libjemalloc is not in LD_PRELOAD: importing mooncake can abort with "
-                       "'corrupted size vs. prev_size'", source=issue(5609))
+            yield _hit(
+                MOONCAKE_LIBS,
+                "warning",
+                _where(inst),
+                "libjemalloc is not in LD_PRELOAD: importing mooncake can abort with "
+                "'corrupted size vs. prev_size'",
+                source=issue(5609),
+            )
 
 
 PORT_IN_USE = Rule(
     "port-in-use",
     "a port an instance or the proxy needs is already taken on its node",
     "stop what holds the port, or move the instance to a free port",
-    issue(8938), live=True,
+    issue(8938),
+    live=True,
 )
 
 
@@ -495,15 +574,17 @@ def port_in_use(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         live = facts.nodes.get(node)
         name = owner.split(" ")[0].split(".")[0]
         if live and _taken(cluster, node, port, live.listening) and name not in facts.running:
-            yield _hit(PORT_IN_USE, "error", f"node {node}",
-                       f"port {port} ({owner}) is already listening")
+            yield _hit(
+                PORT_IN_USE, "error", f"node {node}", f"port {port} ({owner}) is already listening"
+            )
 
 
 NPU_HEALTH = Rule(
     "npu-unhealthy",
     "an instance on NPUs that failed the NPU check",
     "repair the links (pdtui check shows why) or move the instance to healthy devices",
-    issue(9447), live=True,
+    issue(9447),
+    live=True,
 )
 
 
@@ -512,15 +593,20 @@ def npu_unhealthy(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
         live = facts.nodes.get(inst.node)
         bad = sorted(set(inst.devices) & live.failed_devices) if live else []
         if bad:
-            yield _hit(NPU_HEALTH, "error", _where(inst),
-                       f"device{'s' if len(bad) > 1 else ''} {_show(bad)} failed the NPU check")
+            yield _hit(
+                NPU_HEALTH,
+                "error",
+                _where(inst),
+                f"device{'s' if len(bad) > 1 else ''} {_show(bad)} failed the NPU check",
+            )
 
 
 UNREACHABLE = Rule(
     "node-unreachable",
     "a node that did not answer, so its live rules could not run",
     "check SSH access with 'pdtui nodes', and the container with 'pdtui containers status'",
-    "https://man.openbsd.org/ssh", live=True,
+    "https://man.openbsd.org/ssh",
+    live=True,
 )
 
 

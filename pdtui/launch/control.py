@@ -57,8 +57,7 @@ def launchables(cluster: Cluster, only: Iterable[str] | None = None) -> list[Lau
     (``prefill``, ``decode``) or ``proxy``.
     """
     plans = plan_cluster(cluster)
-    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv, p.instance)
-             for p in plans]
+    items = [Launchable(p.name, p.role, p.node, p.url, p.env, p.argv, p.instance) for p in plans]
     proxy = plan_proxy(cluster)
     if proxy is not None:
         items.append(Launchable(PROXY, PROXY, proxy.node, proxy.url, proxy.env, proxy.argv))
@@ -66,8 +65,9 @@ def launchables(cluster: Cluster, only: Iterable[str] | None = None) -> list[Lau
         return items
     wanted = set(only)
     instances = {p.name: p.instance for p in plans}
-    return [i for i in items
-            if i.name in wanted or i.role in wanted or instances.get(i.name) in wanted]
+    return [
+        i for i in items if i.name in wanted or i.role in wanted or instances.get(i.name) in wanted
+    ]
 
 
 def unknown_names(cluster: Cluster, only: Iterable[str]) -> list[str]:
@@ -98,19 +98,40 @@ class ProcessStatus:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "name": self.name, "role": self.role, "node": self.node, "url": self.url,
-            "state": self.state, "stage": self.stage, "pid": self.pid,
-            "host_pid": self.run.host_pid, "where": self.where,
-            "exit_status": self.run.exit_status, "error": self.run.error,
-            "fingerprints": [{"key": f.key, "meaning": f.meaning, "hint": f.hint,
-                              "line": f.line, "lineno": f.lineno, "severity": f.severity,
-                              "source": f.source} for f in self.findings],
+            "name": self.name,
+            "role": self.role,
+            "node": self.node,
+            "url": self.url,
+            "state": self.state,
+            "stage": self.stage,
+            "pid": self.pid,
+            "host_pid": self.run.host_pid,
+            "where": self.where,
+            "exit_status": self.run.exit_status,
+            "error": self.run.error,
+            "fingerprints": [
+                {
+                    "key": f.key,
+                    "meaning": f.meaning,
+                    "hint": f.hint,
+                    "line": f.line,
+                    "lineno": f.lineno,
+                    "severity": f.severity,
+                    "source": f.source,
+                }
+                for f in self.findings
+            ],
             "stages": {k: round(v, 1) for k, v in self.stage_seconds.items()},
             "stats": None if self.stats is None else dict(self.stats.__dict__),
             "instance": self.instance or self.name,
-            "ranks": [{"name": r, "stage": last_stage(st),
-                       "stages": {k: round(v, 1) for k, v in st.items()}}
-                      for r, st in sorted(self.ranks.items(), key=lambda kv: natural(kv[0]))],
+            "ranks": [
+                {
+                    "name": r,
+                    "stage": last_stage(st),
+                    "stages": {k: round(v, 1) for k, v in st.items()},
+                }
+                for r, st in sorted(self.ranks.items(), key=lambda kv: natural(kv[0]))
+            ],
         }
 
 
@@ -128,8 +149,10 @@ def _rank_stages(watcher: LogWatcher) -> dict[str, dict[str, float]]:
     ranks = dp_ranks(watcher.timeline.ranks)
     if len(ranks) < 2 or t0 is None:
         return {}
-    return {r: {k: m.at - t0 for k, m in sorted(st.items(), key=lambda kv: kv[1].line)}
-            for r, st in ranks.items()}
+    return {
+        r: {k: m.at - t0 for k, m in sorted(st.items(), key=lambda kv: kv[1].line)}
+        for r, st in ranks.items()
+    }
 
 
 _STATE_RANK: dict[State, int] = {"failed": 0, "stopped": 1, "starting": 2, "ready": 3}
@@ -150,24 +173,30 @@ def instance_summaries(rows: Iterable[ProcessStatus]) -> list[dict[str, object]]
         order = {m.name: STAGE_ORDER.index(m.stage) if m.stage else -1 for m in members}
         low = min(order.values())
         behind = [m.name for m in members if order[m.name] == low]
-        out.append({
-            "name": name, "processes": len(members), "state": state,
-            "ready": sum(m.state == "ready" for m in members),
-            "failed": [m.name for m in members if m.state == "failed"],
-            "stage": STAGE_ORDER[low] if low >= 0 else None,
-            "behind": behind if len(behind) < len(members) else [],
-        })
+        out.append(
+            {
+                "name": name,
+                "processes": len(members),
+                "state": state,
+                "ready": sum(m.state == "ready" for m in members),
+                "failed": [m.name for m in members if m.state == "failed"],
+                "stage": STAGE_ORDER[low] if low >= 0 else None,
+                "behind": behind if len(behind) < len(members) else [],
+            }
+        )
     return out
 
 
-async def launch(pool: SshPool, cluster: Cluster,
-                 only: Iterable[str] | None = None) -> list[Started]:
+async def launch(
+    pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None
+) -> list[Started]:
     """Start every selected process on its node, all at once (detached)."""
     items = launchables(cluster, only)
 
     async def one(item: Launchable) -> Started:
-        return await start(pool, cluster.node(item.node), cluster.name, item.name, item.env,
-                           item.argv)
+        return await start(
+            pool, cluster.node(item.node), cluster.name, item.name, item.env, item.argv
+        )
 
     return list(await asyncio.gather(*(one(i) for i in items)))
 
@@ -183,8 +212,9 @@ def _state(run: Status, watcher: LogWatcher, role: str) -> State:
     return "ready" if watcher.ready else "starting"
 
 
-def log_digest_command(path: str, tail_lines: int = 20, plog_base: str | None = None,
-                       since: str | None = None) -> str:
+def log_digest_command(
+    path: str, tail_lines: int = 20, plog_base: str | None = None, since: str | None = None
+) -> str:
     """One command printing what a status needs from a log of any length: the first line,
     every stage and fingerprint line (``grep -n -F``, at most 500), the last engine-stats
     lines, the last ``tail_lines`` lines; with ``plog_base``, then this run's CANN log files
@@ -192,14 +222,18 @@ def log_digest_command(path: str, tail_lines: int = 20, plog_base: str | None = 
     q = shell_path(path)
     keys = " ".join(f"-e {shlex.quote(k)}" for k in GREP_KEYS)
     cut = f"cut -b 1-{MAX_LINE + 1}"  # every line, on the node: see cap_line
-    cmd = (f"head -n 1 -- {q} | {cut}; echo {_SEP}; "
-           f"grep -a -n -F {keys} -- {q} | {cut} | grep -v -F {shlex.quote(STATS_KEY)} | "
-           f"head -n 500; grep -a -n -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5 | {cut}; "
-           f"echo {_SEP}; tail -n {int(tail_lines)} -- {q} | {cut}")
+    cmd = (
+        f"head -n 1 -- {q} | {cut}; echo {_SEP}; "
+        f"grep -a -n -F {keys} -- {q} | {cut} | grep -v -F {shlex.quote(STATS_KEY)} | "
+        f"head -n 500; grep -a -n -F {shlex.quote(STATS_KEY)} -- {q} | tail -n 5 | {cut}; "
+        f"echo {_SEP}; tail -n {int(tail_lines)} -- {q} | {cut}"
+    )
     if plog_base is not None and since is not None:
-        cmd += (f"; echo {_SEP}; {plog.list_command(plog_base, since)} | "
-                f"while IFS= read -r f; do echo \"{_PLOG} $f\"; "
-                f"grep -a -n -F {keys} -- \"$f\" | {cut} | head -n 200; done")
+        cmd += (
+            f"; echo {_SEP}; {plog.list_command(plog_base, since)} | "
+            f'while IFS= read -r f; do echo "{_PLOG} $f"; '
+            f'grep -a -n -F {keys} -- "$f" | {cut} | head -n 200; done'
+        )
     return cmd
 
 
@@ -232,7 +266,7 @@ def _feed_plogs(watcher: LogWatcher, text: str) -> list[str]:
     files: list[str] = []
     for line in text.splitlines():
         if line.startswith(_PLOG + " "):
-            files.append(line[len(_PLOG) + 1:])
+            files.append(line[len(_PLOG) + 1 :])
         elif files:
             _feed_numbered(watcher, [line], files[-1].rsplit("/", 1)[-1])
     return files
@@ -252,11 +286,14 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
     if run.state not in ("not-started", "unknown"):
         folder = run_dir(node, cluster.name, item.name)
         base = None if item.role == PROXY else plog_base(cluster, item)
-        cmd = log_digest_command(folder + "/out.log", plog_base=base,
-                                 since=folder + "/run_id")
+        cmd = log_digest_command(folder + "/out.log", plog_base=base, since=folder + "/run_id")
         try:
-            res = await pool.run(target(node), wrap(node, cmd, sh="bash"), timeout=30,
-                                 label=f"log digest of {item.name}")
+            res = await pool.run(
+                target(node),
+                wrap(node, cmd, sh="bash"),
+                timeout=30,
+                label=f"log digest of {item.name}",
+            )
             parts = "\n".join(map(cap_line, res.stdout.split("\n"))).split(_SEP + "\n")
         except SshError:
             parts = []
@@ -267,59 +304,87 @@ async def process_status(pool: SshPool, cluster: Cluster, item: Launchable) -> P
             last = tail_text
         if len(parts) == 4:
             plogs = _feed_plogs(watcher, parts[3])
-    if item.role == PROXY and run.state == "running" and "ready" not in watcher.stages and any(
-        "Uvicorn running on" in x or "Application startup complete" in x for x in last
+    if (
+        item.role == PROXY
+        and run.state == "running"
+        and "ready" not in watcher.stages
+        and any("Uvicorn running on" in x or "Application startup complete" in x for x in last)
     ):
         watcher.stages.setdefault("ready", time.time())
     stages = {k: t for k in watcher.stages if (t := watcher.elapsed(k)) is not None}
-    return ProcessStatus(item.name, item.role, item.node, item.url,
-                         _state(run, watcher, item.role), watcher.stage, run.pid, run,
-                         watcher.findings, last, stages, watcher.stats, plogs, where(node),
-                         item.instance, _rank_stages(watcher))
+    return ProcessStatus(
+        item.name,
+        item.role,
+        item.node,
+        item.url,
+        _state(run, watcher, item.role),
+        watcher.stage,
+        run.pid,
+        run,
+        watcher.findings,
+        last,
+        stages,
+        watcher.stats,
+        plogs,
+        where(node),
+        item.instance,
+        _rank_stages(watcher),
+    )
 
 
-async def read_plogs(pool: SshPool, cluster: Cluster, item: Launchable,
-                     lines: int = 200) -> list[tuple[str, list[str]]]:
+async def read_plogs(
+    pool: SshPool, cluster: Cluster, item: Launchable, lines: int = 200
+) -> list[tuple[str, list[str]]]:
     """This run's CANN log files of ``item``: (path, its last ``lines`` lines) each."""
     node = cluster.node(item.node)
     since = run_dir(node, cluster.name, item.name) + "/run_id"
-    cmd = (f"{plog.list_command(plog_base(cluster, item), since)} | while IFS= read -r f; do "
-           f"echo \"{_PLOG} $f\"; tail -n {int(lines)} -- \"$f\"; done")
-    res = await pool.run(target(node), wrap(node, cmd, sh="bash"), timeout=30,
-                         label=f"plog of {item.name}")
+    cmd = (
+        f"{plog.list_command(plog_base(cluster, item), since)} | while IFS= read -r f; do "
+        f'echo "{_PLOG} $f"; tail -n {int(lines)} -- "$f"; done'
+    )
+    res = await pool.run(
+        target(node), wrap(node, cmd, sh="bash"), timeout=30, label=f"plog of {item.name}"
+    )
     out: list[tuple[str, list[str]]] = []
     for line in res.stdout.splitlines():
         if line.startswith(_PLOG + " "):
-            out.append((line[len(_PLOG) + 1:], []))
+            out.append((line[len(_PLOG) + 1 :], []))
         elif out:
             out[-1][1].append(line)
     return out
 
 
-async def statuses(pool: SshPool, cluster: Cluster,
-                   only: Iterable[str] | None = None) -> list[ProcessStatus]:
+async def statuses(
+    pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None
+) -> list[ProcessStatus]:
     items = launchables(cluster, only)
     return list(await asyncio.gather(*(process_status(pool, cluster, i) for i in items)))
 
 
-async def stop_all(pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None,
-                   grace: int = 30) -> dict[str, str]:
+async def stop_all(
+    pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None, grace: int = 30
+) -> dict[str, str]:
     """Stop what pdtui started (proxy first, then decode, then prefill)."""
     order = {PROXY: 0, "decode": 1, "prefill": 2}
     items = sorted(launchables(cluster, only), key=lambda i: order.get(i.role, 3))
     out: dict[str, str] = {}
     for rank in sorted({order.get(i.role, 3) for i in items}):
         group = [i for i in items if order.get(i.role, 3) == rank]
-        results = await asyncio.gather(*(stop(pool, cluster.node(i.node), cluster.name,
-                                              i.name, grace) for i in group))
+        results = await asyncio.gather(
+            *(stop(pool, cluster.node(i.node), cluster.name, i.name, grace) for i in group)
+        )
         out.update({i.name: r for i, r in zip(group, results, strict=True)})
     return out
 
 
-async def wait_ready(pool: SshPool, cluster: Cluster, only: Iterable[str] | None = None,
-                     timeout: float = 1800, interval: float = 2.0,
-                     on_poll: Callable[[list[ProcessStatus]], None] | None = None,
-                     ) -> list[ProcessStatus]:
+async def wait_ready(
+    pool: SshPool,
+    cluster: Cluster,
+    only: Iterable[str] | None = None,
+    timeout: float = 1800,
+    interval: float = 2.0,
+    on_poll: Callable[[list[ProcessStatus]], None] | None = None,
+) -> list[ProcessStatus]:
     """Poll until every selected process is ready, or one failed, or time runs out;
     ``on_poll`` sees every poll's statuses (the stage each process has reached)."""
     deadline = time.monotonic() + timeout
@@ -327,8 +392,7 @@ async def wait_ready(pool: SshPool, cluster: Cluster, only: Iterable[str] | None
         current = await statuses(pool, cluster, only)
         if on_poll is not None:
             on_poll(current)
-        if all(s.state == "ready" for s in current) or any(s.state == "failed"
-                                                           for s in current):
+        if all(s.state == "ready" for s in current) or any(s.state == "failed" for s in current):
             return current
         if time.monotonic() > deadline:
             return current

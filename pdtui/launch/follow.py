@@ -18,8 +18,9 @@ class LogFeed:
     screen tick: the newest ones within a budget that refills at ``rate`` lines a second up to
     ``keep``; older ones beyond it are skipped and counted."""
 
-    def __init__(self, keep: int = KEEP, rate: int = RATE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, keep: int = KEEP, rate: int = RATE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._keep = keep
         self._rate = rate
         self._clock = clock
@@ -49,7 +50,7 @@ class LogFeed:
         self._at = now
         n = min(len(self._lines), int(self._budget))
         skipped = self._dropped + len(self._lines) - n
-        out = list(self._lines)[len(self._lines) - n:] if n else []
+        out = list(self._lines)[len(self._lines) - n :] if n else []
         self._lines.clear()
         self._dropped = 0
         self._budget -= n

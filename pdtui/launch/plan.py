@@ -85,8 +85,9 @@ def _group_flags(argv: list[str]) -> list[list[str]]:
     return groups
 
 
-def render_script(env: dict[str, str], argv: list[str], *, indent: str = "",
-                  comment: str | None = None) -> str:
+def render_script(
+    env: dict[str, str], argv: list[str], *, indent: str = "", comment: str | None = None
+) -> str:
     """``#!/bin/bash`` (always line 1), ``# comment``, one ``export`` per variable, then the
     command over ``\\`` lines."""
     lines = ["#!/bin/bash", *([f"# {comment}"] if comment else []), ""]
@@ -181,10 +182,14 @@ def _rank_args(instance: Instance, proc: Process) -> list[str]:
     if instance.dp is not None and proc.dp_rank is not None:
         dp = instance.dp
         args += [
-            "--data-parallel-size", str(dp.size),
-            "--data-parallel-rank", str(proc.dp_rank),
-            "--data-parallel-address", dp.address,
-            "--data-parallel-rpc-port", str(dp.rpc_port),
+            "--data-parallel-size",
+            str(dp.size),
+            "--data-parallel-rank",
+            str(proc.dp_rank),
+            "--data-parallel-address",
+            dp.address,
+            "--data-parallel-rpc-port",
+            str(dp.rpc_port),
         ]
     return args
 
@@ -207,11 +212,15 @@ def plan_instance(cluster: Cluster, instance: Instance) -> list[ProcessPlan]:
     model = cluster.spec.model
     kv = kv_transfer_for(instance)
     serve = [
-        (k, v) for k, v in instance.serve.items()
+        (k, v)
+        for k, v in instance.serve.items()
         if not (instance.dp and k in DP_FLAGS) and k not in SECRET_FLAGS
     ]
-    secret_env = {SECRET_FLAGS[k]: flag_text(v) for k, v in instance.serve.items()
-               if k in SECRET_FLAGS and not isinstance(v, bool)}
+    secret_env = {
+        SECRET_FLAGS[k]: flag_text(v)
+        for k, v in instance.serve.items()
+        if k in SECRET_FLAGS and not isinstance(v, bool)
+    }
     plans: list[ProcessPlan] = []
     for proc in instance.processes:
         env = {**instance.env, **secret_env}

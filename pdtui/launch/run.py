@@ -129,13 +129,16 @@ _FILES = "env.sh env.redacted cmd run_id started_at out.log pid rc"
 
 def _dirs(base: str, cluster: str, name: str) -> str:
     """Script lines making and checking the three folders; leaves ``$D`` the process folder."""
-    return (f"B={shell_path(base.rstrip('/') or '/')}\npdtui_base \"$B\"\n"
-            f"pdtui_dir \"$B\"/{shlex.quote(cluster)}\n"
-            f"D=\"$B\"/{shlex.quote(cluster)}/{shlex.quote(name)}\npdtui_dir \"$D\"\n")
+    return (
+        f'B={shell_path(base.rstrip("/") or "/")}\npdtui_base "$B"\n'
+        f'pdtui_dir "$B"/{shlex.quote(cluster)}\n'
+        f'D="$B"/{shlex.quote(cluster)}/{shlex.quote(name)}\npdtui_dir "$D"\n'
+    )
 
 
-def start_script(base: str, cluster: str, name: str, env: dict[str, str], argv: list[str],
-                 run_id: str) -> str:
+def start_script(
+    base: str, cluster: str, name: str, env: dict[str, str], argv: list[str], run_id: str
+) -> str:
     """The bash script (sent on stdin) that starts ``argv`` detached in its run folder.
 
     Values reach the process as exports of this script (stdin, never in ``ps``); ``env.sh``
@@ -189,19 +192,29 @@ cat "$D/pid" 2>/dev/null || echo 0
 """
 
 
-async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[str, str],
-                argv: list[str]) -> Started:
+async def start(
+    pool: SshPool, node: Node, cluster: str, name: str, env: dict[str, str], argv: list[str]
+) -> Started:
     directory = run_dir(node, cluster, name)
     run_id = secrets.token_hex(8)
     bad = [k for k in env if not _ENV_NAME.match(k)]
     if bad:  # the loader refuses these; a plan built in code must not reach a shell either
-        return Started(node.name, name, directory, None, run_id,
-                       f"{bad[0]!r} is not a valid environment variable name")
+        return Started(
+            node.name,
+            name,
+            directory,
+            None,
+            run_id,
+            f"{bad[0]!r} is not a valid environment variable name",
+        )
     try:
-        res = await pool.run(target(node), shell(node),
-                             input=start_script(node.run_dir, cluster, name, env, argv, run_id),
-                             timeout=30,
-                             label=f"start {name}: {redact(shlex.join(argv))[:120]}")
+        res = await pool.run(
+            target(node),
+            shell(node),
+            input=start_script(node.run_dir, cluster, name, env, argv, run_id),
+            timeout=30,
+            label=f"start {name}: {redact(shlex.join(argv))[:120]}",
+        )
     except SshError as exc:
         return Started(node.name, name, directory, None, run_id, exc.message)
     if res.exit_status != 0:
@@ -209,17 +222,25 @@ async def start(pool: SshPool, node: Node, cluster: str, name: str, env: dict[st
         return Started(node.name, name, directory, None, run_id, why[0][:300])
     pid_text = res.stdout.strip().splitlines()[-1:] or ["0"]
     pid = int(pid_text[0]) if pid_text[0].isdigit() and pid_text[0] != "0" else None
-    return Started(node.name, name, directory, pid, run_id,
-                   None if pid else "the process did not record its pid")
+    return Started(
+        node.name,
+        name,
+        directory,
+        pid,
+        run_id,
+        None if pid else "the process did not record its pid",
+    )
 
 
 def _folder_script(directory: str) -> str:
     """Script lines entering an existing run folder (else ``state=not-started``), refused
     unless it is private; what follows reads ``pid`` and ``run_id``."""
-    return (f"{_GUARD}D={shell_path(directory)}\n"
-            "[ -e \"$D\" ] || [ -L \"$D\" ] || { echo state=not-started; exit 0; }\n"
-            "pdtui_private \"$D\"; cd -- \"$D\" || exit 90\n"
-            "[ -f pid ] && pid=$(cat pid) || pid=; [ -f run_id ] && rid=$(cat run_id) || rid=\n")
+    return (
+        f"{_GUARD}D={shell_path(directory)}\n"
+        '[ -e "$D" ] || [ -L "$D" ] || { echo state=not-started; exit 0; }\n'
+        'pdtui_private "$D"; cd -- "$D" || exit 90\n'
+        "[ -f pid ] && pid=$(cat pid) || pid=; [ -f run_id ] && rid=$(cat run_id) || rid=\n"
+    )
 
 
 _STATUS_SCRIPT = r"""echo "pid=$pid"; echo "run_id=$rid"
@@ -243,9 +264,13 @@ def _refusal(stderr: str) -> str | None:
 async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
     directory = run_dir(node, cluster, name)
     try:
-        res = await pool.run(target(node), shell(node, host_pid=True),
-                             input=_folder_script(directory) + _STATUS_SCRIPT, timeout=30,
-                             label=f"status of {name}")
+        res = await pool.run(
+            target(node),
+            shell(node, host_pid=True),
+            input=_folder_script(directory) + _STATUS_SCRIPT,
+            timeout=30,
+            label=f"status of {name}",
+        )
     except SshError as exc:
         return Status(node.name, name, directory, "unknown", error=exc.message)
     if (refused := _refusal(res.stderr)) is not None:
@@ -261,11 +286,16 @@ async def status(pool: SshPool, node: Node, cluster: str, name: str) -> Status:
 
     state = kv.get("state", "unknown")
     return Status(
-        node.name, name, directory,
+        node.name,
+        name,
+        directory,
         state if state in ("running", "exited", "stopped", "not-started") else "unknown",  # type: ignore[arg-type]
-        pid=num("pid"), run_id=kv.get("run_id") or None,
-        started_at=float(num("started_at") or 0) or None, exit_status=num("rc"),
-        log_size=num("log_size"), host_pid=num("host_pid"),
+        pid=num("pid"),
+        run_id=kv.get("run_id") or None,
+        started_at=float(num("started_at") or 0) or None,
+        exit_status=num("rc"),
+        log_size=num("log_size"),
+        host_pid=num("host_pid"),
     )
 
 
@@ -291,8 +321,13 @@ async def stop(pool: SshPool, node: Node, cluster: str, name: str, grace: int = 
     directory = run_dir(node, cluster, name)
     script = _folder_script(directory).replace("state=not-started", "result=not-started")
     try:
-        res = await pool.run(target(node), shell(node), input=script + _STOP_SCRIPT % int(grace),
-                             timeout=grace + 30, label=f"stop {name} (TERM, KILL after {grace} s)")
+        res = await pool.run(
+            target(node),
+            shell(node),
+            input=script + _STOP_SCRIPT % int(grace),
+            timeout=grace + 30,
+            label=f"stop {name} (TERM, KILL after {grace} s)",
+        )
     except SshError as exc:
         return f"error: {exc.message}"
     for line in res.stdout.splitlines():
@@ -318,23 +353,36 @@ class LogBatch:
     offset: int  # byte offset just after the last line: resume from here
 
 
-async def tail(pool: SshPool, node: Node, path: str, offset: int = 0,
-               *, follow: bool = True, start_lines: int | None = None,
-               ) -> AsyncIterator[LogLine]:
+async def tail(
+    pool: SshPool,
+    node: Node,
+    path: str,
+    offset: int = 0,
+    *,
+    follow: bool = True,
+    start_lines: int | None = None,
+) -> AsyncIterator[LogLine]:
     """Lines of ``path`` one by one (see :func:`tail_batches`)."""
     batches = tail_batches(pool, node, path, offset, follow=follow, start_lines=start_lines)
     async with contextlib.aclosing(batches):  # a consumer's break ends the stream now
         async for batch in batches:
-            end = batch.offset - sum(len(x.encode("utf-8", "surrogateescape")) + 1
-                                     for x in batch.lines)
+            end = batch.offset - sum(
+                len(x.encode("utf-8", "surrogateescape")) + 1 for x in batch.lines
+            )
             for line in batch.lines:
                 end += len(line.encode("utf-8", "surrogateescape")) + 1
                 yield LogLine(line, end)
 
 
-async def tail_batches(pool: SshPool, node: Node, path: str, offset: int = 0,
-                       *, follow: bool = True, start_lines: int | None = None,
-                       ) -> AsyncGenerator[LogBatch, None]:
+async def tail_batches(
+    pool: SshPool,
+    node: Node,
+    path: str,
+    offset: int = 0,
+    *,
+    follow: bool = True,
+    start_lines: int | None = None,
+) -> AsyncGenerator[LogBatch, None]:
     """Lines of ``path`` from byte ``offset``, as many as have arrived at a time; with
     ``follow``, keeps following (``tail -F``).
 
@@ -344,16 +392,19 @@ async def tail_batches(pool: SshPool, node: Node, path: str, offset: int = 0,
     """
     q = shell_path(path)
     if start_lines is not None:  # the offset of the last N lines
-        find = (f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
-                f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); o=$((s - t))")
+        find = (
+            f"s=$(wc -c < {q} 2>/dev/null || echo 0); "
+            f"t=$(tail -n {int(start_lines)} {q} 2>/dev/null | wc -c); o=$((s - t))"
+        )
     else:  # a file that shrank (truncated, rotated) is read again from 0
         find = f's=$(wc -c < {q} 2>/dev/null || echo 0); o={int(offset)}; [ "$s" -lt "$o" ] && o=0'
     mode = "-F" if follow else ""
     # One channel: the offset is found on the node and named first, then the tail follows.
     cmd = f'{find}; echo "{_OFFSET} $o"; exec tail -c +$((o + 1)) {mode} {q} 2>/dev/null'
     # In its own process group, killed when the stream closes: no tail -F left behind.
-    async with pool.stream(target(node), wrap(node, in_own_group(cmd)),
-                           kill_wrap=lambda script: wrap(node, script)) as stream:
+    async with pool.stream(
+        target(node), wrap(node, in_own_group(cmd)), kill_wrap=lambda script: wrap(node, script)
+    ) as stream:
         base: int | None = None  # the file offset where the stream's bytes began
         while lines := await stream.batch():
             if base is None:

@@ -16,6 +16,21 @@ from pdtui.live.model import (
 from pdtui.live.poll import Poller, Scheduler
 from pdtui.live.steps import StepView, clock_text, step_views
 
-__all__ = ["Backend", "LiveModel", "NodeLink", "NpuSample", "Poller", "ProcessView",
-           "ProxyView", "RanktableCopy", "RanktableRecord", "Scheduler", "StepRecord",
-           "StepView", "Topic", "clock_text", "process_view", "step_views"]
+__all__ = [
+    "Backend",
+    "LiveModel",
+    "NodeLink",
+    "NpuSample",
+    "Poller",
+    "ProcessView",
+    "ProxyView",
+    "RanktableCopy",
+    "RanktableRecord",
+    "Scheduler",
+    "StepRecord",
+    "StepView",
+    "Topic",
+    "clock_text",
+    "process_view",
+    "step_views",
+]

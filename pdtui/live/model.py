@@ -201,8 +201,13 @@ class LiveModel:
 
     # ------------------------------------------------------------------ NPU
 
-    def apply_npu(self, healths: Iterable[NodeHealth], *, live: bool = True,
-                  pings: list[PingResult] | None = None) -> None:
+    def apply_npu(
+        self,
+        healths: Iterable[NodeHealth],
+        *,
+        live: bool = True,
+        pings: list[PingResult] | None = None,
+    ) -> None:
         """New NPU samples; the ping results go when the health under them changed."""
         changed = False
         for h in healths:
@@ -229,8 +234,15 @@ class LiveModel:
             self._expect[name] = _Expect(now, now + RESTART_GRACE)
             prev = self.processes.get(name)
             if prev is not None:
-                self.processes[name] = replace(prev, state="starting", stage="restarting",
-                                               pid=None, since=None, reason=None, at=now)
+                self.processes[name] = replace(
+                    prev,
+                    state="starting",
+                    stage="restarting",
+                    pid=None,
+                    since=None,
+                    reason=None,
+                    at=now,
+                )
         self.notify("processes")
 
     def apply_processes(self, polled: Iterable[ProcessStatus], *, live: bool = True) -> None:
@@ -256,8 +268,9 @@ class LiveModel:
 
     # ------------------------------------------------------------------ ranktable
 
-    def apply_generated(self, text: str, *, findings: int = 0,
-                        pushed_to: Iterable[str] = ()) -> None:
+    def apply_generated(
+        self, text: str, *, findings: int = 0, pushed_to: Iterable[str] = ()
+    ) -> None:
         """What the runbook (or the editor) generated and pushed."""
         self.generated = RanktableRecord(sha256(text), self.clock(), tuple(pushed_to), findings)
         self.notify("ranktable")
@@ -288,8 +301,14 @@ class LiveModel:
         self.steps = {k: StepRecord(k, t, "pending", at=now) for k, t in steps}
         self.notify("runbook")
 
-    def apply_step(self, key: str, title: str, state: str, reason: str | None = None,
-                   seconds: float | None = None) -> None:
+    def apply_step(
+        self,
+        key: str,
+        title: str,
+        state: str,
+        reason: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
         now = self.clock()
         prev = self.steps.get(key)
         started = now if state == "running" else (prev.started if prev else None)
@@ -320,8 +339,9 @@ def process_view(p: ProcessStatus, now: float, live: bool = True) -> ProcessView
     reason = None
     if p.state == "failed":
         reason = _failure(p)
-    return ProcessView(p.name, p.role, p.node, p.state, p.stage, p.pid, p.run.started_at,
-                       reason, now, live)
+    return ProcessView(
+        p.name, p.role, p.node, p.state, p.stage, p.pid, p.run.started_at, reason, now, live
+    )
 
 
 def _failure(p: ProcessStatus) -> str:

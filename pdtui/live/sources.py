@@ -18,14 +18,16 @@ from pdtui.npu.health import probe_node
 from pdtui.ssh import SshPool
 
 
-async def poll_npu(pool: SshPool, cluster: Cluster, model: LiveModel, *, cap: int = 16,
-                   timeout: int = 20) -> None:
+async def poll_npu(
+    pool: SshPool, cluster: Cluster, model: LiveModel, *, cap: int = 16, timeout: int = 20
+) -> None:
     """Probe the nodes that are due; classify them with the others' last samples."""
     due = [n for n in cluster.nodes if model.node_due(n.name)]
     if not due:
         return
-    fresh = await asyncio.gather(*(probe_node(pool, n, cap=cap, timeout=timeout,
-                                              clock=model.clock) for n in due))
+    fresh = await asyncio.gather(
+        *(probe_node(pool, n, cap=cap, timeout=timeout, clock=model.clock) for n in due)
+    )
     names = {n.name for n in due}
     kept = [s.health for name, s in model.npu.items() if name not in names]
     classified = classify_cluster([*fresh, *kept])
@@ -35,8 +37,9 @@ async def poll_npu(pool: SshPool, cluster: Cluster, model: LiveModel, *, cap: in
 async def poll_processes(pool: SshPool, cluster: Cluster, model: LiveModel) -> None:
     """Every process's status, skipping nodes that are backed off."""
     items = [i for i in launchables(cluster) if model.node_due(i.node)]
-    found: list[ProcessStatus] = list(await asyncio.gather(
-        *(process_status(pool, cluster, i) for i in items)))
+    found: list[ProcessStatus] = list(
+        await asyncio.gather(*(process_status(pool, cluster, i) for i in items))
+    )
     for node in {p.node for p in found}:
         errors = [p.run.error for p in found if p.node == node and p.run.state == "unknown"]
         model.apply_reach(node, errors[0] if errors and errors[0] else None)
@@ -69,20 +72,30 @@ async def poll_proxy(pool: SshPool, cluster: Cluster, model: LiveModel) -> None:
     model.apply_proxy(backend(e) for e in report.entries)
 
 
-def pollers(pool: SshPool, cluster: Cluster, model: LiveModel, *,
-            intervals: dict[str, float] | None = None) -> list[Poller]:
+def pollers(
+    pool: SshPool, cluster: Cluster, model: LiveModel, *, intervals: dict[str, float] | None = None
+) -> list[Poller]:
     """The four pollers with their default intervals (NPU 15 s, processes 3 s, ranktable
     30 s, proxy 10 s), overridable by name."""
-    every = {"npu": 15.0, "processes": 3.0, "ranktable": 30.0, "proxy": 10.0,
-             **(intervals or {})}
+    every = {"npu": 15.0, "processes": 3.0, "ranktable": 30.0, "proxy": 10.0, **(intervals or {})}
 
     return [
-        Poller("npu", every["npu"], lambda: poll_npu(pool, cluster, model),
-               frozenset({"npu", "nodes"})),
-        Poller("processes", every["processes"], lambda: poll_processes(pool, cluster, model),
-               frozenset({"processes", "runbook"})),
-        Poller("ranktable", every["ranktable"], lambda: poll_ranktable(pool, cluster, model),
-               frozenset({"ranktable"})),
-        Poller("proxy", every["proxy"], lambda: poll_proxy(pool, cluster, model),
-               frozenset({"proxy"})),
+        Poller(
+            "npu", every["npu"], lambda: poll_npu(pool, cluster, model), frozenset({"npu", "nodes"})
+        ),
+        Poller(
+            "processes",
+            every["processes"],
+            lambda: poll_processes(pool, cluster, model),
+            frozenset({"processes", "runbook"}),
+        ),
+        Poller(
+            "ranktable",
+            every["ranktable"],
+            lambda: poll_ranktable(pool, cluster, model),
+            frozenset({"ranktable"}),
+        ),
+        Poller(
+            "proxy", every["proxy"], lambda: poll_proxy(pool, cluster, model), frozenset({"proxy"})
+        ),
     ]

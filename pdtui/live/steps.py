@@ -13,8 +13,14 @@ from dataclasses import dataclass
 from pdtui.live.model import LiveModel, ProcessView, StepRecord
 
 #: Symbols of a step's state, the same on every front.
-SYMBOLS = {"pending": "·", "running": "…", "passed": "✓", "warning": "!", "failed": "✗",
-           "skipped": "-"}
+SYMBOLS = {
+    "pending": "·",
+    "running": "…",
+    "passed": "✓",
+    "warning": "!",
+    "failed": "✗",
+    "skipped": "-",
+}
 
 
 @dataclass(frozen=True)
@@ -82,21 +88,40 @@ def _network_now(rec: StepRecord, model: LiveModel, now: float) -> StepView | No
         return None
     down = [s.health for s in samples if not s.health.reachable]
     if down:
-        return StepView(rec.key, rec.title, "failed", "unreachable",
-                        f"{down[0].name} unreachable: {down[0].error or 'no answer'}")
-    bad = [(s.health.name, d) for s in samples for d in s.health.devices
-           if d.state in ("fail", "unknown")]
+        return StepView(
+            rec.key,
+            rec.title,
+            "failed",
+            "unreachable",
+            f"{down[0].name} unreachable: {down[0].error or 'no answer'}",
+        )
+    bad = [
+        (s.health.name, d)
+        for s in samples
+        for d in s.health.devices
+        if d.state in ("fail", "unknown")
+    ]
     if bad:
         node, dev = bad[0]
         why = dev.reasons[0] if dev.reasons else dev.state
-        return StepView(rec.key, rec.title, "failed", "failed",
-                        f"{len(bad)} not ok now; first {node}:{dev.id}: {why}")
+        return StepView(
+            rec.key,
+            rec.title,
+            "failed",
+            "failed",
+            f"{len(bad)} not ok now; first {node}:{dev.id}: {why}",
+        )
     if rec.state == "failed":
         return None  # the pings that failed are not polled: the run's result stands
     warns = sum(1 for s in samples for d in s.health.devices if d.state == "warn")
     if warns:
-        return StepView(rec.key, rec.title, "warning", "warning",
-                        f"{warns} device{'s' if warns != 1 else ''} with warnings")
+        return StepView(
+            rec.key,
+            rec.title,
+            "warning",
+            "warning",
+            f"{warns} device{'s' if warns != 1 else ''} with warnings",
+        )
     return StepView(rec.key, rec.title, "passed", "passed")
 
 
@@ -107,9 +132,10 @@ def _ranktable_now(rec: StepRecord, model: LiveModel, now: float) -> StepView | 
     bad = [c for c in copies if c.state != "same"]
     if bad:
         c = bad[0]
-        why = c.error or {"missing": "the copy is missing",
-                          "different": "the copy differs from what the runbook pushed"}.get(
-                              c.state, c.state)
+        why = c.error or {
+            "missing": "the copy is missing",
+            "different": "the copy differs from what the runbook pushed",
+        }.get(c.state, c.state)
         return StepView(rec.key, rec.title, "failed", c.state, f"{c.node}: {why}")
     return StepView(rec.key, rec.title, "passed", "same on every node")
 

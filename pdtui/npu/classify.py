@@ -153,6 +153,7 @@ def _physical_id(dev: DeviceHealth) -> int:
 # Device rules, in the order their reasons are listed (within one state). Each looks at
 # ``f.dev`` and adds what it finds to ``f``.
 
+
 def _roce_no_data(f: _Findings) -> None:
     dev, raw = f.dev, f.dev.raw
     if dev.link is None:
@@ -172,8 +173,11 @@ def _roce_hccs_only(f: _Findings) -> None:
     if f.dev.net_health is not None and f.dev.net_health != "Success":
         parts.append(f"net health '{f.dev.net_health}'")
     parts.append("no RoCE IP preset")
-    f.add("warn", f"{_HCCS_ONLY_PREFIX} ({', '.join(parts)}) while the vNIC is UP; "
-                  "on A3 hccs_ping is the ground truth")
+    f.add(
+        "warn",
+        f"{_HCCS_ONLY_PREFIX} ({', '.join(parts)}) while the vNIC is UP; "
+        "on A3 hccs_ping is the ground truth",
+    )
 
 
 def _roce_plane(f: _Findings) -> None:
@@ -185,8 +189,10 @@ def _roce_plane(f: _Findings) -> None:
     if dev.net_health is not None and dev.net_health != "Success":
         f.add("fail", f"net health '{dev.net_health}' (expected Success)")
     if dev.ip_preset is False:
-        f.add("warn" if f.a3 else "fail",
-              f"no RoCE IP preset (hccn_tool -ip -g rc {_rc_text(dev.raw.get('ip'))})")
+        f.add(
+            "warn" if f.a3 else "fail",
+            f"no RoCE IP preset (hccn_tool -ip -g rc {_rc_text(dev.raw.get('ip'))})",
+        )
 
 
 def _tls_no_data(f: _Findings) -> None:
@@ -238,8 +244,11 @@ def _a3_sdid_matches(f: _Findings) -> None:
     server, _card, _die, sdev = decode_sdid(dev.sdid)
     want_dev = _physical_id(dev)
     if server != dev.server_index or sdev != want_dev:
-        f.add("warn", f"SDID {dev.sdid} decodes to server {server} device {sdev}, "
-                      f"expected server {dev.server_index} device {want_dev}")
+        f.add(
+            "warn",
+            f"SDID {dev.sdid} decodes to server {server} device {sdev}, "
+            f"expected server {dev.server_index} device {want_dev}",
+        )
 
 
 def _conf_address(f: _Findings) -> None:
@@ -253,8 +262,7 @@ def _conf_address(f: _Findings) -> None:
         f.add("warn", f"hccn.conf address {conf_addr} but hccn_tool -ip has no IP preset")
     elif conf_addr is None and dev.ip is not None and conf_raw is not None:
         if conf_raw.rc == 0:
-            f.add("warn", f"hccn.conf has no address_{_physical_id(dev)} "
-                          f"(hccn_tool -ip {dev.ip})")
+            f.add("warn", f"hccn.conf has no address_{_physical_id(dev)} (hccn_tool -ip {dev.ip})")
         else:
             f.add("warn", f"/etc/hccn.conf unreadable ({_why(conf_raw)})")
 
@@ -263,8 +271,9 @@ def _conf_tls(f: _Findings) -> None:
     conf_tls = f.dev.conf.get("tls_enable")
     switch = f.dev.tls_switch
     if conf_tls is not None and switch is not None and conf_tls != str(switch):
-        f.add("warn", f"hccn.conf tls_enable {conf_tls} differs from hccn_tool -tls "
-                      f"switch {switch}")
+        f.add(
+            "warn", f"hccn.conf tls_enable {conf_tls} differs from hccn_tool -tls switch {switch}"
+        )
 
 
 def _npu_smi_health(f: _Findings) -> None:
@@ -302,8 +311,9 @@ _DEVICE_RULES: tuple[Callable[[_Findings], None], ...] = (
 )
 
 
-def _device_findings(dev: DeviceHealth, soc: str,
-                     node_raw: dict[str, Raw] | None) -> list[tuple[State, str]]:
+def _device_findings(
+    dev: DeviceHealth, soc: str, node_raw: dict[str, Raw] | None
+) -> list[tuple[State, str]]:
     f = _Findings(dev, soc, node_raw)
     for rule in _DEVICE_RULES:
         rule(f)
@@ -316,8 +326,9 @@ def _rc_text(raw: Raw | None) -> str:
     return str(raw.rc)
 
 
-def classify_device(dev: DeviceHealth, soc: str,
-                    node_raw: dict[str, Raw] | None = None) -> DeviceHealth:
+def classify_device(
+    dev: DeviceHealth, soc: str, node_raw: dict[str, Raw] | None = None
+) -> DeviceHealth:
     """A copy of ``dev`` with ``state`` and ``reasons`` set from its own data.
 
     ``node_raw`` (the node's npu_smi_info / hccn_conf evidence) sharpens some reasons.
@@ -346,17 +357,24 @@ def _node_tls(name: str, devs: dict[int, int], found: dict[Key, list[Finding]]) 
     """A node's TLS switch; its devices that disagree with the others fail. None: a tie."""
     value, tied = _leader(Counter(devs.values()))
     if tied:
-        where = "; ".join(f"{v} on devices {', '.join(str(d) for d, x in devs.items() if x == v)}"
-                          for v in sorted(set(devs.values())))
+        where = "; ".join(
+            f"{v} on devices {', '.join(str(d) for d, x in devs.items() if x == v)}"
+            for v in sorted(set(devs.values()))
+        )
         for dev_id, v in devs.items():
-            found[(name, dev_id)].append(("fail", f"TLS switch {v}, but this node's devices "
-                                                  f"disagree ({where}): {_TLS_FIX}"))
+            found[(name, dev_id)].append(
+                ("fail", f"TLS switch {v}, but this node's devices disagree ({where}): {_TLS_FIX}")
+            )
         return None
     for dev_id, v in devs.items():
         if v != value:
-            found[(name, dev_id)].append((
-                "fail", f"TLS switch {v} differs from the other devices of {name} ({value}): "
-                f"{_TLS_FIX}"))
+            found[(name, dev_id)].append(
+                (
+                    "fail",
+                    f"TLS switch {v} differs from the other devices of {name} ({value}): "
+                    f"{_TLS_FIX}",
+                )
+            )
     return value
 
 
@@ -383,13 +401,17 @@ def _tls_rule(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
     for name, v in nodes.items():
         if not tied and v == leader:
             continue
-        others = "; ".join(f"{x} on {', '.join(m for m, y in nodes.items() if y == x)}"
-                           for x in sorted(counts) if x != v)
+        others = "; ".join(
+            f"{x} on {', '.join(m for m, y in nodes.items() if y == x)}"
+            for x in sorted(counts)
+            if x != v
+        )
         why = "the nodes disagree" if tied else "the value most nodes have"
         for dev_id, dv in devices[name].items():
             if dv == v:
-                found[(name, dev_id)].append((
-                    "fail", f"TLS switch {v} here, {others} ({why}): {_TLS_FIX}"))
+                found[(name, dev_id)].append(
+                    ("fail", f"TLS switch {v} here, {others} ({why}): {_TLS_FIX}")
+                )
 
 
 def _unique_rules(live: list[NodeHealth], found: dict[Key, list[Finding]]) -> None:
@@ -426,8 +448,11 @@ def _duplicated(holders: list[Key], what: str, found: dict[Key, list[Finding]]) 
             found[h].append(("fail", f"{what}: {where}"))
 
 
-def _ping_rules(pings: list[PingResult], index: dict[Key, tuple[NodeHealth, DeviceHealth]],
-                found: dict[Key, list[Finding]]) -> set[Key]:
+def _ping_rules(
+    pings: list[PingResult],
+    index: dict[Key, tuple[NodeHealth, DeviceHealth]],
+    found: dict[Key, list[Finding]],
+) -> set[Key]:
     """Add ping failures; return the devices with a successful hccs_ping."""
     hccs_ok: set[Key] = set()
     for p in pings:
@@ -452,8 +477,9 @@ def _ping_rules(pings: list[PingResult], index: dict[Key, tuple[NodeHealth, Devi
     return hccs_ok
 
 
-def classify_cluster(nodes: list[NodeHealth],
-                     pings: list[PingResult] | None = None) -> list[NodeHealth]:
+def classify_cluster(
+    nodes: list[NodeHealth], pings: list[PingResult] | None = None
+) -> list[NodeHealth]:
     """Classify every device of every node, then apply the cross-node rules.
 
     Returns new `NodeHealth` objects (the inputs are not modified); each node's ``state``
@@ -469,8 +495,13 @@ def classify_cluster(nodes: list[NodeHealth],
     hccs_ok = _ping_rules(pings or [], index, found)
     for n in live:
         for d in n.devices:
-            _finish(d, _explained(found.get((n.name, d.id), []),
-                                  (n.name, d.id) in hccs_ok and is_hccs_only(d, n.soc)))
+            _finish(
+                d,
+                _explained(
+                    found.get((n.name, d.id), []),
+                    (n.name, d.id) in hccs_ok and is_hccs_only(d, n.soc),
+                ),
+            )
     for n in out:
         n.state = _node_state(n)
     return out
@@ -493,10 +524,12 @@ def _hang_summary(n: NodeHealth) -> list[str]:
     """Per tool that hung on the node: how many of its calls, and what that explains."""
     calls = [r for d in n.devices for r in d.raw.values()] + list(n.raw.values())
     counts = Counter(_tool(r) for r in calls if r.rc == 124)
-    return [f"{_hang(tool, n.name)} ({k} of {len(calls)} calls): the tool hangs there; the "
-            f"missing data and failed pings of {n.name} follow from it (run it by hand on the "
-            f"node, e.g. '{tool} -i 0 -link -g', and check the driver)"
-            for tool, k in sorted(counts.items())]
+    return [
+        f"{_hang(tool, n.name)} ({k} of {len(calls)} calls): the tool hangs there; the "
+        f"missing data and failed pings of {n.name} follow from it (run it by hand on the "
+        f"node, e.g. '{tool} -i 0 -link -g', and check the driver)"
+        for tool, k in sorted(counts.items())
+    ]
 
 
 def _classify_node(n: NodeHealth, found: dict[Key, list[Finding]]) -> NodeHealth:
@@ -513,8 +546,9 @@ def _classify_node(n: NodeHealth, found: dict[Key, list[Finding]]) -> NodeHealth
     for d in node.devices:
         found[(n.name, d.id)] = _device_findings(d, n.soc, n.raw)
         found[(n.name, d.id)] += [("unknown", cause) for cause in _hangs(n.name, d.raw)]
-    node.reasons += [f"{tool} not found on {n.name}"
-                     for tool, present in sorted(n.tools.items()) if not present]
+    node.reasons += [
+        f"{tool} not found on {n.name}" for tool, present in sorted(n.tools.items()) if not present
+    ]
     node.reasons += _hang_summary(n)
     if not n.devices:
         node.reasons.append("no NPU devices found")

@@ -62,23 +62,37 @@ class CheckReport:
 
 
 def _spec(node: Node, cap: int, timeout: int) -> ProbeSpec:
-    return ProbeSpec(node.soc, tuple(range(node.npus)), node.hccn_tool, node.npu_smi,
-                     node.hccn_conf, cap=cap, timeout=timeout)
+    return ProbeSpec(
+        node.soc,
+        tuple(range(node.npus)),
+        node.hccn_tool,
+        node.npu_smi,
+        node.hccn_conf,
+        cap=cap,
+        timeout=timeout,
+    )
 
 
 def _unreachable(node: Node, error: str, taken_at: float) -> NodeHealth:
     return NodeHealth(
-        name=node.name, soc=node.soc, reachable=False, error=error,
-        devices=[DeviceHealth(id=i) for i in range(node.npus)], taken_at=taken_at,
+        name=node.name,
+        soc=node.soc,
+        reachable=False,
+        error=error,
+        devices=[DeviceHealth(id=i) for i in range(node.npus)],
+        taken_at=taken_at,
     )
 
 
-def health_from_frames(node: Node, frames: list[Frame], spec: ProbeSpec,
-                       taken_at: float) -> NodeHealth:
+def health_from_frames(
+    node: Node, frames: list[Frame], spec: ProbeSpec, taken_at: float
+) -> NodeHealth:
     """Turn one node's probe frames into an (unclassified) ``NodeHealth``."""
     commands = job_commands(spec)
-    tool_names = {node.hccn_tool.rsplit("/", 1)[-1]: "hccn_tool",
-                  node.npu_smi.rsplit("/", 1)[-1]: "npu-smi"}
+    tool_names = {
+        node.hccn_tool.rsplit("/", 1)[-1]: "hccn_tool",
+        node.npu_smi.rsplit("/", 1)[-1]: "npu-smi",
+    }
     tools: dict[str, bool] = {}
     node_raw: dict[str, Raw] = {}
     device_raw: dict[int, dict[str, Raw]] = {i: {} for i in spec.devices}
@@ -93,22 +107,30 @@ def health_from_frames(node: Node, frames: list[Frame], spec: ProbeSpec,
             node_raw[check] = raw
         elif scope.startswith("d") and scope[1:].isdigit():
             device_raw.setdefault(int(scope[1:]), {})[check] = raw
-    return node_from_raw(node.name, node.soc, node_raw, device_raw, tools=tools,
-                         taken_at=taken_at)
+    return node_from_raw(node.name, node.soc, node_raw, device_raw, tools=tools, taken_at=taken_at)
 
 
-async def probe_node(pool: SshPool, node: Node, *, cap: int = 16, timeout: int = 20,
-                     clock: Callable[[], float] = time.time) -> NodeHealth:
+async def probe_node(
+    pool: SshPool,
+    node: Node,
+    *,
+    cap: int = 16,
+    timeout: int = 20,
+    clock: Callable[[], float] = time.time,
+) -> NodeHealth:
     """Run the batched probe on one node; never raises for node trouble."""
     spec = _spec(node, cap, timeout)
     commands = job_commands(spec)
     nonce = new_nonce()
     taken_at = clock()
     try:
-        result = await pool.run(target(node), "bash -s", input=build_script(spec, nonce),
-                                timeout=timeout + node.ssh.command_timeout,
-                                label=f"NPU probe: {count(len(spec.devices), 'device')}, "
-                                f"{len(commands)} tool calls")
+        result = await pool.run(
+            target(node),
+            "bash -s",
+            input=build_script(spec, nonce),
+            timeout=timeout + node.ssh.command_timeout,
+            label=f"NPU probe: {count(len(spec.devices), 'device')}, {len(commands)} tool calls",
+        )
     except SshError as exc:
         return _unreachable(node, exc.message, taken_at)
     # A polled node usually prints exactly what it printed last time: then its parsed health
@@ -168,8 +190,9 @@ class PlannedPing:
     address: str
 
 
-def plan_pings(cluster: Cluster, nodes: list[NodeHealth],
-               mode: PingMode = "peers") -> list[PlannedPing]:
+def plan_pings(
+    cluster: Cluster, nodes: list[NodeHealth], mode: PingMode = "peers"
+) -> list[PlannedPing]:
     """Who pings whom: each device its peers on every other node.
 
     ``peers``: device i pings device i of every other node (the runbook's cross-node step, done
@@ -191,8 +214,9 @@ def plan_pings(cluster: Cluster, nodes: list[NodeHealth],
     return plan
 
 
-def _pair_pings(sh: NodeHealth, dh: NodeHealth, kind: Literal["ping", "hccs_ping"],
-                mode: PingMode) -> list[PlannedPing]:
+def _pair_pings(
+    sh: NodeHealth, dh: NodeHealth, kind: Literal["ping", "hccs_ping"], mode: PingMode
+) -> list[PlannedPing]:
     """The pings from the devices of ``sh`` to those of ``dh``."""
     plan = []
     peers = {d.id: d for d in dh.devices}
@@ -232,16 +256,18 @@ async def pings(
         mine = [p for p in plan if p.src_node == node.name]
         if not mine:
             return
-        jobs = ping_jobs([(p.src_dev, p.kind, p.address) for p in mine], node.hccn_tool,
-                         count)
+        jobs = ping_jobs([(p.src_dev, p.kind, p.address) for p in mine], node.hccn_tool, count)
         nonce = new_nonce()
         script = framed_script(jobs, nonce, tools=[node.hccn_tool], cap=cap, timeout=timeout)
         commands = {key: " ".join(argv) for key, argv in jobs}
         try:
-            result = await pool.run(target(node), "bash -s", input=script,
-                                    label=f"{len(jobs)} pings to peers",
-                                    timeout=timeout * (len(jobs) // max(cap, 1) + 1)
-                                    + node.ssh.command_timeout)
+            result = await pool.run(
+                target(node),
+                "bash -s",
+                input=script,
+                label=f"{len(jobs)} pings to peers",
+                timeout=timeout * (len(jobs) // max(cap, 1) + 1) + node.ssh.command_timeout,
+            )
             frames = {f.key: f for f in parse_frames(result.stdout.encode(), nonce)}
         except SshError as exc:
             frames = {}
@@ -250,10 +276,22 @@ async def pings(
             error = "no output for this ping"
         for i, p in enumerate(mine):
             f = frames.get(f"p{i}")
-            raw = (Raw(commands[f"p{i}"], f.rc, f.stdout, f.stderr) if f is not None
-                   else Raw(commands[f"p{i}"], None, "", error))
-            out.append(ping_from_raw(p.src_node, p.src_dev, p.dst_node, p.dst_dev, p.address,
-                                     raw, "hccs" if p.kind == "hccs_ping" else "roce"))
+            raw = (
+                Raw(commands[f"p{i}"], f.rc, f.stdout, f.stderr)
+                if f is not None
+                else Raw(commands[f"p{i}"], None, "", error)
+            )
+            out.append(
+                ping_from_raw(
+                    p.src_node,
+                    p.src_dev,
+                    p.dst_node,
+                    p.dst_dev,
+                    p.address,
+                    raw,
+                    "hccs" if p.kind == "hccs_ping" else "roce",
+                )
+            )
 
     await asyncio.gather(*(one(n) for n in cluster.nodes))
     return out

@@ -52,8 +52,12 @@ class Raw:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Raw:
         rc = d.get("rc")
-        return cls(str(d.get("command", "")), rc if isinstance(rc, int) else None,
-                   str(d.get("stdout", "")), str(d.get("stderr", "")))
+        return cls(
+            str(d.get("command", "")),
+            rc if isinstance(rc, int) else None,
+            str(d.get("stdout", "")),
+            str(d.get("stderr", "")),
+        )
 
 
 @dataclass(frozen=True)

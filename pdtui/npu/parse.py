@@ -128,8 +128,12 @@ def _addr(token: str | None) -> str | None:
     if not t or len(t) > 64 or not t.isascii():
         return None
     if _IPV4.fullmatch(t):  # the common case, without building an address object
-        return t if all(len(o) == 1 or o[0] != "0" for o in t.split(".")) and max(
-            int(o) for o in t.split(".")) <= 255 else None
+        return (
+            t
+            if all(len(o) == 1 or o[0] != "0" for o in t.split("."))
+            and max(int(o) for o in t.split(".")) <= 255
+            else None
+        )
     try:
         ipaddress.ip_address(t)
     except ValueError:
@@ -205,7 +209,9 @@ def parse_gateway(text: str) -> tuple[str, str | None] | None:
     m = re.search(
         r"^[ \t]*default[ \t]+gateway[ \t]*:[ \t]*([^\s,]+)"
         r"[ \t]*(?:,[ \t]*iface[ \t]*:[ \t]*(\S+))?",
-        text, _FLAGS)
+        text,
+        _FLAGS,
+    )
     if m is None:
         return None
     gw = _addr(m.group(1))
@@ -276,8 +282,12 @@ def parse_spod_info(text: str) -> SpodInfo:
         v = _value(text, key)
         return _int(v.split()[0]) if v and v.split() else None
 
-    return SpodInfo(num(r"SDID"), num(r"Super[ \t]+Pod[ \t]+Size"),
-                    num(r"Super[ \t]+Pod[ \t]+ID"), num(r"Server[ \t]+Index"))
+    return SpodInfo(
+        num(r"SDID"),
+        num(r"Super[ \t]+Pod[ \t]+Size"),
+        num(r"Super[ \t]+Pod[ \t]+ID"),
+        num(r"Server[ \t]+Index"),
+    )
 
 
 def decode_sdid(sdid: int) -> tuple[int, int, int, int]:
@@ -371,8 +381,10 @@ def _process_row(cells: list[str]) -> tuple[tuple[int, int], NpuProcess] | None:
     return (npu, chip), NpuProcess(pid, cells[2], mem or 0)
 
 
-def _device_row(cells: list[str], pending: _FirstRow | None,
-                ) -> tuple[_FirstRow | None, NpuSmiDevice | None]:
+def _device_row(
+    cells: list[str],
+    pending: _FirstRow | None,
+) -> tuple[_FirstRow | None, NpuSmiDevice | None]:
     """One line of the device table: (the first row now pending, a device once complete).
 
     Row 1 is ``NPU Name | Health | ...``; row 2 ``Chip [Phy-ID] | Bus-Id | AICore Memory HBM``.
@@ -455,8 +467,9 @@ def parse_npu_smi_list(text: str) -> tuple[int | None, int | None]:
     return total, (max(counts) if counts else None)
 
 
-def logic_to_card_chip(logic_id: int, chip_map: list[ChipMapRow] | None = None,
-                       chips_per_card: int = 2) -> tuple[int, int]:
+def logic_to_card_chip(
+    logic_id: int, chip_map: list[ChipMapRow] | None = None, chips_per_card: int = 2
+) -> tuple[int, int]:
     """Logic device id -> (npu-smi NPU ID, Chip ID).
 
     From `chip_map` when it has the id; otherwise ``divmod(logic_id, chips_per_card)``
@@ -517,8 +530,7 @@ _FAIL_MARKERS: tuple[str, ...] = (
 )
 
 
-def parse_ping(text: str, rc: int | None, kind: PingKind = "roce",
-               stderr: str = "") -> PingStats:
+def parse_ping(text: str, rc: int | None, kind: PingKind = "roce", stderr: str = "") -> PingStats:
     """``hccn_tool -ping`` (``kind="roce"``, "packet loss") or ``-hccs_ping``
     (``kind="hccs"``, "packets loss", ``This pkt ...`` and ``L1 plane check result`` lines).
 
@@ -529,8 +541,7 @@ def parse_ping(text: str, rc: int | None, kind: PingKind = "roce",
     avg = _hccs_avg_ms(text) if kind == "hccs" else _roce_avg_ms(text)
     problems = _ping_problems(text, stderr)
     lost = tx is not None and rx is not None and (tx == 0 or rx < tx)
-    ok = (rc in (0, None) and tx is not None and rx is not None and not lost
-          and not problems)
+    ok = rc in (0, None) and tx is not None and rx is not None and not lost and not problems
     if ok:
         return PingStats(tx, rx, loss, avg, True, None)
     return PingStats(tx, rx, loss, avg, False, _ping_reason(tx, rx, problems, rc))
@@ -539,17 +550,24 @@ def parse_ping(text: str, rc: int | None, kind: PingKind = "roce",
 _PING_SUMMARY = re.compile(
     r"([0-9]{1,9})[ \t]+packets?[ \t]+transmitted[ \t]*,[ \t]*([0-9]{1,9})[ \t]+received"
     r"(?:[ \t]*,[ \t]*([0-9]{1,4}(?:\.[0-9]{1,6})?)[ \t]*%[ \t]*packets?[ \t]+loss)?",
-    _FLAGS)
+    _FLAGS,
+)
 _HCCS_AVERAGE = re.compile(
-    r"^[ \t]*average[ \t]+time[ \t]+([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us", _FLAGS)
+    r"^[ \t]*average[ \t]+time[ \t]+([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us", _FLAGS
+)
 _HCCS_TIME = re.compile(
     r"time[ \t]*=[ \t]*([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*us[ \t]*,[ \t]*L1 plane"
-    r"[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", _FLAGS)
+    r"[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})",
+    _FLAGS,
+)
 _ROCE_TIME = re.compile(
     r"recv[ \t]+seq[ \t]*=[ \t]*[0-9]{1,9}[ \t]*,[ \t]*time[ \t]*=[ \t]*"
-    r"([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*ms", _FLAGS)
+    r"([0-9]{1,12}(?:\.[0-9]{1,9})?)[ \t]*ms",
+    _FLAGS,
+)
 _L1_RESULT = re.compile(
-    r"L1[ \t]+plane[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", _FLAGS)
+    r"L1[ \t]+plane[ \t]+check[ \t]+result[ \t]*=[ \t]*0x([0-9a-f]{1,16})", _FLAGS
+)
 
 
 def _ping_summary(text: str) -> tuple[int | None, int | None, float | None]:
@@ -690,9 +708,15 @@ def node_from_raw(
     _add_card_and_phy(devices, ids)
     _add_hccn_conf(devices, node_raw.get("hccn_conf"), ids)
     return NodeHealth(
-        name=name, soc=soc, reachable=reachable, error=error,
-        devices=list(devices.values()), tools=dict(tools or {}), chip_map=chip_map,
-        taken_at=taken_at, raw=dict(node_raw),
+        name=name,
+        soc=soc,
+        reachable=reachable,
+        error=error,
+        devices=list(devices.values()),
+        tools=dict(tools or {}),
+        chip_map=chip_map,
+        taken_at=taken_at,
+        raw=dict(node_raw),
     )
 
 
@@ -742,8 +766,7 @@ def _add_card_and_phy(devices: dict[int, DeviceHealth], ids: _DeviceIds) -> None
                 d.phy_id = row.phy_id
 
 
-def _add_hccn_conf(devices: dict[int, DeviceHealth], r_conf: Raw | None,
-                   ids: _DeviceIds) -> None:
+def _add_hccn_conf(devices: dict[int, DeviceHealth], r_conf: Raw | None, ids: _DeviceIds) -> None:
     """Each device's /etc/hccn.conf keys (read only when ``cat`` exited 0)."""
     if r_conf is None or not _rc_ok(r_conf):
         return
@@ -753,12 +776,32 @@ def _add_hccn_conf(devices: dict[int, DeviceHealth], r_conf: Raw | None,
             d_opt.conf = dict(keys)
 
 
-def ping_from_raw(src_node: str, src_dev: int, dst_node: str, dst_dev: int, address: str,
-                  raw: Raw, kind: PingKind = "roce") -> PingResult:
+def ping_from_raw(
+    src_node: str,
+    src_dev: int,
+    dst_node: str,
+    dst_dev: int,
+    address: str,
+    raw: Raw,
+    kind: PingKind = "roce",
+) -> PingResult:
     """A `PingResult` from one ping call's evidence."""
     s = parse_ping(raw.stdout, raw.rc, kind, raw.stderr)
-    return PingResult(src_node, src_dev, dst_node, dst_dev, address, s.transmitted,
-                      s.received, s.loss_pct, s.avg_ms, s.ok, s.reason, raw, kind)
+    return PingResult(
+        src_node,
+        src_dev,
+        dst_node,
+        dst_dev,
+        address,
+        s.transmitted,
+        s.received,
+        s.loss_pct,
+        s.avg_ms,
+        s.ok,
+        s.reason,
+        raw,
+        kind,
+    )
 
 
 def command_text(argv: list[str]) -> str:

@@ -87,8 +87,12 @@ def _jobs(spec: ProbeSpec) -> tuple[tuple[str, tuple[str, ...]], ...]:
             jobs.append((f"d{dev}.{key}", [spec.hccn_tool, "-i", str(dev), *args]))
         if a3:
             card, chip = divmod(dev, 2)
-            jobs.append((f"d{dev}.spod", [spec.npu_smi, "info", "-t", "spod-info",
-                                          "-i", str(card), "-c", str(chip)]))
+            jobs.append(
+                (
+                    f"d{dev}.spod",
+                    [spec.npu_smi, "info", "-t", "spod-info", "-i", str(card), "-c", str(chip)],
+                )
+            )
     jobs += [
         ("n.npu_smi_info", [spec.npu_smi, "info"]),
         ("n.npu_smi_map", [spec.npu_smi, "info", "-m"]),
@@ -111,14 +115,27 @@ def build_script(spec: ProbeSpec, nonce: str) -> str:
 @functools.lru_cache(maxsize=256)
 def _script_parts(spec: ProbeSpec) -> tuple[str, str]:
     """The node's script around its ``N=`` line (the only line a new nonce changes)."""
-    text = framed_script(device_jobs(spec), "0", tools=[spec.hccn_tool, spec.npu_smi],
-                         cap=spec.cap, timeout=spec.timeout, free=("n",))
+    text = framed_script(
+        device_jobs(spec),
+        "0",
+        tools=[spec.hccn_tool, spec.npu_smi],
+        cap=spec.cap,
+        timeout=spec.timeout,
+        free=("n",),
+    )
     head, _, tail = text.partition("\nN=0\n")
     return head + "\n", tail
 
 
-def framed_script(jobs: list[tuple[str, list[str]]], nonce: str, *, tools: list[str],
-                  cap: int = 16, timeout: int = 20, free: tuple[str, ...] = ()) -> str:
+def framed_script(
+    jobs: list[tuple[str, list[str]]],
+    nonce: str,
+    *,
+    tools: list[str],
+    cap: int = 16,
+    timeout: int = 20,
+    free: tuple[str, ...] = (),
+) -> str:
     """Run ``jobs`` in parallel and print them framed.
 
     Jobs are grouped by the part of their key before the first ``.`` (``d3.link`` belongs to
@@ -232,11 +249,14 @@ def parse_frames(data: bytes, nonce: str) -> list[Frame]:
     return frames
 
 
-def ping_jobs(pings: list[tuple[int, str, str]], hccn_tool: str,
-              count: int = 3) -> list[tuple[str, list[str]]]:
+def ping_jobs(
+    pings: list[tuple[int, str, str]], hccn_tool: str, count: int = 3
+) -> list[tuple[str, list[str]]]:
     """``(src_dev, "ping"|"hccs_ping", address)`` -> framed jobs ``p0``, ``p1``, ..."""
     return [
-        (f"p{i}", [hccn_tool, "-i", str(dev), f"-{kind}", "-g", "address", address,
-                   "cnt", str(count)])
+        (
+            f"p{i}",
+            [hccn_tool, "-i", str(dev), f"-{kind}", "-g", "address", address, "cnt", str(count)],
+        )
         for i, (dev, kind, address) in enumerate(pings)
     ]

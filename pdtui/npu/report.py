@@ -38,8 +38,10 @@ def render(report: CheckReport, *, color: bool, problems_limit: int = 200) -> st
         c = _counts(n)
         cells = " ".join(f" {symbol(d.state, color=color)}" for d in n.devices)
         cells += "   " * (most - len(n.devices))
-        lines.append(f"{n.name:<{width}}  {cells}  {c['ok']:>3} {c['warn']:>4} {c['fail']:>4}"
-                     f" {c['unknown']:>2}")
+        lines.append(
+            f"{n.name:<{width}}  {cells}  {c['ok']:>3} {c['warn']:>4} {c['fail']:>4}"
+            f" {c['unknown']:>2}"
+        )
     legend = "  ".join(f"{symbol(s, color=color)} {s}" for s in ("ok", "warn", "fail", "unknown"))
     lines += [legend, ""]
     problems = _problems(nodes, color)
@@ -75,8 +77,10 @@ def render_ping_matrix(pings: list[PingResult], names: list[str], *, color: bool
     width = max([len(n) for n in names] + [8])
     col = max(width, 9)
     corner = "from \\ to"
-    out = [f"pings answered/sent: {corner}",
-           f"{'':<{width}}  " + " ".join(f"{n:>{col}}" for n in names)]
+    out = [
+        f"pings answered/sent: {corner}",
+        f"{'':<{width}}  " + " ".join(f"{n:>{col}}" for n in names),
+    ]
     for src in names:
         row = []
         for dst in names:

@@ -14,8 +14,9 @@ def diff(old_text: str, new_text: str, old_name: str, new_name: str) -> str:
     Files without a final newline (what json.dump writes) get the usual
     ``\\ No newline at end of file`` marker, so every diff line ends with a newline.
     """
-    lines = difflib.unified_diff(old_text.splitlines(keepends=True),
-                                 new_text.splitlines(keepends=True), old_name, new_name)
+    lines = difflib.unified_diff(
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), old_name, new_name
+    )
     out = []
     for line in lines:
         if line.endswith("\n"):
@@ -38,8 +39,9 @@ def _entry_changes(where: str, x: Any, y: Any) -> list[str]:
     if not (isinstance(x, dict) and isinstance(y, dict)):
         return [f"{where}: {_fmt(x)} -> {_fmt(y)}"]
     keys = [*x, *(k for k in y if k not in x)]
-    return [f"{where}.{k}: {_fmt(x.get(k))} -> {_fmt(y.get(k))}"
-            for k in keys if x.get(k) != y.get(k)]
+    return [
+        f"{where}.{k}: {_fmt(x.get(k))} -> {_fmt(y.get(k))}" for k in keys if x.get(k) != y.get(k)
+    ]
 
 
 def _list_changes(key: str, a: list[Any], b: list[Any]) -> list[str]:

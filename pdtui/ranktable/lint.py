@@ -91,8 +91,16 @@ class _Linter:
     def __init__(self) -> None:
         self.out: list[Finding] = []
 
-    def add(self, severity: Severity, lst: str | None, index: int | None, fld: str | None,
-            message: str, fix: str, node: str | None = None) -> None:
+    def add(
+        self,
+        severity: Severity,
+        lst: str | None,
+        index: int | None,
+        fld: str | None,
+        message: str,
+        fix: str,
+        node: str | None = None,
+    ) -> None:
         self.out.append(Finding(severity, lst, index, fld, message, fix, node))
 
     def err(self, e: _Entry, fld: str | None, message: str, fix: str) -> None:
@@ -153,8 +161,14 @@ def _show(value: object) -> str:
 def _shape(rt: Any, L: _Linter) -> list[_Entry] | None:
     """The file's device entries, after reporting every key or type out of place."""
     if not isinstance(rt, dict):
-        L.add("error", None, None, None, f"not a ranktable: expected a JSON object, got"
-              f" {kind_of(rt)}", "regenerate it with `pdtui ranktable generate`")
+        L.add(
+            "error",
+            None,
+            None,
+            None,
+            f"not a ranktable: expected a JSON object, got {kind_of(rt)}",
+            "regenerate it with `pdtui ranktable generate`",
+        )
         return None
     _shape_top(rt, L)
     return [e for lst in LISTS if lst in rt for e in _shape_list(lst, rt[lst], L)]
@@ -164,28 +178,58 @@ def _shape_top(rt: dict[str, Any], L: _Linter) -> None:
     for key in TOP_KEYS:
         if key not in rt:
             sev: Severity = "warning" if key == "version" else "error"
-            L.add(sev, None, None, key, f"missing key {key}",
-                  f"add \"{key}\" (gen_ranktable writes all of {', '.join(TOP_KEYS)})")
+            L.add(
+                sev,
+                None,
+                None,
+                key,
+                f"missing key {key}",
+                f'add "{key}" (gen_ranktable writes all of {", ".join(TOP_KEYS)})',
+            )
     for key in rt:
         if key not in TOP_KEYS:
-            L.add("warning", None, None, key, f"unknown key {key}",
-                  "remove it (gen_ranktable does not write it; the connector ignores it)")
+            L.add(
+                "warning",
+                None,
+                None,
+                key,
+                f"unknown key {key}",
+                "remove it (gen_ranktable does not write it; the connector ignores it)",
+            )
     for key in ("version", "server_count", "status"):
         if key in rt and not isinstance(rt[key], str):
-            L.add("error", None, None, key, f"not a string: {_show(rt[key])}",
-                  f"write it as a JSON string: \"{rt[key]}\"")
+            L.add(
+                "error",
+                None,
+                None,
+                key,
+                f"not a string: {_show(rt[key])}",
+                f'write it as a JSON string: "{rt[key]}"',
+            )
 
 
 def _shape_list(lst: str, items: object, L: _Linter) -> list[_Entry]:
     if not isinstance(items, builtins.list):
-        L.add("error", lst, None, None, f"not a list: {kind_of(items)}",
-              "make it a JSON list of device objects")
+        L.add(
+            "error",
+            lst,
+            None,
+            None,
+            f"not a list: {kind_of(items)}",
+            "make it a JSON list of device objects",
+        )
         return []
     entries: list[_Entry] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            L.add("error", lst, i, None, f"not a device object: {kind_of(item)}",
-                  "each entry is {\"server_id\", \"device_id\", \"device_ip\", ...}")
+            L.add(
+                "error",
+                lst,
+                i,
+                None,
+                f"not a device object: {kind_of(item)}",
+                'each entry is {"server_id", "device_id", "device_ip", ...}',
+            )
             continue
         e = _Entry(lst, i, item)
         _shape_entry(e, L)
@@ -196,15 +240,23 @@ def _shape_list(lst: str, items: object, L: _Linter) -> list[_Entry]:
 def _shape_entry(e: _Entry, L: _Linter) -> None:
     for key in DEVICE_KEYS:
         if key not in e.data:
-            L.err(e, key, f"missing key {key}",
-                  f"add \"{key}\" (every entry has {', '.join(DEVICE_KEYS)})")
+            L.err(
+                e,
+                key,
+                f"missing key {key}",
+                f'add "{key}" (every entry has {", ".join(DEVICE_KEYS)})',
+            )
     for key, value in e.data.items():
         if key not in DEVICE_KEYS and key not in SUPER_KEYS:
             L.warn(e, key, "unknown key " + key, "remove it (gen_ranktable does not write it)")
         elif not isinstance(value, str):
-            L.err(e, key, f"not a string: {_show(value)}",
-                  f"write it as a JSON string: \"{value}\" (gen_ranktable writes"
-                  " every value as a string)")
+            L.err(
+                e,
+                key,
+                f"not a string: {_show(value)}",
+                f'write it as a JSON string: "{value}" (gen_ranktable writes'
+                " every value as a string)",
+            )
 
 
 # =========================================================================== the file alone
@@ -212,30 +264,51 @@ def _shape_entry(e: _Entry, L: _Linter) -> None:
 
 def _version(s: _Scope) -> None:
     if "version" in s.rt and _scalar(s.rt.get("version")) != VERSION:
-        s.L.add("warning", None, None, "version", f"version is {_show(s.rt['version'])}, not"
-                f" \"{VERSION}\"", f"set \"version\": \"{VERSION}\" (what gen_ranktable writes)")
+        s.L.add(
+            "warning",
+            None,
+            None,
+            "version",
+            f'version is {_show(s.rt["version"])}, not "{VERSION}"',
+            f'set "version": "{VERSION}" (what gen_ranktable writes)',
+        )
 
 
 def _status(s: _Scope) -> None:
     if "status" in s.rt and _scalar(s.rt.get("status")) != STATUS:
-        s.L.add("error", None, None, "status", f"status is {_show(s.rt['status'])}, not"
-                f" \"{STATUS}\"", f"set \"status\": \"{STATUS}\"")
+        s.L.add(
+            "error",
+            None,
+            None,
+            "status",
+            f'status is {_show(s.rt["status"])}, not "{STATUS}"',
+            f'set "status": "{STATUS}"',
+        )
 
 
 def _server_count(s: _Scope) -> None:
     servers = {sid for e in s.entries if (sid := e.get("server_id")) is not None}
     if "server_count" in s.rt and _scalar(s.rt.get("server_count")) != str(len(servers)):
-        s.L.add("error", None, None, "server_count",
-                f"server_count is {_show(s.rt['server_count'])}, but the lists name"
-                f" {len(servers)} distinct server_id(s)",
-                f"set \"server_count\": \"{len(servers)}\"")
+        s.L.add(
+            "error",
+            None,
+            None,
+            "server_count",
+            f"server_count is {_show(s.rt['server_count'])}, but the lists name"
+            f" {len(servers)} distinct server_id(s)",
+            f'set "server_count": "{len(servers)}"',
+        )
 
 
 def _cluster_ids(s: _Scope) -> None:
     for n, e in enumerate(s.entries, start=1):
         if "cluster_id" in e.data and e.get("cluster_id") != str(n):
-            s.L.err(e, "cluster_id", f"cluster_id is {_show(e.data['cluster_id'])}, expected"
-                    f" \"{n}\"", "number cluster_id \"1\"..\"N\" over prefill then decode entries")
+            s.L.err(
+                e,
+                "cluster_id",
+                f'cluster_id is {_show(e.data["cluster_id"])}, expected "{n}"',
+                'number cluster_id "1".."N" over prefill then decode entries',
+            )
 
 
 def _unique_ids(s: _Scope) -> None:
@@ -245,16 +318,22 @@ def _unique_ids(s: _Scope) -> None:
     for e in s.entries:
         ip = e.get("device_ip")
         if ip is not None and (first := seen_ip.setdefault(ip, e)) is not e:
-            s.L.err(e, "device_ip", f"duplicate device_ip {ip} (also"
-                    f" {first.list}[{first.index}])",
-                    "each device has its own IP; regenerate from live hccn_tool output")
+            s.L.err(
+                e,
+                "device_ip",
+                f"duplicate device_ip {ip} (also {first.list}[{first.index}])",
+                "each device has its own IP; regenerate from live hccn_tool output",
+            )
         sd = e.get("super_device_id")
         pod_sd = (e.get("super_pod_id"), sd) if sd is not None else None
         if pod_sd is not None and (first := seen_sdid.setdefault(pod_sd, e)) is not e:
-            s.L.err(e, "super_device_id", f"duplicate super_device_id {sd} (also"
-                    f" {first.list}[{first.index}])",
-                    "SDIDs are unique per super pod; regenerate from live npu-smi spod-info"
-                    " (drivers before vllm-ascend #2939 gave every card the same SDID)")
+            s.L.err(
+                e,
+                "super_device_id",
+                f"duplicate super_device_id {sd} (also {first.list}[{first.index}])",
+                "SDIDs are unique per super pod; regenerate from live npu-smi spod-info"
+                " (drivers before vllm-ascend #2939 gave every card the same SDID)",
+            )
 
 
 def _super_fields(s: _Scope) -> None:
@@ -264,14 +343,21 @@ def _super_fields(s: _Scope) -> None:
         node_a3 = node is not None and node.soc == "A3"
         if not node_a3 and not any(k in e.data for k in SUPER_KEYS):
             continue
-        why = f"node {node.name} is A3" if node is not None and node_a3 else (
-            "the entry has the other super field")
+        why = (
+            f"node {node.name} is A3"
+            if node is not None and node_a3
+            else ("the entry has the other super field")
+        )
         for key in SUPER_KEYS:
             if key not in e.data:
                 src = "Super Pod ID" if key == "super_pod_id" else "SDID"
-                s.L.err(e, key, f"A3 entry without {key} ({why})",
-                        f"add \"{key}\" from `npu-smi info -t spod-info` ({src}); without it"
-                        " HCCL fails with 'invalid host device id 65535'")
+                s.L.err(
+                    e,
+                    key,
+                    f"A3 entry without {key} ({why})",
+                    f'add "{key}" from `npu-smi info -t spod-info` ({src}); without it'
+                    " HCCL fails with 'invalid host device id 65535'",
+                )
 
 
 # =========================================================================== with the cluster
@@ -318,9 +404,11 @@ def _entry_node(e: _Entry, s: _Scope) -> Node | None:
     node = s.by_ip.get(sid)
     if node is None:
         other = {n.host: n for n in s.c.nodes}.get(sid)
-        hint = (f"{sid} is node {other.name}'s SSH host; use its data-plane ip {other.ip}"
-                if other is not None else
-                f"use one of {', '.join(n.ip for n in s.c.nodes)}")
+        hint = (
+            f"{sid} is node {other.name}'s SSH host; use its data-plane ip {other.ip}"
+            if other is not None
+            else f"use one of {', '.join(n.ip for n in s.c.nodes)}"
+        )
         s.L.err(e, "server_id", f"server_id {sid} is no node's data-plane ip", hint)
     return node
 
@@ -328,9 +416,13 @@ def _entry_node(e: _Entry, s: _Scope) -> Node | None:
 def _role_fits_list(e: _Entry, node: Node, s: _Scope) -> bool:
     node_roles = s.roles.get(node.name, set())
     if node_roles and _ROLE_OF_LIST[e.list] not in node_roles:
-        s.L.err(e, "server_id", f"{'/'.join(sorted(node_roles))} node {node.name} in"
-                f" {e.list}", "list prefill nodes' devices in prefill_device_list and"
-                " decode nodes' in decode_device_list (gen_ranktable --ips: prefill first)")
+        s.L.err(
+            e,
+            "server_id",
+            f"{'/'.join(sorted(node_roles))} node {node.name} in {e.list}",
+            "list prefill nodes' devices in prefill_device_list and"
+            " decode nodes' in decode_device_list (gen_ranktable --ips: prefill first)",
+        )
     return True
 
 
@@ -339,10 +431,15 @@ def _in_hostname_i(e: _Entry, node: Node, s: _Scope) -> bool:
     ips = _hostname_ips(health) if health is not None else None
     sid = e.get("server_id")
     if ips is not None and sid not in ips:
-        s.L.err(e, "server_id", f"server_id {sid} is not an address of node"
-                f" {node.name} (hostname -I: {' '.join(ips) or 'nothing'})",
-                f"fix the node's ip in the cluster file (one of {', '.join(ips)})"
-                if ips else "check the node's network configuration")
+        s.L.err(
+            e,
+            "server_id",
+            f"server_id {sid} is not an address of node"
+            f" {node.name} (hostname -I: {' '.join(ips) or 'nothing'})",
+            f"fix the node's ip in the cluster file (one of {', '.join(ips)})"
+            if ips
+            else "check the node's network configuration",
+        )
     return True
 
 
@@ -353,16 +450,23 @@ def _is_host_ip(e: _Entry, node: Node, s: _Scope) -> bool:
     for inst in pinned:
         host_ip = inst.env["VLLM_HOST_IP"]
         if host_ip != sid:
-            s.L.err(e, "server_id", f"server_id {sid} is not VLLM_HOST_IP {host_ip} of"
-                    f" instance {inst.name}", "the connector matches server_id against"
-                    " VLLM_HOST_IP: make them equal")
+            s.L.err(
+                e,
+                "server_id",
+                f"server_id {sid} is not VLLM_HOST_IP {host_ip} of instance {inst.name}",
+                "the connector matches server_id against VLLM_HOST_IP: make them equal",
+            )
     health = s.health(node)
     src = _route_src(health) if health is not None and not pinned else None
     if src is not None and src != sid:
-        s.L.err(e, "server_id", f"server_id {sid} is not the IP vLLM will pick on"
-                f" {node.name} (no VLLM_HOST_IP; default-route source {src})",
-                f"set VLLM_HOST_IP = \"{sid}\" in the instances' env, or route the"
-                " default through the data-plane NIC")
+        s.L.err(
+            e,
+            "server_id",
+            f"server_id {sid} is not the IP vLLM will pick on"
+            f" {node.name} (no VLLM_HOST_IP; default-route source {src})",
+            f'set VLLM_HOST_IP = "{sid}" in the instances\' env, or route the'
+            " default through the data-plane NIC",
+        )
     return True
 
 
@@ -371,8 +475,13 @@ def _device_exists(e: _Entry, node: Node, s: _Scope) -> bool:
     if dev is None:
         return False
     if not dev.isdigit() or int(dev) >= node.npus:
-        s.L.err(e, "device_id", f"device_id {dev} does not exist on node {node.name}"
-                f" ({node.npus} NPUs: 0-{node.npus - 1})", "use a logic device id of the node")
+        s.L.err(
+            e,
+            "device_id",
+            f"device_id {dev} does not exist on node {node.name}"
+            f" ({node.npus} NPUs: 0-{node.npus - 1})",
+            "use a logic device id of the node",
+        )
         return False
     return True
 
@@ -383,17 +492,24 @@ def _device_visible(e: _Entry, node: Node, s: _Scope) -> bool:
     if mine and not any(dev in _visible(i, p.devices) for i in mine for p in i.processes):
         names = ", ".join(i.name for i in mine)
         vis = ",".join(v for i in mine for p in i.processes for v in _visible(i, p.devices))
-        s.L.warn(e, "device_id", f"device_id {dev} is not visible to {names}"
-                 f" (ASCEND_RT_VISIBLE_DEVICES={vis})",
-                 "set [ranktable] local_device_ids to the instance devices, or use the"
-                 " device in the instance")
+        s.L.warn(
+            e,
+            "device_id",
+            f"device_id {dev} is not visible to {names} (ASCEND_RT_VISIBLE_DEVICES={vis})",
+            "set [ranktable] local_device_ids to the instance devices, or use the"
+            " device in the instance",
+        )
     return True
 
 
 EntryRule = Callable[[_Entry, Node, _Scope], bool]
 #: Checks of one entry against its node, in order; a rule returning False ends the entry's.
 ENTRY_RULES: tuple[EntryRule, ...] = (
-    _role_fits_list, _in_hostname_i, _is_host_ip, _device_exists, _device_visible,
+    _role_fits_list,
+    _in_hostname_i,
+    _is_host_ip,
+    _device_exists,
+    _device_visible,
 )
 
 
@@ -419,15 +535,23 @@ def _enough_entries(s: _Scope) -> None:
         tp = _tp(inst)
         for p in inst.processes:
             seen = _visible(inst, p.devices)
-            have = sum(1 for e in s.entries if e.list == lst and e.get("server_id") == sid
-                       and e.get("device_id") in seen)
+            have = sum(
+                1
+                for e in s.entries
+                if e.list == lst and e.get("server_id") == sid and e.get("device_id") in seen
+            )
             if have < tp:
-                s.L.add("error", lst, None, None,
-                        f"too few entries for {p.name} on node {node.name}: {have} with"
-                        f" server_id {sid} and device_id in {','.join(seen)},"
-                        f" tensor-parallel-size is {tp}",
-                        f"list every device of {p.name}; otherwise vLLM fails with \"Can't"
-                        f" read the target server_id {sid} and device_rank {have}\"")
+                s.L.add(
+                    "error",
+                    lst,
+                    None,
+                    None,
+                    f"too few entries for {p.name} on node {node.name}: {have} with"
+                    f" server_id {sid} and device_id in {','.join(seen)},"
+                    f" tensor-parallel-size is {tp}",
+                    f"list every device of {p.name}; otherwise vLLM fails with \"Can't"
+                    f' read the target server_id {sid} and device_rank {have}"',
+                )
 
 
 def _device_counts(s: _Scope) -> None:
@@ -439,9 +563,14 @@ def _device_counts(s: _Scope) -> None:
         items = s.rt.get(lst)
         if isinstance(items, builtins.list) and len(items) != want:
             key = lst.replace("_list", "_count")
-            s.L.add("warning", lst, None, None, f"{len(items)} entries, but"
-                    f" ranktable.{key} in the cluster file is {want}",
-                    f"regenerate, or set ranktable.{key} = {len(items)}")
+            s.L.add(
+                "warning",
+                lst,
+                None,
+                None,
+                f"{len(items)} entries, but ranktable.{key} in the cluster file is {want}",
+                f"regenerate, or set ranktable.{key} = {len(items)}",
+            )
 
 
 # =========================================================================== with live data
@@ -456,9 +585,11 @@ def _live_values(node: Node, dev: str, d: DeviceHealth) -> list[tuple[str, str |
     if node.soc != "A3":
         return [("device_ip", d.ip, f"hccn_tool -i {dev} -ip -g")]
     spod = "npu-smi info -t spod-info"
-    return [("device_ip", d.vnic_ip, f"hccn_tool -i {dev} -vnic -g"),
-            ("super_device_id", _str(d.sdid), f"{spod} SDID"),
-            ("super_pod_id", _str(d.super_pod_id), f"{spod} Super Pod ID")]
+    return [
+        ("device_ip", d.vnic_ip, f"hccn_tool -i {dev} -vnic -g"),
+        ("super_device_id", _str(d.sdid), f"{spod} SDID"),
+        ("super_pod_id", _str(d.super_pod_id), f"{spod} Super Pod ID"),
+    ]
 
 
 def _live_device(e: _Entry, s: _Scope) -> tuple[Node, str, DeviceHealth] | None:
@@ -483,8 +614,12 @@ def _matches_live(s: _Scope) -> None:
             have = e.get(key)
             if have is None or want is None or have == want:
                 continue
-            s.L.err(e, key, f"{key} {have} does not match the live {want} ({tool} on"
-                    f" {node.name})", f"set \"{key}\": \"{want}\", or regenerate the ranktable")
+            s.L.err(
+                e,
+                key,
+                f"{key} {have} does not match the live {want} ({tool} on {node.name})",
+                f'set "{key}": "{want}", or regenerate the ranktable',
+            )
 
 
 # =========================================================================== the copies on nodes
@@ -492,24 +627,52 @@ def _matches_live(s: _Scope) -> None:
 
 def _copy_matches(s: _Scope, node: str, text: str | None, mine: Any, local: str) -> None:
     if text is None:
-        s.L.add("error", None, None, None, f"missing on node {node}",
-                "push the ranktable to every instance node", node)
+        s.L.add(
+            "error",
+            None,
+            None,
+            None,
+            f"missing on node {node}",
+            "push the ranktable to every instance node",
+            node,
+        )
         return
     try:
         theirs = loads(text, source=f"{node} copy")
     except RanktableError as exc:
-        s.L.add("error", None, None, None, f"differs on node {node}: {exc}",
-                "push the ranktable to the node", node)
+        s.L.add(
+            "error",
+            None,
+            None,
+            None,
+            f"differs on node {node}: {exc}",
+            "push the ranktable to the node",
+            node,
+        )
         return
     if theirs != mine:
         changes = summary_diff(theirs, mine) if isinstance(mine, dict) else []
         detail = f" ({changes[0]}{', ...' if len(changes) > 1 else ''})" if changes else ""
-        s.L.add("error", None, None, None, f"differs on node {node}{detail}",
-                "push the ranktable to the node (a stale ranktable.json is silently reused"
-                " by gen_ranktable.sh)", node)
+        s.L.add(
+            "error",
+            None,
+            None,
+            None,
+            f"differs on node {node}{detail}",
+            "push the ranktable to the node (a stale ranktable.json is silently reused"
+            " by gen_ranktable.sh)",
+            node,
+        )
     elif text != local:
-        s.L.add("warning", None, None, None, f"formatting differs on node {node} (same"
-                " content)", "push the ranktable so every copy is byte-identical", node)
+        s.L.add(
+            "warning",
+            None,
+            None,
+            None,
+            f"formatting differs on node {node} (same content)",
+            "push the ranktable so every copy is byte-identical",
+            node,
+        )
 
 
 def _copies_match(s: _Scope) -> None:

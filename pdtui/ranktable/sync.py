@@ -35,8 +35,13 @@ class NodeCopy:
     error: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"node": self.node, "path": self.path, "state": self.state,
-                "error": self.error, "sha256": _sha(self.text) if self.text is not None else None}
+        return {
+            "node": self.node,
+            "path": self.path,
+            "state": self.state,
+            "error": self.error,
+            "sha256": _sha(self.text) if self.text is not None else None,
+        }
 
 
 @dataclass
@@ -99,19 +104,33 @@ async def fetch(pool: SshPool, node: Node, path: str, local_text: str | None) ->
     q = shlex.quote(path)
     cmd = f"if [ -e {q} ]; then cat -- {q}; else echo __PDTUI_MISSING__ >&2; exit 3; fi"
     try:
-        res = await pool.run(target(node), wrap(node, cmd), timeout=node.ssh.command_timeout,
-                             max_output=MAX_RANKTABLE)
+        res = await pool.run(
+            target(node),
+            wrap(node, cmd),
+            timeout=node.ssh.command_timeout,
+            max_output=MAX_RANKTABLE,
+        )
     except SshError as exc:
         return NodeCopy(node.name, path, None, "unreachable", exc.message)
     if res.truncated:
-        return NodeCopy(node.name, path, None, "different",
-                        f"{path} is larger than {MAX_RANKTABLE >> 20} MiB, not read "
-                        "(a ranktable is a few KB): check the file on the node")
+        return NodeCopy(
+            node.name,
+            path,
+            None,
+            "different",
+            f"{path} is larger than {MAX_RANKTABLE >> 20} MiB, not read "
+            "(a ranktable is a few KB): check the file on the node",
+        )
     if res.exit_status == 3 and "__PDTUI_MISSING__" in res.stderr:
         return NodeCopy(node.name, path, None, "missing")
     if res.exit_status != 0:
-        return NodeCopy(node.name, path, None, "unreachable",
-                        f"cat {path} exited {res.exit_status}: {res.stderr.strip()[:200]}")
+        return NodeCopy(
+            node.name,
+            path,
+            None,
+            "unreachable",
+            f"cat {path} exited {res.exit_status}: {res.stderr.strip()[:200]}",
+        )
     if local_text is None:
         state: SyncState = "same"
     else:
@@ -119,30 +138,43 @@ async def fetch(pool: SshPool, node: Node, path: str, local_text: str | None) ->
     return NodeCopy(node.name, path, res.stdout, state)
 
 
-async def fetch_all(pool: SshPool, cluster: Cluster, local_text: str | None = None,
-                    nodes: Iterable[Node] | None = None) -> list[NodeCopy]:
+async def fetch_all(
+    pool: SshPool,
+    cluster: Cluster,
+    local_text: str | None = None,
+    nodes: Iterable[Node] | None = None,
+) -> list[NodeCopy]:
     """Every instance node's copy, fetched at once."""
     require_ranktable(cluster)
     chosen = list(nodes) if nodes is not None else instance_nodes(cluster)
-    return list(await asyncio.gather(
-        *(fetch(pool, n, cluster.ranktable_path(n), local_text) for n in chosen)))
+    return list(
+        await asyncio.gather(
+            *(fetch(pool, n, cluster.ranktable_path(n), local_text) for n in chosen)
+        )
+    )
 
 
 def _inside_script(path: str) -> str:
     """Compare, back up and write atomically in one exec (the path the container sees)."""
     q, d = shlex.quote(path), shlex.quote(path.rsplit("/", 1)[0] or "/")
     tmp = shlex.quote(f"{path}.pdtui-tmp")
-    return (f"t=$(mktemp) && cat > \"$t\" || exit 13\n"
-            f"if [ -e {q} ] && cmp -s -- {q} \"$t\"; then rm -f \"$t\"; exit 10; fi\n"
-            f"if [ -e {q} ]; then cp -p -- {q} {q}.bak || exit 11; echo backup; fi\n"
-            f"mkdir -p -- {d} && cp -- \"$t\" {tmp} && chmod 644 {tmp} && mv -f -- {tmp} {q} "
-            f"|| exit 13\nrm -f \"$t\"; sha256sum -- {q}\n")
+    return (
+        f't=$(mktemp) && cat > "$t" || exit 13\n'
+        f'if [ -e {q} ] && cmp -s -- {q} "$t"; then rm -f "$t"; exit 10; fi\n'
+        f"if [ -e {q} ]; then cp -p -- {q} {q}.bak || exit 11; echo backup; fi\n"
+        f'mkdir -p -- {d} && cp -- "$t" {tmp} && chmod 644 {tmp} && mv -f -- {tmp} {q} '
+        f'|| exit 13\nrm -f "$t"; sha256sum -- {q}\n'
+    )
 
 
 async def _push_inside(pool: SshPool, node: Node, path: str, text: str) -> PushResult:
     try:
-        res = await pool.run(target(node), wrap(node, _inside_script(path), stdin=True),
-                             input=text.encode(), timeout=node.ssh.command_timeout)
+        res = await pool.run(
+            target(node),
+            wrap(node, _inside_script(path), stdin=True),
+            input=text.encode(),
+            timeout=node.ssh.command_timeout,
+        )
     except SshError as exc:
         return PushResult(node.name, path, False, False, error=exc.message)
     if res.exit_status == 10:
@@ -150,9 +182,16 @@ async def _push_inside(pool: SshPool, node: Node, path: str, text: str) -> PushR
     lines = res.stdout.strip().splitlines()
     got = (lines[-1].split() or [""])[0] if lines else ""
     if res.exit_status != 0 or got != _sha(text):
-        return PushResult(node.name, path, False, False, error=(
-            f"writing {path} in container {node.container.name if node.container else ''} "
-            f"failed (exit {res.exit_status}): {res.stderr.strip()[:200]}"))
+        return PushResult(
+            node.name,
+            path,
+            False,
+            False,
+            error=(
+                f"writing {path} in container {node.container.name if node.container else ''} "
+                f"failed (exit {res.exit_status}): {res.stderr.strip()[:200]}"
+            ),
+        )
     backup = f"{path}.bak" if res.stdout.startswith("backup") else None
     return PushResult(node.name, path, True, True, backup, got)
 
@@ -170,13 +209,19 @@ async def push_one(pool: SshPool, node: Node, path: str, text: str) -> PushResul
             target(node),
             f"if [ -e {q} ]; then cmp -s -- {q} - && exit 10; "
             f"cp -pT -- {q} {shlex.quote(backup)} || exit 11; exit 12; fi; exit 0",
-            input=data, timeout=node.ssh.command_timeout,
+            input=data,
+            timeout=node.ssh.command_timeout,
         )
         if res.exit_status == 10:
             return PushResult(node.name, path, True, False, None, _sha(text))
         if res.exit_status == 11:
-            return PushResult(node.name, path, False, False, error=(
-                f"could not back up {path} to {backup}: {res.stderr.strip()[:200]}"))
+            return PushResult(
+                node.name,
+                path,
+                False,
+                False,
+                error=(f"could not back up {path} to {backup}: {res.stderr.strip()[:200]}"),
+            )
         made_backup = backup if res.exit_status == 12 else None
         put = await pool.put(target(node), path, data, mode=0o644, makedirs=True)
     except SshError as exc:
@@ -184,10 +229,12 @@ async def push_one(pool: SshPool, node: Node, path: str, text: str) -> PushResul
     return PushResult(node.name, path, True, True, made_backup, put.sha256)
 
 
-async def push(pool: SshPool, cluster: Cluster, text: str,
-               nodes: Iterable[Node] | None = None) -> list[PushResult]:
+async def push(
+    pool: SshPool, cluster: Cluster, text: str, nodes: Iterable[Node] | None = None
+) -> list[PushResult]:
     """Push to every instance node at once; each node succeeds or keeps its old copy."""
     require_ranktable(cluster)
     chosen = list(nodes) if nodes is not None else instance_nodes(cluster)
-    return list(await asyncio.gather(
-        *(push_one(pool, n, cluster.ranktable_path(n), text) for n in chosen)))
+    return list(
+        await asyncio.gather(*(push_one(pool, n, cluster.ranktable_path(n), text) for n in chosen))
+    )

@@ -50,8 +50,10 @@ def parse_container_fault(spec: str, nodes: list[str]) -> tuple[str, str, str]:
     if node not in nodes:
         raise BoxError(f"--fault {spec}: unknown node {node!r} (nodes: {', '.join(nodes)})")
     if kind == "container-missing-mount" and not value.startswith("/"):
-        raise BoxError(f"--fault {spec}: give the container path, e.g. "
-                       f"{node}:container-missing-mount=/etc/hccn.conf")
+        raise BoxError(
+            f"--fault {spec}: give the container path, e.g. "
+            f"{node}:container-missing-mount=/etc/hccn.conf"
+        )
     if kind != "container-missing-mount" and value:
         raise BoxError(f"--fault {spec}: {kind} takes no value")
     return node, kind, value
@@ -92,13 +94,15 @@ class SimBoxes:
             info = site / f"{name}-{version}.dist-info"
             info.mkdir(parents=True, exist_ok=True)
             (info / "METADATA").write_text(
-                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            )
         (site / "mooncake").mkdir(exist_ok=True)  # found, never imported by the checks
         (site / "mooncake" / "__init__.py").write_text('"""Stands for Mooncake in the image."""\n')
         ascend = self.sim_dir / "image" / "ascend"
         ascend.mkdir(parents=True, exist_ok=True)
         (ascend / "ascend_toolkit_install.info").write_text(
-            f"package_name=Ascend-cann-toolkit\nversion={CANN_VERSION}\n")
+            f"package_name=Ascend-cann-toolkit\nversion={CANN_VERSION}\n"
+        )
         (ascend / "version.info").write_text(f"Version={DRIVER_VERSION}\n")
 
     @property
@@ -109,9 +113,11 @@ class SimBoxes:
     def _extra(self) -> tuple[str, ...]:
         """The simulator's folder (fake tools, model, run folders) and pdtui's source."""
         image = self.sim_dir / "image" / "ascend"
-        mounts = [f"{self.sim_dir}:{self.sim_dir}",
-                  f"{image}/ascend_toolkit_install.info:{_TOOLKIT_INFO}:ro",
-                  f"{image}/version.info:{_DRIVER_INFO}:ro"]
+        mounts = [
+            f"{self.sim_dir}:{self.sim_dir}",
+            f"{image}/ascend_toolkit_install.info:{_TOOLKIT_INFO}:ro",
+            f"{image}/version.info:{_DRIVER_INFO}:ro",
+        ]
         source = Path(__file__).resolve().parents[2]  # the folder holding the pdtui package
         prefix = podman.python_prefix()
         if not source.is_relative_to("/usr") and not (prefix and source.is_relative_to(prefix)):
@@ -122,19 +128,30 @@ class SimBoxes:
         """What a fake node's SSH session has: its tools first on PATH, its HOME, the
         simulator's state, and the node's addresses."""
         node = f"{self.sim_dir}/nodes/{{node.name}}"
-        env = {"PATH": f"{node}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "HOME": f"{node}/home", "PDTUI_SIM_STATE": str(self.sim_dir / "state.json"),
-               "PDTUI_SIM_NODE": "{node.name}", "PDTUI_SIM_LISTEN": "{node.host}",
-               "PDTUI_SIM_NODE_IP": "{node.ip}", "PDTUI_SIM_ADDR_MAP": self.addr_map,
-               "PYTHONPATH": str(self.sim_dir / "image" / "site"),
-               "PDTUI_SIM_IN_CONTAINER": "1"}
+        env = {
+            "PATH": f"{node}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": f"{node}/home",
+            "PDTUI_SIM_STATE": str(self.sim_dir / "state.json"),
+            "PDTUI_SIM_NODE": "{node.name}",
+            "PDTUI_SIM_LISTEN": "{node.host}",
+            "PDTUI_SIM_NODE_IP": "{node.ip}",
+            "PDTUI_SIM_ADDR_MAP": self.addr_map,
+            "PYTHONPATH": str(self.sim_dir / "image" / "site"),
+            "PDTUI_SIM_IN_CONTAINER": "1",
+        }
         if "PDTUI_SIM_VLLM_SPEED" in os.environ:
             env["PDTUI_SIM_VLLM_SPEED"] = os.environ["PDTUI_SIM_VLLM_SPEED"]
         return env
 
     def table(self, drop: tuple[str, ...] = ()) -> ContainerSpec:
-        return podman.container_table(self.sim_dir, f"{self.prefix}-{{node.name}}", self.npus,
-                                      drop=drop, extra=self._extra(), env=self._env())
+        return podman.container_table(
+            self.sim_dir,
+            f"{self.prefix}-{{node.name}}",
+            self.npus,
+            drop=drop,
+            extra=self._extra(),
+            env=self._env(),
+        )
 
     def node_table(self, node: str) -> ContainerSpec | None:
         """The node's own ``[nodes.container]``: only for a missing-mount fault."""
@@ -159,8 +176,7 @@ class SimBoxes:
                 if kind == "container-stopped":
                     await pool.run(target(n), cli(n, "stop", "-t", "0", box.name), check=True)
                 elif kind == "container-gone":
-                    await pool.run(target(n), cli(n, "rm", "-f", "-t", "0", box.name),
-                                   check=True)
+                    await pool.run(target(n), cli(n, "rm", "-f", "-t", "0", box.name), check=True)
 
     def remove(self) -> None:
         podman.remove_containers(self.conf, self.names)
@@ -179,11 +195,17 @@ def apply_now(cluster_file: Path, sim_dir: Path, specs: list[str]) -> list[str]:
         if box is None or not conf.exists():
             raise BoxError(f"{spec}: the simulator runs without --containers")
         if kind == "container-missing-mount":
-            raise BoxError(f"{spec}: a mount is missing from the start only: "
-                           "pdtui sim up --containers --fault " + spec)
+            raise BoxError(
+                f"{spec}: a mount is missing from the start only: "
+                "pdtui sim up --containers --fault " + spec
+            )
         verb = ["stop", "-t", "0"] if kind == "container-stopped" else ["rm", "-f", "-t", "0"]
-        res = subprocess.run([podman.podman(), *verb, box.name], env=podman.runtime_env(conf),
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [podman.podman(), *verb, box.name],
+            env=podman.runtime_env(conf),
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             raise BoxError(f"{spec}: podman {verb[0]} failed: {res.stderr.strip()[-200:]}")
         done.append(f"{spec} ({box.name})")

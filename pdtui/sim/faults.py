@@ -218,45 +218,136 @@ def _e_tls(node: NodeState, d: DeviceState, f: Fault) -> None:
     d.tls_switch = 1 - d.tls_switch if d.tls_switch in (0, 1) else 1
 
 
-register_kind(FaultKind("link-down", "device", help="RoCE link DOWN, net health Fault",
-                        effect=_e_link_down, order=0))
-register_kind(FaultKind("net-health", "device", "required", "STATUS",
-                        help="net health status forced to STATUS",
-                        validate=_v_net_health, effect=_e_net_health, order=10))
-register_kind(FaultKind("no-ip", "device", help="no RoCE address/gateway/netdetect",
-                        effect=_e_no_ip, order=1))
-register_kind(FaultKind("ping-loss", "device", "required", "NODE[:DEVICE]",
-                        help="pings between this device and the target are lost",
-                        validate=_v_ping_target, multiple=True))
-register_kind(FaultKind("tls-mismatch", "node", help="TLS switch flipped on every device",
-                        effect=_e_tls))
-register_kind(FaultKind("tool-missing", "node", "required", "TOOL",
-                        help="the tool's command is not installed", validate=_v_tool,
-                        multiple=True))
-register_kind(FaultKind("tool-hang", "node", "optional", "TOOL",
-                        help="tool calls never return", validate=_v_tool, multiple=True))
-register_kind(FaultKind("tool-output", "device", "required", "garbage|empty",
-                        help="hccn_tool -g on this device prints garbage, or nothing (rc 0)",
-                        validate=_v_tool_output))
+register_kind(
+    FaultKind(
+        "link-down", "device", help="RoCE link DOWN, net health Fault", effect=_e_link_down, order=0
+    )
+)
+register_kind(
+    FaultKind(
+        "net-health",
+        "device",
+        "required",
+        "STATUS",
+        help="net health status forced to STATUS",
+        validate=_v_net_health,
+        effect=_e_net_health,
+        order=10,
+    )
+)
+register_kind(
+    FaultKind("no-ip", "device", help="no RoCE address/gateway/netdetect", effect=_e_no_ip, order=1)
+)
+register_kind(
+    FaultKind(
+        "ping-loss",
+        "device",
+        "required",
+        "NODE[:DEVICE]",
+        help="pings between this device and the target are lost",
+        validate=_v_ping_target,
+        multiple=True,
+    )
+)
+register_kind(
+    FaultKind("tls-mismatch", "node", help="TLS switch flipped on every device", effect=_e_tls)
+)
+register_kind(
+    FaultKind(
+        "tool-missing",
+        "node",
+        "required",
+        "TOOL",
+        help="the tool's command is not installed",
+        validate=_v_tool,
+        multiple=True,
+    )
+)
+register_kind(
+    FaultKind(
+        "tool-hang",
+        "node",
+        "optional",
+        "TOOL",
+        help="tool calls never return",
+        validate=_v_tool,
+        multiple=True,
+    )
+)
+register_kind(
+    FaultKind(
+        "tool-output",
+        "device",
+        "required",
+        "garbage|empty",
+        help="hccn_tool -g on this device prints garbage, or nothing (rc 0)",
+        validate=_v_tool_output,
+    )
+)
 register_kind(FaultKind("unreachable", "node", help="node unreachable (SSH, pings to it)"))
-register_kind(FaultKind("slow", "node", "required", "MS",
-                        help="every tool call takes MS ms longer", validate=_v_nonneg_int))
+register_kind(
+    FaultKind(
+        "slow",
+        "node",
+        "required",
+        "MS",
+        help="every tool call takes MS ms longer",
+        validate=_v_nonneg_int,
+    )
+)
 # Instance faults: registered now, read by the fake vLLM / proxy; no effect on NPU tools.
-register_kind(FaultKind("crash-on-start", "node", "required", "TEXT",
-                        help="vLLM instance crashes during start-up", validate=_v_text,
-                        affects_tools=False))
-register_kind(FaultKind("kv-link-broken", "node", "optional", "TEXT",
-                        help="KV transfer between instances fails", validate=_v_text,
-                        affects_tools=False))
-register_kind(FaultKind("kv-garbled", "node",
-                        help="KV arrives corrupted: decode answers, with other text",
-                        affects_tools=False))
-register_kind(FaultKind("port-in-use", "node", "optional", "PORT",
-                        help="the serving port is already taken", validate=_v_port,
-                        affects_tools=False))
-register_kind(FaultKind("slow-start", "node", "required", "SECONDS",
-                        help="vLLM start-up takes SECONDS longer", validate=_v_seconds,
-                        affects_tools=False))
+register_kind(
+    FaultKind(
+        "crash-on-start",
+        "node",
+        "required",
+        "TEXT",
+        help="vLLM instance crashes during start-up",
+        validate=_v_text,
+        affects_tools=False,
+    )
+)
+register_kind(
+    FaultKind(
+        "kv-link-broken",
+        "node",
+        "optional",
+        "TEXT",
+        help="KV transfer between instances fails",
+        validate=_v_text,
+        affects_tools=False,
+    )
+)
+register_kind(
+    FaultKind(
+        "kv-garbled",
+        "node",
+        help="KV arrives corrupted: decode answers, with other text",
+        affects_tools=False,
+    )
+)
+register_kind(
+    FaultKind(
+        "port-in-use",
+        "node",
+        "optional",
+        "PORT",
+        help="the serving port is already taken",
+        validate=_v_port,
+        affects_tools=False,
+    )
+)
+register_kind(
+    FaultKind(
+        "slow-start",
+        "node",
+        "required",
+        "SECONDS",
+        help="vLLM start-up takes SECONDS longer",
+        validate=_v_seconds,
+        affects_tools=False,
+    )
+)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -338,8 +429,9 @@ def check_fault(state: SimState, fault: Fault) -> None:
         raise _err(spec, f"unknown node {fault.node!r} (known: {', '.join(names) or 'none'})")
     node = state.node(fault.node)
     if fault.device is not None and not 0 <= fault.device < node.npus:
-        raise _err(spec, f"device {fault.device} out of range, {node.name} has "
-                         f"devices 0..{node.npus - 1}")
+        raise _err(
+            spec, f"device {fault.device} out of range, {node.name} has devices 0..{node.npus - 1}"
+        )
     if fault.kind == "ping-loss" and fault.value is not None:
         target = split_target(fault.value)
         if target is None:
@@ -349,8 +441,11 @@ def check_fault(state: SimState, fault: Fault) -> None:
             raise _err(spec, f"unknown ping-loss target node {tnode!r}")
         tn = state.node(tnode)
         if tdev is not None and not 0 <= tdev < tn.npus:
-            raise _err(spec, f"ping-loss target device {tdev} out of range, {tnode} has "
-                             f"devices 0..{tn.npus - 1}")
+            raise _err(
+                spec,
+                f"ping-loss target device {tdev} out of range, {tnode} has "
+                f"devices 0..{tn.npus - 1}",
+            )
 
 
 def apply_fault(state: SimState, fault: Fault | str) -> Fault:
@@ -399,8 +494,10 @@ def effective_device(node: NodeState, dev: int) -> DeviceState:
     so a shallow copy keeps the baseline intact)."""
     d = copy.copy(node.device(dev))
     relevant = [
-        f for f in node.faults
-        if f.kind in KINDS and KINDS[f.kind].effect is not None
+        f
+        for f in node.faults
+        if f.kind in KINDS
+        and KINDS[f.kind].effect is not None
         and (f.device is None or f.device == dev)
     ]
     relevant.sort(key=lambda f: KINDS[f.kind].order)

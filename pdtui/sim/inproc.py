@@ -85,17 +85,21 @@ def parse_framed_script(text: str) -> FramedScript | None:
             words = line.split(" ") if _PLAIN.fullmatch(line) else shlex.split(line)
             jobs.append((words[0], words[1:]))
             group = words[0].split(".", 1)[0]
-            before = text[max(0, m.start() - 8):m.start()]
-            if (before.endswith("\n(\n") and not before.endswith("\ngate\n(\n")
-                    and group not in free):
+            before = text[max(0, m.start() - 8) : m.start()]
+            if (
+                before.endswith("\n(\n")
+                and not before.endswith("\ngate\n(\n")
+                and group not in free
+            ):
                 free.append(group)  # a block without "gate" before it
         # The frames are printed in the order of the jobs as given, kept by the `cat` line.
         cat = _line(text, 'cat "$T"/').removesuffix(" 2>/dev/null")
         if cat.startswith("{") and cat.endswith("}.{a,o,m,e}"):  # "$T"/{k1,k2,...}.{a,o,m,e}
-            order = cat[1: -len("}.{a,o,m,e}")].split(",")
+            order = cat[1 : -len("}.{a,o,m,e}")].split(",")
         else:
-            order = [shlex.split(f)[0][: -len(".a")] for f in cat.split(' "$T"/')
-                     if f.endswith(".a")]
+            order = [
+                shlex.split(f)[0][: -len(".a")] for f in cat.split(' "$T"/') if f.endswith(".a")
+            ]
         by_key = dict(jobs)
         if len(by_key) != len(jobs) or sorted(order) != sorted(by_key):
             return None
@@ -106,8 +110,7 @@ def parse_framed_script(text: str) -> FramedScript | None:
         return None
     parsed = FramedScript(nonce, cap, timeout, tools, jobs, tuple(free))
     try:
-        again = framed_script(jobs, nonce, tools=tools, cap=cap, timeout=timeout,
-                              free=parsed.free)
+        again = framed_script(jobs, nonce, tools=tools, cap=cap, timeout=timeout, free=parsed.free)
     except ValueError:
         return None
     return parsed if again == text else None
@@ -163,15 +166,16 @@ def _makespan(durations: list[int], cap: int) -> int:
 def _line(text: str, prefix: str) -> str:
     for line in text.splitlines():
         if line.startswith(prefix):
-            return line[len(prefix):]
+            return line[len(prefix) :]
     raise ValueError(prefix)
 
 
 class InprocShell:
     """One fake node's in-process answers to framed probe scripts."""
 
-    def __init__(self, node: str, tools: ToolServer, bin_dir: Path,
-                 env: Mapping[str, str], cwd: str | None) -> None:
+    def __init__(
+        self, node: str, tools: ToolServer, bin_dir: Path, env: Mapping[str, str], cwd: str | None
+    ) -> None:
         self.node = node
         self.tools = tools
         self.bin_dir = Path(bin_dir).resolve()
@@ -188,7 +192,7 @@ class InprocShell:
         m = _NONCE.search(text)
         if m is None:
             return None
-        template = text[:m.start(1)] + "@" + text[m.end(1):]
+        template = text[: m.start(1)] + "@" + text[m.end(1) :]
         if template not in self._templates:
             if len(self._templates) >= 64:
                 self._templates.clear()
@@ -207,8 +211,9 @@ class InprocShell:
     def _which(self, word: str) -> str | None:
         return shutil.which(word, path=self.env.get("PATH", os.defpath))
 
-    def _resolve(self, word: str, seen: dict[str, tuple[str | None, str | None]]
-                 ) -> tuple[str | None, str | None]:
+    def _resolve(
+        self, word: str, seen: dict[str, tuple[str | None, str | None]]
+    ) -> tuple[str | None, str | None]:
         """``(path, fake tool name or None)`` of a command word, looked up once per script."""
         if word not in seen:
             path = self._which(word)
@@ -258,6 +263,7 @@ class InprocShell:
 
     async def _answer(self, parsed: FramedScript, token: tuple[object, int]) -> _Answer:
         """Every frame of the script, split around the nonce, and how long it takes."""
+
         def frame(header: str, body: bytes) -> None:
             pieces[-1] += b"\n@@"
             pieces.append(header.encode() + body)
@@ -270,8 +276,9 @@ class InprocShell:
         groups: dict[str, list[tuple[str, list[str]]]] = {}
         for key, argv in parsed.jobs:
             groups.setdefault(key.split(".", 1)[0], []).append((key, argv))
-        plans = {g: self._plan([argv for _, argv in m], parsed.timeout, seen)
-                 for g, m in groups.items()}
+        plans = {
+            g: self._plan([argv for _, argv in m], parsed.timeout, seen) for g, m in groups.items()
+        }
         run_here = any(plan.others for plan in plans.values())
         seconds = 0.0
         if run_here:  # real processes: their time is real, and nothing is remembered
@@ -280,8 +287,11 @@ class InprocShell:
             free = [plans[g].ms for g in groups if g in parsed.free]
             gated = [plans[g].ms for g in groups if g not in parsed.free]
             seconds = max([*free, _makespan(gated, parsed.cap)]) / 1000
-        results = {key: a for name, members in groups.items()
-                   for (key, _), a in zip(members, plans[name].answers, strict=True)}
+        results = {
+            key: a
+            for name, members in groups.items()
+            for (key, _), a in zip(members, plans[name].answers, strict=True)
+        }
         for key, _ in parsed.jobs:
             rc, o, e = results[key] or (1, b"", b"")
             frame(f" {key} - out\n", o)
@@ -290,8 +300,9 @@ class InprocShell:
         reads = [r for plan in plans.values() for r in plan.reads]
         return _Answer(pieces, seconds, token, reads, cacheable=not run_here)
 
-    def _plan(self, calls: list[list[str]], timeout: int,
-              seen: dict[str, tuple[str | None, str | None]]) -> _Plan:
+    def _plan(
+        self, calls: list[list[str]], timeout: int, seen: dict[str, tuple[str | None, str | None]]
+    ) -> _Plan:
         """Answer one group's calls now where no process is needed: fake tools, ``cat``,
         commands not found. The group lasts as long as its slowest call (at most
         ``timeout``; a call past it gets rc 124, as from ``timeout``)."""
@@ -299,8 +310,13 @@ class InprocShell:
         for i, argv in enumerate(calls):
             path, fake = self._resolve(argv[0], seen)
             if path is None:
-                plan.answers[i] = (127, b"", (f"timeout: failed to run command '{argv[0]}': "
-                                              "No such file or directory\n").encode())
+                plan.answers[i] = (
+                    127,
+                    b"",
+                    (
+                        f"timeout: failed to run command '{argv[0]}': No such file or directory\n"
+                    ).encode(),
+                )
             elif fake is not None:
                 call = self.tools.prepare(self.node, fake, argv[1:])
                 if call.hangs or call.delay_ms > timeout * 1000:
@@ -320,15 +336,17 @@ class InprocShell:
                 plan.others.append((i, argv))
         return plan
 
-    async def _run_groups(self, plans: dict[str, _Plan], free: tuple[str, ...], cap: int,
-                          timeout: int) -> None:
+    async def _run_groups(
+        self, plans: dict[str, _Plan], free: tuple[str, ...], cap: int, timeout: int
+    ) -> None:
         """Groups that need real processes: run them, at most ``cap`` gated groups at once."""
         gate = asyncio.Semaphore(max(cap, 1))
 
         async def one(name: str) -> None:
             plan = plans[name]
-            waits: list[Awaitable[object]] = [self._process(argv, timeout)
-                                              for _, argv in plan.others]
+            waits: list[Awaitable[object]] = [
+                self._process(argv, timeout) for _, argv in plan.others
+            ]
             if plan.ms:
                 waits.append(asyncio.sleep(plan.ms / 1000))
             if name in free:
@@ -343,10 +361,18 @@ class InprocShell:
 
     async def _process(self, argv: list[str], timeout: int) -> tuple[int, bytes, bytes]:
         sub = await asyncio.create_subprocess_exec(
-            "timeout", "-k", "2", str(timeout), *argv,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env={**self.env, "LC_ALL": "C"}, cwd=self.cwd,
-            start_new_session=True)
+            "timeout",
+            "-k",
+            "2",
+            str(timeout),
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**self.env, "LC_ALL": "C"},
+            cwd=self.cwd,
+            start_new_session=True,
+        )
         o, e = await sub.communicate()
         rc = sub.returncode if sub.returncode is not None else 1
         return (rc if rc >= 0 else 128 - rc), o, e

@@ -33,8 +33,10 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
-INSTALL_HINT = ("podman is not installed: apt-get install -y podman && "
-                "apt-get install -y --no-install-recommends runc")
+INSTALL_HINT = (
+    "podman is not installed: apt-get install -y podman && "
+    "apt-get install -y --no-install-recommends runc"
+)
 
 
 class RuntimeMissing(Exception):
@@ -47,8 +49,9 @@ def podman() -> str:
     if found is None:
         raise RuntimeMissing(INSTALL_HINT)
     if shutil.which("runc") is None and not Path("/usr/sbin/runc").exists():
-        raise RuntimeMissing("runc is not installed: apt-get install -y "
-                             "--no-install-recommends runc")
+        raise RuntimeMissing(
+            "runc is not installed: apt-get install -y --no-install-recommends runc"
+        )
     return found
 
 
@@ -97,8 +100,9 @@ def ensure_base_image(conf: Path, image: str = BASE_IMAGE) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         tar = Path(tmp) / "rootfs.tar"
         _rootfs_tar(tar)
-        made = subprocess.run([exe, "import", "-q", str(tar), image], env=env,
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            [exe, "import", "-q", str(tar), image], env=env, capture_output=True, text=True
+        )
     if made.returncode != 0:
         raise RuntimeMissing(f"podman import failed: {made.stderr.strip()[-300:]}")
     return image
@@ -107,8 +111,11 @@ def ensure_base_image(conf: Path, image: str = BASE_IMAGE) -> str:
 def remove_containers(conf: Path, names: list[str]) -> None:
     """``podman rm -f -t 0`` of exactly these names (missing ones are fine)."""
     if names:
-        subprocess.run([podman(), "rm", "-f", "-t", "0", "--ignore", *names],
-                       env=runtime_env(conf), capture_output=True)
+        subprocess.run(
+            [podman(), "rm", "-f", "-t", "0", "--ignore", *names],
+            env=runtime_env(conf),
+            capture_output=True,
+        )
 
 
 HOST_USR = ("/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/usr/share")
@@ -124,9 +131,16 @@ def fake_devices(node_dir: Path, npus: int) -> None:
         (dev / name).touch()
 
 
-def container_table(sim_dir: Path, name: str, npus: int, *, image: str = BASE_IMAGE,
-                    drop: tuple[str, ...] = (), extra: tuple[str, ...] = (),
-                    env: dict[str, str] | None = None) -> ContainerSpec:
+def container_table(
+    sim_dir: Path,
+    name: str,
+    npus: int,
+    *,
+    image: str = BASE_IMAGE,
+    drop: tuple[str, ...] = (),
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> ContainerSpec:
     """``[defaults.container]`` for fake nodes: podman, the base image, the host's ``/usr``
     folders (and this Python) read-only, and each node's fake tools, hccn.conf and devices
     mounted at the tutorial's paths (``{node.name}`` picks the node's folder). ``drop``:
@@ -136,12 +150,24 @@ def container_table(sim_dir: Path, name: str, npus: int, *, image: str = BASE_IM
     mounts = [f"{d}:{d}:ro" for d in HOST_USR if Path(d).is_dir()]
     if python_prefix():
         mounts.append(f"{python_prefix()}:{python_prefix()}:ro")
-    mounts += [f"{node}/etc/hccn.conf:/etc/hccn.conf",
-               f"{node}/bin/hccn_tool:/usr/local/Ascend/driver/tools/hccn_tool",
-               f"{node}/bin/npu-smi:/usr/local/bin/npu-smi"]
-    mounts += [f"{node}/dev/{d}:/dev/{d}"
-               for d in [*(f"davinci{i}" for i in range(npus)), *CONTROL_DEVICES]]
+    mounts += [
+        f"{node}/etc/hccn.conf:/etc/hccn.conf",
+        f"{node}/bin/hccn_tool:/usr/local/Ascend/driver/tools/hccn_tool",
+        f"{node}/bin/npu-smi:/usr/local/bin/npu-smi",
+    ]
+    mounts += [
+        f"{node}/dev/{d}:/dev/{d}"
+        for d in [*(f"davinci{i}" for i in range(npus)), *CONTROL_DEVICES]
+    ]
     mounts = [m for m in mounts if m.split(":")[1] not in drop] + list(extra)
-    return ContainerSpec(mode="managed", cli="podman", name=name, image=image,
-                         network="host", shm_size="64m", devices="none", mounts=mounts,
-                         env=env)
+    return ContainerSpec(
+        mode="managed",
+        cli="podman",
+        name=name,
+        image=image,
+        network="host",
+        shm_size="64m",
+        devices="none",
+        mounts=mounts,
+        env=env,
+    )

@@ -94,15 +94,24 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--prefiller-ports", type=int, nargs="+", default=[8001])
     p.add_argument("--decoder-hosts", type=str, nargs="+", default=["localhost"])
     p.add_argument("--decoder-ports", type=int, nargs="+", default=[8002])
-    p.add_argument("--max-retries", type=int, default=3,
-                   help="Maximum number of retries for HTTP requests")
-    p.add_argument("--retry-delay", type=float, default=0.001,
-                   help="Base delay (seconds) for exponential backoff retries")
+    p.add_argument(
+        "--max-retries", type=int, default=3, help="Maximum number of retries for HTTP requests"
+    )
+    p.add_argument(
+        "--retry-delay",
+        type=float,
+        default=0.001,
+        help="Base delay (seconds) for exponential backoff retries",
+    )
     p.add_argument("--max-waiting-retries", type=int, default=3)
     p.add_argument("--waiting-retry-interval", type=float, default=10)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--log-level", type=str, default="INFO",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    p.add_argument(
+        "--log-level",
+        type=str,
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
     return p
 
 
@@ -133,8 +142,9 @@ class Backend:
     def url(self, path: str) -> str:
         target = map_addr(self.host)
         if target is None:
-            raise httpx.ConnectError(f"{self.name}: not reachable from the simulator "
-                                     "(address outside loopback)")
+            raise httpx.ConnectError(
+                f"{self.name}: not reachable from the simulator (address outside loopback)"
+            )
         return f"http://{target}:{self.port}{path}"
 
 
@@ -147,10 +157,14 @@ class Proxy:
     client: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
-        self.prefillers = [Backend(h, int(p)) for h, p in
-                           zip(self.args.prefiller_hosts, self.args.prefiller_ports, strict=True)]
-        self.decoders = [Backend(h, int(p)) for h, p in
-                         zip(self.args.decoder_hosts, self.args.decoder_ports, strict=True)]
+        self.prefillers = [
+            Backend(h, int(p))
+            for h, p in zip(self.args.prefiller_hosts, self.args.prefiller_ports, strict=True)
+        ]
+        self.decoders = [
+            Backend(h, int(p))
+            for h, p in zip(self.args.decoder_hosts, self.args.decoder_ports, strict=True)
+        ]
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -160,12 +174,15 @@ class Proxy:
 
     @staticmethod
     def headers(request_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY')}",
-                "X-Request-Id": request_id}
+        return {
+            "Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY')}",
+            "X-Request-Id": request_id,
+        }
 
     def pick_prefiller(self, score: float) -> Backend:
-        heap = [(b.active_tokens + 0.3 * b.active_kv_cache, i, b)
-                for i, b in enumerate(self.prefillers)]
+        heap = [
+            (b.active_tokens + 0.3 * b.active_kv_cache, i, b) for i, b in enumerate(self.prefillers)
+        ]
         heapq.heapify(heap)
         b = heap[0][2]
         b.active_tokens += score
@@ -240,9 +257,12 @@ class Proxy:
         try:
             body = dict(req_data)
             body["kv_transfer_params"] = {
-                "do_remote_decode": True, "do_remote_prefill": False,
-                "remote_engine_id": None, "remote_block_ids": None,
-                "remote_host": None, "remote_port": None,
+                "do_remote_decode": True,
+                "do_remote_prefill": False,
+                "remote_engine_id": None,
+                "remote_block_ids": None,
+                "remote_host": None,
+                "remote_port": None,
             }
             body["stream"] = False
             body["max_tokens"] = 1
@@ -253,8 +273,10 @@ class Proxy:
             try:
                 presp = await self._retrying(
                     f"prefill {prefiller.name}{api}",
-                    lambda: self.http.post(prefiller.url(api), json=body,
-                                           headers=self.headers(request_id)))
+                    lambda: self.http.post(
+                        prefiller.url(api), json=body, headers=self.headers(request_id)
+                    ),
+                )
             except httpx.HTTPStatusError as e:
                 return _forward_error(e.response)
             pjson: dict[str, Any] = presp.json()
@@ -266,8 +288,9 @@ class Proxy:
             dec = decoder
 
             async def send_decode() -> httpx.Response:
-                r = self.http.build_request("POST", dec.url(api), json=req_data,
-                                            headers=self.headers(request_id))
+                r = self.http.build_request(
+                    "POST", dec.url(api), json=req_data, headers=self.headers(request_id)
+                )
                 return await self.http.send(r, stream=True)
 
             try:
@@ -279,7 +302,8 @@ class Proxy:
             handed_over = True
             return StreamingResponse(
                 self._relay(dresp, cached, stream, release_prefill, decoder, d_score),
-                media_type=media)
+                media_type=media,
+            )
         except Exception as e:
             return self._unhandled(api, e)
         finally:
@@ -290,15 +314,23 @@ class Proxy:
                 self.in_flight -= 1
 
     def _unhandled(self, api: str, e: Exception) -> Response:
-        print(f"Error occurred in disagg prefill proxy server - {api.removeprefix('/v1')} "
-              "endpoint", flush=True)
+        print(
+            f"Error occurred in disagg prefill proxy server - {api.removeprefix('/v1')} endpoint",
+            flush=True,
+        )
         print(e, flush=True)
         print("".join(traceback.format_exception(e)), flush=True)
         return PlainTextResponse("Internal Server Error", status_code=500)
 
-    async def _relay(self, resp: httpx.Response, cached: int, stream: bool,
-                     release_prefill: Any, decoder: Backend, d_score: float
-                     ) -> AsyncIterator[bytes]:
+    async def _relay(
+        self,
+        resp: httpx.Response,
+        cached: int,
+        stream: bool,
+        release_prefill: Any,
+        decoder: Backend,
+        d_score: float,
+    ) -> AsyncIterator[bytes]:
         try:
             if not stream:
                 data = await resp.aread()
@@ -324,9 +356,14 @@ class Proxy:
             await resp.aclose()
 
     async def healthcheck(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "prefill_instances": len(self.prefillers),
-                             "decode_instances": len(self.decoders),
-                             "request_num": self.in_flight})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "prefill_instances": len(self.prefillers),
+                "decode_instances": len(self.decoders),
+                "request_num": self.in_flight,
+            }
+        )
 
     async def models(self, request: Request) -> Response:
         backends = self.prefillers + self.decoders
@@ -337,14 +374,18 @@ class Proxy:
             try:
                 r = await self.http.get(b.url("/v1/models"), timeout=3.0)
                 if r.status_code == 200:
-                    return Response(r.content, status_code=200,
-                                    media_type=r.headers.get("content-type",
-                                                             "application/json"))
+                    return Response(
+                        r.content,
+                        status_code=200,
+                        media_type=r.headers.get("content-type", "application/json"),
+                    )
             except (httpx.HTTPError, OSError):
                 pass
             failed.append(b.name)
-        return JSONResponse({"error": "All backend instances failed to serve /v1/models",
-                             "failed": failed}, status_code=503)
+        return JSONResponse(
+            {"error": "All backend instances failed to serve /v1/models", "failed": failed},
+            status_code=503,
+        )
 
     async def reset_prefix_cache(self, request: Request) -> Response:
         failed: list[str] = []
@@ -368,9 +409,13 @@ class Proxy:
             body = {}
         kind = body.get("type") if isinstance(body, dict) else None
         if kind not in ("prefill", "decode"):
-            return JSONResponse({"error": f"Instance type '{kind}' is not supported. Only "
-                                          "'prefill' and 'decode' are allowed."},
-                                status_code=400)
+            return JSONResponse(
+                {
+                    "error": f"Instance type '{kind}' is not supported. Only "
+                    "'prefill' and 'decode' are allowed."
+                },
+                status_code=400,
+            )
         items = body.get("instances", [])
         if isinstance(items, str):
             items = [items]
@@ -380,15 +425,17 @@ class Proxy:
             if not host or not port.isdigit():
                 continue
             if add:
-                asyncio.get_running_loop().create_task(self._probe_and_add(target, host,
-                                                                           int(port)))
+                asyncio.get_running_loop().create_task(self._probe_and_add(target, host, int(port)))
             else:
                 target[:] = [b for b in target if b.name != f"{host}:{int(port)}"]
         verb = "Added" if add else "Removed"
-        return JSONResponse({
-            "message": f"{verb} {kind} instances: {items}",
-            "current_prefill_instances": [b.name for b in self.prefillers],
-            "current_decode_instances": [b.name for b in self.decoders]})
+        return JSONResponse(
+            {
+                "message": f"{verb} {kind} instances: {items}",
+                "current_prefill_instances": [b.name for b in self.prefillers],
+                "current_decode_instances": [b.name for b in self.decoders],
+            }
+        )
 
     async def _probe_and_add(self, target: list[Backend], host: str, port: int) -> None:
         b = Backend(host, port)
@@ -406,15 +453,18 @@ class Proxy:
         logger.warning("Instance %s did not become ready; giving up.", b.name)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/v1/completions", self.completions, methods=["POST"]),
-            Route("/v1/chat/completions", self.chat, methods=["POST"]),
-            Route("/healthcheck", self.healthcheck, methods=["GET"]),
-            Route("/v1/models", self.models, methods=["GET"]),
-            Route("/reset_prefix_cache", self.reset_prefix_cache, methods=["POST"]),
-            Route("/instances/add", self.instances, methods=["POST"]),
-            Route("/instances/remove", self.instances, methods=["POST"]),
-        ], lifespan=self._lifespan)
+        return Starlette(
+            routes=[
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/healthcheck", self.healthcheck, methods=["GET"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/reset_prefix_cache", self.reset_prefix_cache, methods=["POST"]),
+                Route("/instances/add", self.instances, methods=["POST"]),
+                Route("/instances/remove", self.instances, methods=["POST"]),
+            ],
+            lifespan=self._lifespan,
+        )
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -467,8 +517,9 @@ def _forward_error(resp: httpx.Response) -> Response:
     try:
         return JSONResponse(resp.json(), status_code=resp.status_code)
     except ValueError:
-        return Response(resp.content, status_code=resp.status_code,
-                        media_type=resp.headers.get("content-type"))
+        return Response(
+            resp.content, status_code=resp.status_code, media_type=resp.headers.get("content-type")
+        )
 
 
 # --------------------------------------------------------------------------- main
@@ -476,17 +527,21 @@ def _forward_error(resp: httpx.Response) -> Response:
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv), prog)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s - %(name)s - %(levelname)s - %(message)s",
+    )
     listen = os.environ.get("PDTUI_SIM_LISTEN") or _addr_map().get(args.host, args.host)
     proxy = Proxy(args)
     if args.workers > 1:
         logger.warning("--workers %d: the simulator serves with one process", args.workers)
-    logger.info("Initialized %d prefill clients and %d decode clients.",
-                len(proxy.prefillers), len(proxy.decoders))
+    logger.info(
+        "Initialized %d prefill clients and %d decode clients.",
+        len(proxy.prefillers),
+        len(proxy.decoders),
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(proxy.app(), host=listen, port=args.port,
-                    log_level=args.log_level.lower())
+        uvicorn.run(proxy.app(), host=listen, port=args.port, log_level=args.log_level.lower())
     return 0
 
 

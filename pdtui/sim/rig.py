@@ -63,8 +63,7 @@ def sim_dir_for(cluster_file: Path) -> Path:
 
 def runbook_spec() -> ClusterSpec:
     """The runbook's 1P1D A3 layout, from the shipped sample."""
-    return loads((SAMPLES / RUNBOOK_SAMPLE).read_text(encoding="utf-8"),
-                 source=RUNBOOK_SAMPLE).spec
+    return loads((SAMPLES / RUNBOOK_SAMPLE).read_text(encoding="utf-8"), source=RUNBOOK_SAMPLE).spec
 
 
 def generated_spec(nodes: int, soc: str, npus: int) -> ClusterSpec:
@@ -83,31 +82,45 @@ def generated_spec(nodes: int, soc: str, npus: int) -> ClusterSpec:
         name = f"{role}-{idx}"
         specs.append(NodeSpec(name=name, host=f"172.22.{i // 250}.{10 + i % 250}"))
         tmpl = pre if role == "prefill" else dec
-        instances.append(tmpl.model_copy(update={
-            "name": name, "node": name, "devices": list(range(npus)),
-            "kv_transfer": {**tmpl.kv_transfer, "engine_id": str(i)},
-        }))
+        instances.append(
+            tmpl.model_copy(
+                update={
+                    "name": name,
+                    "node": name,
+                    "devices": list(range(npus)),
+                    "kv_transfer": {**tmpl.kv_transfer, "engine_id": str(i)},
+                }
+            )
+        )
     serve = dict(base.serve)
     serve["tensor-parallel-size"] = npus
     ranktable = base.ranktable
     if ranktable is not None:
-        ranktable = ranktable.model_copy(update={
-            "prefill_device_count": n_pre * npus,
-            "decode_device_count": (nodes - n_pre) * npus,
-        })
-    return base.model_copy(update={
-        "cluster": base.cluster.model_copy(update={
-            "name": f"sim-{nodes}n-{soc.lower()}",
-            "description": f"Simulated {n_pre}P{nodes - n_pre}D, {nodes} x {soc} with {npus} NPUs",
-        }),
-        "defaults": base.defaults.model_copy(update={"soc": soc, "npus": npus}),
-        "nodes": specs,
-        "instances": instances,
-        "serve": serve,
-        "ranktable": ranktable,
-        "proxy": ProxySpec(node=specs[0].name, host=specs[0].host, port=8080),
-        "model": ModelSpec(path=base.model.path, served_name=base.model.served_name),
-    })
+        ranktable = ranktable.model_copy(
+            update={
+                "prefill_device_count": n_pre * npus,
+                "decode_device_count": (nodes - n_pre) * npus,
+            }
+        )
+    return base.model_copy(
+        update={
+            "cluster": base.cluster.model_copy(
+                update={
+                    "name": f"sim-{nodes}n-{soc.lower()}",
+                    "description": (
+                        f"Simulated {n_pre}P{nodes - n_pre}D, {nodes} x {soc} with {npus} NPUs"
+                    ),
+                }
+            ),
+            "defaults": base.defaults.model_copy(update={"soc": soc, "npus": npus}),
+            "nodes": specs,
+            "instances": instances,
+            "serve": serve,
+            "ranktable": ranktable,
+            "proxy": ProxySpec(node=specs[0].name, host=specs[0].host, port=8080),
+            "model": ModelSpec(path=base.model.path, served_name=base.model.served_name),
+        }
+    )
 
 
 def _loopback_addresses(count: int, prefix: str) -> list[str] | None:
@@ -204,13 +217,16 @@ class Simulator:
         state = self._build_state()
         if self.containers:
             try:
-                self._boxes = SimBoxes.create(d, self.faults, [n.name for n in state.nodes],
-                                              max(n.npus for n in state.nodes))
+                self._boxes = SimBoxes.create(
+                    d, self.faults, [n.name for n in state.nodes], max(n.npus for n in state.nodes)
+                )
             except BoxError as exc:
                 raise SimError(str(exc)) from None
         elif any(is_container_fault(f) for f in self.faults):
-            raise SimError("container faults (container-stopped, container-gone, "
-                           "container-missing-mount) need --containers")
+            raise SimError(
+                "container faults (container-stopped, container-gone, "
+                "container-missing-mount) need --containers"
+            )
         save_state(state, self.state_path)
         sync_tools(state, self.state_path, d / "nodes")
         self._tools = ToolServer(self.state_path)
@@ -254,8 +270,11 @@ class Simulator:
                 env=env,
                 cwd=str(home),
                 max_sessions=self.max_sessions,
-                script_handler=(InprocShell(name, self._tools, node_dir / "bin", env,
-                                            str(home)).answer if self.inproc else None),
+                script_handler=(
+                    InprocShell(name, self._tools, node_dir / "bin", env, str(home)).answer
+                    if self.inproc
+                    else None
+                ),
             )
             try:
                 await server.start()
@@ -299,30 +318,37 @@ class Simulator:
         for ns in self.base.nodes:
             sim = by_name[ns.name]
             node_dir = d / "nodes" / ns.name
-            nodes.append(ns.model_copy(update={
-                "host": sim.listen_host,
-                "ip": ns.ip or ns.host,
-                "ssh": SshSettings(port=sim.port),
-                "tools": ToolPaths(),
-                "hccn_conf": str(node_dir / "etc" / "hccn.conf"),
-                "run_dir": str(node_dir / "run"),
-                "container": self._boxes.node_table(ns.name) if self._boxes else None,
-            }))
+            nodes.append(
+                ns.model_copy(
+                    update={
+                        "host": sim.listen_host,
+                        "ip": ns.ip or ns.host,
+                        "ssh": SshSettings(port=sim.port),
+                        "tools": ToolPaths(),
+                        "hccn_conf": str(node_dir / "etc" / "hccn.conf"),
+                        "run_dir": str(node_dir / "run"),
+                        "container": self._boxes.node_table(ns.name) if self._boxes else None,
+                    }
+                )
+            )
         rel = os.path.relpath(d, self.cluster_file.resolve().parent)
-        defaults = self.base.defaults.model_copy(update={
-            "ssh": SshSettings(
-                user=user,
-                identity_file=f"{rel}/keys/id_ed25519",
-                known_hosts=f"{rel}/known_hosts",
-                connect_timeout=5.0,
-            ),
-            "tools": ToolPaths(hccn_tool="hccn_tool", npu_smi="npu-smi"),
-            "container": self._boxes.table() if self._boxes else None,
-        })
+        defaults = self.base.defaults.model_copy(
+            update={
+                "ssh": SshSettings(
+                    user=user,
+                    identity_file=f"{rel}/keys/id_ed25519",
+                    known_hosts=f"{rel}/known_hosts",
+                    connect_timeout=5.0,
+                ),
+                "tools": ToolPaths(hccn_tool="hccn_tool", npu_smi="npu-smi"),
+                "container": self._boxes.table() if self._boxes else None,
+            }
+        )
         desc = self.base.cluster.description
         update: dict[str, object] = {
             "cluster": self.base.cluster.model_copy(
-                update={"description": f"[simulated] {desc}".strip()}),
+                update={"description": f"[simulated] {desc}".strip()}
+            ),
             "defaults": defaults,
             "nodes": nodes,
         }
@@ -331,21 +357,28 @@ class Simulator:
             # The fake nodes share this machine's filesystem: give each its own root for
             # absolute remote paths, so a copy on one node is not a copy on all of them.
             update["ranktable"] = rt.model_copy(
-                update={"path": f"{d / 'nodes'}/{{node.name}}/fs{rt.path}"})
+                update={"path": f"{d / 'nodes'}/{{node.name}}/fs{rt.path}"}
+            )
         model = self.base.model
         if Path(model.path).is_absolute():
             update["model"] = model.model_copy(
-                update={"path": f"{d / 'nodes'}/{{node.name}}/fs{model.path}"})
+                update={"path": f"{d / 'nodes'}/{{node.name}}/fs{model.path}"}
+            )
             for ns in self.base.nodes:  # the weights "exist" on every node
                 weights = d / "nodes" / ns.name / "fs" / Path(model.path).relative_to("/")
                 weights.mkdir(parents=True, exist_ok=True)
                 (weights / "config.json").write_text(
-                    '{"model_type": "deepseek_v32", "pdtui_simulated": true}\n')
+                    '{"model_type": "deepseek_v32", "pdtui_simulated": true}\n'
+                )
         proxy = self.base.proxy
         if proxy is not None and Path(proxy.script).is_absolute():
-            update["proxy"] = proxy.model_copy(update={
-                "script": str(d / "nodes" / proxy.node / "fs"
-                              / Path(proxy.script).relative_to("/"))})
+            update["proxy"] = proxy.model_copy(
+                update={
+                    "script": str(
+                        d / "nodes" / proxy.node / "fs" / Path(proxy.script).relative_to("/")
+                    )
+                }
+            )
         spec = self.base.model_copy(update=update)
         header = (
             f"# Written by `pdtui sim up` for a simulated cluster; its files are in {rel}/.\n"

@@ -201,9 +201,9 @@ class SimNodeServer:
     def _load_authorized(src: str | os.PathLike[str]) -> asyncssh.SSHAuthorizedKeys:
         text = str(src)
         if isinstance(src, os.PathLike) or (
-            "\n" not in text and not text.startswith(("ssh-", "ecdsa-", "sk-")) and Path(text)
-            .expanduser()
-            .is_file()
+            "\n" not in text
+            and not text.startswith(("ssh-", "ecdsa-", "sk-"))
+            and Path(text).expanduser().is_file()
         ):
             return asyncssh.read_authorized_keys(str(Path(text).expanduser()))
         return asyncssh.import_authorized_keys(text)
@@ -345,8 +345,11 @@ class SimNodeServer:
                 session.signal_received(session.signalled)
         assert sub.stdin is not None and sub.stdout is not None and sub.stderr is not None
         tasks = [
-            asyncio.create_task(self._pump_in(proc, sub.stdin) if prefill is None
-                                else self._feed(prefill, sub.stdin)),
+            asyncio.create_task(
+                self._pump_in(proc, sub.stdin)
+                if prefill is None
+                else self._feed(prefill, sub.stdin)
+            ),
             asyncio.create_task(self._pump_out(sub, 1, sub.stdout, proc.stdout)),
             asyncio.create_task(self._pump_out(sub, 2, sub.stderr, proc.stderr)),
         ]
@@ -373,8 +376,7 @@ class SimNodeServer:
         while True:
             try:
                 data = await proc.stdin.read(65536)
-            except (asyncssh.SignalReceived, asyncssh.BreakReceived,
-                    asyncssh.TerminalSizeChanged):
+            except (asyncssh.SignalReceived, asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
                 continue
             if not data:
                 return b"".join(chunks)

@@ -81,8 +81,24 @@ ROCE_GATEWAY = "29.1.0.1"
 VNIC_NETMASK = "255.255.255.0"
 
 # PCI bus numbers per logic device (A3: card-major, die 0 then die 1; A2: one per card).
-_A3_BUS = (0x9D, 0x9F, 0x99, 0x9B, 0xB9, 0xBB, 0xB5, 0xB7,
-           0x3D, 0x3F, 0x39, 0x3B, 0x59, 0x5B, 0x55, 0x57)
+_A3_BUS = (
+    0x9D,
+    0x9F,
+    0x99,
+    0x9B,
+    0xB9,
+    0xBB,
+    0xB5,
+    0xB7,
+    0x3D,
+    0x3F,
+    0x39,
+    0x3B,
+    0x59,
+    0x5B,
+    0x55,
+    0x57,
+)
 _A2_BUS = (0xC1, 0x01, 0xC2, 0x02, 0x81, 0x41, 0x82, 0x42)
 
 
@@ -190,10 +206,7 @@ class NodeState:
 
     def faults_of(self, kind: str, device: int | None = None) -> list[Fault]:
         """Faults of `kind`; with `device`, only those on that device."""
-        return [
-            f for f in self.faults
-            if f.kind == kind and (device is None or f.device == device)
-        ]
+        return [f for f in self.faults if f.kind == kind and (device is None or f.device == device)]
 
 
 @dataclass
@@ -222,8 +235,9 @@ class SimState:
                     return n, d
         return None
 
-    def find_device_by_sdid(self, value: int, super_pod_id: int = 0
-                            ) -> tuple[NodeState, DeviceState] | None:
+    def find_device_by_sdid(
+        self, value: int, super_pod_id: int = 0
+    ) -> tuple[NodeState, DeviceState] | None:
         """The A3 device with SDID ``value`` in super pod ``super_pod_id``."""
         for n in self.nodes:
             if n.soc != "A3" or n.super_pod_id != super_pod_id:
@@ -265,8 +279,7 @@ def parse_vnic_ip(ip: str) -> tuple[int, int, int] | None:
     if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 for p in parts):
         return None
     a, server, third, fourth = (int(p) for p in parts)
-    if a != 192 or server > 255 or not 2 <= third <= 2 + 2 * MAX_SUPER_PODS - 1 \
-            or fourth > 199:
+    if a != 192 or server > 255 or not 2 <= third <= 2 + 2 * MAX_SUPER_PODS - 1 or fourth > 199:
         return None
     dev = 199 - fourth
     if dev > 15 or dev % 2 != third % 2:
@@ -309,16 +322,18 @@ def build_state(
     for i, (name, ip, soc, npus) in enumerate(nodes):
         _check_node(name, soc, npus)
         pod, server = divmod(server_index_base + i, super_pod_size)
-        node = NodeState(name=name, ip=ip, soc=soc, npus=npus, server_index=server,
-                         super_pod_id=pod)
+        node = NodeState(
+            name=name, ip=ip, soc=soc, npus=npus, server_index=server, super_pod_id=pod
+        )
         for d in range(npus):
             node.devices.append(_build_device(node, i, d))
         out.append(node)
     return SimState(nodes=out, latency_ms=latency_ms, super_pod_size=super_pod_size)
 
 
-def _check_layout(nodes: list[tuple[str, str, str, int]], server_index_base: int,
-                  super_pod_size: int) -> None:
+def _check_layout(
+    nodes: list[tuple[str, str, str, int]], server_index_base: int, super_pod_size: int
+) -> None:
     """Raise ValueError unless the nodes fit the super pods (unique names, vNIC room)."""
     names = [n[0] for n in nodes]
     if len(set(names)) != len(names):
@@ -328,11 +343,14 @@ def _check_layout(nodes: list[tuple[str, str, str, int]], server_index_base: int
     if super_pod_size < 1:
         raise ValueError(f"super pod size must be at least 1, not {super_pod_size}")
     if not 0 <= server_index_base < super_pod_size:
-        raise ValueError(f"first Server Index {server_index_base} is not in a super pod of "
-                         f"{super_pod_size}")
+        raise ValueError(
+            f"first Server Index {server_index_base} is not in a super pod of {super_pod_size}"
+        )
     if any(soc == "A3" for _, _, soc, _ in nodes) and super_pod_size > 48:
-        raise ValueError("A3 Server Index above 47 would give colliding vNIC IPs "
-                         f"(super pod size {super_pod_size} > 48)")
+        raise ValueError(
+            "A3 Server Index above 47 would give colliding vNIC IPs "
+            f"(super pod size {super_pod_size} > 48)"
+        )
     last_pod = (server_index_base + len(nodes) - 1) // super_pod_size
     if any(soc == "A3" for _, _, soc, _ in nodes) and last_pod >= MAX_SUPER_PODS:
         raise ValueError(f"at most {MAX_SUPER_PODS} A3 super pods (vNIC third octet)")
@@ -391,8 +409,9 @@ def state_from_dict(data: dict[str, Any]) -> SimState:
             devices = []
             for dd in nd.get("devices", []):
                 dkw = _pick(DeviceState, dd)
-                dkw["processes"] = [ProcessState(**_pick(ProcessState, p))
-                                    for p in dd.get("processes", [])]
+                dkw["processes"] = [
+                    ProcessState(**_pick(ProcessState, p)) for p in dd.get("processes", [])
+                ]
                 devices.append(DeviceState(**dkw))
             nkw["devices"] = devices
             nkw["faults"] = [Fault(**_pick(Fault, f)) for f in nd.get("faults", [])]

@@ -22,13 +22,67 @@ from collections.abc import Iterator
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 _DET = ("the", "a", "every", "this", "each", "our", "that")
-_ADJ = ("quiet", "distributed", "careful", "bright", "simple", "remote", "steady", "small",
-        "patient", "modern", "parallel", "curious", "reliable", "gentle", "rapid", "ancient")
-_NOUN = ("model", "river", "server", "garden", "cluster", "engineer", "signal", "library",
-         "network", "teacher", "city", "decoder", "question", "answer", "machine", "story",
-         "village", "kernel", "device", "traveler", "window", "mountain", "request", "cache")
-_VERB = ("builds", "watches", "explains", "carries", "finds", "answers", "follows", "shapes",
-         "remembers", "measures", "connects", "describes", "prepares", "reaches", "balances")
+_ADJ = (
+    "quiet",
+    "distributed",
+    "careful",
+    "bright",
+    "simple",
+    "remote",
+    "steady",
+    "small",
+    "patient",
+    "modern",
+    "parallel",
+    "curious",
+    "reliable",
+    "gentle",
+    "rapid",
+    "ancient",
+)
+_NOUN = (
+    "model",
+    "river",
+    "server",
+    "garden",
+    "cluster",
+    "engineer",
+    "signal",
+    "library",
+    "network",
+    "teacher",
+    "city",
+    "decoder",
+    "question",
+    "answer",
+    "machine",
+    "story",
+    "village",
+    "kernel",
+    "device",
+    "traveler",
+    "window",
+    "mountain",
+    "request",
+    "cache",
+)
+_VERB = (
+    "builds",
+    "watches",
+    "explains",
+    "carries",
+    "finds",
+    "answers",
+    "follows",
+    "shapes",
+    "remembers",
+    "measures",
+    "connects",
+    "describes",
+    "prepares",
+    "reaches",
+    "balances",
+)
 _PREP = ("near", "across", "beyond", "inside", "under", "with", "behind", "toward")
 _ADV = ("slowly", "clearly", "quietly", "often", "always", "rarely", "gladly", "soon")
 _CONJ = ("and", "while", "because", "although", "so")
@@ -76,8 +130,14 @@ def _sentence(rng: random.Random) -> list[str]:
     if rng.random() < 0.5:
         words += [rng.choice(_PREP), rng.choice(_DET), rng.choice(_NOUN)]
     if rng.random() < 0.3:
-        words += [",", rng.choice(_CONJ), rng.choice(_DET), rng.choice(_NOUN),
-                  rng.choice(_VERB), rng.choice(_ADV)]
+        words += [
+            ",",
+            rng.choice(_CONJ),
+            rng.choice(_DET),
+            rng.choice(_NOUN),
+            rng.choice(_VERB),
+            rng.choice(_ADV),
+        ]
     words.append("." if rng.random() < 0.85 else "!")
     return words
 

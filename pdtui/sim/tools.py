@@ -225,9 +225,15 @@ def _get_lldp(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
 
 # The ``-g`` queries that take no further arguments, by command.
 _GETS: dict[str, Callable[[NodeState, int, DeviceState, Out], Out]] = {
-    "-link": _get_link, "-net_health": _get_net_health, "-ip": _get_ip,
-    "-gateway": _get_gateway, "-netdetect": _get_netdetect, "-vnic": _get_vnic,
-    "-tls": _get_tls, "-pfc": _get_pfc, "-lldp": _get_lldp,
+    "-link": _get_link,
+    "-net_health": _get_net_health,
+    "-ip": _get_ip,
+    "-gateway": _get_gateway,
+    "-netdetect": _get_netdetect,
+    "-vnic": _get_vnic,
+    "-tls": _get_tls,
+    "-pfc": _get_pfc,
+    "-lldp": _get_lldp,
 }
 
 
@@ -293,8 +299,7 @@ def _count(opts: dict[str, str]) -> int | None:
     return int(cnt)
 
 
-def _roce_ping(state: SimState, node: NodeState, d: DeviceState, extra: list[str],
-               o: Out) -> Out:
+def _roce_ping(state: SimState, node: NodeState, d: DeviceState, extra: list[str], o: Out) -> Out:
     opts = _ping_opts(extra, ("address", "cnt", "pkt", "interval", "timeout"))
     if opts is None or "address" not in opts:
         return o.fail(CMD_FAILED)
@@ -338,8 +343,7 @@ def _find_roce(state: SimState, ip: str) -> tuple[NodeState, DeviceState] | None
     return None
 
 
-def _hccs_ping(state: SimState, node: NodeState, d: DeviceState, extra: list[str],
-               o: Out) -> Out:
+def _hccs_ping(state: SimState, node: NodeState, d: DeviceState, extra: list[str], o: Out) -> Out:
     if node.soc != "A3":
         return o.fail(CMD_FAILED)
     opts = _ping_opts(extra, ("address", "sdid", "cnt", "pkt", "interval", "timeout"))
@@ -370,8 +374,9 @@ def _hccs_ping(state: SimState, node: NodeState, d: DeviceState, extra: list[str
     failure: str | None = None
     if target is None:
         failure = "This pkt send fail!"
-    elif is_unreachable(target[0]) or ping_lost(state, (node.name, d.id),
-                                                 (target[0].name, target[1])):
+    elif is_unreachable(target[0]) or ping_lost(
+        state, (node.name, d.id), (target[0].name, target[1])
+    ):
         failure = "This pkt check recv msg fail!"
     if failure is not None:
         for i in range(cnt):
@@ -423,8 +428,11 @@ def npu_smi_info(node: NodeState) -> list[str]:
         _BORDER,
         _full(f"{'npu-smi ' + NPU_SMI_VERSION:<33}Version: {NPU_SMI_VERSION}"),
         _row(" NPU   Name", " Health", " Power(W)    Temp(C)           Hugepages-Usage(page)"),
-        _row(" Chip  Phy-ID" if a3 else " Chip", " Bus-Id",
-             " AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)"),
+        _row(
+            " Chip  Phy-ID" if a3 else " Chip",
+            " Bus-Id",
+            " AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)",
+        ),
         _EQ,
     ]
     for card in range(node.cards):
@@ -434,16 +442,27 @@ def npu_smi_info(node: NodeState) -> list[str]:
                 continue
             d = effective_device(node, dev)
             power = "-" if d.power_w is None else f"{d.power_w:.1f}"
-            lines.append(_row(f" {card:<6}{_chip_name(node)}", f" {d.health}",
-                              f" {power:<12}{d.temp_c:<18}{0:<4} / {0}"))
+            lines.append(
+                _row(
+                    f" {card:<6}{_chip_name(node)}",
+                    f" {d.health}",
+                    f" {power:<12}{d.temp_c:<18}{0:<4} / {0}",
+                )
+            )
             c1 = f" {chip:<6}{dev}" if a3 else f" {chip}"
-            lines.append(_row(c1, f" {d.bus_id}",
-                              f" {d.aicore_pct:<12}{0:<4} / {0:<11}"
-                              f"{d.hbm_used_mb:<4} / {d.hbm_total_mb}"))
+            lines.append(
+                _row(
+                    c1,
+                    f" {d.bus_id}",
+                    f" {d.aicore_pct:<12}{0:<4} / {0:<11}{d.hbm_used_mb:<4} / {d.hbm_total_mb}",
+                )
+            )
             lines.append(_BORDER if chip < node.chips_per_card - 1 else _EQ)
     lines.append(_COLS)
-    lines.append("| NPU     Chip              | Process id    | Process name             "
-                 "| Process memory(MB)      |")
+    lines.append(
+        "| NPU     Chip              | Process id    | Process name             "
+        "| Process memory(MB)      |"
+    )
     lines.append(_EQ)
     for card in range(node.cards):
         rows: list[str] = []
@@ -452,8 +471,7 @@ def npu_smi_info(node: NodeState) -> list[str]:
             if not node.has_device(dev):
                 continue
             for p in node.device(dev).processes:
-                rows.append(f"| {card:<8}{chip:<18}| {p.pid:<14}| {p.name:<25}"
-                            f"| {p.memory_mb:<24}|")
+                rows.append(f"| {card:<8}{chip:<18}| {p.pid:<14}| {p.name:<25}| {p.memory_mb:<24}|")
         lines.extend(rows or [_full(f"No running processes found in NPU {card}")])
         lines.append(_EQ)
     return lines
@@ -485,11 +503,19 @@ def npu_smi(state: SimState, node: NodeState, args: list[str]) -> Out:
                 else:
                     vals = (str(card), str(chip), "-", "-", "Mcu")
                 o.line("\t" + "".join(f"{v:<31}" for v in vals[:-1]) + vals[-1])
-    elif len(args) == 7 and args[:3] == ["info", "-t", "spod-info"] and args[3] == "-i" \
-            and args[5] == "-c":
+    elif (
+        len(args) == 7
+        and args[:3] == ["info", "-t", "spod-info"]
+        and args[3] == "-i"
+        and args[5] == "-c"
+    ):
         card_s, chip_s = args[4], args[6]
-        ok = card_s.isdigit() and chip_s.isdigit() and int(card_s) < node.cards \
+        ok = (
+            card_s.isdigit()
+            and chip_s.isdigit()
+            and int(card_s) < node.cards
             and int(chip_s) < node.chips_per_card
+        )
         if not ok:
             return o.fail(f"Error: NPU ID {card_s} or Chip ID {chip_s} is invalid.")
         if node.soc != "A3":
@@ -556,24 +582,32 @@ def ip_tool(node: NodeState, args: list[str]) -> Out:
             return o.fail(f'Device "{dev}" does not exist.', 1)
         bcast = ".".join([*node.ip.split(".")[:3], "255"])
         if dev in (None, "lo"):
-            o.line("1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever "
-                   "preferred_lft forever")
+            o.line(
+                "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever "
+                "preferred_lft forever"
+            )
         if dev in (None, nic):
-            o.line(f"2: {nic}    inet {node.ip}/24 brd {bcast} scope global {nic}\\       "
-                   "valid_lft forever preferred_lft forever")
+            o.line(
+                f"2: {nic}    inet {node.ip}/24 brd {bcast} scope global {nic}\\       "
+                "valid_lft forever preferred_lft forever"
+            )
         return o
     if rest and rest[0] in ("link", "l"):
         dev = rest[-1] if len(rest) > 2 else None
         if dev not in (None, "lo", nic):
             return o.fail(f'Device "{dev}" does not exist.', 1)
         if dev in (None, "lo"):
-            o.line("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode "
-                   "DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd "
-                   "00:00:00:00:00:00")
+            o.line(
+                "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode "
+                "DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00 brd "
+                "00:00:00:00:00:00"
+            )
         if dev in (None, nic):
-            o.line(f"2: {nic}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP "
-                   f"mode DEFAULT group default qlen 1000\\    link/ether {_mac(node)} "
-                   "brd ff:ff:ff:ff:ff:ff")
+            o.line(
+                f"2: {nic}: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP "
+                f"mode DEFAULT group default qlen 1000\\    link/ether {_mac(node)} "
+                "brd ff:ff:ff:ff:ff:ff"
+            )
         return o
     word = rest[0] if rest else ""
     return o.fail(f'Object "{word}" is unknown, try "ip help".', 255)
@@ -657,9 +691,9 @@ def wrapper_script(tool: str, state_path: Path, node: str, python: str) -> str:
         "    export LC_ALL=C\n"
         "    IFS=' ' read -r rc olen elen <&3 || "
         f"{{ echo {q(tool + ': simulator did not answer')} >&2; exit 1; }}\n"
-        "    if [ \"$olen\" -gt 0 ]; then IFS= read -r -d '' -N \"$olen\" out <&3; "
+        '    if [ "$olen" -gt 0 ]; then IFS= read -r -d \'\' -N "$olen" out <&3; '
         "printf '%s' \"$out\"; fi\n"
-        "    if [ \"$elen\" -gt 0 ]; then IFS= read -r -d '' -N \"$elen\" err <&3; "
+        '    if [ "$elen" -gt 0 ]; then IFS= read -r -d \'\' -N "$elen" err <&3; '
         "printf '%s' \"$err\" >&2; fi\n"
         '    exit "$rc"\n'
         "fi\n"
@@ -671,8 +705,7 @@ def wrapper_script(tool: str, state_path: Path, node: str, python: str) -> str:
     )
 
 
-def install_tools(bin_dir: Path, state_path: Path, node: str,
-                  python: str = sys.executable) -> None:
+def install_tools(bin_dir: Path, state_path: Path, node: str, python: str = sys.executable) -> None:
     """Write the wrappers for `node` into `bin_dir`; drop those with a tool-missing fault."""
     missing: set[str] = set()
     try:
@@ -683,8 +716,7 @@ def install_tools(bin_dir: Path, state_path: Path, node: str,
     _install(Path(bin_dir), Path(state_path), node, python, missing)
 
 
-def _install(bin_dir: Path, state_path: Path, node: str, python: str,
-             missing: set[str]) -> None:
+def _install(bin_dir: Path, state_path: Path, node: str, python: str, missing: set[str]) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in TOOL_NAMES:
         target = bin_dir / tool
@@ -709,14 +741,15 @@ def runtime_wrappers(state_path: Path, node: str, python: str) -> dict[str, str]
     )
     return {
         "vllm": f"#!/bin/bash\n# pdtui simulator: fake vllm on node {node}\n{env}"
-                f'exec {q(python)} -m pdtui.sim.vllm "$@"\n',
+        f'exec {q(python)} -m pdtui.sim.vllm "$@"\n',
         "python": "#!/bin/bash\n# pdtui simulator: python with the fake servers' packages\n"
-                  f'exec {q(python)} "$@"\n',
+        f'exec {q(python)} "$@"\n',
     }
 
 
-def sync_tools(state: SimState, state_path: Path, root_dir: Path,
-               python: str = sys.executable) -> None:
+def sync_tools(
+    state: SimState, state_path: Path, root_dir: Path, python: str = sys.executable
+) -> None:
     """Re-install every node's wrappers under ``root_dir/<node>/bin`` and write
     ``root_dir/<node>/etc/hccn.conf`` (call after fault changes; `state` must be saved)."""
     for node in state.nodes:

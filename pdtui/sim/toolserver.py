@@ -83,12 +83,14 @@ class ToolServer:
         if task is not None:
             self._tasks.add(task)
         try:
-            fields = [(await reader.readuntil(b"\0"))[:-1].decode(errors="replace")
-                      for _ in range(3)]
+            fields = [
+                (await reader.readuntil(b"\0"))[:-1].decode(errors="replace") for _ in range(3)
+            ]
             argc = int(fields[0])
             node_name, tool = fields[1], fields[2]
-            args = [(await reader.readuntil(b"\0"))[:-1].decode(errors="replace")
-                    for _ in range(argc)]
+            args = [
+                (await reader.readuntil(b"\0"))[:-1].decode(errors="replace") for _ in range(argc)
+            ]
             rc, out, err = await self._answer(node_name, tool, args, reader)
             writer.write(f"{rc} {len(out)} {len(err)}\n".encode() + out + err)
             await writer.drain()
@@ -111,7 +113,10 @@ class ToolServer:
         return await self.answer(node_name, tool, args, hang)
 
     async def answer(
-        self, node_name: str, tool: str, args: list[str],
+        self,
+        node_name: str,
+        tool: str,
+        args: list[str],
         hang: Callable[[], Awaitable[None]],
     ) -> tuple[int, bytes, bytes]:
         """``(rc, stdout, stderr)`` of one fake tool call; a hanging tool awaits ``hang()``."""

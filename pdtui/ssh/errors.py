@@ -130,9 +130,7 @@ class ChannelRefused(SshError):
 class RemoteCommandError(SshError):
     """A command that had to succeed exited non-zero (``check=True``, put verification)."""
 
-    def __init__(
-        self, node: str, command: str, exit_status: int | None, stderr: str = ""
-    ) -> None:
+    def __init__(self, node: str, command: str, exit_status: int | None, stderr: str = "") -> None:
         tail = " ".join(stderr.strip().splitlines()[-2:])[:200]
         super().__init__(
             node,
@@ -147,7 +145,6 @@ class RemoteCommandError(SshError):
 def _short(text: str, limit: int = 120) -> str:
     text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 
 def map_runtime_error(node: str, exc: BaseException) -> SshError:
@@ -215,4 +212,3 @@ def map_connect_error(
     if isinstance(exc, ValueError | asyncssh.KeyImportError):
         return AuthFailed(node, f"cannot load SSH keys or config: {exc} - check IdentityFile")
     return SshError(node, f"unexpected error connecting to {where}: {type(exc).__name__}: {exc}")
-

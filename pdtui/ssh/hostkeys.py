@@ -156,7 +156,6 @@ def _import_known_hosts_lenient(text: str) -> asyncssh.SSHKnownHosts | None:
     return asyncssh.import_known_hosts("\n".join(good) + "\n") if good else None
 
 
-
 def host_key_error(
     store: HostKeyStore, target: SshTarget, eff: EffectiveTarget, offered: Offered | None
 ) -> HostKeyError:

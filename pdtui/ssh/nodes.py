@@ -41,8 +41,9 @@ def _identity(reach: NodeReach, result: CommandResult, ip: str) -> None:
     reach.hostname = lines[0].strip() if lines else None
     reach.addresses = lines[1].split() if len(lines) > 1 else []
     if result.exit_status != 0:
-        reach.findings.append(f"'{IDENTITY_COMMAND}' exited {result.exit_status}: "
-                              f"{result.stderr.strip()[:200]}")
+        reach.findings.append(
+            f"'{IDENTITY_COMMAND}' exited {result.exit_status}: {result.stderr.strip()[:200]}"
+        )
     reach.ip_ok = ip in reach.addresses
     if not reach.ip_ok:
         shown = " ".join(reach.addresses) or "nothing"
@@ -71,8 +72,9 @@ async def reach_all(cluster: Cluster, *, accept_new: bool = False) -> list[NodeR
                 if isinstance(exc, (HostKeyUnknown, HostKeyChanged)):
                     reach.fingerprint = exc.fingerprint
                 if isinstance(exc, HostKeyUnknown):
-                    reach.error += (" (rerun with --accept-new-host-keys to trust it, or trust"
-                                    " it in the app)")
+                    reach.error += (
+                        " (rerun with --accept-new-host-keys to trust it, or trust it in the app)"
+                    )
             else:
                 reach.reachable = True
                 _identity(reach, result, node.ip)

@@ -74,8 +74,14 @@ MAX_STDERR = 1 << 20
 #: OpenSSH's default cipher set, AES-GCM first: asyncssh encrypts a packet with AES-GCM in one
 #: OpenSSL call, chacha20-poly1305 takes several (7-10x the time), and followed logs are many
 #: packets.  Used unless the ssh config names ``Ciphers``.
-CIPHERS = ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com",
-           "aes256-ctr", "aes192-ctr", "aes128-ctr")
+CIPHERS = (
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
 
 # ---------------------------------------------------------------------------------------------
 # Results, the command log and node states
@@ -351,8 +357,9 @@ class SshPool:
         error: str | None,
     ) -> CommandRecord:
         self.stats.commands += 1
-        rec = CommandRecord(node, redact(command), exit_status, duration, started_at, error,
-                            self.stats.commands)
+        rec = CommandRecord(
+            node, redact(command), exit_status, duration, started_at, error, self.stats.commands
+        )
         self.command_log.append(rec)
         for cb in list(self.listeners):
             with contextlib.suppress(Exception):
@@ -531,17 +538,19 @@ class SshPool:
                 raise err from None
             except asyncssh.KeyExchangeFailed as exc:
                 # "Unable to find compatible server host key": offered none of the recorded types
-                changed = (key_type_changed_error(self.store, target, eff)
-                           if "host key" in str(exc.reason) else None)
-                raise (changed or map_connect_error(target.name, eff, target.connect_timeout,
-                                                    exc)) from None
+                changed = (
+                    key_type_changed_error(self.store, target, eff)
+                    if "host key" in str(exc.reason)
+                    else None
+                )
+                raise (
+                    changed or map_connect_error(target.name, eff, target.connect_timeout, exc)
+                ) from None
             except (asyncssh.ConnectionLost, ConnectionResetError) as exc:
                 # sshd MaxStartups drops bursts of unauthenticated connections: retry briefly.
                 lost_retries += 1
                 if lost_retries > 2:
-                    raise map_connect_error(
-                        target.name, eff, target.connect_timeout, exc
-                    ) from None
+                    raise map_connect_error(target.name, eff, target.connect_timeout, exc) from None
                 await asyncio.sleep(random.uniform(0.1, 0.3))
             except asyncio.CancelledError:
                 raise
@@ -550,8 +559,7 @@ class SshPool:
 
     # -- host keys ------------------------------------------------------------------------
 
-    def _save_new_key(self, target: SshTarget, eff: EffectiveTarget,
-                      key: asyncssh.SSHKey) -> None:
+    def _save_new_key(self, target: SshTarget, eff: EffectiveTarget, key: asyncssh.SSHKey) -> None:
         """``accept_new``: save an unknown key; a file that cannot be written is one line."""
         try:
             self.store.trust(eff.known_hosts_name, eff.port, key, save=True)
@@ -689,8 +697,7 @@ class SshPool:
         try:
             result = await self._run(target, cmd, data, tmo, started_at, t0, max_output)
         except asyncio.CancelledError:
-            self._record(target.name, logged, None, time.monotonic() - t0, started_at,
-                         "cancelled")
+            self._record(target.name, logged, None, time.monotonic() - t0, started_at, "cancelled")
             raise
         except SshError as exc:
             self._record(target.name, logged, None, time.monotonic() - t0, started_at, str(exc))
@@ -711,9 +718,7 @@ class SshPool:
         max_output: int = MAX_OUTPUT,
     ) -> CommandResult:
         async def opener(conn: asyncssh.SSHClientConnection) -> asyncssh.SSHClientProcess[bytes]:
-            proc: asyncssh.SSHClientProcess[bytes] = await conn.create_process(
-                cmd, encoding=None
-            )
+            proc: asyncssh.SSHClientProcess[bytes] = await conn.create_process(cmd, encoding=None)
             if data:
                 proc.stdin.write(data)
             proc.stdin.write_eof()
@@ -724,19 +729,23 @@ class SshPool:
             out = _Capped(proc.stdout, max_output)
             err = _Capped(proc.stderr, MAX_STDERR)
             try:
-                await asyncio.wait_for(_collect(proc, out, err),
-                                       tmo if tmo and tmo > 0 else None)
+                await asyncio.wait_for(_collect(proc, out, err), tmo if tmo and tmo > 0 else None)
             except TimeoutError:
-                raise CommandTimeout(target.name, cmd, tmo or 0.0, out.text(),
-                                     err.text()) from None
+                raise CommandTimeout(target.name, cmd, tmo or 0.0, out.text(), err.text()) from None
             except (asyncssh.Error, OSError) as exc:
                 raise map_runtime_error(target.name, exc) from None
         finally:
             proc.close()
             release()
         cut = out.cut or err.cut
-        note = (f"\npdtui: output cut at {max_output} bytes of stdout / {MAX_STDERR} of stderr "
-                "(the command printed more; the rest was not read)\n") if cut else ""
+        note = (
+            (
+                f"\npdtui: output cut at {max_output} bytes of stdout / {MAX_STDERR} of stderr "
+                "(the command printed more; the rest was not read)\n"
+            )
+            if cut
+            else ""
+        )
         sig = proc.exit_signal
         return CommandResult(
             node=target.name,
@@ -784,8 +793,13 @@ class SshPool:
     ) -> CommandStream:
         """Stream stdout line by line (see :class:`CommandStream`).  No timeout by default."""
         stream = CommandStream(
-            self._open_channel, self._record, target, command_text(command), timeout,
-            merge_stderr, kill_wrap,
+            self._open_channel,
+            self._record,
+            target,
+            command_text(command),
+            timeout,
+            merge_stderr,
+            kill_wrap,
         )
         if kill_wrap is not None:
             self._streams.add(stream)

@@ -34,15 +34,19 @@ def in_own_group(command: str) -> str:
     ``@@pdtui-pgid PGID`` first so that the group can be killed when the stream closes.
     Where ``setsid`` is missing the command runs as it is (and is not killed)."""
     inner = shlex.quote('echo "@@pdtui-pgid $$"; exec sh -c "$1"')
-    return (f"if command -v setsid >/dev/null 2>&1; then exec setsid -w sh -c {inner} "
-            f"pdtui-stream {shlex.quote(command)}; else {command}; fi")
+    return (
+        f"if command -v setsid >/dev/null 2>&1; then exec setsid -w sh -c {inner} "
+        f"pdtui-stream {shlex.quote(command)}; else {command}; fi"
+    )
 
 
 def kill_group_script(pgid: int) -> str:
     """TERM to process group ``pgid`` when it is still a session of its own (a group that
     ended and whose number was reused by another session is left alone)."""
-    return (f'[ "$(ps -o sid= -p {pgid} 2>/dev/null | tr -d " ")" = {pgid} ] && '
-            f"kill -TERM -{pgid} 2>/dev/null; true")
+    return (
+        f'[ "$(ps -o sid= -p {pgid} 2>/dev/null | tr -d " ")" = {pgid} ] && '
+        f"kill -TERM -{pgid} 2>/dev/null; true"
+    )
 
 
 class CommandStream:

@@ -102,9 +102,7 @@ def _jump(target: SshTarget, opts: asyncssh.SSHClientConnectionOptions) -> tuple
     return ()
 
 
-def _identities(
-    target: SshTarget, opts: asyncssh.SSHClientConnectionOptions
-) -> tuple[str, ...]:
+def _identities(target: SshTarget, opts: asyncssh.SSHClientConnectionOptions) -> tuple[str, ...]:
     if target.identity_files:
         return tuple(target.identity_files)
     raw = opts.config.get("IdentityFile") or ()

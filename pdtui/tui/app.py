@@ -54,9 +54,14 @@ def _screen_class(mode: str) -> type[Screen[None]]:
     made = PdTui.MODES[mode]
     if isinstance(made, type):
         return made
-    name = {"overview": "OverviewScreen", "grid": "GridScreen", "ranktable": "RanktableScreen",
-            "launch": "LaunchScreen", "console": "ConsoleScreen",
-            "log": "CommandLogScreen"}[mode]
+    name = {
+        "overview": "OverviewScreen",
+        "grid": "GridScreen",
+        "ranktable": "RanktableScreen",
+        "launch": "LaunchScreen",
+        "console": "ConsoleScreen",
+        "log": "CommandLogScreen",
+    }[mode]
     module = {"log": "command_log"}.get(mode, mode)
     cls = getattr(importlib.import_module(f"pdtui.tui.screens.{module}"), name)
     return cast("type[Screen[None]]", cls)
@@ -110,8 +115,15 @@ class PdTui(App[None]):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         *[
-            Binding(fkey, f"switch_mode('{mode}')", title, key_display=f"{fkey.upper()}",
-                    priority=True, id=f"mode-{mode}", show=False)
+            Binding(
+                fkey,
+                f"switch_mode('{mode}')",
+                title,
+                key_display=f"{fkey.upper()}",
+                priority=True,
+                id=f"mode-{mode}",
+                show=False,
+            )
             for mode, title, fkey, _num in MODE_KEYS
         ],
         *[
@@ -162,9 +174,15 @@ class PdTui(App[None]):
         wanted = settings.theme
         self.theme = wanted if wanted in self.available_themes else "textual-dark"
 
-    def notify(self, message: str, *, title: str = "",
-               severity: SeverityLevel = "information", timeout: float | None = None,
-               markup: bool = True) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
         """Toasts do not stack up: one per topic (its title, else its text up to the first
         colon) replaces the previous of the same topic."""
         topic = toast_topic(title, message)
@@ -252,8 +270,13 @@ class PdTui(App[None]):
         results = await pool.connect_all([target(n) for n in nodes])
         for name, error in results.items():
             if isinstance(error, HostKeyChanged):
-                self.notify(printable(str(error)), title="HOST KEY CHANGED", severity="error",
-                            timeout=60, markup=False)
+                self.notify(
+                    printable(str(error)),
+                    title="HOST KEY CHANGED",
+                    severity="error",
+                    timeout=60,
+                    markup=False,
+                )
             elif isinstance(error, HostKeyUnknown):
                 await self._ask_host_key(name, error)
             elif isinstance(error, SshError):
@@ -269,12 +292,11 @@ class PdTui(App[None]):
         if ask in self._asked or error.key is None:
             return
         self._asked.add(ask)
-        decision = await self.push_screen_wait(
-            HostKeyScreen(error, str(self.pool.store.save_to))
-        )
+        decision = await self.push_screen_wait(HostKeyScreen(error, str(self.pool.store.save_to)))
         if decision == "refuse":
-            self.notify(f"{name}: host key refused; the node stays disconnected",
-                        severity="warning")
+            self.notify(
+                f"{name}: host key refused; the node stays disconnected", severity="warning"
+            )
             return
         tgt = error.target or target(self.cluster.node(name))
         self.pool.trust_host_key(tgt, error.key, save=decision == "save")
@@ -303,8 +325,12 @@ class PdTui(App[None]):
             return lambda: None
         if self._scheduler is None:
             self._scheduler = Scheduler(time.time)
-            self.run_worker(self._run_live(self._scheduler), name="live pollers",
-                            group="live", exit_on_error=False)
+            self.run_worker(
+                self._run_live(self._scheduler),
+                name="live pollers",
+                group="live",
+                exit_on_error=False,
+            )
         return self._scheduler.need(topics)
 
     async def _run_live(self, scheduler: Scheduler) -> None:
@@ -349,12 +375,16 @@ class PdTui(App[None]):
         self.clear_notifications()
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            path = self.save_screenshot(f"pdtui-{self.current_mode}-{stamp}.svg",
-                                        path=str(folder))
+            path = self.save_screenshot(f"pdtui-{self.current_mode}-{stamp}.svg", path=str(folder))
         except OSError as exc:
-            self.notify(printable(f"screenshot not saved in {folder}: {exc}; set "
-                                  "PDTUI_SCREENSHOT_DIR to a folder you can write"),
-                        severity="error", markup=False)
+            self.notify(
+                printable(
+                    f"screenshot not saved in {folder}: {exc}; set "
+                    "PDTUI_SCREENSHOT_DIR to a folder you can write"
+                ),
+                severity="error",
+                markup=False,
+            )
             return
         self.notify(printable(f"saved {path}"), title="Screenshot", timeout=6, markup=False)
 
@@ -367,8 +397,10 @@ class PdTui(App[None]):
         own: list[tuple[str, str]] = []
         generic: list[tuple[str, str]] = []
         for node, binding, enabled, _tooltip in self.active_bindings.values():
-            row = (binding.key_display or self.get_key_display(binding),
-                   binding.description or binding.action)
+            row = (
+                binding.key_display or self.get_key_display(binding),
+                binding.description or binding.action,
+            )
             mine = node is not self and binding.action != "app.help"
             keys = own if mine else generic  # the view's own keys come first
             if enabled and row not in own and row not in generic:
@@ -390,16 +422,20 @@ class PdTui(App[None]):
         for mode, title, _fkey, _num in MODE_KEYS:
             screen_class = _screen_class(mode)
             for binding in getattr(screen_class, "BINDINGS", []):
-                if not isinstance(binding, Binding) or not binding.description or \
-                        binding.action.startswith("app."):
+                if (
+                    not isinstance(binding, Binding)
+                    or not binding.description
+                    or binding.action.startswith("app.")
+                ):
                     continue
                 key = binding.key_display or binding.key
                 yield SystemCommand(
-                    f"{title}: {binding.description}", f"{binding.description} ({key} in the "
-                    f"{title} view)",
+                    f"{title}: {binding.description}",
+                    f"{binding.description} ({key} in the {title} view)",
                     lambda mode=mode, action=binding.action: self.run_worker(
-                        self._in_view(mode, action), name=f"{mode}: {action}",
-                        exit_on_error=False))
+                        self._in_view(mode, action), name=f"{mode}: {action}", exit_on_error=False
+                    ),
+                )
 
     async def _in_view(self, mode: str, action: str, arg: str | None = None) -> None:
         """Go to ``mode`` and run its ``action`` there (``arg``: a process name to start or
@@ -413,8 +449,11 @@ class PdTui(App[None]):
             if not isinstance(screen, LaunchScreen) or self.cluster is None:
                 return
             if arg and unknown_names(self.cluster, [arg]):
-                self.notify(printable(f"no process or instance named {arg!r}"),
-                            severity="error", markup=False)
+                self.notify(
+                    printable(f"no process or instance named {arg!r}"),
+                    severity="error",
+                    markup=False,
+                )
                 return
             only = [arg] if arg else None
             if action == "start":
@@ -430,17 +469,23 @@ class PdTui(App[None]):
 
         def run(cmd: Command | None) -> None:
             if cmd is not None:
-                self.run_worker(self._in_view(cmd.mode, cmd.action, cmd.arg) if cmd.action
-                                else self.switch_mode(cmd.mode), name="command line",
-                                exit_on_error=False)
+                self.run_worker(
+                    self._in_view(cmd.mode, cmd.action, cmd.arg)
+                    if cmd.action
+                    else self.switch_mode(cmd.mode),
+                    name="command line",
+                    exit_on_error=False,
+                )
 
         self.push_screen(CommandLineScreen(), run)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Background work never takes the app down: a failure is shown where it happened."""
         error = event.worker.error
-        if event.state == WorkerState.ERROR and error is not None and not isinstance(
-                error, NoSession):
+        if (
+            event.state == WorkerState.ERROR
+            and error is not None
+            and not isinstance(error, NoSession)
+        ):
             where = event.worker.name or "background task"
-            self.notify(printable(f"{where}: {error}"), severity="error",
-                        timeout=15, markup=False)
+            self.notify(printable(f"{where}: {error}"), severity="error", timeout=15, markup=False)

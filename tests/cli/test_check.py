@@ -11,8 +11,9 @@ import pytest
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -27,8 +28,12 @@ def test_healthy_cluster_exits_0_with_plain_symbols(sim_up: Path) -> None:
 
 @pytest.mark.slow
 def test_faults_exit_1_and_json_names_device_state_and_reason(sim_up: Path) -> None:
-    assert pdtui("sim", "fault", str(sim_up), "decode-0:3:link-down",
-                 "prefill-0:1:ping-loss=decode-0:1").returncode == 0
+    assert (
+        pdtui(
+            "sim", "fault", str(sim_up), "decode-0:3:link-down", "prefill-0:1:ping-loss=decode-0:1"
+        ).returncode
+        == 0
+    )
     r = pdtui("check", str(sim_up), "--json", "--ping")
     assert r.returncode == 1
     data = json.loads(r.stdout)
@@ -40,7 +45,9 @@ def test_faults_exit_1_and_json_names_device_state_and_reason(sim_up: Path) -> N
     assert nodes["decode-0"]["reachable"] is True and nodes["decode-0"]["error"] is None
     lost = [p for p in data["pings"] if not p["ok"]]
     assert {(p["src_node"], p["src_dev"], p["dst_node"], p["dst_dev"]) for p in lost} == {
-        ("prefill-0", 1, "decode-0", 1), ("decode-0", 1, "prefill-0", 1)}
+        ("prefill-0", 1, "decode-0", 1),
+        ("decode-0", 1, "prefill-0", 1),
+    }
 
     text = pdtui("check", str(sim_up), "--ping")
     assert "X decode-0:3  link DOWN" in text.stdout
@@ -79,16 +86,31 @@ def test_watch_shows_the_live_model_and_drops_pings_when_health_changes() -> Non
     from pdtui.npu.health import CheckReport
     from pdtui.npu.model import NodeHealth, PingResult, Raw
 
-    cluster = load(Path(__file__).resolve().parents[2] / "sample_clusters"
-                   / "deepseek-v3.2-a3-1p1d.toml")
+    cluster = load(
+        Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+    )
     names = [n.name for n in cluster.nodes]
     first = [NodeHealth(name=n, soc="A3", reachable=True, taken_at=10.0) for n in names]
-    ping = PingResult(names[0], 0, names[1], 0, "10.0.0.2", 3, 3, 0.0, 0.1, True, None,
-                      Raw("hccn_tool -i 0 -ping -g address 10.0.0.2", 0, "", ""))
+    ping = PingResult(
+        names[0],
+        0,
+        names[1],
+        0,
+        "10.0.0.2",
+        3,
+        3,
+        0.0,
+        0.1,
+        True,
+        None,
+        Raw("hccn_tool -i 0 -ping -g address 10.0.0.2", 0, "", ""),
+    )
     model = LiveModel(clock=lambda: 11.0)
     shown = watched(model, cluster, CheckReport(cluster.name, first, [ping]))
     assert [n.name for n in shown.nodes] == names and shown.pings == [ping]
-    later = [replace(first[0], taken_at=20.0, reachable=False, error="ssh: timed out"),
-             replace(first[1], taken_at=20.0)]
+    later = [
+        replace(first[0], taken_at=20.0, reachable=False, error="ssh: timed out"),
+        replace(first[1], taken_at=20.0),
+    ]
     shown = watched(model, cluster, CheckReport(cluster.name, later))
     assert shown.nodes[0].error == "ssh: timed out" and shown.pings == []

@@ -28,8 +28,12 @@ def test_a_second_demo_gets_its_own_folder(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_busy_dir_given_by_hand_is_refused_with_what_to_do(tmp_path: Path) -> None:
     lock = claim(tmp_path / "d")
-    r = subprocess.run([sys.executable, "-m", "pdtui", "demo", "--dir", str(tmp_path / "d")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "pdtui", "demo", "--dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     lock.close()
     assert r.returncode == 2
     assert r.stderr.strip().endswith("stop it, or pass --dir with another folder")

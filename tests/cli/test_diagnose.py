@@ -16,15 +16,22 @@ REAL = ROOT / "tests" / "fixtures" / "logs" / "real"
 
 
 def pdtui(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "pdtui", "diagnose", *args],
-                          capture_output=True, input=stdin, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", "diagnose", *args],
+        capture_output=True,
+        input=stdin,
+        timeout=60,
+    )
 
 
 @pytest.mark.slow
 def test_json_is_exactly_the_documented_shape_and_a_fatal_finding_exits_1() -> None:
-    r = pdtui(str(REAL / "port-in-use-api-restart-7514.log"),
-              str(REAL / "plog-port16666-listen-fail-4725.log"),
-              str(REAL / "proxy-attempt1-400-14087.log"), "--json")
+    r = pdtui(
+        str(REAL / "port-in-use-api-restart-7514.log"),
+        str(REAL / "plog-port16666-listen-fail-4725.log"),
+        str(REAL / "proxy-attempt1-400-14087.log"),
+        "--json",
+    )
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
     assert list(doc) == ["files"]
@@ -50,12 +57,16 @@ def test_a_clean_start_exits_0_with_its_timeline_capture_and_ranks() -> None:
     assert "graphs    line 18     08-13 02:24:44" in out
     assert "    loading   line 3      by 08-13 02:23:37" in out  # before any stamped line
     assert "graph capture: finished line 18 (its start is not in the log)" in out
-    assert ("4 DP ranks: weights on 2 (DP1, DP3), lines 9-10; kv_cache on DP0 (line 17); "
-            "graphs on DP2 (line 18)\n") in out and "findings: none" in out
+    assert (
+        "4 DP ranks: weights on 2 (DP1, DP3), lines 9-10; kv_cache on DP0 (line 17); "
+        "graphs on DP2 (line 18)\n"
+    ) in out and "findings: none" in out
     assert "processes:" not in out  # the engine cores are the DP ranks: not said twice
     r = pdtui(str(REAL / "dp-workers-weights-7384.log"))
-    assert ("    processes: weights on 8 (Worker_DP1_TP0 … Worker_DP1_TP7), lines 3-10"
-            in r.stdout.decode())
+    assert (
+        "    processes: weights on 8 (Worker_DP1_TP0 … Worker_DP1_TP7), lines 3-10"
+        in r.stdout.decode()
+    )
 
 
 @pytest.mark.slow
@@ -116,31 +127,49 @@ def _schema_problems(doc: object) -> list[str]:
         if f["stage"] is not None and f["stage"] not in _STAGE_NAMES:
             out.append(f"files[{i}].stage: {f['stage']!r}")
         for j, s in enumerate(f["stages"] if isinstance(f["stages"], list) else [None]):
-            if (not isinstance(s, dict) or list(s) != ["name", "line", "at"]
-                    or s["name"] not in _STAGE_NAMES or type(s["line"]) is not int
-                    or not (s["at"] is None or isinstance(s["at"], str))):
+            if (
+                not isinstance(s, dict)
+                or list(s) != ["name", "line", "at"]
+                or s["name"] not in _STAGE_NAMES
+                or type(s["line"]) is not int
+                or not (s["at"] is None or isinstance(s["at"], str))
+            ):
                 out.append(f"files[{i}].stages[{j}]: {s!r}")
         for j, x in enumerate(f["findings"] if isinstance(f["findings"], list) else [None]):
-            if (not isinstance(x, dict) or list(x) != ["id", "severity", "line", "text", "hint"]
-                    or x["severity"] not in ("fatal", "warning") or type(x["line"]) is not int
-                    or not all(isinstance(x[k], str) and x[k] for k in ("id", "text", "hint"))):
+            if (
+                not isinstance(x, dict)
+                or list(x) != ["id", "severity", "line", "text", "hint"]
+                or x["severity"] not in ("fatal", "warning")
+                or type(x["line"]) is not int
+                or not all(isinstance(x[k], str) and x[k] for k in ("id", "text", "hint"))
+            ):
                 out.append(f"files[{i}].findings[{j}]: {x!r}")
     return out
 
 
 def test_the_schema_check_catches_departures() -> None:
-    good: dict[str, object] = {"files": [{"path": "a", "kind": "vllm", "stage": None, "stages": [],
-                       "findings": []}]}
+    good: dict[str, object] = {
+        "files": [{"path": "a", "kind": "vllm", "stage": None, "stages": [], "findings": []}]
+    }
     assert _schema_problems(good) == []
-    bad: dict[str, object] = {"files": [{"path": "a", "kind": "text", "stage": "graph", "stages": [
-        {"name": "graphs", "line": "3", "at": None}], "findings": [
-        {"id": "x", "severity": "error", "line": 1, "text": "t", "hint": ""}]}]}
+    bad: dict[str, object] = {
+        "files": [
+            {
+                "path": "a",
+                "kind": "text",
+                "stage": "graph",
+                "stages": [{"name": "graphs", "line": "3", "at": None}],
+                "findings": [{"id": "x", "severity": "error", "line": 1, "text": "t", "hint": ""}],
+            }
+        ]
+    }
     assert len(_schema_problems(bad)) == 4
     assert _schema_problems({"files": [], "extra": 1}) != []
 
 
 def test_every_real_log_exits_as_its_findings_say_and_its_json_fits_the_schema(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from launch.test_real_logs import EXPECTED
 
     from pdtui.cli import main
@@ -155,14 +184,20 @@ def test_every_real_log_exits_as_its_findings_say_and_its_json_fits_the_schema(
         got = [x["id"] for x in doc["files"][0]["findings"]]
         text_rc = main(["diagnose", path])
         capsys.readouterr()
-        if (rc, text_rc) == (want, want) and not problems and got == ids \
-                and doc["files"][0]["stage"] == stage:
+        if (
+            (rc, text_rc) == (want, want)
+            and not problems
+            and got == ids
+            and doc["files"][0]["stage"] == stage
+        ):
             good.append(name)
         else:
             print(f"{name}: exit {rc}/{text_rc} (want {want}), ids {got}, {problems}")
     with capsys.disabled():
-        print(f"\ndiagnose CLI on the real corpus: {len(good)}/{len(EXPECTED)} files exit as "
-              "expected with --json in the documented shape")
+        print(
+            f"\ndiagnose CLI on the real corpus: {len(good)}/{len(EXPECTED)} files exit as "
+            "expected with --json in the documented shape"
+        )
     assert len(good) == len(EXPECTED)
 
 

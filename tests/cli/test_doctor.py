@@ -26,7 +26,8 @@ def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Report
 
 
 async def test_live_doctor_finds_a_missing_hccn_conf_and_a_taken_port(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with runbook_sim(tmp_path, "127.0.60") as sim:
         cluster = load(sim.cluster_file)
         code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file), "--no-npu")
@@ -40,8 +41,7 @@ async def test_live_doctor_finds_a_missing_hccn_conf_and_a_taken_port(
             taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             taken.bind((node.host, decode.port))
             taken.listen()
-            code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file),
-                                                "--no-npu")
+            code, out = await asyncio.to_thread(_doctor, capsys, str(sim.cluster_file), "--no-npu")
     findings = out["findings"]
     got = {(f["id"], f["where"]) for f in findings}
     assert ("hccn-conf-missing", f"node {node.name}") in got
@@ -54,7 +54,8 @@ async def test_live_doctor_finds_a_missing_hccn_conf_and_a_taken_port(
 
 
 def test_offline_doctor_on_a_broken_file_exits_1_and_names_the_rule(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sample = Path(__file__).resolve().parents[2] / "sample_clusters" / "mooncake-a3-2p1d.toml"
     broken = tmp_path / "c.toml"
     broken.write_text(sample.read_text().replace('kv_port = "36100"', 'kv_port = "30000"'))
@@ -63,15 +64,17 @@ def test_offline_doctor_on_a_broken_file_exits_1_and_names_the_rule(
     assert [f["id"] for f in out["findings"] if f["severity"] == "error"] == ["kv-port-reserved"]
 
 
-def test_doctor_usage_and_file_errors_exit_2(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_usage_and_file_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["doctor"]) == 2
     assert main(["doctor", str(tmp_path / "missing.toml"), "--offline"]) == 2
     assert "missing.toml" in capsys.readouterr().err
 
 
 async def test_live_doctor_runs_the_ranktable_rules_when_the_connector_reads_one(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pdtui.npu.health import sweep
     from pdtui.ranktable import dumps, generate
     from pdtui.ranktable.sync import push

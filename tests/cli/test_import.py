@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.slow
@@ -36,4 +37,5 @@ def test_only_the_prefill_script_says_the_decode_script_is_missing(tmp_path: Pat
     assert r.returncode == 2 and not out.exists()
     assert r.stderr.splitlines()[0] == (
         "no decode script: runbook-prefill.sh starts only prefill instances; add the decode "
-        "script too (its --kv-transfer-config has kv_role kv_consumer)")
+        "script too (its --kv-transfer-config has kv_role kv_consumer)"
+    )

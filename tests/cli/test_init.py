@@ -13,8 +13,9 @@ from pdtui import __version__, cli
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_version() -> None:
@@ -52,10 +53,13 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def _modules_after(*argv: str) -> set[str]:
-    code = ("import json, sys\nfrom pdtui import cli\ntry:\n    cli.main(sys.argv[1:])\n"
-            "except SystemExit:\n    pass\nprint(json.dumps(sorted(sys.modules)))")
-    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                       timeout=60)
+    code = (
+        "import json, sys\nfrom pdtui import cli\ntry:\n    cli.main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint(json.dumps(sorted(sys.modules)))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     return set(json.loads(r.stdout.splitlines()[-1]))
 

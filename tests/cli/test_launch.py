@@ -11,8 +11,12 @@ RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
 
 def test_dry_run_keeps_the_shebang_on_line_1_of_each_script() -> None:
-    r = subprocess.run([sys.executable, "-m", "pdtui", "launch", str(RUNBOOK), "--dry-run",
-                        "--only", "decode-0"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "pdtui", "launch", str(RUNBOOK), "--dry-run", "--only", "decode-0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "#!/bin/bash"

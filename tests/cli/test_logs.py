@@ -20,15 +20,23 @@ from pdtui.ssh.remote import pool_for
 
 async def _logs(cluster: Path, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pdtui", "logs", str(cluster), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "pdtui",
+        "logs",
+        str(cluster),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)  # a guard, not a measure
     return proc.returncode or 0, out.decode(), err.decode()
 
 
 @pytest.mark.slow
 async def test_plog_shows_the_cause_stdout_lacks_and_follow_ends_by_itself(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
     async with runbook_sim(tmp_path, "127.0.111", "decode-0:crash-on-start=port") as sim:
         cluster = load(sim.cluster_file)

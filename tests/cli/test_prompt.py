@@ -15,8 +15,9 @@ from test_console import PD, start_pd
 
 from pdtui.sim import textgen
 
-SAMPLE = str(Path(__file__).resolve().parents[2] / "pdtui" / "samples"
-             / "deepseek-v3.2-a3-1p1d.toml")
+SAMPLE = str(
+    Path(__file__).resolve().parents[2] / "pdtui" / "samples" / "deepseek-v3.2-a3-1p1d.toml"
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,14 @@ def pd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PD]:
 
 def prompt(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "pdtui", "prompt", *args], capture_output=True,
-                          text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", "prompt", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.slow
@@ -42,8 +49,19 @@ def test_streams_text_then_a_status_line(pd: PD) -> None:
 
 @pytest.mark.slow
 def test_chat_no_stream_json(pd: PD) -> None:
-    r = prompt(SAMPLE, "Who are you?", "--url", pd.url, "--chat", "--no-stream",
-               "--max-tokens", "5", "--json", "--temperature", "0.5")
+    r = prompt(
+        SAMPLE,
+        "Who are you?",
+        "--url",
+        pd.url,
+        "--chat",
+        "--no-stream",
+        "--max-tokens",
+        "5",
+        "--json",
+        "--temperature",
+        "0.5",
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["url"] == pd.url + "/v1/chat/completions"
@@ -75,8 +93,7 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[cluster]\n")
     assert prompt(str(bad), "hi", "--url", "http://127.0.0.1:1").returncode == 2
-    assert prompt(SAMPLE, "hi", "--max-tokens", "0", "--url", "http://127.0.0.1:1"
-                  ).returncode == 2
+    assert prompt(SAMPLE, "hi", "--max-tokens", "0", "--url", "http://127.0.0.1:1").returncode == 2
     assert prompt(SAMPLE, "hi", "--via", "carrier-pigeon").returncode == 2
     assert prompt(SAMPLE).returncode == 2
 
@@ -90,17 +107,25 @@ async def test_default_target_is_the_proxy_through_an_ssh_forward(tmp_path: Path
     from pdtui.cluster import load
     from pdtui.sim.rig import Simulator, runbook_spec
 
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.20", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.20", port=0
+    )
     bodies: list[dict[str, object]] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         bodies.append(json.loads(await read_request(reader)))
-        body = json.dumps({"object": "text_completion", "choices": [
-            {"index": 0, "text": "via ssh", "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 2}}).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                     + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+        body = json.dumps(
+            {
+                "object": "text_completion",
+                "choices": [{"index": 0, "text": "via ssh", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+            }
+        ).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         await writer.drain()
         writer.close()
 
@@ -112,9 +137,18 @@ async def test_default_target_is_the_proxy_through_an_ssh_forward(tmp_path: Path
         server = await asyncio.start_server(handler, node.listen_host, cluster.spec.proxy.port)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "pdtui", "prompt", str(sim.cluster_file), "hi",
-                "--no-stream", "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL)
+                sys.executable,
+                "-m",
+                "pdtui",
+                "prompt",
+                str(sim.cluster_file),
+                "hi",
+                "--no-stream",
+                "--json",
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )
             out, errb = await asyncio.wait_for(proc.communicate(), 30)
         finally:
             server.close()

@@ -13,8 +13,13 @@ from pdtui.cluster import load
 
 
 def pdtui(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
-                          text=True, timeout=120, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
 
 
 @pytest.mark.slow
@@ -26,12 +31,23 @@ def test_generate_lint_push_diff_round_trip(sim_up: Path, tmp_path: Path) -> Non
     assert "NPU data: asking 2 nodes" in g.stderr and "(2 of 2 nodes)" in g.stderr
     assert "\r" not in g.stderr
     rt = json.loads(out.read_text())
-    assert list(rt) == ["version", "server_count", "prefill_device_list", "decode_device_list",
-                        "status"]
+    assert list(rt) == [
+        "version",
+        "server_count",
+        "prefill_device_list",
+        "decode_device_list",
+        "status",
+    ]
     assert rt["server_count"] == "2" and len(rt["prefill_device_list"]) == 16
     first = rt["prefill_device_list"][0]
-    assert first == {"server_id": "172.22.0.218", "device_id": "0", "device_ip": "192.25.2.199",
-                     "super_pod_id": "0", "super_device_id": "104857600", "cluster_id": "1"}
+    assert first == {
+        "server_id": "172.22.0.218",
+        "device_id": "0",
+        "device_ip": "192.25.2.199",
+        "super_pod_id": "0",
+        "super_device_id": "104857600",
+        "cluster_id": "1",
+    }
     assert rt["decode_device_list"][-1]["cluster_id"] == "32"
 
     lint = pdtui("ranktable", "lint", str(out), "--cluster", str(sim_up), "--offline")
@@ -40,7 +56,9 @@ def test_generate_lint_push_diff_round_trip(sim_up: Path, tmp_path: Path) -> Non
     d = pdtui("ranktable", "diff", str(sim_up), str(out), "--json")
     assert d.returncode == 1
     assert {n["node"]: n["state"] for n in json.loads(d.stdout)["nodes"]} == {
-        "prefill-0": "missing", "decode-0": "missing"}
+        "prefill-0": "missing",
+        "decode-0": "missing",
+    }
 
     p = pdtui("ranktable", "push", str(sim_up), str(out))
     assert p.returncode == 0, p.stdout + p.stderr
@@ -65,8 +83,17 @@ def test_generate_lint_push_diff_round_trip(sim_up: Path, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_lint_without_cluster_checks_the_shape(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"version": "1.2", "server_count": 2, "prefill_device_list": [],
-                               "decode_device_list": [], "status": "completed"}))
+    bad.write_text(
+        json.dumps(
+            {
+                "version": "1.2",
+                "server_count": 2,
+                "prefill_device_list": [],
+                "decode_device_list": [],
+                "status": "completed",
+            }
+        )
+    )
     r = pdtui("ranktable", "lint", str(bad), "--json")
     assert r.returncode == 1
     assert any(f["location"] == "server_count" for f in json.loads(r.stdout)["findings"])

@@ -20,9 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_serves_the_app_page_on_loopback() -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pdtui", "serve",
-         str(ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pdtui",
+            "serve",
+            str(ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -46,6 +56,10 @@ def test_serves_the_app_page_on_loopback() -> None:
 
 @pytest.mark.slow
 def test_refuses_a_non_loopback_address_without_consent() -> None:
-    r = subprocess.run([sys.executable, "-m", "pdtui", "serve", "--host", "0.0.0.0"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "pdtui", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "no authentication" in r.stderr

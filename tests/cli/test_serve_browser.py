@@ -31,8 +31,14 @@ from procs import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # Nothing but loopback: any host name fails to resolve.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
@@ -113,9 +119,25 @@ def sim_cluster(tmp_path: Path) -> Iterator[Path]:
     log = tmp_path / "sim.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pdtui", "sim", "up", "--write-cluster", str(cluster),
-             "--latency-ms", "0", "--address-prefix", SIM_PREFIX, "--port", "0"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "pdtui",
+                "sim",
+                "up",
+                "--write-cluster",
+                str(cluster),
+                "--latency-ms",
+                "0",
+                "--address-prefix",
+                SIM_PREFIX,
+                "--port",
+                "0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while "running;" not in log.read_text() and proc.poll() is None:
@@ -136,7 +158,10 @@ def served(sim_cluster: Path, tmp_path: Path) -> Iterator[str]:
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pdtui", "serve", str(sim_cluster), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     printed = re.compile(rf"serving pdtui on (http://127\.0\.0\.1:{port}/\?token=\S+) \(ctrl")
     try:
         deadline = time.monotonic() + 30
@@ -180,15 +205,21 @@ def test_page_loads_and_a_key_press_reaches_the_app(
         try:
             page.wait_for_function(
                 f"texts => texts.every(t => ({SCREEN_TEXT})().includes(t))",
-                arg=list(texts), timeout=timeout_ms, polling=100)
+                arg=list(texts),
+                timeout=timeout_ms,
+                polling=100,
+            )
         except PlaywrightError as exc:
             page.screenshot(path=str(tmp_path / "failure.png"))
-            pytest.fail(f"{texts} never appeared in the browser's terminal ({exc.message}); "
-                        f"screenshot in {tmp_path / 'failure.png'}; screen:\n{screen()}")
+            pytest.fail(
+                f"{texts} never appeared in the browser's terminal ({exc.message}); "
+                f"screenshot in {tmp_path / 'failure.png'}; screen:\n{screen()}"
+            )
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                     args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.route("**/*", loopback_only)
@@ -197,8 +228,12 @@ def test_page_loads_and_a_key_press_reaches_the_app(
 
             # The page loaded and textual-serve connected its terminal to a pdtui process: the
             # runbook overview of the simulated cluster is on the screen.
-            wait_for_screen("pdtui — deepseek-v3.2-a3-1p1d", "Runbook  (R runs every step",
-                            f"root@{SIM_PREFIX}.1:", "R Run all")
+            wait_for_screen(
+                "pdtui — deepseek-v3.2-a3-1p1d",
+                "Runbook  (R runs every step",
+                f"root@{SIM_PREFIX}.1:",
+                "R Run all",
+            )
             before = screen()
             assert "Ping peers" not in before and "summary" not in before, before
 

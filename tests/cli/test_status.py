@@ -18,8 +18,9 @@ from pdtui.ssh.remote import pool_for
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -48,16 +49,25 @@ def _dp_spec() -> ClusterSpec:
     base = load(MOONCAKE).spec
     dec = base.instances[2]
     assert dec.dp is not None
-    small = dec.model_copy(update={"devices": [0, 1],
-                                   "dp": dec.dp.model_copy(update={"size": 2, "local": 2})})
-    return base.model_copy(update={"nodes": [base.nodes[0], base.nodes[2]],
-                                   "instances": [base.instances[0], small]})
+    small = dec.model_copy(
+        update={"devices": [0, 1], "dp": dec.dp.model_copy(update={"size": 2, "local": 2})}
+    )
+    return base.model_copy(
+        update={"nodes": [base.nodes[0], base.nodes[2]], "instances": [base.instances[0], small]}
+    )
 
 
 async def _status(cluster: Path, *args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pdtui", "status", str(cluster), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "pdtui",
+        "status",
+        str(cluster),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await proc.communicate()
     assert not err, err.decode()
     return proc.returncode or 0, out.decode()
@@ -65,16 +75,17 @@ async def _status(cluster: Path, *args: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 async def test_dp_instances_are_reported_per_rank_and_overall(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
-    sim = Simulator(_dp_spec(), tmp_path / "m.toml", latency_ms=0, address_prefix="127.0.110",
-                    port=0)
+    sim = Simulator(
+        _dp_spec(), tmp_path / "m.toml", latency_ms=0, address_prefix="127.0.110", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
             await launch(pool, cluster, ["prefill-0", "decode-0.dp0", "proxy"])
-            await wait_ready(pool, cluster, ["prefill-0", "decode-0.dp0"], timeout=60,
-                             interval=0.3)
+            await wait_ready(pool, cluster, ["prefill-0", "decode-0.dp0"], timeout=60, interval=0.3)
             rc, out = await _status(sim.cluster_file, "--json")
             assert rc == 0
             doc = json.loads(out)
@@ -82,14 +93,30 @@ async def test_dp_instances_are_reported_per_rank_and_overall(
             assert by_name["prefill-0.dp1"]["instance"] == "prefill-0"
             assert by_name["prefill-0.dp1"]["stage"] == "ready"
             assert doc["instances"] == [
-                {"name": "prefill-0", "processes": 2, "state": "ready", "ready": 2,
-                 "failed": [], "stage": "ready", "behind": []},
-                {"name": "decode-0", "processes": 2, "state": "stopped", "ready": 1,
-                 "failed": [], "stage": None, "behind": ["decode-0.dp1"]}]
+                {
+                    "name": "prefill-0",
+                    "processes": 2,
+                    "state": "ready",
+                    "ready": 2,
+                    "failed": [],
+                    "stage": "ready",
+                    "behind": [],
+                },
+                {
+                    "name": "decode-0",
+                    "processes": 2,
+                    "state": "stopped",
+                    "ready": 1,
+                    "failed": [],
+                    "stage": None,
+                    "behind": ["decode-0.dp1"],
+                },
+            ]
             _rc, text = await _status(sim.cluster_file)
             assert "prefill-0: 2 DP processes, 2 ready, overall ready" in text
-            assert "decode-0: 2 DP processes, 1 ready, overall stopped; behind: decode-0.dp1" \
-                in text
+            assert (
+                "decode-0: 2 DP processes, 1 ready, overall stopped; behind: decode-0.dp1" in text
+            )
             await launch(pool, cluster, ["decode-0.dp1"])
             await wait_ready(pool, cluster, ["decode-0.dp1"], timeout=60, interval=0.3)
             _rc, text = await _status(sim.cluster_file)
@@ -103,10 +130,15 @@ async def test_dp_instances_are_reported_per_rank_and_overall(
             row = json.loads(out)["processes"][0]
             assert row["stage"] == "graphs"
             assert [(r["name"], r["stage"]) for r in row["ranks"]] == [
-                ("DP0", "kv_cache"), ("DP1", "weights"), ("DP2", "graphs"), ("DP3", "weights")]
-            assert row["ranks"][2]["stages"] == {"weights": 1.0, "graphs": 67.0,
-                                                 "kv_cache": 67.0}
+                ("DP0", "kv_cache"),
+                ("DP1", "weights"),
+                ("DP2", "graphs"),
+                ("DP3", "weights"),
+            ]
+            assert row["ranks"][2]["stages"] == {"weights": 1.0, "graphs": 67.0, "kv_cache": 67.0}
             _rc, text = await _status(sim.cluster_file, "--only", "decode-0.dp1")
-            assert ("    4 DP ranks: weights on 2 (DP1, DP3) 0.0s; kv_cache 67.0s on DP0; "
-                    "graphs 67.0s on DP2") in text
+            assert (
+                "    4 DP ranks: weights on 2 (DP1, DP3) 0.0s; kv_cache 67.0s on DP0; "
+                "graphs 67.0s on DP2"
+            ) in text
             await stop_all(pool, cluster, grace=5)

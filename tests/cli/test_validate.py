@@ -11,8 +11,9 @@ RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_validate_good_file_prints_summary_and_exits_0() -> None:

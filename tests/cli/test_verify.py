@@ -15,13 +15,13 @@ STAGE = re.compile(r"^ *\d+:\d\d ", re.M)
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
-def test_verify_prints_each_stage_and_says_when_it_reuses_running_processes(
-        sim_up: Path) -> None:
+def test_verify_prints_each_stage_and_says_when_it_reuses_running_processes(sim_up: Path) -> None:
     first = pdtui("verify", str(sim_up))
     assert first.returncode == 0, first.stdout + first.stderr
     out = first.stdout

@@ -23,23 +23,43 @@ def test_every_sample_loads_without_warnings(path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ('[defaults.ssh]\nuser = "root"', '[defaults.ssh]\nuser = "root"\nport = "abc"',
-         "cluster.toml: defaults.ssh.port: expected an integer, got 'abc'"),
-        ('name = "decode-0"\nhost = "172.22.0.155"',
-         'name = "decode-0"\nhost = "172.22.0.155"\nssh = { port = "abc" }',
-         "cluster.toml: nodes[1].ssh.port: expected an integer, got 'abc'"),
-        ('nic = "enp23s0f3"', 'nicc = "enp23s0f3"',
-         "cluster.toml: defaults.nicc: unknown key (check the spelling; see the README's"
-         " cluster-file reference)"),
-        ('soc = "A3"', 'soc = "A9"', "cluster.toml: defaults.soc: expected one of 'A2' or 'A3',"
-         " got 'A9'"),
-        ('[model]\npath = "/root/.cache/weights/dpsk_w8a8"\n', '[model]\n',
-         "cluster.toml: model.path: missing required key"),
-        ('role = "decode"', 'role = "decoder"',
-         "cluster.toml: instances[1].role: expected one of 'prefill' or 'decode', got 'decoder'"),
-        ('devices = "0-15"', 'devices = "0-x"',
-         "cluster.toml: instances[0].devices: expected device ids like '0-15' or '0,2,4',"
-         " got '0-x'"),
+        (
+            '[defaults.ssh]\nuser = "root"',
+            '[defaults.ssh]\nuser = "root"\nport = "abc"',
+            "cluster.toml: defaults.ssh.port: expected an integer, got 'abc'",
+        ),
+        (
+            'name = "decode-0"\nhost = "172.22.0.155"',
+            'name = "decode-0"\nhost = "172.22.0.155"\nssh = { port = "abc" }',
+            "cluster.toml: nodes[1].ssh.port: expected an integer, got 'abc'",
+        ),
+        (
+            'nic = "enp23s0f3"',
+            'nicc = "enp23s0f3"',
+            "cluster.toml: defaults.nicc: unknown key (check the spelling; see the README's"
+            " cluster-file reference)",
+        ),
+        (
+            'soc = "A3"',
+            'soc = "A9"',
+            "cluster.toml: defaults.soc: expected one of 'A2' or 'A3', got 'A9'",
+        ),
+        (
+            '[model]\npath = "/root/.cache/weights/dpsk_w8a8"\n',
+            "[model]\n",
+            "cluster.toml: model.path: missing required key",
+        ),
+        (
+            'role = "decode"',
+            'role = "decoder"',
+            "cluster.toml: instances[1].role: expected one of 'prefill' or 'decode', got 'decoder'",
+        ),
+        (
+            'devices = "0-15"',
+            'devices = "0-x"',
+            "cluster.toml: instances[0].devices: expected device ids like '0-15' or '0,2,4',"
+            " got '0-x'",
+        ),
     ],
 )
 def test_schema_errors_get_one_line_naming_file_key_and_value(

@@ -20,11 +20,16 @@ PREFIX = "127.0.96"
 
 
 @pytest.mark.slow
-async def test_grid_and_launch_view_show_the_containers(
-        tmp_path: Path, podman_conf: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
-                    port=0, containers=True,
-                    faults=["decode-0:container-missing-mount=/etc/hccn.conf"])
+async def test_grid_and_launch_view_show_the_containers(tmp_path: Path, podman_conf: Path) -> None:
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        address_prefix=PREFIX,
+        port=0,
+        containers=True,
+        faults=["decode-0:container-missing-mount=/etc/hccn.conf"],
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         names = {n.name: n.container.name for n in cluster.nodes}  # type: ignore[union-attr]
@@ -49,14 +54,22 @@ async def test_grid_and_launch_view_show_the_containers(
 
 @pytest.mark.slow
 async def test_c_in_the_runbook_view_starts_a_stopped_container(
-        tmp_path: Path, podman_conf: Path) -> None:
+    tmp_path: Path, podman_conf: Path
+) -> None:
     import subprocess
 
     from pdtui.sim.podman import runtime_env
     from pdtui.tui.screens.overview import OverviewScreen
 
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
-                    port=0, containers=True, faults=["prefill-0:container-stopped"])
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        address_prefix=PREFIX,
+        port=0,
+        containers=True,
+        faults=["prefill-0:container-stopped"],
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         name = cluster.node("prefill-0").container.name  # type: ignore[union-attr]
@@ -71,11 +84,18 @@ async def test_c_in_the_runbook_view_starts_a_stopped_container(
 
             def done() -> bool:
                 return next(st for st in view.steps if st.key == "containers").state in (
-                    "passed", "failed")
+                    "passed",
+                    "failed",
+                )
+
             await wait_for(pilot, done)
             step = next(st for st in view.steps if st.key == "containers")
             assert step.state == "passed", (step.reason, step.details)
             assert "prefill-0: " + name + " started" in step.details
-        state = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name],
-                               env=runtime_env(podman_conf), capture_output=True, text=True)
+        state = subprocess.run(
+            ["podman", "inspect", "--format", "{{.State.Status}}", name],
+            env=runtime_env(podman_conf),
+            capture_output=True,
+            text=True,
+        )
         assert state.stdout.strip() == "running"

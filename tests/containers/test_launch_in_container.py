@@ -22,11 +22,20 @@ PREFIX = "127.0.95"
 
 
 @pytest.fixture
-async def boxed(tmp_path: Path, podman_conf: Path, monkeypatch: pytest.MonkeyPatch,
-                ) -> AsyncIterator[tuple[Cluster, SshPool]]:
+async def boxed(
+    tmp_path: Path,
+    podman_conf: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[Cluster, SshPool]]:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix=PREFIX,
-                    port=0, containers=True)
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        address_prefix=PREFIX,
+        port=0,
+        containers=True,
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -37,17 +46,28 @@ async def boxed(tmp_path: Path, podman_conf: Path, monkeypatch: pytest.MonkeyPat
 
 
 def _top(conf: Path, name: str) -> list[str]:
-    out = subprocess.run(["podman", "top", name, "args"], env=runtime_env(conf),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["podman", "top", name, "args"],
+        env=runtime_env(conf),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.splitlines()[1:]
 
 
 @pytest.mark.slow
 async def test_the_runbook_passes_with_both_nodes_in_containers_and_stop_empties_them(
-        boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path) -> None:
+    boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path
+) -> None:
     cluster, pool = boxed
-    report = await run_all(pool, cluster, verification(pool, cluster), ready_timeout=60,
-                           ranktable_file=tmp_path / "report" / "ranktable.json")
+    report = await run_all(
+        pool,
+        cluster,
+        verification(pool, cluster),
+        ready_timeout=60,
+        ranktable_file=tmp_path / "report" / "ranktable.json",
+    )
     assert report.passed, [(s.key, s.state, s.reason) for s in report.steps]
     assert report.steps[0].key == "containers" and report.steps[1].key == "network"
     names = {n.name: n.container.name for n in cluster.nodes}  # type: ignore[union-attr]
@@ -67,7 +87,8 @@ async def test_the_runbook_passes_with_both_nodes_in_containers_and_stop_empties
 
 @pytest.mark.slow
 async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an_error(
-        boxed: tuple[Cluster, SshPool], podman_conf: Path) -> None:
+    boxed: tuple[Cluster, SshPool], podman_conf: Path
+) -> None:
     from pdtui.launch.control import launch
 
     cluster, pool = boxed
@@ -77,12 +98,14 @@ async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an
     box = cluster.node("decode-0").container
     assert box is not None
     env = runtime_env(podman_conf)
-    subprocess.run(["podman", "restart", "-t", "0", box.name], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["podman", "restart", "-t", "0", box.name], env=env, check=True, capture_output=True
+    )
     st = await process_status(pool, cluster, item)
     assert st.run.state == "stopped" and st.run.host_pid is None, st.run
-    subprocess.run(["podman", "rm", "-f", "-t", "0", box.name], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["podman", "rm", "-f", "-t", "0", box.name], env=env, check=True, capture_output=True
+    )
     st = await process_status(pool, cluster, item)
     assert st.run.state == "unknown"
     assert st.run.error is not None and "no such container" in st.run.error
@@ -90,14 +113,20 @@ async def test_a_restarted_container_shows_its_process_stopped_and_a_gone_one_an
 
 @pytest.mark.slow
 async def test_the_ranktable_goes_to_the_path_the_container_sees(
-        boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path) -> None:
+    boxed: tuple[Cluster, SshPool], tmp_path: Path, podman_conf: Path
+) -> None:
     from pdtui.cluster import dump_spec, loads
     from pdtui.ranktable.sync import fetch_all, push
 
     cluster, pool = boxed
     inside = "/vllm-workspace/vllm-ascend/examples/disaggregated_prefill_v1/ranktable.json"
-    spec = cluster.spec.model_copy(update={"ranktable": cluster.spec.ranktable.model_copy(  # type: ignore[union-attr]
-        update={"path": inside})})
+    spec = cluster.spec.model_copy(
+        update={
+            "ranktable": cluster.spec.ranktable.model_copy(  # type: ignore[union-attr]
+                update={"path": inside}
+            )
+        }
+    )
     cluster = loads(dump_spec(spec), path=cluster.path)
     text = '{"status": "completed", "version": "1.0"}\n'
     first = await push(pool, cluster, text)
@@ -111,14 +140,19 @@ async def test_the_ranktable_goes_to_the_path_the_container_sees(
     assert [c.state for c in copies] == ["same", "same"]
     box = cluster.node("decode-0").container
     assert box is not None
-    cat = subprocess.run(["podman", "exec", box.name, "cat", inside + ".bak"],
-                         env=runtime_env(podman_conf), capture_output=True, text=True)
+    cat = subprocess.run(
+        ["podman", "exec", box.name, "cat", inside + ".bak"],
+        env=runtime_env(podman_conf),
+        capture_output=True,
+        text=True,
+    )
     assert cat.stdout == text
 
 
 @pytest.mark.slow
 async def test_a_killed_pdtui_mid_launch_and_a_new_one_finds_the_processes(
-        boxed: tuple[Cluster, SshPool]) -> None:
+    boxed: tuple[Cluster, SshPool],
+) -> None:
     import asyncio
     import os
     import signal
@@ -133,9 +167,19 @@ async def test_a_killed_pdtui_mid_launch_and_a_new_one_finds_the_processes(
     live = {n.name: n for n in (await check(pool, cluster, ping=False)).nodes}
     assert all(r.ok for r in await push(pool, cluster, dumps(generate(cluster, live))))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pdtui", "launch", str(cluster.path), "--wait",
-        "--only", "prefill-0", "decode-0", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PDTUI_SIM_VLLM_SPEED": "1"})
+        sys.executable,
+        "-m",
+        "pdtui",
+        "launch",
+        str(cluster.path),
+        "--wait",
+        "--only",
+        "prefill-0",
+        "decode-0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PDTUI_SIM_VLLM_SPEED": "1"},
+    )
     assert proc.stdout is not None
     started: list[str] = []
     while len(started) < 2:  # both started: pdtui now waits for them to be ready

@@ -31,11 +31,16 @@ def test_script_reports_env_listening_ports_files_and_versions(tmp_path: Path) -
         srv.bind(("127.0.0.1", 0))
         srv.listen()
         port = srv.getsockname()[1]
-        script = node_script(NODE, [str(present), str(tmp_path / "absent"), str(odd)],
-                             python=sys.executable)
-        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
-                             env={"PATH": "/usr/bin:/bin", "http_proxy": "http://p:1"},
-                             check=True).stdout
+        script = node_script(
+            NODE, [str(present), str(tmp_path / "absent"), str(odd)], python=sys.executable
+        )
+        out = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", "http_proxy": "http://p:1"},
+            check=True,
+        ).stdout
     facts = parse_node("n0", out)
     assert ("127.0.0.1", port) in facts.listening
     assert facts.env["http_proxy"] == "http://p:1"
@@ -44,9 +49,11 @@ def test_script_reports_env_listening_ports_files_and_versions(tmp_path: Path) -
 
 
 def test_parser_skips_lines_that_do_not_fit() -> None:
-    text = ("tcp 0100007F:zzzz\ntcp 00000000:1F90\ntcp 0102A8C0:0050\ntcp XYZ:0050\n"
-            "tcp 00000000000000000000000001000000:0016\nfile 2 /x\nver onlyone\ngarbage\n"
-            "env NOEQ\n")
+    text = (
+        "tcp 0100007F:zzzz\ntcp 00000000:1F90\ntcp 0102A8C0:0050\ntcp XYZ:0050\n"
+        "tcp 00000000000000000000000001000000:0016\nfile 2 /x\nver onlyone\ngarbage\n"
+        "env NOEQ\n"
+    )
     facts = parse_node("n0", text)
     assert facts.listening == frozenset({("*", 8080), ("192.168.2.1", 80), ("::1", 22)})
     assert facts.files == {} and facts.versions == {} and facts.env == {}

@@ -70,11 +70,28 @@ kv_port = "{dport_kv}"
 {extra}
 """
 
-EXTRA = ("kv_connector_extra_config = {{ prefill = {{ dp_size = 1, tp_size = {xptp} }}, "
-         "decode = {{ dp_size = 1, tp_size = {xdtp} }} }}")
-GOOD = dict(env="", pnode="p0", pdev="0-3", ptp=4, pserve="", conn="MooncakeConnectorV1",
-            pport="36000", xptp=4, xdtp=2, ddev="0-1", dport=8000, dtp=2, dserve="",
-            dport_kv="36000", penv="", denv="")
+EXTRA = (
+    "kv_connector_extra_config = {{ prefill = {{ dp_size = 1, tp_size = {xptp} }}, "
+    "decode = {{ dp_size = 1, tp_size = {xdtp} }} }}"
+)
+GOOD = dict(
+    env="",
+    pnode="p0",
+    pdev="0-3",
+    ptp=4,
+    pserve="",
+    conn="MooncakeConnectorV1",
+    pport="36000",
+    xptp=4,
+    xdtp=2,
+    ddev="0-1",
+    dport=8000,
+    dtp=2,
+    dserve="",
+    dport_kv="36000",
+    penv="",
+    denv="",
+)
 
 
 def make(**changes: object) -> cl.Cluster:
@@ -95,9 +112,18 @@ def test_every_rule_has_an_id_a_fix_and_a_public_source() -> None:
     for rule in rules():
         assert rule.id not in seen and rule.fix and rule.source.startswith("https://")
         seen.add(rule.id)
-    assert {"kv-port-reserved", "kv-port-overlap", "extra-config-topology", "tp-order",
-            "max-model-len-parity", "model-parity", "http-proxy-env", "timeout-order",
-            "intra-roce", "devices-vs-parallel"} <= seen
+    assert {
+        "kv-port-reserved",
+        "kv-port-overlap",
+        "extra-config-topology",
+        "tp-order",
+        "max-model-len-parity",
+        "model-parity",
+        "http-proxy-env",
+        "timeout-order",
+        "intra-roce",
+        "devices-vs-parallel",
+    } <= seen
 
 
 def test_kv_port_inside_ascend_direct_transport_range_is_an_error() -> None:
@@ -117,13 +143,27 @@ def test_kv_port_reserved_ignores_other_connectors() -> None:
 
 
 def test_two_instances_on_one_node_with_overlapping_kv_ports() -> None:
-    c = make(pnode="d0", pdev="0-3", ddev="4-5", dport=8100, pport="36000", dport_kv="36002",
-             penv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n',
-             denv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n')
+    c = make(
+        pnode="d0",
+        pdev="0-3",
+        ddev="4-5",
+        dport=8100,
+        pport="36000",
+        dport_kv="36002",
+        penv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n',
+        denv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n',
+    )
     assert ids(c) == ["kv-port-overlap"]
-    ok = make(pnode="d0", pdev="0-3", ddev="4-5", dport=8100, pport="36000", dport_kv="36004",
-              penv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n',
-              denv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n')
+    ok = make(
+        pnode="d0",
+        pdev="0-3",
+        ddev="4-5",
+        dport=8100,
+        pport="36000",
+        dport_kv="36004",
+        penv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n',
+        denv='[instances.env]\nHCCL_INTRA_ROCE_ENABLE = "1"\n',
+    )
     assert ids(ok) == []
 
 
@@ -144,8 +184,9 @@ def test_max_model_len_differs_between_prefill_and_decode() -> None:
     assert "8192" in found[0].message and "4096" in found[0].message
 
 
-@pytest.mark.parametrize("flag", ['quantization = "ascend"', 'dtype = "bfloat16"',
-                                  "block-size = 64"])
+@pytest.mark.parametrize(
+    "flag", ['quantization = "ascend"', 'dtype = "bfloat16"', "block-size = 64"]
+)
 def test_model_settings_that_must_match(flag: str) -> None:
     assert ids(make(pserve=flag)) == ["model-parity"]
     assert ids(make(pserve=flag, dserve=flag)) == []
@@ -160,8 +201,9 @@ def test_http_proxy_without_no_proxy_for_the_cluster() -> None:
 
 
 def test_http_proxy_from_the_nodes_login_shell_counts_when_live() -> None:
-    facts = Facts(nodes={"p0": NodeFacts("p0", env={"https_proxy": "http://p:1"}),
-                         "d0": NodeFacts("d0")})
+    facts = Facts(
+        nodes={"p0": NodeFacts("p0", env={"https_proxy": "http://p:1"}), "d0": NodeFacts("d0")}
+    )
     assert "http-proxy-env" in ids(make(), facts)
 
 
@@ -197,15 +239,24 @@ def test_big_model_with_default_engine_timeout_is_a_warning() -> None:
 def test_live_rules_are_skipped_offline_and_run_with_facts() -> None:
     c = make()
     libs = {"LD_LIBRARY_PATH": "/usr/local/lib", "LD_PRELOAD": "libjemalloc.so.2"}
-    facts = Facts(nodes={
-        "p0": NodeFacts("p0", files={"/etc/hccn.conf": False}, listening=frozenset({("*", 8000)}),
-                        env=dict(libs)),
-        "d0": NodeFacts("d0", failed_devices=frozenset({1}), env=dict(libs)),
-    })
+    facts = Facts(
+        nodes={
+            "p0": NodeFacts(
+                "p0",
+                files={"/etc/hccn.conf": False},
+                listening=frozenset({("*", 8000)}),
+                env=dict(libs),
+            ),
+            "d0": NodeFacts("d0", failed_devices=frozenset({1}), env=dict(libs)),
+        }
+    )
     assert examine(c) == []
     got = {(f.id, f.where) for f in examine(c, facts)}
-    assert got == {("hccn-conf-missing", "node p0"), ("port-in-use", "node p0"),
-                   ("npu-unhealthy", "instance decode-0")}
+    assert got == {
+        ("hccn-conf-missing", "node p0"),
+        ("port-in-use", "node p0"),
+        ("npu-unhealthy", "instance decode-0"),
+    }
     running = Facts(nodes=facts.nodes, running=frozenset({"prefill-0"}))
     assert ("port-in-use", "node p0") not in {(f.id, f.where) for f in examine(c, running)}
 

@@ -30,11 +30,14 @@ from pdtui.ssh.remote import pool_for
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              ) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
+async def rig(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")  # inherited by the fake nodes' shells
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.14", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.14", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -57,13 +60,21 @@ async def test_the_runbook_deployment_comes_up_and_answers_through_the_proxy(rig
     assert all(s.error is None for s in started)
     final = await wait_ready(pool, cluster, timeout=60, interval=0.3)
     assert [(s.name, s.state, s.stage) for s in final] == [
-        ("prefill-0", "ready", "ready"), ("decode-0", "ready", "ready"),
-        ("proxy", "ready", "ready")]
+        ("prefill-0", "ready", "ready"),
+        ("decode-0", "ready", "ready"),
+        ("proxy", "ready", "ready"),
+    ]
     proxy = next(n for n in sim.nodes if n.name == "prefill-0")
     async with httpx.AsyncClient(timeout=30) as client:
-        r = await client.post(f"http://{proxy.listen_host}:8080/v1/completions", json={
-            "model": "deepseek_v3.2", "prompt": "Who are you?", "max_tokens": 20,
-            "temperature": 0})
+        r = await client.post(
+            f"http://{proxy.listen_host}:8080/v1/completions",
+            json={
+                "model": "deepseek_v3.2",
+                "prompt": "Who are you?",
+                "max_tokens": 20,
+                "temperature": 0,
+            },
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["usage"]["completion_tokens"] == 20 and body["choices"][0]["text"]
@@ -121,8 +132,7 @@ def test_only_selects_processes_instances_roles_and_the_proxy() -> None:
     c = load(root / "sample_clusters" / "mooncake-a3-2p1d.toml")
     assert [i.name for i in launchables(c, ["prefill-1"])] == ["prefill-1.dp0", "prefill-1.dp1"]
     assert len(launchables(c, ["decode"])) == 32
-    assert [i.name for i in launchables(c, ["proxy", "decode-0.dp3"])] == [
-        "decode-0.dp3", "proxy"]
+    assert [i.name for i in launchables(c, ["proxy", "decode-0.dp3"])] == ["decode-0.dp3", "proxy"]
     assert os.environ.get("PDTUI_SIM_VLLM_SPEED") is None
 
 
@@ -133,12 +143,14 @@ async def test_a_long_running_server_stays_ready_however_long_its_log(rig) -> No
 
     cluster, pool, _sim = rig
     node = cluster.node("decode-0")
-    script = ("echo '(APIServer pid=1) INFO 09-08 02:52:10 [parallel_state.py:1] rank 0 in "
-              "world size 1 is assigned as DP rank 0'; "
-              "echo 'INFO:     Application startup complete.'; "
-              "i=0; while [ $i -lt 8000 ]; do "
-              "echo \"INFO:     127.0.0.1:1 - \\\"POST /v1/completions HTTP/1.1\\\" 200 OK "
-              "padding-padding-padding $i\"; i=$((i+1)); done; sleep 30")
+    script = (
+        "echo '(APIServer pid=1) INFO 09-08 02:52:10 [parallel_state.py:1] rank 0 in "
+        "world size 1 is assigned as DP rank 0'; "
+        "echo 'INFO:     Application startup complete.'; "
+        "i=0; while [ $i -lt 8000 ]; do "
+        'echo "INFO:     127.0.0.1:1 - \\"POST /v1/completions HTTP/1.1\\" 200 OK '
+        'padding-padding-padding $i"; i=$((i+1)); done; sleep 30'
+    )
     await start(pool, node, cluster.name, "long", {}, ["sh", "-c", script])
     item = Launchable("long", "decode", node.name, "http://x:1", {}, [])
     for _ in range(50):

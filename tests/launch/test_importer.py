@@ -63,7 +63,12 @@ def test_runbook_scripts_import_to_the_sample(sample: Cluster) -> None:
     ]
     for got, want in zip(cluster.instances, sample.instances, strict=True):
         assert (got.name, got.role, got.node, got.port, got.devices) == (
-            want.name, want.role, want.node, want.port, want.devices)
+            want.name,
+            want.role,
+            want.node,
+            want.port,
+            want.devices,
+        )
         assert list(got.env.items()) == list(want.env.items())
         assert list(got.serve.items()) == list(want.serve.items())
         assert got.kv_transfer == want.kv_transfer
@@ -87,17 +92,22 @@ def test_runbook_missing_backslash_is_reported_and_repaired() -> None:
     prefill = result.spec.instances[0]
     assert prefill.kv_transfer["kv_role"] == "kv_producer"
     assert prefill.serve["additional-config"] == {
-        "torchair_graph_config": {"enabled": True, "graph_batch_sizes": [16]}}
+        "torchair_graph_config": {"enabled": True, "graph_batch_sizes": [16]}
+    }
 
 
 def test_runbook_ranktable_typo_is_reported() -> None:
     result = import_scripts(_read(*RUNBOOK_FILES, "runbook-gen.sh"))
     assert len(result.warnings) == 2
     typo = result.warnings[1]
-    assert typo.startswith("runbook-gen.sh: line 2: gen_ranktable.sh writes"
-                           " vllm-ascend/examples/disaggregate_prefill_v1/ranktable.json")
-    assert ("DISAGGREGATED_PREFILL_RANK_TABLE_PATH=/vllm-workspace/vllm-ascend/examples/"
-            "disaggregated_prefill_v1/ranktable.json") in typo
+    assert typo.startswith(
+        "runbook-gen.sh: line 2: gen_ranktable.sh writes"
+        " vllm-ascend/examples/disaggregate_prefill_v1/ranktable.json"
+    )
+    assert (
+        "DISAGGREGATED_PREFILL_RANK_TABLE_PATH=/vllm-workspace/vllm-ascend/examples/"
+        "disaggregated_prefill_v1/ranktable.json"
+    ) in typo
     spec = result.spec
     assert spec.ranktable is not None
     assert spec.ranktable.path.endswith("disaggregated_prefill_v1/ranktable.json")
@@ -106,9 +116,14 @@ def test_runbook_ranktable_typo_is_reported() -> None:
 
 
 def test_a_matching_ranktable_path_is_not_reported() -> None:
-    gen = (FIXTURES / "runbook-gen.sh").read_text().replace(
-        "cd vllm-ascend/examples/disaggregate_prefill_v1/",
-        "cd /vllm-workspace/vllm-ascend/examples/disaggregated_prefill_v1")
+    gen = (
+        (FIXTURES / "runbook-gen.sh")
+        .read_text()
+        .replace(
+            "cd vllm-ascend/examples/disaggregate_prefill_v1/",
+            "cd /vllm-workspace/vllm-ascend/examples/disaggregated_prefill_v1",
+        )
+    )
     result = import_scripts({**_read(*RUNBOOK_FILES), "gen.sh": gen})
     assert not any("gen_ranktable" in w for w in result.warnings)
 
@@ -125,7 +140,8 @@ def test_sample_round_trip(path: Path) -> None:
     assert _proxy(cluster) == _proxy(original)
     assert [i.name for i in cluster.instances] == [i.name for i in original.instances]
     assert [(i.dp, i.devices) for i in cluster.instances] == [
-        (i.dp, i.devices) for i in original.instances]
+        (i.dp, i.devices) for i in original.instances
+    ]
 
 
 def test_mooncake_import_groups_dp_ranks_given_in_any_order() -> None:
@@ -213,29 +229,37 @@ def test_proxy_missing_backslash() -> None:
         "  --decoder-hosts 172.22.0.155 --decoder-ports 8000\n"
     )
     result = import_scripts(texts)
-    assert any(w.startswith("proxy.sh: line 2: '--prefiller-hosts' starts a new command"
-                            " because line 1 has no trailing backslash; the flag never"
-                            " reaches the proxy") for w in result.warnings)
+    assert any(
+        w.startswith(
+            "proxy.sh: line 2: '--prefiller-hosts' starts a new command"
+            " because line 1 has no trailing backslash; the flag never"
+            " reaches the proxy"
+        )
+        for w in result.warnings
+    )
     assert not any("missing from the proxy" in w for w in result.warnings)
 
 
 def test_ip_from_the_proxy_when_the_script_has_none() -> None:
     texts = {
         "prefill.sh": "vllm serve /m --port 8000 --kv-transfer-config"
-                      ' \'{"kv_connector":"X","kv_role":"kv_producer"}\'\n',
+        ' \'{"kv_connector":"X","kv_role":"kv_producer"}\'\n',
         "decode.sh": "export HCCL_IF_IP=10.0.0.2\nvllm serve /m --port 8000"
-                     ' --kv-transfer-config \'{"kv_connector":"X","kv_role":"kv_consumer"}\'\n',
+        ' --kv-transfer-config \'{"kv_connector":"X","kv_role":"kv_consumer"}\'\n',
         "proxy.sh": "OPENAI_API_KEY=k python3 /x/load_balance_proxy_server_example.py"
-                    " --host 0.0.0.0 --port 9 --prefiller-hosts 10.0.0.1 --prefiller-ports 8000"
-                    " --decoder-hosts 10.0.0.2 --decoder-ports 8000\n",
+        " --host 0.0.0.0 --port 9 --prefiller-hosts 10.0.0.1 --prefiller-ports 8000"
+        " --decoder-hosts 10.0.0.2 --decoder-ports 8000\n",
     }
     result = import_scripts(texts)
     assert [n.host for n in result.spec.nodes] == ["10.0.0.1", "10.0.0.2"]
     proxy = result.spec.proxy
     assert proxy is not None
     assert (proxy.node, proxy.python, proxy.script, proxy.env) == (
-        "prefill-0", "python3", "/x/load_balance_proxy_server_example.py",
-        {"OPENAI_API_KEY": "k"})
+        "prefill-0",
+        "python3",
+        "/x/load_balance_proxy_server_example.py",
+        {"OPENAI_API_KEY": "k"},
+    )
     assert any("taken from the proxy's prefill list" in w for w in result.warnings)
     assert any("listens on '0.0.0.0'" in w for w in result.warnings)
 
@@ -247,9 +271,17 @@ def test_no_vllm_serve_is_an_error() -> None:
 
 @pytest.mark.parametrize(
     "text,value",
-    [("16", 16), ("0.92", 0.92), ("007", "007"), ("1e5", "1e5"), ("ascend", "ascend"),
-     ('{"a":[1,2]}', {"a": [1, 2]}), ('{"a":null}', '{"a":null}'), ("{bad", "{bad"),
-     ("-1", -1)],
+    [
+        ("16", 16),
+        ("0.92", 0.92),
+        ("007", "007"),
+        ("1e5", "1e5"),
+        ("ascend", "ascend"),
+        ('{"a":[1,2]}', {"a": [1, 2]}),
+        ('{"a":null}', '{"a":null}'),
+        ("{bad", "{bad"),
+        ("-1", -1),
+    ],
 )
 def test_typed_value(text: str, value: object) -> None:
     got = typed_value(text)
@@ -277,8 +309,9 @@ AWKWARD = [
 
 @pytest.mark.parametrize("value", AWKWARD)
 def test_awkward_values_survive(value: str) -> None:
-    text = RUNBOOK.read_text().replace('OMP_NUM_THREADS = "100"',
-                                       f"OMP_NUM_THREADS = {json.dumps(value)}")
+    text = RUNBOOK.read_text().replace(
+        'OMP_NUM_THREADS = "100"', f"OMP_NUM_THREADS = {json.dumps(value)}"
+    )
     text = text.replace('quantization = "ascend"', f"quantization = {json.dumps(value)}")
     original = loads(text)
     cluster, warnings = _cluster(render_all(original))
@@ -298,8 +331,16 @@ SERVE_VALUE = st.one_of(
     SERVE_TEXT,
     st.fixed_dictionaries({"enabled": st.booleans(), "sizes": st.lists(st.integers(1, 64))}),
 )
-SERVE_KEYS = ["host", "seed", "max-model-len", "gpu-memory-utilization", "enforce-eager",
-              "quantization", "additional-config", "trust-remote-code"]
+SERVE_KEYS = [
+    "host",
+    "seed",
+    "max-model-len",
+    "gpu-memory-utilization",
+    "enforce-eager",
+    "quantization",
+    "additional-config",
+    "trust-remote-code",
+]
 ENV_KEYS = ["FOO", "BAR_1", "OMP_NUM_THREADS", "NOTE", "HCCL_BUFFSIZE"]
 
 
@@ -319,18 +360,28 @@ def clusters(draw: st.DrawFn) -> Cluster:
         if draw(st.booleans()):
             node["nic"] = draw(st.sampled_from(["eth0", "enp23s0f3"]))
         nodes.append(node)
-        inst: dict[str, Any] = {"name": f"i{i}", "role": role, "node": f"n{i}",
-                                "port": draw(st.integers(9000, 60000))}
-        serve = {k: draw(SERVE_VALUE) for k in draw(st.lists(st.sampled_from(SERVE_KEYS),
-                                                             unique=True, max_size=3))}
+        inst: dict[str, Any] = {
+            "name": f"i{i}",
+            "role": role,
+            "node": f"n{i}",
+            "port": draw(st.integers(9000, 60000)),
+        }
+        serve = {
+            k: draw(SERVE_VALUE)
+            for k in draw(st.lists(st.sampled_from(SERVE_KEYS), unique=True, max_size=3))
+        }
         if draw(st.booleans()):
             tp = draw(st.sampled_from([1, 2, 4]))
             local = draw(st.integers(1, 3))
             devices = draw(st.permutations(range(16)))[: tp * local]
             start = draw(st.integers(0, 3))
-            inst["dp"] = {"size": start + local + draw(st.integers(0, 2)), "local": local,
-                          "rank_start": start, "address": draw(st.sampled_from([host, "1.2.3.4"])),
-                          "rpc_port": draw(st.integers(1000, 2000))}
+            inst["dp"] = {
+                "size": start + local + draw(st.integers(0, 2)),
+                "local": local,
+                "rank_start": start,
+                "address": draw(st.sampled_from([host, "1.2.3.4"])),
+                "rpc_port": draw(st.integers(1000, 2000)),
+            }
             if tp != 1 or draw(st.booleans()):
                 serve["tensor-parallel-size"] = tp
         elif draw(st.booleans()):
@@ -359,18 +410,25 @@ def clusters(draw: st.DrawFn) -> Cluster:
         "nodes": nodes,
         "model": {"path": "/weights/m", "served_name": draw(st.sampled_from(["m", "a b"]))},
         "env": env,
-        "serve": {k: draw(SERVE_VALUE) for k in draw(st.lists(st.sampled_from(SERVE_KEYS),
-                                                              unique=True, max_size=4))},
+        "serve": {
+            k: draw(SERVE_VALUE)
+            for k in draw(st.lists(st.sampled_from(SERVE_KEYS), unique=True, max_size=4))
+        },
         "instances": instances,
     }
     if ranktable:
         data["env"]["DISAGGREGATED_PREFILL_RANK_TABLE_PATH"] = "{ranktable.path}"
-        data["ranktable"] = {"path": "/rt/ranktable.json",
-                             "prefill_device_count": totals["prefill"],
-                             "decode_device_count": totals["decode"]}
+        data["ranktable"] = {
+            "path": "/rt/ranktable.json",
+            "prefill_device_count": totals["prefill"],
+            "decode_device_count": totals["decode"],
+        }
     if draw(st.booleans()):
-        proxy: dict[str, Any] = {"node": "n0", "port": 8080,
-                                 "host": draw(st.sampled_from([nodes[0]["host"], "0.0.0.0"]))}
+        proxy: dict[str, Any] = {
+            "node": "n0",
+            "port": 8080,
+            "host": draw(st.sampled_from([nodes[0]["host"], "0.0.0.0"])),
+        }
         if draw(st.booleans()):
             proxy["args"] = {"max-retries": draw(st.integers(1, 9))}
         if draw(st.booleans()):
@@ -399,8 +457,10 @@ def test_templated_dp_script_is_reported_not_crashed() -> None:
         """  '{"kv_connector": "MooncakeConnectorV1", "kv_role": "kv_producer"}'\n"""
     )
     result = import_scripts({"run_dp_template.sh": script})
-    assert ("run_dp_template.sh: line 3: $1 is a script argument (a template like"
-            " run_dp_template.sh); kept as text") in result.warnings
+    assert (
+        "run_dp_template.sh: line 3: $1 is a script argument (a template like"
+        " run_dp_template.sh); kept as text"
+    ) in result.warnings
     assert any("data-parallel flags are not numbers" in w for w in result.warnings)
     assert result.spec.serve["max-model-len"] == 100  # underscores read as dashes
     assert result.spec.instances[0].role == "prefill"
@@ -410,6 +470,7 @@ def test_a_missing_decode_script_is_said() -> None:
     result = import_scripts(_read("runbook-prefill.sh", "runbook-proxy.sh"))
     assert missing_scripts(result.warnings) == [
         "no decode script: runbook-prefill.sh starts only prefill instances; add the decode "
-        "script too (its --kv-transfer-config has kv_role kv_consumer)"]
+        "script too (its --kv-transfer-config has kv_role kv_consumer)"
+    ]
     both = import_scripts(_read("runbook-prefill.sh", "runbook-decode.sh"))
     assert missing_scripts(both.warnings) == []

@@ -42,8 +42,9 @@ docker run --rm \\
 def _texts(wrapped: bool) -> dict[str, str]:
     texts = {n: (FIXTURES / n).read_text() for n in RUNBOOK_FILES}
     if wrapped:
-        texts = {n: f"docker exec -it vllm-ascend bash -c {shlex.quote(t)}\n"
-                 for n, t in texts.items()}
+        texts = {
+            n: f"docker exec -it vllm-ascend bash -c {shlex.quote(t)}\n" for n, t in texts.items()
+        }
     return texts
 
 
@@ -52,12 +53,18 @@ def test_docker_run_fills_the_container_table_and_exec_scripts_import_as_plain_o
     result = import_scripts({"docker-run.sh": DOCKER_RUN, **_texts(True)})
     cluster = loads(dump_spec(result.spec))
     assert [(i.name, i.node, i.devices, i.env, i.serve) for i in cluster.instances] == [
-        (i.name, i.node, i.devices, i.env, i.serve) for i in plain.instances]
+        (i.name, i.node, i.devices, i.env, i.serve) for i in plain.instances
+    ]
     assert cluster.spec.proxy == plain.spec.proxy
     table = cluster.spec.defaults.container
     assert table is not None
     assert (table.cli, table.name, table.image, table.network, table.shm_size) == (
-        "docker", "vllm-ascend", "quay.io/ascend/vllm-ascend:v0.11.0rc0", "host", "1g")
+        "docker",
+        "vllm-ascend",
+        "quay.io/ascend/vllm-ascend:v0.11.0rc0",
+        "host",
+        "1g",
+    )
     assert table.devices == "instances" and table.extra_args == ["--ipc=host"]
     assert table.mounts is not None and "/etc/hccn.conf:/etc/hccn.conf" in table.mounts
     assert "/mnt/sfs_turbo/.cache:/root/.cache" in table.mounts

@@ -39,22 +39,22 @@ STARTUP = [
 FATAL = {
     "hccl-timeout": "EI0006: Get_Socket_Timeout(EI0006): Getting socket times out.",
     "port-16666": "[hccl_socket.cc:100] listen on ip[192.168.20.160] and specific "
-                  "port[16666] fail. Please check the port status",
+    "port[16666] fail. Please check the port status",
     "create-link": "Transport init error. Reason: [Create][DestLink]Create Dest error! "
-                   "creakLink para:rank[1]",
+    "creakLink para:rank[1]",
     "device-ip": "'device_ip' is not set correctly,must be set when multi Server or "
-                 "HCCL_INTRA_ROCE_ENABLE enabled",
+    "HCCL_INTRA_ROCE_ENABLE enabled",
     "ranktable-server-id": "AssertionError: Can't read the target server_id 10.0.0.9 and "
-                           "device_rank 0 from rank table",
+    "device_rank 0 from rank table",
     "vnic-sdid": "invalid host device id 65535",
     "kv-port": "zmq.error.ZMQError: Address already in use (addr='tcp://10.235.53.16:20012')",
     "mooncake-transfer": "Mooncake transfer failed for request chatcmpl-1",
     "waiting-remote-kv": "Request chatcmpl-1 is still in WAITING_FOR_REMOTE_KVS state.",
     "kv-oom": "ValueError: No available memory for the cache blocks. Try increasing "
-              "gpu_memory_utilization",
+    "gpu_memory_utilization",
     "api-died": "RuntimeError: Process ApiServer_0 (PID: 359) died with exit code 1",
     "port-in-use": "ERROR:    [Errno 98] error while attempting to bind on address "
-                   "('0.0.0.0', 8000): address already in use",
+    "('0.0.0.0', 8000): address already in use",
 }
 
 
@@ -85,7 +85,13 @@ def test_an_eager_start_skips_the_graphs_stage() -> None:
         if "graph" not in line.lower():
             w.feed(line)
     assert [s for s in STAGE_ORDER if s in w.stages] == [
-        "started", "loading", "weights", "kv_cache", "api", "ready"]
+        "started",
+        "loading",
+        "weights",
+        "kv_cache",
+        "api",
+        "ready",
+    ]
 
 
 @pytest.mark.parametrize(("key", "line"), FATAL.items(), ids=list(FATAL))
@@ -98,11 +104,11 @@ def test_each_fatal_fingerprint_is_recognised_with_a_hint(key: str, line: str) -
 
 OTHERS = {  # rows without a line in the real corpus (tests/fixtures/logs/real)
     "ranktable-dup": "Ranktable_Check_Failed(EI0014): The ranktable is invalid. Reason: [The IP "
-                     "is used repeatedly] device_ip 192.25.2.199 is already exist",
+    "is used repeatedly] device_ip 192.25.2.199 is already exist",
     "ranktable-env": "Please set path of rank_table to env variable "
-                     "DISAGGREGATED_PREFILL_RANK_TABLE_PATH",
+    "DISAGGREGATED_PREFILL_RANK_TABLE_PATH",
     "ranktable-missing": "FileNotFoundError: [Errno 2] No such file or directory: "
-                         "'/etc/pdtui/ranktable.json'",
+    "'/etc/pdtui/ranktable.json'",
     "llmdd-link": "RuntimeError: Linking failed, comm id: 3",
     "engine-fatal": "EngineCore encountered a fatal error.",
     "nixl-engine-id": "RuntimeError: Remote NIXL agent engine ID mismatch. Expected x, got y",
@@ -123,8 +129,12 @@ def test_every_fingerprint_has_a_sample() -> None:
     from pdtui.launch.logs import matches
 
     corpus = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "real"
-    real = {f.key for p in corpus.glob("*.log") for ln in p.read_text().splitlines()
-            for f in matches(ln)}
+    real = {
+        f.key
+        for p in corpus.glob("*.log")
+        for ln in p.read_text().splitlines()
+        for f in matches(ln)
+    }
     assert {f.key for f in FINGERPRINTS} - real - set(FATAL) - set(OTHERS) == set()
 
 
@@ -135,20 +145,25 @@ def test_a_cann_code_is_matched_in_both_shapes_and_an_unknown_one_is_generic() -
     new = "[PID: 749] 2025-12-29-03:16:15.787.356 Out_Of_Memory(EL0004): Failed to allocate"
     assert cann_codes(old) == cann_codes(new) == ["EL0004"]
     assert [f.key for f in matches(old)] == [f.key for f in matches(new)] == ["npu-oom"]
-    assert [f.key for f in matches("EE1002: 2024-09-03-16:50:00.041.231 Stream synchronize "
-                                   "timeout.")] == ["cann-error"]
+    assert [
+        f.key for f in matches("EE1002: 2024-09-03-16:50:00.041.231 Stream synchronize timeout.")
+    ] == ["cann-error"]
 
 
 def test_engine_stats_lines_parse_and_a_stuck_decode_is_flagged() -> None:
-    line = ("(APIServer pid=1) INFO 06-11 12:33:59 [loggers.py:259] Engine 000: Avg prompt "
-            "throughput: 430.1 tokens/s, Avg generation throughput: 45.4 tokens/s, Running: 3 "
-            "reqs, Waiting: 0 reqs, GPU KV cache usage: 40.0%, Prefix cache hit rate: 10.8%, "
-            "External prefix cache hit rate: 6.3%")
+    line = (
+        "(APIServer pid=1) INFO 06-11 12:33:59 [loggers.py:259] Engine 000: Avg prompt "
+        "throughput: 430.1 tokens/s, Avg generation throughput: 45.4 tokens/s, Running: 3 "
+        "reqs, Waiting: 0 reqs, GPU KV cache usage: 40.0%, Prefix cache hit rate: 10.8%, "
+        "External prefix cache hit rate: 6.3%"
+    )
     s = parse_stats(line)
     assert s is not None and (s.running, s.waiting, s.kv_cache_pct) == (3, 0, 40.0)
-    stuck = ("Engine 000: Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 0.0 "
-             "tokens/s, Running: 0 reqs, Waiting: 1 reqs, Deferred: 0 reqs, GPU KV cache "
-             "usage: 0.0%, Prefix cache hit rate: 0.0%")
+    stuck = (
+        "Engine 000: Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 0.0 "
+        "tokens/s, Running: 0 reqs, Waiting: 1 reqs, Deferred: 0 reqs, GPU KV cache "
+        "usage: 0.0%, Prefix cache hit rate: 0.0%"
+    )
     w = watcher()
     for _ in range(3):
         w.feed(stuck)
@@ -170,11 +185,14 @@ def test_the_readme_table_lists_every_finding_with_its_source() -> None:
         assert fp.url and fp.url in row, fp.key
 
 
-@given(st.lists(st.sampled_from(["EI0006", "weights took", "(EZ", "x", " ", "Avg"]),
-                max_size=6), st.text(max_size=30))
+@given(
+    st.lists(st.sampled_from(["EI0006", "weights took", "(EZ", "x", " ", "Avg"]), max_size=6),
+    st.text(max_size=30),
+)
 @pytest.mark.slow
-def test_the_literal_trie_matches_exactly_when_a_word_is_in_the_line(parts: list[str],
-                                                                     noise: str) -> None:
+def test_the_literal_trie_matches_exactly_when_a_word_is_in_the_line(
+    parts: list[str], noise: str
+) -> None:
     from pdtui.launch.logs.lines import literal_regex
 
     words = ("EI0006", "EI0014", "weights took", "(EZ", "(EA", "Avg prompt throughput")

@@ -56,22 +56,35 @@ def runbook_argv(gpu_util: str, extra: list[str], kv_role: str) -> list[str]:
     """The runbook's ``vllm serve`` words in the runbook's order (as intended: with the flag
     after the missing backslash); the kv JSON is compared parsed."""
     return [
-        "vllm", "serve", "/root/.cache/weights/dpsk_w8a8",
-        "--host", "0.0.0.0",
-        "--port", "8000",
-        "--tensor-parallel-size", "16",
-        "--seed", "1024",
-        "--quantization", "ascend",
-        "--served-model-name", "deepseek_v3.2",
-        "--max-num-seqs", "16",
-        "--max-model-len", "32768",
-        "--max-num-batched-tokens", "32768",
+        "vllm",
+        "serve",
+        "/root/.cache/weights/dpsk_w8a8",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--tensor-parallel-size",
+        "16",
+        "--seed",
+        "1024",
+        "--quantization",
+        "ascend",
+        "--served-model-name",
+        "deepseek_v3.2",
+        "--max-num-seqs",
+        "16",
+        "--max-model-len",
+        "32768",
+        "--max-num-batched-tokens",
+        "32768",
         "--enable-expert-parallel",
         "--trust-remote-code",
         "--no-enable-prefix-caching",
-        "--gpu-memory-utilization", gpu_util,
+        "--gpu-memory-utilization",
+        gpu_util,
         *extra,
-        "--kv-transfer-config", json.dumps(runbook_kv(kv_role)),
+        "--kv-transfer-config",
+        json.dumps(runbook_kv(kv_role)),
     ]
 
 
@@ -129,8 +142,10 @@ def test_runbook_scripts_export_exactly_the_runbooks_env(
 
 def test_runbook_prefill_flags_match_the_runbook_in_order(runbook: Cluster) -> None:
     plan = plan_cluster(runbook)[0]
-    additional = ["--additional-config",
-                  '{"torchair_graph_config":{"enabled":true,"graph_batch_sizes":[16]}}']
+    additional = [
+        "--additional-config",
+        '{"torchair_graph_config":{"enabled":true,"graph_batch_sizes":[16]}}',
+    ]
     expected = runbook_argv("0.92", additional, "kv_producer")
     # pdtui writes --served-model-name next to --kv-transfer-config; everything else is in the
     # runbook's order.
@@ -152,7 +167,10 @@ def test_runbook_proxy_matches_the_runbook_command(runbook: Cluster) -> None:
     plural = {"--prefiller-port": "--prefiller-ports", "--decoder-port": "--decoder-ports"}
     assert proxy.argv == [plural.get(w, w) for w in runbook_cmd]
     assert (proxy.node, proxy.host, proxy.port, proxy.env) == (
-        "prefill-0", "172.22.0.218", 8080, {}
+        "prefill-0",
+        "172.22.0.218",
+        8080,
+        {},
     )
     assert proxy.url == "http://172.22.0.218:8080"
 
@@ -167,8 +185,10 @@ def test_kv_transfer_config_is_valid_json_with_the_roles_kv_role(runbook: Cluste
     "sample,names",
     [
         ("deepseek-v3.2-a3-1p1d", ["prefill-0.sh", "decode-0.sh", "proxy.sh"]),
-        ("mooncake-a3-2p1d",
-         ["prefill-0.dp0.sh", "prefill-1.dp1.sh", "decode-1.dp31.sh", "proxy.sh"]),
+        (
+            "mooncake-a3-2p1d",
+            ["prefill-0.dp0.sh", "prefill-1.dp1.sh", "decode-1.dp31.sh", "proxy.sh"],
+        ),
     ],
 )
 def test_rendered_scripts_match_fixtures(sample: str, names: list[str]) -> None:
@@ -189,7 +209,9 @@ def test_mooncake_has_one_process_per_dp_rank(mooncake: Cluster) -> None:
         ranks = [p for p in plans if p.instance == inst]
         assert [p.port for p in ranks] == [7100, 7101]
         assert [p.env["ASCEND_RT_VISIBLE_DEVICES"] for p in ranks] == [
-            "0,1,2,3,4,5,6,7", "8,9,10,11,12,13,14,15"]
+            "0,1,2,3,4,5,6,7",
+            "8,9,10,11,12,13,14,15",
+        ]
     for inst, start in (("decode-0", 0), ("decode-1", 16)):
         ranks = [p for p in plans if p.instance == inst]
         assert [p.port for p in ranks] == list(range(7100, 7116))
@@ -211,9 +233,18 @@ def test_mooncake_dp_flags_follow_run_dp_template(mooncake: Cluster) -> None:
     # --data-parallel-address $5, --data-parallel-rpc-port $6
     i = a.index("--host")
     assert a[i : i + 12] == [
-        "--host", "0.0.0.0", "--port", "7104",
-        "--data-parallel-size", "32", "--data-parallel-rank", "20",
-        "--data-parallel-address", "192.0.0.3", "--data-parallel-rpc-port", "12321",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "7104",
+        "--data-parallel-size",
+        "32",
+        "--data-parallel-rank",
+        "20",
+        "--data-parallel-address",
+        "192.0.0.3",
+        "--data-parallel-rpc-port",
+        "12321",
     ]
     assert _flag(a, "--tensor-parallel-size") == "1"
     assert "--data-parallel-size-local" not in a and "--data-parallel-start-rank" not in a
@@ -314,9 +345,11 @@ def test_flag_values(small: Cluster) -> None:
     assert "--enable-prefix-caching" not in a
     assert _flag(a, "--additional-config") == '{"a":[1,2],"b":{"c":"x y"}}'
     kv = json.loads(_flag(a, "--kv-transfer-config"))
-    assert list(kv.items()) == [("kv_connector", "MooncakeConnectorV1"),
-                                ("kv_role", "kv_producer"),  # added for the role
-                                ("kv_port", "36000")]
+    assert list(kv.items()) == [
+        ("kv_connector", "MooncakeConnectorV1"),
+        ("kv_role", "kv_producer"),  # added for the role
+        ("kv_port", "36000"),
+    ]
 
 
 def test_port_goes_first_without_host() -> None:
@@ -328,12 +361,28 @@ def test_port_goes_first_without_host() -> None:
 def test_proxy_args_and_env(small: Cluster) -> None:
     proxy = plan_proxy(small)
     assert proxy is not None
-    assert proxy.argv[:6] == ["/usr/bin/python3", "load_balance_proxy_server_example.py",
-                              "--host", "0.0.0.0", "--port", "8080"]
+    assert proxy.argv[:6] == [
+        "/usr/bin/python3",
+        "load_balance_proxy_server_example.py",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+    ]
     assert proxy.argv[6:] == [
-        "--prefiller-hosts", "10.0.0.1", "--prefiller-ports", "9000",
-        "--decoder-hosts", "192.168.0.2", "--decoder-ports", "9001",
-        "--max-retries", "5", "--log-level", "DEBUG", "--verbose",
+        "--prefiller-hosts",
+        "10.0.0.1",
+        "--prefiller-ports",
+        "9000",
+        "--decoder-hosts",
+        "192.168.0.2",
+        "--decoder-ports",
+        "9001",
+        "--max-retries",
+        "5",
+        "--log-level",
+        "DEBUG",
+        "--verbose",
     ]
     assert proxy.env == {"OPENAI_API_KEY": "s e c r e t"}
     assert "export OPENAI_API_KEY='s e c r e t'" in proxy.script()
@@ -359,8 +408,9 @@ def test_script_shape(small: Cluster) -> None:
     assert lines[0] == "#!/bin/bash" and lines[1] == ""
     assert lines[2] == "export HCCL_IF_IP=10.0.0.1"
     assert lines[3] == (
-        "export NOTE='two words and '\"'\"'quotes'\"'\"' and $(hostname -I) and \"dq\"'")
-    cmd = lines[lines.index("vllm serve /m \\"):]
+        "export NOTE='two words and '\"'\"'quotes'\"'\"' and $(hostname -I) and \"dq\"'"
+    )
+    cmd = lines[lines.index("vllm serve /m \\") :]
     assert all(line.endswith(" \\") for line in cmd[:-1])
     assert all(line.startswith("--") for line in cmd[1:])
     assert cmd[-1].startswith("--kv-transfer-config '{")
@@ -392,10 +442,10 @@ def test_bash_runs_the_script_with_exactly_the_planned_argv_and_env(
     for plan in plan_cluster(cluster):
         script = tmp_path / f"{plan.name}.sh"
         script.write_text(plan.script())
-        out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            ["bash", str(script)], env=env, capture_output=True, text=True, check=True
+        )
         got = json.loads(out.stdout)
         assert ["vllm", *got["argv"]] == plan.argv
         for key, value in got["env"].items():
             assert plan.env[key] == value
-

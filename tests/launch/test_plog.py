@@ -17,7 +17,12 @@ def test_records_of_real_plogs_parse_with_module_pid_time_and_message() -> None:
     rec = parse(line)
     assert rec is not None
     assert (rec.level, rec.module, rec.pid, rec.when, rec.where) == (
-        "ERROR", "HCCL", 60570, "2025-12-04-14:46:07.911.312", "hccl_socket.cc:106")
+        "ERROR",
+        "HCCL",
+        60570,
+        "2025-12-04-14:46:07.911.312",
+        "hccl_socket.cc:106",
+    )
     assert rec.message.startswith("[HcclSocket][Listen] socket type[0], listen on ip[")
     pasted = (REAL / "plog-ranktable-devid-mismatch-2618.log").read_text().splitlines()[2]
     rec = parse(pasted)  # ms after ':' and no space before [tid], as pasted in the issue
@@ -46,6 +51,10 @@ def test_only_this_runs_files_are_listed(tmp_path: Path) -> None:
     device = tmp_path / "debug" / "device-0"
     device.mkdir()
     (device / "device-2_200.log").write_text("device side\n")
-    out = subprocess.run(["sh", "-c", list_command(str(tmp_path), str(run_id))],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["sh", "-c", list_command(str(tmp_path), str(run_id))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out == [str(device / "device-2_200.log"), str(new)]

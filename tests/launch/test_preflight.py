@@ -18,8 +18,9 @@ from pdtui.ssh.remote import pool_for
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[tuple[Cluster, SshPool]]:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.17", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.17", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -57,8 +58,10 @@ async def test_ports_in_use_and_a_running_instance_are_errors(rig) -> None:  # t
             pytest.skip("127.0.0.1:8080 is taken on this machine already")
         s.listen()
         got = messages(await preflight(pool, cluster, ["proxy"]))
-    assert got == ["prefill-0/proxy: port 8080 is already in use - stop what listens there "
-                   "(ss -ltnp) or change the port"]
+    assert got == [
+        "prefill-0/proxy: port 8080 is already in use - stop what listens there "
+        "(ss -ltnp) or change the port"
+    ]
     await launch(pool, cluster, ["decode-0"])
     got = messages(await preflight(pool, cluster, ["decode-0"]))
     assert any("decode-0/decode-0: already running" in m for m in got)
@@ -68,13 +71,15 @@ async def test_env_problems_bad_nic_foreign_ip_and_proxy_variables(rig) -> None:
     cluster, pool = rig
     text = Path(cluster.path or "").read_text()
     text = text.replace('nic = "enp23s0f3"', 'nic = "eth9"')
-    text = text.replace('[env]\n', '[env]\nhttp_proxy = "http://proxy.example:3128"\n', 1)
+    text = text.replace("[env]\n", '[env]\nhttp_proxy = "http://proxy.example:3128"\n', 1)
     text = text.replace('ip = "172.22.0.155"', 'ip = "172.22.0.156"')
     bad = loads(text, path=cluster.path)
     got = messages(await preflight(pool, bad, ["decode-0"]))
     assert any("GLOO_SOCKET_IFNAME=eth9: no such interface" in m for m in got)
-    assert any("HCCL_IF_IP=172.22.0.156 is not an address of the node "
-               "(hostname -I: 172.22.0.155)" in m for m in got)
+    assert any(
+        "HCCL_IF_IP=172.22.0.156 is not an address of the node (hostname -I: 172.22.0.155)" in m
+        for m in got
+    )
     assert any("http_proxy is set in [env]" in m for m in got)
 
 

@@ -29,8 +29,7 @@ EXPECTED: dict[str, tuple[str, str | None, list[str], list[str]]] = {
     "v0-cuda-graph-capture-11349": ("vllm", "graphs", ["graphs"], []),
     "v0-npu-blocks-1305": ("vllm", "kv_cache", ["weights", "kv_cache"], []),
     "v1-graph-capture-to-engine-glmv-204": ("vllm", "graphs", ["kv_cache", "graphs"], []),
-    "v1-vllmworker-weights-kv-21443": ("vllm", "kv_cache", ["loading", "weights", "kv_cache"],
-                                       []),
+    "v1-vllmworker-weights-kv-21443": ("vllm", "kv_cache", ["loading", "weights", "kv_cache"], []),
     # a restart inside one log: the port clash belongs to the first start
     "port-in-use-api-restart-7514": ("vllm", "started", ["started"], ["port-in-use"]),
     # field-failures rows with a log form
@@ -79,8 +78,12 @@ EXPECTED: dict[str, tuple[str, str | None, list[str], list[str]]] = {
 def _result(name: str) -> tuple[FileReport, tuple[str, str | None, list[str], list[str]]]:
     report = diagnose_file(str(CORPUS / f"{name}.log"))
     tl = report.watcher.timeline
-    got = (report.kind, tl.stage, [k for k, _m in tl.order()],
-           [f.key for f in report.watcher.all_findings])
+    got = (
+        report.kind,
+        tl.stage,
+        [k for k, _m in tl.order()],
+        [f.key for f in report.watcher.all_findings],
+    )
     return report, got
 
 
@@ -117,7 +120,11 @@ def test_dp_ranks_are_reported_each_and_overall() -> None:
     ranks = report.watcher.timeline.ranks
     assert ranks["EngineCore_2"]["graphs"].line == 18
     assert {r for r in ranks if "weights" in ranks[r]} == {
-        "EngineCore_0", "EngineCore_1", "EngineCore_2", "EngineCore_3"}
+        "EngineCore_0",
+        "EngineCore_1",
+        "EngineCore_2",
+        "EngineCore_3",
+    }
     assert report.watcher.timeline.stages["weights"].stamp == "08-13 02:23:37"
     report, _ = _result("dp-workers-weights-7384")
     assert len(report.watcher.timeline.ranks) == 8
@@ -126,18 +133,22 @@ def test_dp_ranks_are_reported_each_and_overall() -> None:
     assert report.watcher.timeline.ranks["Worker_DP0_TP0_EP0"]["graphs"].line == 8
 
 
-@pytest.mark.parametrize(("name", "line", "stamp"), [
-    ("zmq-kv-port-in-use-8938", 3, "2026-04-25 10:01:17.340"),
-    ("plog-port16666-listen-fail-4725", 3, "2025-12-04 14:46:07.911"),
-    ("plog-ranktable-devid-mismatch-2618", 3, "2025-08-27 20:10:17.012"),
-    ("cann-EI0006-getsocket-shape-5461", 3, "2025-12-29 03:16:15.787"),
-    ("connect-timeout-103902-7401", 3, "2026-06-08 14:45:44.404"),
-    ("sync-batch-timeout-7846", 6, "03-31 02:49:30.617"),
-    ("v0-npu-oom-mqllmengine-19", 3, "03-05 07:15:39"),
-    ("v1-enginecore-failed-err00100-2258", 5, "08-04 03:13:46"),
-])
-def test_findings_carry_their_line_and_the_logs_own_time_stamp(name: str, line: int,
-                                                                stamp: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "line", "stamp"),
+    [
+        ("zmq-kv-port-in-use-8938", 3, "2026-04-25 10:01:17.340"),
+        ("plog-port16666-listen-fail-4725", 3, "2025-12-04 14:46:07.911"),
+        ("plog-ranktable-devid-mismatch-2618", 3, "2025-08-27 20:10:17.012"),
+        ("cann-EI0006-getsocket-shape-5461", 3, "2025-12-29 03:16:15.787"),
+        ("connect-timeout-103902-7401", 3, "2026-06-08 14:45:44.404"),
+        ("sync-batch-timeout-7846", 6, "03-31 02:49:30.617"),
+        ("v0-npu-oom-mqllmengine-19", 3, "03-05 07:15:39"),
+        ("v1-enginecore-failed-err00100-2258", 5, "08-04 03:13:46"),
+    ],
+)
+def test_findings_carry_their_line_and_the_logs_own_time_stamp(
+    name: str, line: int, stamp: str
+) -> None:
     from pdtui.launch.logs import stamp_of
 
     report, _ = _result(name)

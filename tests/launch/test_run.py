@@ -14,14 +14,19 @@ from pdtui.sim.rig import Simulator, runbook_spec
 from pdtui.ssh import SshPool
 from pdtui.ssh.remote import pool_for
 
-TICKER = ["sh", "-c", 'trap "echo got TERM; exit 0" TERM; i=0; '
-          'while true; do echo "line $i $VALUE"; i=$((i+1)); sleep 0.05; done']
+TICKER = [
+    "sh",
+    "-c",
+    'trap "echo got TERM; exit 0" TERM; i=0; '
+    'while true; do echo "line $i $VALUE"; i=$((i+1)); sleep 0.05; done',
+]
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.13", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.13", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -34,8 +39,9 @@ async def test_start_status_stop_and_values_arrive_verbatim(rig, tmp_path: Path)
     node = cluster.node("decode-0")
     canary = tmp_path / "CANARY"
     nasty = f"a b; $(touch {canary}) `touch {canary}` 'q' \"d\""
-    s = await start(pool, node, cluster.name, "tick", {"VALUE": nasty,
-                                                       "HF_TOKEN": "hf_" + "x" * 34}, TICKER)
+    s = await start(
+        pool, node, cluster.name, "tick", {"VALUE": nasty, "HF_TOKEN": "hf_" + "x" * 34}, TICKER
+    )
     assert s.error is None and s.pid
     await asyncio.sleep(0.3)
     st = await status(pool, node, cluster.name, "tick")
@@ -89,8 +95,7 @@ async def test_stop_refuses_a_reused_pid(rig) -> None:  # type: ignore[no-untype
     d = Path(run_dir(node, cluster.name, "victim"))
     (d / "run_id").write_text("someone-else\n")  # as if the pid now belonged to another run
     assert await stop(pool, node, cluster.name, "victim") == "pid-reused"
-    (d / "run_id").write_text((d / "env.sh").read_text().split("PDTUI_RUN_ID=")[1].strip()
-                              + "\n")
+    (d / "run_id").write_text((d / "env.sh").read_text().split("PDTUI_RUN_ID=")[1].strip() + "\n")
     assert await stop(pool, node, cluster.name, "victim", grace=5) == "stopped"
 
 
@@ -132,13 +137,11 @@ async def test_tail_batches_hand_over_many_lines_at_a_time_and_resume_exactly(ri
     assert batches[-1].offset == log.stat().st_size
     with log.open("a") as f:
         f.write("late 1\nlate 2\n")
-    again = [b async for b in tail_batches(pool, node, str(log), batches[-1].offset,
-                                           follow=False)]
+    again = [b async for b in tail_batches(pool, node, str(log), batches[-1].offset, follow=False)]
     assert [x for b in again for x in b.lines] == ["late 1", "late 2"]
     assert again[-1].offset == log.stat().st_size
     log.write_text("after truncation\n")  # shrank: read again from the start
-    shrunk = [b async for b in tail_batches(pool, node, str(log), again[-1].offset,
-                                            follow=False)]
+    shrunk = [b async for b in tail_batches(pool, node, str(log), again[-1].offset, follow=False)]
     assert [x for b in shrunk for x in b.lines] == ["after truncation"]
     last = [b async for b in tail_batches(pool, node, str(log), follow=False, start_lines=1)]
     assert [x for b in last for x in b.lines] == ["after truncation"]
@@ -146,13 +149,15 @@ async def test_tail_batches_hand_over_many_lines_at_a_time_and_resume_exactly(ri
 
 @pytest.mark.slow
 async def test_processes_started_on_fake_nodes_end_with_the_simulator(tmp_path: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "s.toml", latency_ms=0,
-                    address_prefix="127.0.16", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "s.toml", latency_ms=0, address_prefix="127.0.16", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
-            s = await start(pool, cluster.node("prefill-0"), cluster.name, "left", {},
-                            ["sleep", "60"])
+            s = await start(
+                pool, cluster.node("prefill-0"), cluster.name, "left", {}, ["sleep", "60"]
+            )
     assert s.pid is not None
     for _ in range(40):
         if not Path(f"/proc/{s.pid}").exists():

@@ -19,24 +19,44 @@ class Clock:
         return self.now
 
 
-def proc(name: str, state: State, *, role: str = "decode", stage: str | None = None,
-         pid: int | None = None, run: RunState = "running", started: float | None = 990.0,
-         rc: int | None = None, finding: Finding | None = None) -> ProcessStatus:
+def proc(
+    name: str,
+    state: State,
+    *,
+    role: str = "decode",
+    stage: str | None = None,
+    pid: int | None = None,
+    run: RunState = "running",
+    started: float | None = 990.0,
+    rc: int | None = None,
+    finding: Finding | None = None,
+) -> ProcessStatus:
     status = Status("decode-0", name, "/run", run, pid, "rid", started, rc)
-    return ProcessStatus(name, role, "decode-0", "http://x", state, stage, pid, status,
-                         [finding] if finding else [])
+    return ProcessStatus(
+        name, role, "decode-0", "http://x", state, stage, pid, status, [finding] if finding else []
+    )
 
 
 def node(name: str, taken_at: float, *states: str, reachable: bool = True) -> NodeHealth:
-    devices = [DeviceHealth(i, state=s, reasons=[] if s == "ok" else [f"link {s}"])  # type: ignore[arg-type]
-               for i, s in enumerate(states)]
-    return NodeHealth(name, "A3", reachable, None if reachable else "timed out",
-                      devices, taken_at=taken_at, state="ok")
+    devices = [
+        DeviceHealth(i, state=s, reasons=[] if s == "ok" else [f"link {s}"])  # type: ignore[arg-type]
+        for i, s in enumerate(states)
+    ]
+    return NodeHealth(
+        name,
+        "A3",
+        reachable,
+        None if reachable else "timed out",
+        devices,
+        taken_at=taken_at,
+        state="ok",
+    )
 
 
 def ping() -> PingResult:
-    return PingResult("a", 0, "b", 0, "10.0.0.2", 3, 3, 0.0, 0.1, True, None,
-                      Raw("ping", 0, "", ""))
+    return PingResult(
+        "a", 0, "b", 0, "10.0.0.2", 3, 3, 0.0, 0.1, True, None, Raw("ping", 0, "", "")
+    )
 
 
 def passing_run(model: LiveModel, clock: Clock, *keys: str) -> None:
@@ -63,10 +83,16 @@ def test_decode_stopped_after_a_passing_run_shows_stopped_not_passed() -> None:
     clock = Clock()
     model = LiveModel(clock)
     passing_run(model, clock, "prefill", "decode")
-    model.apply_processes([proc("decode-0", "ready", stage="ready", pid=7),
-                           proc("prefill-0", "ready", role="prefill", stage="ready", pid=8)])
+    model.apply_processes(
+        [
+            proc("decode-0", "ready", stage="ready", pid=7),
+            proc("prefill-0", "ready", role="prefill", stage="ready", pid=8),
+        ]
+    )
     assert [(s.key, s.state, s.label) for s in step_views(model)] == [
-        ("prefill", "passed", "ready"), ("decode", "passed", "ready")]
+        ("prefill", "passed", "ready"),
+        ("decode", "passed", "ready"),
+    ]
     clock.now += 30
     model.apply_processes([proc("decode-0", "stopped", run="stopped")])
     decode = step_views(model)[1]
@@ -106,11 +132,14 @@ def test_a_restart_never_shows_failed_on_the_way() -> None:
     clock.now += 2
     model.apply_processes([proc("decode-0", "failed", run="exited", rc=143, started=900.0)])
     assert (model.processes["decode-0"].state, model.processes["decode-0"].stage) == (
-        "starting", "restarting")
+        "starting",
+        "restarting",
+    )
     # The new run appears: shown as it is.
     clock.now += 2
-    model.apply_processes([proc("decode-0", "starting", stage="loading weights", pid=9,
-                                started=1001.0)])
+    model.apply_processes(
+        [proc("decode-0", "starting", stage="loading weights", pid=9, started=1001.0)]
+    )
     view = model.processes["decode-0"]
     assert (view.state, view.stage, view.pid) == ("starting", "loading weights", 9)
 
@@ -192,13 +221,13 @@ def test_ranktable_copies_are_compared_with_what_the_runbook_pushed() -> None:
     passing_run(model, clock, "ranktable")
     model.apply_generated('{"a": 1}', pushed_to=["p", "d"])
     clock.now += 5
-    model.apply_copies([NodeCopy("p", "/rt.json", '{"a": 1}', "same"),
-                        NodeCopy("d", "/rt.json", None, "missing")])
+    model.apply_copies(
+        [NodeCopy("p", "/rt.json", '{"a": 1}', "same"), NodeCopy("d", "/rt.json", None, "missing")]
+    )
     assert {n: c.state for n, c in model.ranktable.items()} == {"p": "same", "d": "missing"}
     assert model.ranktable["p"].sha256 == sha256('{"a": 1}')
     view = step_views(model)[0]
-    assert (view.state, view.label, view.reason) == ("failed", "missing",
-                                                     "d: the copy is missing")
+    assert (view.state, view.label, view.reason) == ("failed", "missing", "d: the copy is missing")
     model.apply_copies([NodeCopy("d", "/rt.json", '{"a": 2}', "same")])
     assert model.ranktable["d"].state == "different"
 

@@ -19,11 +19,14 @@ from pdtui.ssh.remote import pool_for
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              ) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
+async def rig(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[tuple[Cluster, SshPool, Simulator]]:
     monkeypatch.setenv("PDTUI_SIM_VLLM_SPEED", "0.2")
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.49", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.49", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -61,8 +64,7 @@ async def test_polls_feed_the_model_and_a_stop_clears_the_process(rig) -> None: 
     await stop_all(pool, cluster, ["decode"], grace=5)
     await poll_processes(pool, cluster, model)
     decode = model.processes["decode-0"]
-    assert (decode.state, decode.stage, decode.pid, decode.since) == (
-        "stopped", None, None, None)
+    assert (decode.state, decode.stage, decode.pid, decode.since) == ("stopped", None, None, None)
     view = step_views(model)[0]
     assert (view.state, view.label) == ("failed", "stopped")
 

@@ -22,10 +22,17 @@ async def sim(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     started: list[Simulator] = []
     pools: list[SshPool] = []
 
-    async def start(faults: tuple[str, ...] = (), spec: object = None,
-                    prefix: str = "127.0.8") -> tuple[Cluster, SshPool]:
-        s = Simulator(spec or runbook_spec(), tmp_path / f"c{len(started)}.toml",  # type: ignore[arg-type]
-                      latency_ms=0, faults=list(faults), address_prefix=prefix, port=0)
+    async def start(
+        faults: tuple[str, ...] = (), spec: object = None, prefix: str = "127.0.8"
+    ) -> tuple[Cluster, SshPool]:
+        s = Simulator(
+            spec or runbook_spec(),  # type: ignore[arg-type]
+            tmp_path / f"c{len(started)}.toml",
+            latency_ms=0,
+            faults=list(faults),
+            address_prefix=prefix,
+            port=0,
+        )
         await s.start()
         started.append(s)
         cluster = load(s.cluster_file)
@@ -52,10 +59,13 @@ def dev(nodes: list[NodeHealth], node: str, device: int) -> tuple[str, list[str]
 async def test_a_healthy_a3_cluster_is_all_ok(sim) -> None:  # type: ignore[no-untyped-def]
     cluster, pool = await sim()
     report = await check(pool, cluster, ping=True)
-    assert report.state == "ok", [d.reasons for n in report.nodes for d in n.devices
-                                  if d.state != "ok"]
-    assert all(len(n.devices) == 16 and n.tools == {"hccn_tool": True, "npu-smi": True}
-               for n in report.nodes)
+    assert report.state == "ok", [
+        d.reasons for n in report.nodes for d in n.devices if d.state != "ok"
+    ]
+    assert all(
+        len(n.devices) == 16 and n.tools == {"hccn_tool": True, "npu-smi": True}
+        for n in report.nodes
+    )
     d = report.nodes[1].device(1)
     assert d is not None and d.vnic_ip == "192.26.3.198" and d.sdid == 109117441
     assert len(report.pings) == 32 and all(p.ok for p in report.pings)
@@ -73,23 +83,42 @@ async def test_a_healthy_a2_cluster_is_all_ok_with_roce_pings(sim) -> None:  # t
     ("fault", "node", "device", "state", "reason"),
     [
         ("decode-0:3:link-down", "decode-0", 3, "fail", "link DOWN"),
-        ("prefill-0:5:net-health=Receive timeout", "prefill-0", 5, "fail",
-         "net health 'Receive timeout' (expected Success)"),
+        (
+            "prefill-0:5:net-health=Receive timeout",
+            "prefill-0",
+            5,
+            "fail",
+            "net health 'Receive timeout' (expected Success)",
+        ),
         ("decode-0:2:no-ip", "decode-0", 2, "warn", "RoCE plane not configured"),
-        ("decode-0:tls-mismatch", "decode-0", 7, "fail",
-         "TLS switch 1 here, 0 on prefill-0 (the nodes disagree)"),
+        (
+            "decode-0:tls-mismatch",
+            "decode-0",
+            7,
+            "fail",
+            "TLS switch 1 here, 0 on prefill-0 (the nodes disagree)",
+        ),
     ],
 )
 @pytest.mark.slow
 async def test_each_fault_shows_on_the_right_device_with_the_reason(  # type: ignore[no-untyped-def]
-    sim, fault: str, node: str, device: int, state: str, reason: str,
+    sim,
+    fault: str,
+    node: str,
+    device: int,
+    state: str,
+    reason: str,
 ) -> None:
     cluster, pool = await sim((fault,))
     report = await check(pool, cluster)
     got_state, reasons = dev(report.nodes, node, device)
     assert got_state == state and any(r.startswith(reason) for r in reasons), reasons
-    others = [(n.name, d.id) for n in report.nodes for d in n.devices
-              if d.state != "ok" and not fault.endswith("tls-mismatch")]
+    others = [
+        (n.name, d.id)
+        for n in report.nodes
+        for d in n.devices
+        if d.state != "ok" and not fault.endswith("tls-mismatch")
+    ]
     assert others in ([], [(node, device)])
 
 
@@ -128,14 +157,17 @@ async def test_unreachable_and_hanging_nodes_do_not_hold_up_the_others(sim) -> N
     state, reasons = dev(report.nodes, "decode-1", 0)
     # The hanging tool is named as the cause, first, on the device and on the node.
     assert state == "unknown" and reasons[0] in (
-        "hccn_tool timed out on decode-1", "npu-smi timed out on decode-1"), reasons
+        "hccn_tool timed out on decode-1",
+        "npu-smi timed out on decode-1",
+    ), reasons
     hung = [r for r in by["decode-1"].reasons if " timed out on decode-1 (" in r]
     assert hung and "the tool hangs there" in hung[0], by["decode-1"].reasons
 
 
 def test_ping_plan_pairs_same_devices_or_all() -> None:
-    cluster = load(Path(__file__).resolve().parents[2] / "sample_clusters"
-                   / "deepseek-v3.2-a3-1p1d.toml")
+    cluster = load(
+        Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+    )
     nodes = [NodeHealth(n.name, n.soc, True) for n in cluster.nodes]
     assert plan_pings(cluster, nodes) == []  # no addresses known: nothing to ping
 
@@ -143,12 +175,14 @@ def test_ping_plan_pairs_same_devices_or_all() -> None:
 def test_hccs_pings_stay_inside_a_super_pod() -> None:
     from pdtui.npu.model import DeviceHealth
 
-    cluster = load(Path(__file__).resolve().parents[2] / "sample_clusters"
-                   / "deepseek-v3.2-a3-1p1d.toml")
+    cluster = load(
+        Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+    )
 
     def node(name: str, pod: int | None) -> NodeHealth:
-        devs = [DeviceHealth(id=i, vnic_ip=f"192.{i}.2.{199 - i}", super_pod_id=pod)
-                for i in range(2)]
+        devs = [
+            DeviceHealth(id=i, vnic_ip=f"192.{i}.2.{199 - i}", super_pod_id=pod) for i in range(2)
+        ]
         return NodeHealth(name, "A3", True, devices=devs)
 
     names = [n.name for n in cluster.nodes]
@@ -160,7 +194,8 @@ def test_hccs_pings_stay_inside_a_super_pod() -> None:
 
 @pytest.mark.slow
 async def test_a_repeated_sweep_reuses_unchanged_nodes_and_sees_changes(  # type: ignore[no-untyped-def]
-        sim) -> None:
+    sim,
+) -> None:
     from pdtui.cli import main
     from pdtui.npu.health import sweep
 
@@ -170,7 +205,8 @@ async def test_a_repeated_sweep_reuses_unchanged_nodes_and_sees_changes(  # type
     assert [n.taken_at for n in again] == [200.0, 200.0]
     for a, b in zip(first, again, strict=True):  # the same health, taken later
         assert [(d.id, d.state, d.reasons, d.ip) for d in a.devices] == [
-            (d.id, d.state, d.reasons, d.ip) for d in b.devices]
+            (d.id, d.state, d.reasons, d.ip) for d in b.devices
+        ]
         assert a.devices[0] is not b.devices[0]  # classified into new objects each time
     assert all(d.state == "ok" for n in again for d in n.devices)
     cluster_file = cluster.path

@@ -22,8 +22,14 @@ def collect_all(state: SimState) -> dict[str, NodeHealth]:
     return {n: collect(state, n) for n in state.node_names()}
 
 
-def example_toml(soc: str, *, extra_prefill_env: str = "", local_ids: bool = True,
-                 both_roles: bool = False, counts: tuple[int, int] = (2, 2)) -> str:
+def example_toml(
+    soc: str,
+    *,
+    extra_prefill_env: str = "",
+    local_ids: bool = True,
+    both_roles: bool = False,
+    counts: tuple[int, int] = (2, 2),
+) -> str:
     """The goldens' deployment as a cluster file: node A prefill, node B decode, TP 2."""
     ids = "local_device_ids = [0, 1]\n" if local_ids else ""
     decode_node = "node-a" if both_roles else "node-b"
@@ -89,12 +95,20 @@ def hostname_raw(ip: str) -> Raw:
 def example_live_a2() -> dict[str, NodeHealth]:
     """Live data matching the A2 golden (RoCE IPs from hccn_tool -ip -g)."""
     return {
-        "node-a": NodeHealth("node-a", "A2", True, devices=[
-            DeviceHealth(0, ip="29.1.137.205"), DeviceHealth(1, ip="29.1.137.206")],
-            raw={"hostname_i": hostname_raw("10.0.0.1")}),
-        "node-b": NodeHealth("node-b", "A2", True, devices=[
-            DeviceHealth(0, ip="29.1.170.140"), DeviceHealth(1, ip="29.1.170.141")],
-            raw={"hostname_i": hostname_raw("10.0.0.2")}),
+        "node-a": NodeHealth(
+            "node-a",
+            "A2",
+            True,
+            devices=[DeviceHealth(0, ip="29.1.137.205"), DeviceHealth(1, ip="29.1.137.206")],
+            raw={"hostname_i": hostname_raw("10.0.0.1")},
+        ),
+        "node-b": NodeHealth(
+            "node-b",
+            "A2",
+            True,
+            devices=[DeviceHealth(0, ip="29.1.170.140"), DeviceHealth(1, ip="29.1.170.141")],
+            raw={"hostname_i": hostname_raw("10.0.0.2")},
+        ),
     }
 
 
@@ -106,12 +120,20 @@ def example_live_a3() -> dict[str, NodeHealth]:
         return DeviceHealth(i, ip=f"29.9.9.{i}", vnic_ip=vnic, sdid=sdid, super_pod_id=0)
 
     return {
-        "node-a": NodeHealth("node-a", "A3", True, devices=[
-            dev(0, "192.25.2.199", 104857600), dev(1, "192.25.3.198", 104923137)],
-            raw={"hostname_i": hostname_raw("10.0.0.1")}),
-        "node-b": NodeHealth("node-b", "A3", True, devices=[
-            dev(0, "192.26.2.199", 109051904), dev(1, "192.26.3.198", 109117441)],
-            raw={"hostname_i": hostname_raw("10.0.0.2")}),
+        "node-a": NodeHealth(
+            "node-a",
+            "A3",
+            True,
+            devices=[dev(0, "192.25.2.199", 104857600), dev(1, "192.25.3.198", 104923137)],
+            raw={"hostname_i": hostname_raw("10.0.0.1")},
+        ),
+        "node-b": NodeHealth(
+            "node-b",
+            "A3",
+            True,
+            devices=[dev(0, "192.26.2.199", 109051904), dev(1, "192.26.3.198", 109117441)],
+            raw={"hostname_i": hostname_raw("10.0.0.2")},
+        ),
     }
 
 

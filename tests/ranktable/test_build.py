@@ -38,8 +38,13 @@ def test_generate_matches_worked_example_byte_for_byte(soc: str) -> None:
     rt = generate(example_cluster(soc), live)
     assert dumps(rt) == golden
     assert not golden.endswith("\n")  # json.dump(indent=4) writes no trailing newline
-    assert list(rt) == ["version", "server_count", "prefill_device_list",
-                        "decode_device_list", "status"]
+    assert list(rt) == [
+        "version",
+        "server_count",
+        "prefill_device_list",
+        "decode_device_list",
+        "status",
+    ]
     assert all(isinstance(v, str) for e in rt["prefill_device_list"] for v in e.values())
     assert loads(golden) == rt
 
@@ -61,9 +66,9 @@ def test_generate_without_local_ids_uses_every_live_device() -> None:
     assert [e["device_id"] for e in pre] == ["0", "1"]
     # gen lists node A's 3 devices then node B's; with P=2, D=2 node A's device 2 becomes
     # the first decode entry and node B's device 1 is dropped.
-    assert [(e["server_id"], e["device_id"], e["cluster_id"])
-            for e in rt["decode_device_list"]] == [("10.0.0.1", "2", "3"),
-                                                    ("10.0.0.2", "0", "4")]
+    assert [
+        (e["server_id"], e["device_id"], e["cluster_id"]) for e in rt["decode_device_list"]
+    ] == [("10.0.0.1", "2", "3"), ("10.0.0.2", "0", "4")]
 
 
 # =========================================================================== simulator
@@ -75,9 +80,14 @@ def test_runbook_generate_then_lint_clean() -> None:
     assert rt["server_count"] == "2"
     assert len(rt["prefill_device_list"]) == len(rt["decode_device_list"]) == 16
     first = rt["prefill_device_list"][0]
-    assert first == {"server_id": "172.22.0.218", "device_id": "0",
-                     "device_ip": "192.25.2.199", "super_pod_id": "0",
-                     "super_device_id": "104857600", "cluster_id": "1"}
+    assert first == {
+        "server_id": "172.22.0.218",
+        "device_id": "0",
+        "device_ip": "192.25.2.199",
+        "super_pod_id": "0",
+        "super_device_id": "104857600",
+        "cluster_id": "1",
+    }
     assert rt["decode_device_list"][-1]["cluster_id"] == "32"
     assert rt["decode_device_list"][-1]["server_id"] == "172.22.0.155"
     assert lint(rt, cluster, live) == []
@@ -95,8 +105,12 @@ def test_a2_simulator_generate_lints_clean() -> None:
     live = collect_all(state)
     rt = generate(cluster, live)
     assert rt["prefill_device_list"][0]["device_ip"] == "29.1.1.100"
-    assert set(rt["prefill_device_list"][0]) == {"server_id", "device_id", "device_ip",
-                                                 "cluster_id"}
+    assert set(rt["prefill_device_list"][0]) == {
+        "server_id",
+        "device_id",
+        "device_ip",
+        "cluster_id",
+    }
     assert lint(rt, cluster, live) == []
 
 
@@ -108,7 +122,8 @@ def test_error_no_ranktable_section() -> None:
     start = lines.index("[ranktable]")
     end = lines.index("[env]")
     toml = "\n".join(lines[:start] + lines[end:]).replace(
-        'DISAGGREGATED_PREFILL_RANK_TABLE_PATH = "{ranktable.path}"', "")
+        'DISAGGREGATED_PREFILL_RANK_TABLE_PATH = "{ranktable.path}"', ""
+    )
     toml = toml.replace('"LLMDataDistCMgrConnector"', '"MooncakeConnectorV1"')
     cluster = cl.loads(toml, source="example.toml")
     with pytest.raises(RanktableError, match=r"^cluster file: no \[ranktable\] section"):
@@ -146,8 +161,8 @@ def test_error_no_vnic_ip_names_node_device_and_reason() -> None:
     with pytest.raises(RanktableError) as exc:
         generate(cluster, live)
     assert str(exc.value) == (
-        "decode-0 device 0: no vNIC IP (hccn_tool -vnic -g: exit 127: hccn_tool: command"
-        " not found)")
+        "decode-0 device 0: no vNIC IP (hccn_tool -vnic -g: exit 127: hccn_tool: command not found)"
+    )
 
 
 def test_error_no_roce_ip_on_a2() -> None:
@@ -168,8 +183,9 @@ def test_error_no_sdid() -> None:
     d.raw["spod"] = Raw("npu-smi info -t spod-info -i 0 -c 1", 0, "\tSuper Pod ID : 0\n", "")
     with pytest.raises(RanktableError) as exc:
         generate(example_cluster("A3"), live)
-    assert str(exc.value) == ("node-a device 1: no SDID (npu-smi info -t spod-info -i 0 -c 1:"
-                              " no SDID line in the output)")
+    assert str(exc.value) == (
+        "node-a device 1: no SDID (npu-smi info -t spod-info -i 0 -c 1: no SDID line in the output)"
+    )
 
 
 def test_error_counts_exceed_devices() -> None:
@@ -177,8 +193,11 @@ def test_error_counts_exceed_devices() -> None:
     # local_device_ids = [0] only 2 devices end up in the table.
     toml = example_toml("A2").replace("local_device_ids = [0, 1]", "local_device_ids = [0]")
     cluster = cl.loads(toml, source="example.toml")
-    with pytest.raises(RanktableError, match=r"^cluster file: ranktable: prefill_device_count"
-                       r" \+ decode_device_count = 4 exceeds the 2 devices"):
+    with pytest.raises(
+        RanktableError,
+        match=r"^cluster file: ranktable: prefill_device_count"
+        r" \+ decode_device_count = 4 exceeds the 2 devices",
+    ):
         generate(cluster, example_live_a2())
 
 
@@ -189,8 +208,9 @@ def test_loads_errors() -> None:
         loads("[]")
     with pytest.raises(RanktableError, match=r"^ranktable.json: decode_device_list: missing"):
         loads('{"prefill_device_list": []}')
-    with pytest.raises(RanktableError,
-                       match=r"^ranktable.json: prefill_device_list\[1\]: expected an object"):
+    with pytest.raises(
+        RanktableError, match=r"^ranktable.json: prefill_device_list\[1\]: expected an object"
+    ):
         loads('{"prefill_device_list": [{}, 3], "decode_device_list": []}')
 
 

@@ -23,8 +23,10 @@ def test_diff_and_summary() -> None:
     old = loads(old_text)
     new = copy.deepcopy(old)
     new["decode_device_list"][0]["device_ip"] = "29.1.170.150"
-    new["decode_device_list"] += [dict(new["decode_device_list"][1], cluster_id="5"),
-                                  dict(new["decode_device_list"][1], cluster_id="6")]
+    new["decode_device_list"] += [
+        dict(new["decode_device_list"][1], cluster_id="5"),
+        dict(new["decode_device_list"][1], cluster_id="6"),
+    ]
     new["server_count"] = "3"
     new_text = dumps(new)
     out = diff(old_text, new_text, "node-a:/work/ranktable.json", "ranktable.json")
@@ -45,5 +47,6 @@ def test_diff_and_summary() -> None:
     gone = copy.deepcopy(old)
     del gone["prefill_device_list"][0]["device_ip"]
     assert summary_diff(old, gone) == [
-        "prefill_device_list[0].device_ip: 29.1.137.205 -> (missing)"]
+        "prefill_device_list[0].device_ip: 29.1.137.205 -> (missing)"
+    ]
     assert summary_diff(old, old) == []

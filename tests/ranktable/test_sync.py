@@ -16,15 +16,24 @@ from pdtui.sim.state import modify_state
 from pdtui.ssh import SshPool
 from pdtui.ssh.remote import pool_for
 
-NEW = json.dumps({"version": "1.2", "server_count": "2", "prefill_device_list": [],
-                  "decode_device_list": [], "status": "completed"}, indent=4)
+NEW = json.dumps(
+    {
+        "version": "1.2",
+        "server_count": "2",
+        "prefill_device_list": [],
+        "decode_device_list": [],
+        "status": "completed",
+    },
+    indent=4,
+)
 OLD = NEW.replace('"completed"', '"old"')
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Cluster, SshPool]]:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.11", port=0)
+    sim = Simulator(
+        runbook_spec(), tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.11", port=0
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -39,8 +48,12 @@ async def test_each_fake_node_has_its_own_copy_path(rig) -> None:  # type: ignor
     _sim, cluster, _pool = rig
     paths = {on_node(cluster, n.name) for n in cluster.nodes}
     assert len(paths) == 2
-    assert all(str(p).endswith("/vllm-workspace/vllm-ascend/examples/disaggregated_prefill_v1/"
-                               "ranktable.json") for p in paths)
+    assert all(
+        str(p).endswith(
+            "/vllm-workspace/vllm-ascend/examples/disaggregated_prefill_v1/ranktable.json"
+        )
+        for p in paths
+    )
     env = cluster.instance("decode-0").env["DISAGGREGATED_PREFILL_RANK_TABLE_PATH"]
     assert env == str(on_node(cluster, "decode-0"))
 

@@ -33,8 +33,10 @@ from pdtui.tui.screens.ranktable import TextScreen
 PROXY_HOST = "127.0.40.1"  # prefill-0's address in the simulator: the proxy's node
 BACKENDS = "127.0.40.10"
 MODEL = "deepseek_v3.2"
-KV_ERROR = ("KV transfer from 172.22.0.218:20001 failed for request cmpl-7-0: "
-            "Mooncake transfer failed, ret: -1")
+KV_ERROR = (
+    "KV transfer from 172.22.0.218:20001 failed for request cmpl-7-0: "
+    "Mooncake transfer failed, ret: -1"
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -46,15 +48,22 @@ def _current(app: PdTui) -> object:
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, object]]:
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-    length = next((int(v) for k, _, v in (h.partition(":") for h in head[1:])
-                   if k.strip().lower() == "content-length"), 0)
+    length = next(
+        (
+            int(v)
+            for k, _, v in (h.partition(":") for h in head[1:])
+            if k.strip().lower() == "content-length"
+        ),
+        0,
+    )
     body = await reader.readexactly(length)
     return head[0].split()[1], json.loads(body) if body else {}
 
 
 @asynccontextmanager
-async def raw_server(handler: Handler, host: str = BACKENDS,
-                     sock: socket.socket | None = None) -> AsyncIterator[int]:
+async def raw_server(
+    handler: Handler, host: str = BACKENDS, sock: socket.socket | None = None
+) -> AsyncIterator[int]:
     """A raw HTTP server: ``handler`` answers, then the connection is closed."""
 
     async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -65,8 +74,11 @@ async def raw_server(handler: Handler, host: str = BACKENDS,
         finally:
             writer.close()
 
-    server = await (asyncio.start_server(guarded, sock=sock) if sock is not None
-                    else asyncio.start_server(guarded, host, 0))
+    server = await (
+        asyncio.start_server(guarded, sock=sock)
+        if sock is not None
+        else asyncio.start_server(guarded, host, 0)
+    )
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
@@ -75,14 +87,20 @@ async def raw_server(handler: Handler, host: str = BACKENDS,
 
 def json_response(status: str, obj: object) -> bytes:
     body = json.dumps(obj).encode()
-    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: "
-            f"{len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: "
+        f"{len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
 
 
-CHUNKED = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-           b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
-UNTIL_CLOSE = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-               b"connection: close\r\n\r\n")
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+    b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+)
+UNTIL_CLOSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+    b"connection: close\r\n\r\n"
+)
 
 
 def chunk(data: str) -> bytes:
@@ -91,12 +109,26 @@ def chunk(data: str) -> bytes:
 
 
 def text_event(text: str, finish: str | None = None) -> str:
-    return "data: " + json.dumps({"object": "text_completion", "model": MODEL, "choices": [
-        {"index": 0, "text": text, "finish_reason": finish}]}) + "\n\n"
+    return (
+        "data: "
+        + json.dumps(
+            {
+                "object": "text_completion",
+                "model": MODEL,
+                "choices": [{"index": 0, "text": text, "finish_reason": finish}],
+            }
+        )
+        + "\n\n"
+    )
 
 
-USAGE = "data: " + json.dumps({"choices": [], "usage": {
-    "prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}}) + "\n\n"
+USAGE = (
+    "data: "
+    + json.dumps(
+        {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}}
+    )
+    + "\n\n"
+)
 
 
 @asynccontextmanager
@@ -109,11 +141,13 @@ async def cluster_with_proxy_port(
     sock.bind((PROXY_HOST, 0))
     base = runbook_spec()
     assert base.proxy is not None
-    spec = base.model_copy(update={"proxy": base.proxy.model_copy(
-        update={"port": sock.getsockname()[1]})})
+    spec = base.model_copy(
+        update={"proxy": base.proxy.model_copy(update={"port": sock.getsockname()[1]})}
+    )
     try:
-        async with Simulator(spec, tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.40",
-                             port=0) as sim:
+        async with Simulator(
+            spec, tmp_path / "c.toml", latency_ms=0, address_prefix="127.0.40", port=0
+        ) as sim:
             cluster = cl.load(sim.cluster_file)
             assert cluster.node("prefill-0").host == PROXY_HOST
             yield cluster, sock
@@ -149,13 +183,26 @@ async def test_a_decoder_answering_500_is_shown_and_the_app_carries_on(tmp_path:
     async def prefiller(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _, body = await read_request(reader)
         assert body["kv_transfer_params"]["do_remote_decode"] is True  # type: ignore[index]
-        writer.write(json_response("200 OK", {
-            "id": "cmpl-7-0", "object": "text_completion", "model": MODEL,
-            "choices": [{"index": 0, "text": "I", "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5},
-            "kv_transfer_params": {"do_remote_prefill": True, "do_remote_decode": False,
-                                   "remote_engine_id": "0", "remote_host": "172.22.0.218",
-                                   "remote_port": 20001, "remote_block_ids": [1]}}))
+        writer.write(
+            json_response(
+                "200 OK",
+                {
+                    "id": "cmpl-7-0",
+                    "object": "text_completion",
+                    "model": MODEL,
+                    "choices": [{"index": 0, "text": "I", "finish_reason": "length"}],
+                    "usage": {"prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5},
+                    "kv_transfer_params": {
+                        "do_remote_prefill": True,
+                        "do_remote_decode": False,
+                        "remote_engine_id": "0",
+                        "remote_host": "172.22.0.218",
+                        "remote_port": 20001,
+                        "remote_block_ids": [1],
+                    },
+                },
+            )
+        )
         await writer.drain()
 
     async def decoder(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -163,24 +210,56 @@ async def test_a_decoder_answering_500_is_shown_and_the_app_carries_on(tmp_path:
         _, body = await read_request(reader)
         decode_calls += 1
         if decoder_fails:
-            writer.write(json_response("500 Internal Server Error", {"error": {
-                "message": KV_ERROR, "type": "InternalServerError", "param": None,
-                "code": 500}}))
+            writer.write(
+                json_response(
+                    "500 Internal Server Error",
+                    {
+                        "error": {
+                            "message": KV_ERROR,
+                            "type": "InternalServerError",
+                            "param": None,
+                            "code": 500,
+                        }
+                    },
+                )
+            )
         else:
             assert body["kv_transfer_params"]["do_remote_prefill"] is True  # type: ignore[index]
-            writer.write(CHUNKED + chunk(text_event("I am") + text_event(" back", "length")
-                                         + USAGE + "data: [DONE]\n\n") + b"0\r\n\r\n")
+            writer.write(
+                CHUNKED
+                + chunk(
+                    text_event("I am") + text_event(" back", "length") + USAGE + "data: [DONE]\n\n"
+                )
+                + b"0\r\n\r\n"
+            )
         await writer.drain()
 
-    async with (cluster_with_proxy_port(tmp_path) as (cluster, sock),
-                raw_server(prefiller) as p_port,
-                raw_server(decoder) as d_port):
+    async with (
+        cluster_with_proxy_port(tmp_path) as (cluster, sock),
+        raw_server(prefiller) as p_port,
+        raw_server(decoder) as d_port,
+    ):
         assert cluster.spec.proxy is not None
-        proxy = Proxy(parse_args([
-            "--host", PROXY_HOST, "--port", str(cluster.spec.proxy.port),
-            "--prefiller-hosts", BACKENDS, "--prefiller-ports", str(p_port),
-            "--decoder-hosts", BACKENDS, "--decoder-ports", str(d_port),
-            "--retry-delay", "0.001"]))
+        proxy = Proxy(
+            parse_args(
+                [
+                    "--host",
+                    PROXY_HOST,
+                    "--port",
+                    str(cluster.spec.proxy.port),
+                    "--prefiller-hosts",
+                    BACKENDS,
+                    "--prefiller-ports",
+                    str(p_port),
+                    "--decoder-hosts",
+                    BACKENDS,
+                    "--decoder-ports",
+                    str(d_port),
+                    "--retry-delay",
+                    "0.001",
+                ]
+            )
+        )
         server = uvicorn.Server(uvicorn.Config(proxy.app(), log_level="warning"))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
@@ -213,9 +292,15 @@ async def test_malformed_and_truncated_streams_show_partial_output_and_why(
 ) -> None:
     answers = [
         # A data: line that is not JSON among good ones, and an escape sequence in the text.
-        CHUNKED + chunk(text_event("Hello") + 'data: {"choices": [{"text": " wor\n\n'
-                        + text_event(" world\x1b[2J", "length") + USAGE
-                        + "data: [DONE]\n\n") + b"0\r\n\r\n",
+        CHUNKED
+        + chunk(
+            text_event("Hello")
+            + 'data: {"choices": [{"text": " wor\n\n'
+            + text_event(" world\x1b[2J", "length")
+            + USAGE
+            + "data: [DONE]\n\n"
+        )
+        + b"0\r\n\r\n",
         # Cut mid-event: the connection goes away inside a chunked body.
         CHUNKED + chunk(text_event("Partial") + 'data: {"choices": [{"te'),
         # The body ends (connection close) mid-event, without data: [DONE].
@@ -230,8 +315,7 @@ async def test_malformed_and_truncated_streams_show_partial_output_and_why(
         writer.write(answers.pop(0))
         await writer.drain()
 
-    async with (cluster_with_proxy_port(tmp_path) as (cluster, sock),
-                raw_server(proxy, sock=sock)):
+    async with cluster_with_proxy_port(tmp_path) as (cluster, sock), raw_server(proxy, sock=sock):
         app = PdTui(cluster, settings=Settings(), persist_settings=False)
         async with app.run_test(size=(150, 45)) as pilot:
             await pilot.press("f6")
@@ -239,7 +323,7 @@ async def test_malformed_and_truncated_streams_show_partial_output_and_why(
             assert screen.answer == "Hello world\x1b[2J"
             assert answer(app) == "Hello world\\x1b[2J"  # shown, not sent to the terminal
             assert "1 SSE event was not a JSON object and skipped" in status(app)
-            assert "'{\"choices\": [{\"text\": \" wor'" in status(app)
+            assert '\'{"choices": [{"text": " wor\'' in status(app)
             await pilot.press("ctrl+e")  # the raw events show the bad one
             assert isinstance(app.screen, TextScreen)
             raw = str(app.screen.query("#text-box Static").last(Static).render())
@@ -267,6 +351,5 @@ async def test_malformed_and_truncated_streams_show_partial_output_and_why(
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """httpx must not send the console's loopback requests to an HTTP proxy."""
-    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
-                "all_proxy"):
+    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)

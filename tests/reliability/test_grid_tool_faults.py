@@ -30,8 +30,10 @@ from pdtui.tui.screens.modes import OverviewScreen
 PROBE_TIMEOUT = 4
 #: A printf format for bytes no parser expects: binary, an escape sequence, a fake probe
 #: frame, half a table.
-GARBAGE = (r"\x00\xff\xfe#@!%%%%garbage\n\x1b[31mRED\x1b[0m\n"
-           r"@@PDTUI:0000000000000000 d4.link 0 out\n| link status | ")
+GARBAGE = (
+    r"\x00\xff\xfe#@!%%%%garbage\n\x1b[31mRED\x1b[0m\n"
+    r"@@PDTUI:0000000000000000 d4.link 0 out\n| link status | "
+)
 
 
 def _current(app: PdTui) -> object:
@@ -56,7 +58,8 @@ def flaky_cluster(sim: Simulator, tmp_path: Path) -> cl.Cluster:
         f"  *' -i 3 '*) printf '{GARBAGE}'; exit 0 ;;\n"
         "  *' -i 5 '*) exit 0 ;;\n"
         "esac\n"
-        f'exec {shlex.quote(str(real))} "$@"\n')
+        f'exec {shlex.quote(str(real))} "$@"\n'
+    )
     wrapper.chmod(0o755)
     spec = cl.load(sim.cluster_file).spec
     spec.nodes[0].tools = cl.ToolPaths(hccn_tool=str(wrapper))
@@ -68,7 +71,9 @@ def flaky_cluster(sim: Simulator, tmp_path: Path) -> cl.Cluster:
 
 @pytest.mark.slow
 async def test_garbage_empty_and_hanging_hccn_tool_are_marked_with_a_reason(
-    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(GridScreen, "probe_timeout", PROBE_TIMEOUT)
     app = PdTui(flaky_cluster(sim, tmp_path), settings=Settings(), persist_settings=False)

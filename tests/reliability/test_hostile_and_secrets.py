@@ -32,22 +32,33 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
 
 def payloads(canary: Path) -> list[str]:
     c = str(canary)
-    return [f"$(touch {c})", f"`touch {c}`", f"; touch {c}", f"' ; touch {c} ; '",
-            f"\" ; touch {c} ; \"", f"\n touch {c}\n", f"| touch {c}", f"&& touch {c} &&",
-            "{unknown.field} {\"json\": 1} *", "$HOME ${PATH} %s %n \\ \\\\"]
+    return [
+        f"$(touch {c})",
+        f"`touch {c}`",
+        f"; touch {c}",
+        f"' ; touch {c} ; '",
+        f'" ; touch {c} ; "',
+        f"\n touch {c}\n",
+        f"| touch {c}",
+        f"&& touch {c} &&",
+        '{unknown.field} {"json": 1} *',
+        "$HOME ${PATH} %s %n \\ \\\\",
+    ]
 
 
 @pytest.mark.slow
 async def test_shell_metacharacters_in_every_value_arrive_verbatim_and_run_nothing(
-    sim: Simulator, tmp_path: Path,
+    sim: Simulator,
+    tmp_path: Path,
 ) -> None:
     canary = tmp_path / "CANARY"
     values = payloads(canary)
     text = sim.cluster_file.read_text()
     env_lines = "".join(f"PAYLOAD_{i} = {json.dumps(v)}\n" for i, v in enumerate(values))
     text = text.replace("[env]\n", f"[env]\n{env_lines}HF_TOKEN = {json.dumps(TOKEN)}\n", 1)
-    text = text.replace('served_name = "deepseek_v3.2"',
-                        f'served_name = {json.dumps("ds " + values[0])}')
+    text = text.replace(
+        'served_name = "deepseek_v3.2"', f"served_name = {json.dumps('ds ' + values[0])}"
+    )
     hostile = sim.cluster_file.with_name("hostile.toml")
     hostile.write_text(text)
     cluster = cl.load(hostile)
@@ -59,8 +70,13 @@ async def test_shell_metacharacters_in_every_value_arrive_verbatim_and_run_nothi
         d = Path(run_dir(node, cluster.name, "decode-0"))
         # The environment file gives back every value exactly as written when sourced.
         for i, v in enumerate(values):
-            got = subprocess.run(["bash", "-c", f'. ./env.sh; printf %s "$PAYLOAD_{i}"'],
-                                 cwd=d, capture_output=True, text=True, timeout=10)
+            got = subprocess.run(
+                ["bash", "-c", f'. ./env.sh; printf %s "$PAYLOAD_{i}"'],
+                cwd=d,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             assert got.stdout == v
         # Secrets stay out of the redacted copies and the command log.
         assert TOKEN not in (d / "env.redacted").read_text()
@@ -71,8 +87,9 @@ async def test_shell_metacharacters_in_every_value_arrive_verbatim_and_run_nothi
     assert (d / "env.sh").stat().st_mode & 0o777 == 0o600
 
 
-def test_a_full_disk_while_saving_keeps_the_old_file(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_while_saving_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "c.toml"
     target.write_text(RUNBOOK.read_text())
     spec = cl.load(target).spec
@@ -88,9 +105,9 @@ def test_a_full_disk_while_saving_keeps_the_old_file(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]  # no temp file left
 
 
-def test_huge_files_are_refused_with_their_name_not_read(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]
-                                                          ) -> None:
+def test_huge_files_are_refused_with_their_name_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from pdtui.cli import main
 
     huge = tmp_path / "huge.toml"

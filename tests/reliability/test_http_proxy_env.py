@@ -51,8 +51,7 @@ class _Proxy(BaseHTTPRequestHandler):
 @pytest.fixture
 def dead_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     dead = f"http://127.0.0.1:{free_port('127.0.0.1')}"
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                "all_proxy"):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.setenv(var, dead)
     for var in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
@@ -95,7 +94,10 @@ def test_every_http_client_comes_from_the_one_factory() -> None:
     found = []
     for path in sorted((ROOT / "pdtui").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "AsyncClient"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "AsyncClient"
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert [f.split(":")[0] for f in found] == ["pdtui/console.py", "pdtui/sim/proxy.py"], found

@@ -70,18 +70,20 @@ async def test_a_command_printing_1_gib_is_cut_and_memory_stays_flat(rig) -> Non
 
 @pytest.mark.slow
 async def test_a_tool_printing_1_gib_on_one_device_cuts_that_call_only(  # type: ignore[no-untyped-def]
-        rig, tmp_path: Path) -> None:
+    rig, tmp_path: Path
+) -> None:
     cluster, pool, sim = rig
     real = sim.dir / "nodes" / "prefill-0" / "bin" / "hccn_tool"
     wrapper = tmp_path / "loud-bin" / "hccn_tool"
     wrapper.parent.mkdir()
-    wrapper.write_text("#!/bin/bash\n"
-                       f"case \" $* \" in *' -i 3 -link '*) head -c {GIB} /dev/zero; exit 0;; "
-                       "esac\n"
-                       f'exec {shlex.quote(str(real))} "$@"\n')
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        f"case \" $* \" in *' -i 3 -link '*) head -c {GIB} /dev/zero; exit 0;; "
+        "esac\n"
+        f'exec {shlex.quote(str(real))} "$@"\n'
+    )
     wrapper.chmod(0o755)
-    node = dataclasses.replace(cluster.node("prefill-0"),
-                               hccn_tool=str(wrapper))
+    node = dataclasses.replace(cluster.node("prefill-0"), hccn_tool=str(wrapper))
     health, peak = await peak_of(probe_node(pool, node, timeout=60))
     assert peak < 50 * MIB, f"peak {peak / MIB:.0f} MiB"
     link = health.devices[3].raw["link"]

@@ -31,11 +31,18 @@ Handler = Callable[[asyncio.StreamWriter], Awaitable[None]]
 @asynccontextmanager
 async def server(handler: Handler) -> AsyncIterator[str]:
     """An HTTP server on 127.0.0.1 that reads one request and lets ``handler`` answer."""
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next((int(x.split(b":")[1]) for x in head.split(b"\r\n")
-                           if x.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(x.split(b":")[1])
+                    for x in head.split(b"\r\n")
+                    if x.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             await reader.readexactly(length)
             await handler(writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -53,11 +60,13 @@ async def server(handler: Handler) -> AsyncIterator[str]:
 
 def endless(status: int, kind: str, chunk: bytes) -> Handler:
     async def handler(w: asyncio.StreamWriter) -> None:
-        w.write(f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nConnection: close\r\n\r\n"
-                .encode())
+        w.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nConnection: close\r\n\r\n".encode()
+        )
         for _ in range(GIB // len(chunk)):
             w.write(chunk)
             await w.drain()
+
     return handler
 
 
@@ -103,8 +112,7 @@ async def test_an_endless_500_body_is_cut() -> None:
 
 async def test_an_endless_stream_stops_after_max_tokens_worth() -> None:
     event = json.dumps({"choices": [{"text": "word ", "index": 0}]})
-    async with server(endless(200, "text/event-stream", f"data: {event}\n\n".encode() * 64)) \
-            as url:
+    async with server(endless(200, "text/event-stream", f"data: {event}\n\n".encode() * 64)) as url:
         res, peak = await measured(url, req(stream=True))
     assert peak < 50 * MIB, f"peak {peak / MIB:.0f} MiB"
     assert res.error is not None and "max_tokens" in res.error
@@ -128,12 +136,25 @@ async def test_a_comment_every_second_meets_the_overall_deadline() -> None:
 @pytest.mark.slow
 async def test_pdtui_prompt_timeout_is_an_overall_deadline(tmp_path: Path) -> None:
     cluster = tmp_path / "c.toml"
-    cluster.write_text('[cluster]\nname = "c"\n[[nodes]]\nname = "n1"\nhost = "127.0.0.1"\n'
-                       '[model]\npath = "/m"\nserved_name = "m"\n')
+    cluster.write_text(
+        '[cluster]\nname = "c"\n[[nodes]]\nname = "n1"\nhost = "127.0.0.1"\n'
+        '[model]\npath = "/m"\nserved_name = "m"\n'
+    )
     async with server(comment_every_second) as url:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pdtui", "prompt", str(cluster), "hi", "--url", url,
-            "--timeout", "3", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "pdtui",
+            "prompt",
+            str(cluster),
+            "hi",
+            "--url",
+            url,
+            "--timeout",
+            "3",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1, (out, err)
     assert b"deadline" in err

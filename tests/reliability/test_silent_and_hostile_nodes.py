@@ -82,8 +82,11 @@ async def test_a_silent_node_times_out_while_the_healthy_node_carries_on(
     sim: Simulator,
 ) -> None:
     async with silent_server(SILENT) as (port, accepted):
-        app = PdTui(with_decode_at(sim, SILENT, port, "silent.toml"), settings=Settings(),
-                    persist_settings=False)
+        app = PdTui(
+            with_decode_at(sim, SILENT, port, "silent.toml"),
+            settings=Settings(),
+            persist_settings=False,
+        )
         t0 = time.monotonic()
         async with app.run_test(size=(190, 45)) as pilot:
             # The healthy node is ready long before the silent one's timeout.
@@ -108,8 +111,11 @@ async def test_a_silent_node_times_out_while_the_healthy_node_carries_on(
             assert cell(app, "#nodes", "decode-0", "connection") == "◌ connecting"
 
             # The silent node fails at its connect timeout, not before, and says why.
-            await wait_for(pilot, lambda: app.status_of("decode-0").state is NodeState.FAILED,
-                           timeout=CONNECT_TIMEOUT + 15)
+            await wait_for(
+                pilot,
+                lambda: app.status_of("decode-0").state is NodeState.FAILED,
+                timeout=CONNECT_TIMEOUT + 15,
+            )
             failed_at = time.monotonic() - t0
             assert failed_at >= CONNECT_TIMEOUT - 0.5  # it took the whole timeout
             assert grid_at < CONNECT_TIMEOUT - 0.5  # the healthy node did not wait for it
@@ -117,11 +123,13 @@ async def test_a_silent_node_times_out_while_the_healthy_node_carries_on(
             status = app.status_of("decode-0")
             assert status.error is not None and why in status.error.message
             assert cell(app, "#nodes", "decode-0", "connection").startswith(
-                "✗ failed: no SSH answer")
+                "✗ failed: no SSH answer"
+            )
             await pilot.press("f3")
             await wait_for(pilot, lambda: not grid.busy)
             assert cell(app, "#grid", "decode-0", "summary").startswith(
-                "? unreachable: no SSH answer")
+                "? unreachable: no SSH answer"
+            )
             assert all(d.state == "unknown" for d in grid.nodes["decode-0"].devices)
             assert cell(app, "#grid", "prefill-0", "summary").startswith("✓ 16/16 ok")
             assert app.is_running
@@ -135,14 +143,23 @@ async def test_a_refusal_in_hostile_words_is_shown_verbatim_and_breaks_nothing(
     server = await asyncssh.create_server(_Refuser, HOSTILE, 0, server_host_keys=[key])
     port = server.sockets[0].getsockname()[1]
     known = sim.dir / "known_hosts"  # the host key is known: the refusal comes after it
-    known.write_text(known.read_text()
-                     + f"[{HOSTILE}]:{port} {key.export_public_key().decode().strip()}\n")
+    known.write_text(
+        known.read_text() + f"[{HOSTILE}]:{port} {key.export_public_key().decode().strip()}\n"
+    )
     try:
-        app = PdTui(with_decode_at(sim, HOSTILE, port, "hostile.toml"), settings=Settings(),
-                    persist_settings=False)
+        app = PdTui(
+            with_decode_at(sim, HOSTILE, port, "hostile.toml"),
+            settings=Settings(),
+            persist_settings=False,
+        )
         async with app.run_test(size=(190, 45)) as pilot:
-            await wait_for(pilot, lambda: app.status_of("decode-0").state is NodeState.FAILED
-                           and app.status_of("prefill-0").state is NodeState.READY)
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.status_of("decode-0").state is NodeState.FAILED
+                    and app.status_of("prefill-0").state is NodeState.READY
+                ),
+            )
             status = app.status_of("decode-0")
             assert status.error is not None and REFUSAL in status.error.message
             conn = cell(app, "#nodes", "decode-0", "connection")

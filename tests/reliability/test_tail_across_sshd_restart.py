@@ -42,8 +42,12 @@ async def test_tail_resumes_at_its_offset_after_sshd_comes_back(tmp_path: Path) 
     logdir.chmod(0o755)
     log = logdir / "out.log"
     writer = subprocess.Popen(
-        ["sh", "-c", f"i=0; while [ $i -lt 400 ]; do echo \"line $i\" >> {log}; "
-                     "i=$((i+1)); sleep 0.01; done"])
+        [
+            "sh",
+            "-c",
+            f'i=0; while [ $i -lt 400 ]; do echo "line $i" >> {log}; i=$((i+1)); sleep 0.01; done',
+        ]
+    )
     try:
         known = rig.write_known_hosts(tmp_path / "known_hosts")
         cluster = cl.loads(f"""
@@ -76,9 +80,12 @@ served_name = "m"
                 async for _ in tail(pool, node, str(log), offset):
                     pass
             await asyncio.sleep(0.5)  # lines keep coming while sshd is down
-            rig.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(rig.config_path)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env=CLEAN_ENV)
+            rig.proc = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(rig.config_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=CLEAN_ENV,
+            )
             deadline = time.monotonic() + 10
             while True:
                 pool.reset("n1")

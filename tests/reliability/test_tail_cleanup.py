@@ -33,8 +33,7 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
 
 
 def tails(path: Path) -> list[str]:
-    out = subprocess.run(["pgrep", "-a", "-f", f"tail .*{path}"], capture_output=True,
-                         text=True)
+    out = subprocess.run(["pgrep", "-a", "-f", f"tail .*{path}"], capture_output=True, text=True)
     return out.stdout.splitlines()
 
 
@@ -94,8 +93,16 @@ async def test_pdtui_logs_follow_leaves_no_tail_after_ctrl_c(sim: Simulator) -> 
     cluster = cl.load(sim.cluster_file)
     name, log = planted_log(cluster)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pdtui", "logs", str(sim.cluster_file), name, "-f",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "pdtui",
+        "logs",
+        str(sim.cluster_file),
+        name,
+        "-f",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     for _ in range(50):
         line = await asyncio.wait_for(proc.stdout.readline(), 60)

@@ -14,8 +14,9 @@ import pytest
 
 from pdtui.cluster import ClusterError, loads
 
-RUNBOOK = (Path(__file__).resolve().parents[2] / "sample_clusters"
-           / "deepseek-v3.2-a3-1p1d.toml").read_text()
+RUNBOOK = (
+    Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+).read_text()
 
 
 def refused(text: str) -> str:
@@ -41,16 +42,19 @@ def test_an_instance_named_like_the_proxy_or_a_role_is_refused(name: str) -> Non
 
 
 def wide(name: str, devices: str, port: int, dp: bool) -> str:
-    return (f'\n[[instances]]\nname = "{name}"\nrole = "decode"\nnode = "decode-0"\n'
-            f'devices = "{devices}"\nport = {port}\n'
-            f'serve = {{ tensor-parallel-size = 1 }}\n'
-            f'kv_transfer = {{ kv_connector = "MooncakeConnectorV1", kv_role = "kv_consumer" }}\n'
-            + ('dp = { size = 2, local = 2, address = "127.0.0.1" }\n' if dp else ""))
+    return (
+        f'\n[[instances]]\nname = "{name}"\nrole = "decode"\nnode = "decode-0"\n'
+        f'devices = "{devices}"\nport = {port}\n'
+        f"serve = {{ tensor-parallel-size = 1 }}\n"
+        f'kv_transfer = {{ kv_connector = "MooncakeConnectorV1", kv_role = "kv_consumer" }}\n'
+        + ('dp = { size = 2, local = 2, address = "127.0.0.1" }\n' if dp else "")
+    )
 
 
 def test_an_instance_named_like_another_instances_dp_rank_is_refused() -> None:
     text = RUNBOOK.replace("npus = 16", "npus = 32").replace(
-        "decode_device_count = 16", "decode_device_count = 32")
+        "decode_device_count = 16", "decode_device_count = 32"
+    )
     ok = loads(text + wide("wide", "16-17", 9100, True), source="c.toml")
     assert [p.name for p in ok.instance("wide").processes] == ["wide.dp0", "wide.dp1"]
     msg = refused(text + wide("wide", "16-17", 9100, True) + wide("wide.dp1", "20", 9200, False))

@@ -40,12 +40,14 @@ def nic_files(base: str, canary: Path) -> dict[str, str]:
     return {
         "node nic": base.replace('nic = "enp23s0f3"', f"nic = {json.dumps(evil)}"),
         "[env] *_SOCKET_IFNAME": base.replace(
-            'GLOO_SOCKET_IFNAME = "{node.nic}"', f"GLOO_SOCKET_IFNAME = {json.dumps(evil)}"),
+            'GLOO_SOCKET_IFNAME = "{node.nic}"', f"GLOO_SOCKET_IFNAME = {json.dumps(evil)}"
+        ),
     }
 
 
 async def test_a_hostile_nic_is_refused_at_load_and_runs_nothing_in_preflight(
-    sim: Simulator, tmp_path: Path,
+    sim: Simulator,
+    tmp_path: Path,
 ) -> None:
     canary = tmp_path / "CANARY"
     base = sim.cluster_file.read_text()
@@ -53,37 +55,57 @@ async def test_a_hostile_nic_is_refused_at_load_and_runs_nothing_in_preflight(
         msg = refused(text, sim.cluster_file)
         assert "\n" not in msg and "touch" in msg and "interface" in msg, what
     cluster = load(sim.cluster_file)
-    items = [dataclasses.replace(i, env={**i.env, "GLOO_SOCKET_IFNAME": f"eth0;touch {canary}",
-                                         "HCCL_SOCKET_IFNAME": f"$(touch {canary})"})
-             for i in launchables(cluster, ["decode-0"])]
+    items = [
+        dataclasses.replace(
+            i,
+            env={
+                **i.env,
+                "GLOO_SOCKET_IFNAME": f"eth0;touch {canary}",
+                "HCCL_SOCKET_IFNAME": f"$(touch {canary})",
+            },
+        )
+        for i in launchables(cluster, ["decode-0"])
+    ]
     async with pool_for(cluster) as pool:
         problems = await check_node(pool, cluster, cluster.node("decode-0"), items)
     assert not canary.exists()
-    assert any("GLOO_SOCKET_IFNAME" in str(p) and "no such interface" in str(p)
-               for p in problems), problems
+    assert any(
+        "GLOO_SOCKET_IFNAME" in str(p) and "no such interface" in str(p) for p in problems
+    ), problems
 
 
 async def test_a_hostile_env_key_in_any_table_is_refused_at_load(
-    sim: Simulator, tmp_path: Path,
+    sim: Simulator,
+    tmp_path: Path,
 ) -> None:
     canary = tmp_path / "CANARY"
     key = json.dumps(f"X=1; touch {canary}; Y")
     base = sim.cluster_file.read_text()
     for table in ("[proxy.env]", "[env]"):
-        text = (base + f"\n{table}\n{key} = \"1\"\n" if table == "[proxy.env]"
-                else base.replace("[env]\n", f"[env]\n{key} = \"1\"\n", 1))
+        text = (
+            base + f'\n{table}\n{key} = "1"\n'
+            if table == "[proxy.env]"
+            else base.replace("[env]\n", f'[env]\n{key} = "1"\n', 1)
+        )
         msg = refused(text, sim.cluster_file)
         assert "\n" not in msg and table.strip("[]") in msg
         assert "not a valid environment variable name" in msg and "touch" in msg
 
 
 async def test_a_hostile_env_key_given_in_code_never_reaches_a_shell(
-    sim: Simulator, tmp_path: Path,
+    sim: Simulator,
+    tmp_path: Path,
 ) -> None:
     canary = tmp_path / "CANARY"
     cluster: Cluster = load(sim.cluster_file)
     async with pool_for(cluster) as pool:
-        s = await start(pool, cluster.node("decode-0"), cluster.name, "evil",
-                        {f"X=1; touch {canary}; Y": "1"}, ["true"])
+        s = await start(
+            pool,
+            cluster.node("decode-0"),
+            cluster.name,
+            "evil",
+            {f"X=1; touch {canary}; Y": "1"},
+            ["true"],
+        )
     assert s.error is not None and "environment variable name" in s.error
     assert not canary.exists()

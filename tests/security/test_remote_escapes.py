@@ -38,7 +38,8 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
 
 async def pdtui(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pdtui", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sys.executable, "-m", "pdtui", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
@@ -57,8 +58,9 @@ def plant_log(sim: Simulator, cluster: cl.Cluster) -> str:
     d.parent.chmod(0o700)
     (d / "pid").write_text("999999\n")
     (d / "run_id").write_text("0123456789abcdef\n")
-    (d / "out.log").write_text(f"INFO start {EVIL}\nERROR NPU out of memory {EVIL}\n"
-                               f"INFO last {EVIL}\n")
+    (d / "out.log").write_text(
+        f"INFO start {EVIL}\nERROR NPU out of memory {EVIL}\nINFO last {EVIL}\n"
+    )
     return item.name
 
 
@@ -96,27 +98,36 @@ class _Evil:
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(x.split(b":")[1]) for x in head.split(b"\r\n")
-                      if x.lower().startswith(b"content-length:"))
+        length = next(
+            int(x.split(b":")[1])
+            for x in head.split(b"\r\n")
+            if x.lower().startswith(b"content-length:")
+        )
         await reader.readexactly(length)
         if self.status == 200:
             event = json.dumps({"choices": [{"text": EVIL, "index": 0, "finish_reason": "stop"}]})
             body = f"data: {event}\n\ndata: [DONE]\n\n".encode()
         else:
             body = f"upstream broke {EVIL}".encode()
-        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(body)}\r\n"
-                     "Content-Type: text/event-stream\r\nConnection: close\r\n\r\n".encode() + body)
+        writer.write(
+            f"HTTP/1.1 {self.status} X\r\nContent-Length: {len(body)}\r\n"
+            "Content-Type: text/event-stream\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
         await writer.drain()
         writer.close()
 
 
 @pytest.mark.parametrize("status", [200, 500])
 @pytest.mark.slow
-async def test_prompt_escapes_answers_and_error_bodies_unless_raw(tmp_path: Path,
-                                                                  status: int) -> None:
+async def test_prompt_escapes_answers_and_error_bodies_unless_raw(
+    tmp_path: Path, status: int
+) -> None:
     cluster = tmp_path / "c.toml"
-    cluster.write_text('[cluster]\nname = "c"\n[[nodes]]\nname = "n1"\nhost = "127.0.0.1"\n'
-                       '[model]\npath = "/m"\nserved_name = "m"\n')
+    cluster.write_text(
+        '[cluster]\nname = "c"\n[[nodes]]\nname = "n1"\nhost = "127.0.0.1"\n'
+        '[model]\npath = "/m"\nserved_name = "m"\n'
+    )
     srv = await asyncio.start_server(_Evil(status), "127.0.0.1", 0)
     url = f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}"
     try:

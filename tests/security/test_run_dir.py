@@ -46,8 +46,9 @@ def _folder(cluster: Cluster, name: str) -> Path:
 
 
 def test_the_default_run_folder_is_per_user_and_relative_ones_are_refused() -> None:
-    text = (Path(__file__).resolve().parents[2] / "sample_clusters"
-            / "deepseek-v3.2-a3-1p1d.toml").read_text()
+    text = (
+        Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+    ).read_text()
     assert loads(text).nodes[0].run_dir == "~/.cache/pdtui/run"
     for bad in ('""', '"run"', '"./pdtui"', '"~other/run"', '"/tmp/../etc"'):
         with pytest.raises(Exception) as err:
@@ -60,8 +61,11 @@ async def test_a_default_run_folder_lands_in_the_ssh_users_home_mode_0700(
     tmp_path: Path,
 ) -> None:
     async with runbook_sim(tmp_path, "127.0.71") as sim:
-        text = "\n".join(line for line in sim.cluster_file.read_text().splitlines()
-                         if not line.startswith("run_dir"))
+        text = "\n".join(
+            line
+            for line in sim.cluster_file.read_text().splitlines()
+            if not line.startswith("run_dir")
+        )
         cluster = loads(text, path=sim.cluster_file)
         node = cluster.node("decode-0")
         async with pool_for(cluster) as pool:
@@ -80,7 +84,9 @@ async def test_a_default_run_folder_lands_in_the_ssh_users_home_mode_0700(
 
 @pytest.mark.parametrize("plant", ["other-owner", "symlink", "world-writable"])
 async def test_a_planted_run_folder_is_refused_before_anything_is_written(
-    rig: tuple[Cluster, SshPool], tmp_path: Path, plant: str,
+    rig: tuple[Cluster, SshPool],
+    tmp_path: Path,
+    plant: str,
 ) -> None:
     cluster, pool = rig
     d = _folder(cluster, "decode-0")
@@ -95,8 +101,9 @@ async def test_a_planted_run_folder_is_refused_before_anything_is_written(
             os.chown(d, NOBODY, NOBODY)
         else:
             d.chmod(0o777)
-    s = await start(pool, cluster.node("decode-0"), cluster.name, "decode-0",
-                    {"HF_TOKEN": "hf_secret"}, TICK)
+    s = await start(
+        pool, cluster.node("decode-0"), cluster.name, "decode-0", {"HF_TOKEN": "hf_secret"}, TICK
+    )
     assert s.error is not None and s.pid is None
     assert str(d) in s.error and "\n" not in s.error
     assert list(trap.iterdir()) == []
@@ -106,7 +113,9 @@ async def test_a_planted_run_folder_is_refused_before_anything_is_written(
 
 @pytest.mark.parametrize("plant", ["fifo", "symlink"])
 async def test_a_planted_file_is_refused_and_nothing_follows_it(
-    rig: tuple[Cluster, SshPool], tmp_path: Path, plant: str,
+    rig: tuple[Cluster, SshPool],
+    tmp_path: Path,
+    plant: str,
 ) -> None:
     cluster, pool = rig
     d = _folder(cluster, "decode-0")
@@ -116,15 +125,25 @@ async def test_a_planted_file_is_refused_and_nothing_follows_it(
     if plant == "fifo":
         os.mkfifo(d / "env.sh")
     (d / "out.log").symlink_to(victim)
-    s = await asyncio.wait_for(start(pool, cluster.node("decode-0"), cluster.name, "decode-0",
-                                     {"HF_TOKEN": "hf_secret"}, TICK), 20)
+    s = await asyncio.wait_for(
+        start(
+            pool,
+            cluster.node("decode-0"),
+            cluster.name,
+            "decode-0",
+            {"HF_TOKEN": "hf_secret"},
+            TICK,
+        ),
+        20,
+    )
     assert s.error is not None and s.pid is None
     assert "not a regular file" in s.error and "\n" not in s.error
     assert victim.read_text() == "precious\n"
 
 
 async def test_a_regex_run_id_never_signals_an_unrelated_process(
-    rig: tuple[Cluster, SshPool], bystander: subprocess.Popen[bytes],
+    rig: tuple[Cluster, SshPool],
+    bystander: subprocess.Popen[bytes],
 ) -> None:
     cluster, pool = rig
     d = _folder(cluster, "decode-0")
@@ -141,7 +160,8 @@ async def test_a_regex_run_id_never_signals_an_unrelated_process(
 
 @pytest.mark.slow
 async def test_a_stale_pid_reused_by_another_process_does_not_block_a_relaunch(
-    rig: tuple[Cluster, SshPool], bystander: subprocess.Popen[bytes],
+    rig: tuple[Cluster, SshPool],
+    bystander: subprocess.Popen[bytes],
 ) -> None:
     cluster, pool = rig
     node = cluster.node("decode-0")
@@ -160,8 +180,9 @@ async def test_a_stale_pid_reused_by_another_process_does_not_block_a_relaunch(
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", ""])
 def test_run_dir_never_names_a_folder_outside_the_run_folder(name: str) -> None:
-    text = (Path(__file__).resolve().parents[2] / "sample_clusters"
-            / "deepseek-v3.2-a3-1p1d.toml").read_text()
+    text = (
+        Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+    ).read_text()
     node = loads(text).nodes[0]
     with pytest.raises(ValueError):
         run_dir(node, "c", name)

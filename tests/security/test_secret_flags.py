@@ -29,8 +29,11 @@ def command_lines() -> list[bytes]:
 
 
 def with_serve(text: str, lines: str) -> str:
-    return text.replace("[serve]\n", f"[serve]\n{lines}", 1) if "[serve]\n" in text \
+    return (
+        text.replace("[serve]\n", f"[serve]\n{lines}", 1)
+        if "[serve]\n" in text
         else text.replace("[[instances]]", f"[serve]\n{lines}\n[[instances]]", 1)
+    )
 
 
 @pytest.mark.slow
@@ -55,7 +58,8 @@ async def test_an_api_key_flag_travels_in_the_0600_env_file_not_in_ps(tmp_path: 
 
 
 def test_another_secret_looking_flag_is_warned_about_at_validate() -> None:
-    text = (Path(__file__).resolve().parents[2] / "sample_clusters"
-            / "deepseek-v3.2-a3-1p1d.toml").read_text()
+    text = (
+        Path(__file__).resolve().parents[2] / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
+    ).read_text()
     cluster = loads(with_serve(text, 'db-password = "hunter2"\n'), source="c.toml")
     assert any("serve.db-password" in w and "ps" in w for w in cluster.warnings)

@@ -102,10 +102,13 @@ async def _wait_marker(s: Served) -> bool:
     return False
 
 
-async def _get(url: str, headers: dict[str, str] | None = None
-               ) -> tuple[int, str, aiohttp.ClientResponse]:
-    async with aiohttp.ClientSession() as http, \
-            http.get(url, headers=headers or {}, allow_redirects=False) as r:
+async def _get(
+    url: str, headers: dict[str, str] | None = None
+) -> tuple[int, str, aiohttp.ClientResponse]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers=headers or {}, allow_redirects=False) as r,
+    ):
         return r.status, await r.text(), r
 
 
@@ -132,9 +135,13 @@ def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.slow
 async def test_the_page_needs_the_token_and_a_valid_one_sets_a_strict_httponly_cookie(
-        served: Served) -> None:
-    for url in (f"{served.base}/", f"{served.base}/?token=wrong",
-                f"{served.base}/static/js/textual.js"):
+    served: Served,
+) -> None:
+    for url in (
+        f"{served.base}/",
+        f"{served.base}/?token=wrong",
+        f"{served.base}/static/js/textual.js",
+    ):
         status, body, _ = await _get(url)
         assert status == 403 and "ws://" not in body and "textual" not in body
     status, body, r = await _get(served.guard.url)
@@ -151,8 +158,12 @@ async def test_the_page_needs_the_token_and_a_valid_one_sets_a_strict_httponly_c
 @pytest.mark.slow
 async def test_a_foreign_host_gets_nothing_even_with_the_token(served: Served) -> None:
     """DNS rebinding: evil.example resolved to 127.0.0.1 sends its own name as Host."""
-    for host in ("evil.example", f"evil.example:{served.guard.port}", "127.0.0.1:1",
-                 f"localhost:{served.guard.port}"):
+    for host in (
+        "evil.example",
+        f"evil.example:{served.guard.port}",
+        "127.0.0.1:1",
+        f"localhost:{served.guard.port}",
+    ):
         status, body, _ = await _get(served.guard.url, headers={"Host": host})
         assert status == 403 and "ws://" not in body
         ws = f"ws://127.0.0.1:{served.guard.port}/ws?token={served.guard.token}"
@@ -171,15 +182,20 @@ async def test_a_websocket_without_the_token_starts_nothing(served: Served) -> N
 
 @pytest.mark.slow
 async def test_a_foreign_or_missing_origin_starts_nothing_even_with_the_token(
-        served: Served) -> None:
+    served: Served,
+) -> None:
     """A page on evil.example reaching ws://127.0.0.1 sends its own Origin, and the cookie."""
     ws = f"ws://127.0.0.1:{served.guard.port}/ws"
-    for origin in (EVIL, "null", f"http://localhost:{served.guard.port}",
-                   f"https://127.0.0.1:{served.guard.port}"):
-        assert await _ws_status(served, ws, {"Origin": origin},
-                                cookie=served.guard.token) == 403
-        assert await _ws_status(served, f"{ws}?token={served.guard.token}",
-                                {"Origin": origin}) == 403
+    for origin in (
+        EVIL,
+        "null",
+        f"http://localhost:{served.guard.port}",
+        f"https://127.0.0.1:{served.guard.port}",
+    ):
+        assert await _ws_status(served, ws, {"Origin": origin}, cookie=served.guard.token) == 403
+        assert (
+            await _ws_status(served, f"{ws}?token={served.guard.token}", {"Origin": origin}) == 403
+        )
         status, _, _ = await _get(served.guard.url, headers={"Origin": origin})
         assert status == 403
     assert await _ws_status(served, f"{ws}?token={served.guard.token}", {}) == 403
@@ -188,7 +204,8 @@ async def test_a_foreign_or_missing_origin_starts_nothing_even_with_the_token(
 
 @pytest.mark.slow
 async def test_the_served_origin_with_the_token_or_its_cookie_starts_the_app(
-        served: Served) -> None:
+    served: Served,
+) -> None:
     """The positive control: the same requests as above, done right, do start the command."""
     ws = f"ws://127.0.0.1:{served.guard.port}/ws"
     assert await _ws_status(served, ws, served.headers(), cookie=served.guard.token) == 101
@@ -207,8 +224,9 @@ def _start_serve(port: int, marker: Path) -> tuple[subprocess.Popen[str], str]:
         "print('TOKEN', guard.token, flush=True)\n"
         f"serve(Server({_marker_command(marker)!r}, host='127.0.0.1', port={port}), guard)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().split()[1]
 
@@ -242,9 +260,13 @@ def _poll_statuses(port: int, token: str) -> tuple[int, int]:
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Chromium resolves evil.example to 127.0.0.1 (DNS rebinding) and nothing else but loopback.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--host-resolver-rules=MAP evil.example 127.0.0.1, MAP * ~NOTFOUND, "
-                 "EXCLUDE 127.0.0.1"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--host-resolver-rules=MAP evil.example 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
 HOSTILE_PAGE = """<!doctype html><script>
 const ws = new WebSocket("ws://127.0.0.1:PORT/ws?width=80&height=24");
 ws.onopen = () => { document.title = "opened"; };
@@ -276,8 +298,7 @@ def _wait_file(path: Path, present: bool, seconds: float) -> bool:
 
 
 @pytest.mark.slow
-def test_in_chromium_the_printed_url_opens_the_app_and_no_other_origin_can(
-        tmp_path: Path) -> None:
+def test_in_chromium_the_printed_url_opens_the_app_and_no_other_origin_can(tmp_path: Path) -> None:
     """The cookie flow works in a real browser, and the attacks of a hostile page in that same
     browser (which then holds the cookie) fail: a WebSocket from another port of 127.0.0.1
     (same site, so SameSite lets the cookie through: Origin stops it), from evil.example, and

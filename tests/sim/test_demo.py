@@ -67,8 +67,9 @@ def test_demo_comes_up_and_leaves_nothing_behind(tmp_path: Path, how: str) -> No
     pid, fd = pty.fork()
     if pid == 0:  # the child: pdtui demo on a 120x40 terminal
         env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(tmp_path / "cfg")}
-        os.execve(sys.executable, [sys.executable, "-m", "pdtui", "demo", "--dir", str(folder)],
-                  env)
+        os.execve(
+            sys.executable, [sys.executable, "-m", "pdtui", "demo", "--dir", str(folder)], env
+        )
     try:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         os.kill(pid, signal.SIGWINCH)

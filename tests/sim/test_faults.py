@@ -28,8 +28,11 @@ from pdtui.sim.state import NET_HEALTH_VALUES, SimState, build_state
 
 def cluster() -> SimState:
     return build_state(
-        [("prefill-0", "10.0.0.1", "A3", 16), ("decode-0", "10.0.0.2", "A3", 16),
-         ("a2-0", "10.0.0.3", "A2", 8)],
+        [
+            ("prefill-0", "10.0.0.1", "A3", 16),
+            ("decode-0", "10.0.0.2", "A3", 16),
+            ("a2-0", "10.0.0.3", "A2", 8),
+        ],
         latency_ms=0,
     )
 
@@ -38,8 +41,10 @@ def cluster() -> SimState:
     ("spec", "expected"),
     [
         ("decode-0:3:link-down", Fault("decode-0", 3, "link-down", None)),
-        ("prefill-0:5:net-health=Receive timeout",
-         Fault("prefill-0", 5, "net-health", "Receive timeout")),
+        (
+            "prefill-0:5:net-health=Receive timeout",
+            Fault("prefill-0", 5, "net-health", "Receive timeout"),
+        ),
         ("decode-0:2:no-ip", Fault("decode-0", 2, "no-ip", None)),
         ("prefill-0:1:ping-loss=decode-0:1", Fault("prefill-0", 1, "ping-loss", "decode-0:1")),
         ("prefill-0:1:ping-loss=decode-0", Fault("prefill-0", 1, "ping-loss", "decode-0")),
@@ -49,8 +54,10 @@ def cluster() -> SimState:
         ("prefill-0:tool-hang=npu-smi", Fault("prefill-0", None, "tool-hang", "npu-smi")),
         ("decode-0:unreachable", Fault("decode-0", None, "unreachable", None)),
         ("decode-0:slow=2000", Fault("decode-0", None, "slow", "2000")),
-        ("decode-0:crash-on-start=RuntimeError: x=1",
-         Fault("decode-0", None, "crash-on-start", "RuntimeError: x=1")),
+        (
+            "decode-0:crash-on-start=RuntimeError: x=1",
+            Fault("decode-0", None, "crash-on-start", "RuntimeError: x=1"),
+        ),
         ("decode-0:kv-link-broken", Fault("decode-0", None, "kv-link-broken", None)),
         ("decode-0:port-in-use", Fault("decode-0", None, "port-in-use", None)),
         ("decode-0:port-in-use=8000", Fault("decode-0", None, "port-in-use", "8000")),
@@ -138,20 +145,32 @@ def test_apply_replaces_and_accumulates() -> None:
     apply_fault(s, "decode-0:slow=10")
     apply_fault(s, "decode-0:slow=20")
     assert [str(f) for f in s.node("decode-0").faults] == [
-        "decode-0:3:net-health=Fault", "decode-0:4:net-health=Init", "decode-0:slow=20"]
+        "decode-0:3:net-health=Fault",
+        "decode-0:4:net-health=Init",
+        "decode-0:slow=20",
+    ]
     assert [str(f) for f in s.node("prefill-0").faults] == [
-        "prefill-0:1:ping-loss=decode-0:1", "prefill-0:1:ping-loss=decode-0:2"]
+        "prefill-0:1:ping-loss=decode-0:1",
+        "prefill-0:1:ping-loss=decode-0:2",
+    ]
 
 
 def test_clear_faults() -> None:
     s = cluster()
-    for spec in ("decode-0:3:link-down", "decode-0:4:link-down", "decode-0:3:no-ip",
-                 "decode-0:unreachable", "prefill-0:2:link-down"):
+    for spec in (
+        "decode-0:3:link-down",
+        "decode-0:4:link-down",
+        "decode-0:3:no-ip",
+        "decode-0:unreachable",
+        "prefill-0:2:link-down",
+    ):
         apply_fault(s, spec)
     removed = clear_faults(s, node="decode-0", device=3)
     assert [str(f) for f in removed] == ["decode-0:3:link-down", "decode-0:3:no-ip"]
     assert [str(f) for f in clear_faults(s, kind="link-down")] == [
-        "prefill-0:2:link-down", "decode-0:4:link-down"]
+        "prefill-0:2:link-down",
+        "decode-0:4:link-down",
+    ]
     assert [str(f) for f in clear_faults(s)] == ["decode-0:unreachable"]
     assert clear_faults(s) == []
 
@@ -169,7 +188,11 @@ def test_effects_only_on_target_device() -> None:
     assert (after[3].link, after[3].net_health) == ("DOWN", "Fault")
     assert after[5].net_health == "Receive timeout" and after[5].link == "UP"
     assert (after[2].roce_ip, after[2].gateway, after[2].netdetect, after[2].net_health) == (
-        None, None, None, "Init")
+        None,
+        None,
+        None,
+        "Init",
+    )
     # the stored baseline is untouched
     assert node.devices[3].link == "UP" and node.devices[2].roce_ip is not None
 
@@ -216,8 +239,17 @@ def test_instance_kinds_registered_without_tool_effect() -> None:
     for name in ("crash-on-start", "kv-link-broken", "port-in-use", "slow-start"):
         kind = KINDS[name]
         assert kind.affects_tools is False and kind.effect is None and kind.scope == "node"
-    assert {"link-down", "net-health", "no-ip", "ping-loss", "tls-mismatch", "tool-missing",
-            "tool-hang", "unreachable", "slow"} <= set(kind_names())
+    assert {
+        "link-down",
+        "net-health",
+        "no-ip",
+        "ping-loss",
+        "tls-mismatch",
+        "tool-missing",
+        "tool-hang",
+        "unreachable",
+        "slow",
+    } <= set(kind_names())
 
 
 def test_register_kind_extends_parser() -> None:
@@ -239,7 +271,8 @@ def test_register_kind_extends_parser() -> None:
 _node = st.from_regex(r"[a-z][a-z0-9_.-]{0,12}", fullmatch=True)
 _dev = st.integers(min_value=0, max_value=15)
 _text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1,
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")),
+    min_size=1,
 ).filter(lambda s: s.strip() != "")
 
 
@@ -250,8 +283,9 @@ def specs(draw: st.DrawFn) -> str:
     dev = f":{draw(_dev)}" if KINDS[kind].scope == "device" else ""
     value_of = {
         "net-health": st.sampled_from(NET_HEALTH_VALUES),
-        "ping-loss": st.builds(lambda n, d: n + d, _node,
-                               st.one_of(st.just(""), _dev.map(lambda i: f":{i}"))),
+        "ping-loss": st.builds(
+            lambda n, d: n + d, _node, st.one_of(st.just(""), _dev.map(lambda i: f":{i}"))
+        ),
         "tool-missing": st.sampled_from(TOOL_NAMES),
         "tool-output": st.sampled_from(["garbage", "empty"]),
         "tool-hang": st.one_of(st.none(), st.sampled_from(TOOL_NAMES)),
@@ -259,8 +293,9 @@ def specs(draw: st.DrawFn) -> str:
         "crash-on-start": _text,
         "kv-link-broken": st.one_of(st.none(), _text),
         "port-in-use": st.one_of(st.none(), st.integers(1, 65535).map(str)),
-        "slow-start": st.one_of(st.integers(0, 999).map(str),
-                                st.floats(0, 999, allow_nan=False).map(str)),
+        "slow-start": st.one_of(
+            st.integers(0, 999).map(str), st.floats(0, 999, allow_nan=False).map(str)
+        ),
     }
     strategy = value_of.get(kind, st.none())
     value = draw(strategy)

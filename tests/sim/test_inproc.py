@@ -38,8 +38,15 @@ async def _both(pool: SshPool, node_target: object, script: str) -> tuple[bytes,
 
 @pytest.mark.slow
 async def test_probe_and_ping_answers_match_real_bash_byte_for_byte(tmp_path: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0, faults=FAULTS,
-                    address_prefix="127.0.26", port=0, inproc=True)
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        faults=FAULTS,
+        address_prefix="127.0.26",
+        port=0,
+        inproc=True,
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
@@ -49,17 +56,20 @@ async def test_probe_and_ping_answers_match_real_bash_byte_for_byte(tmp_path: Pa
                 fast, real = await _both(pool, target(node), script)
                 assert fast == real
                 assert len(parse_frames(real, "n0nce")) == 150 + 2
-                pings = ping_jobs([(0, "hccs_ping", "192.26.3.198"), (1, "ping", "a'b $(x)")],
-                                  node.hccn_tool)
-                script = framed_script(pings, "p1ng", tools=[node.hccn_tool, "no-such-tool"],
-                                       cap=1)
+                pings = ping_jobs(
+                    [(0, "hccs_ping", "192.26.3.198"), (1, "ping", "a'b $(x)")], node.hccn_tool
+                )
+                script = framed_script(pings, "p1ng", tools=[node.hccn_tool, "no-such-tool"], cap=1)
                 fast, real = await _both(pool, target(node), script)
                 assert fast == real
                 assert b"tool.no-such-tool 127" in fast
                 # commands that are not fake tools run as real processes, in any group mix
-                jobs = [("a.x", ["echo", "hi there"]), ("b.y", ["sh", "-c", "echo e >&2; exit 3"]),
-                        ("a.z", [node.hccn_tool, "-i", "0", "-link", "-g"]),
-                        ("n.c", ["cat", "/nonexistent/file"])]
+                jobs = [
+                    ("a.x", ["echo", "hi there"]),
+                    ("b.y", ["sh", "-c", "echo e >&2; exit 3"]),
+                    ("a.z", [node.hccn_tool, "-i", "0", "-link", "-g"]),
+                    ("n.c", ["cat", "/nonexistent/file"]),
+                ]
                 script = framed_script(jobs, "m1x", tools=["sh"], cap=1, free=("n",))
                 fast, real = await _both(pool, target(node), script)
                 assert fast == real
@@ -73,14 +83,22 @@ async def test_probe_and_ping_answers_match_real_bash_byte_for_byte(tmp_path: Pa
 async def test_a_sweep_sees_the_same_faults_either_way(tmp_path: Path) -> None:
     results = []
     for i, inproc in enumerate((False, True)):
-        sim = Simulator(runbook_spec(), tmp_path / f"c{i}.toml", latency_ms=0, faults=FAULTS,
-                        address_prefix=f"127.0.{27 + i}", port=0, inproc=inproc)
+        sim = Simulator(
+            runbook_spec(),
+            tmp_path / f"c{i}.toml",
+            latency_ms=0,
+            faults=FAULTS,
+            address_prefix=f"127.0.{27 + i}",
+            port=0,
+            inproc=inproc,
+        )
         async with sim:
             cluster = load(sim.cluster_file)
             async with pool_for(cluster) as pool:
                 nodes = await sweep(pool, cluster, clock=lambda: 0.0)
-        results.append([(n.name, n.state, [(d.id, d.state, d.reasons) for d in n.devices])
-                        for n in nodes])
+        results.append(
+            [(n.name, n.state, [(d.id, d.state, d.reasons) for d in n.devices]) for n in nodes]
+        )
     assert results[0] == results[1]
     prefill = dict((d[0], d) for d in results[1][0][2])
     assert prefill[1][1] == "fail" and "DOWN" in " ".join(prefill[1][2])
@@ -91,15 +109,23 @@ async def test_a_sweep_sees_the_same_faults_either_way(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 async def test_a_hung_tool_times_out_the_same_way(tmp_path: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    faults=["decode-0:tool-hang=npu-smi"], address_prefix="127.0.26", port=0,
-                    inproc=True)
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        faults=["decode-0:tool-hang=npu-smi"],
+        address_prefix="127.0.26",
+        port=0,
+        inproc=True,
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         node = cluster.nodes[1]
         async with pool_for(cluster) as pool:
-            jobs = [("d0.link", [node.hccn_tool, "-i", "0", "-link", "-g"]),
-                    ("n.info", [node.npu_smi, "info"])]
+            jobs = [
+                ("d0.link", [node.hccn_tool, "-i", "0", "-link", "-g"]),
+                ("n.info", [node.npu_smi, "info"]),
+            ]
             script = framed_script(jobs, "h4ng", tools=[node.npu_smi], timeout=1)
             t = time.monotonic()
             fast, real = await _both(pool, target(node), script)
@@ -110,31 +136,46 @@ async def test_a_hung_tool_times_out_the_same_way(tmp_path: Path) -> None:
 
 
 async def test_other_scripts_still_run_in_bash(tmp_path: Path) -> None:
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.26", port=0, inproc=True)
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        address_prefix="127.0.26",
+        port=0,
+        inproc=True,
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:
             script = framed_script([("a.x", ["echo", "hi"])], "z", tools=["echo"])
             tampered = script.replace("wait\n", "wait; touch marker\n", 1)
-            res = await pool.run(target(cluster.nodes[0]), "bash -s",
-                                 input="echo $((6 * 7))\n" + tampered)
+            res = await pool.run(
+                target(cluster.nodes[0]), "bash -s", input="echo $((6 * 7))\n" + tampered
+            )
             assert res.stdout.startswith("42\n")
             assert b"a.x 0 err" in res.stdout.encode()
             assert (Path(sim.nodes[0].server.cwd or ".") / "marker").exists()
 
 
 @given(
-    st.lists(st.tuples(st.sampled_from(["d0", "d1", "n", "p7"]),
-                       st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4)),
-             min_size=1, max_size=6),
-    st.integers(1, 32), st.integers(1, 99),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["d0", "d1", "n", "p7"]),
+            st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(1, 32),
+    st.integers(1, 99),
 )
 def test_parse_gives_back_what_framed_script_was_given(
-        groups: list[tuple[str, list[str]]], cap: int, timeout: int) -> None:
+    groups: list[tuple[str, list[str]]], cap: int, timeout: int
+) -> None:
     jobs = [(f"{g}.k{i}", argv) for i, (g, argv) in enumerate(groups)]
-    script = framed_script(jobs, "abc123", tools=["t o", "x"], cap=cap, timeout=timeout,
-                           free=("n",))
+    script = framed_script(
+        jobs, "abc123", tools=["t o", "x"], cap=cap, timeout=timeout, free=("n",)
+    )
     parsed = parse_framed_script(script)
     if any("\n" in a for _, argv in jobs for a in argv):
         # a quoted newline spans lines: not recognised, so it runs in bash, never misread
@@ -150,13 +191,20 @@ def test_parse_gives_back_what_framed_script_was_given(
 async def test_remembered_answers_follow_faults_and_file_edits(tmp_path: Path) -> None:
     from pdtui.cli import main
 
-    sim = Simulator(runbook_spec(), tmp_path / "c.toml", latency_ms=0,
-                    address_prefix="127.0.26", port=0, inproc=True)
+    sim = Simulator(
+        runbook_spec(),
+        tmp_path / "c.toml",
+        latency_ms=0,
+        address_prefix="127.0.26",
+        port=0,
+        inproc=True,
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         node = cluster.nodes[1]
         script = build_script(_spec(node, 16, 20), "s1")
         async with pool_for(cluster) as pool:
+
             async def frames() -> dict[str, object]:
                 res = await pool.run(target(node), "bash -s", input=script, timeout=30)
                 return {f.key: f for f in parse_frames(res.stdout.encode(), "s1")}
@@ -165,8 +213,18 @@ async def test_remembered_answers_follow_faults_and_file_edits(tmp_path: Path) -
             assert first["d3.link"].stdout == "link status: UP\n"  # type: ignore[attr-defined]
             assert await frames() == first  # answered again from memory
             # `pdtui sim fault` while it runs: the next answer shows it
-            assert main(["sim", "fault", str(sim.cluster_file), "decode-0:3:link-down",
-                         "decode-0:tool-missing=hostname"]) == 0
+            assert (
+                main(
+                    [
+                        "sim",
+                        "fault",
+                        str(sim.cluster_file),
+                        "decode-0:3:link-down",
+                        "decode-0:tool-missing=hostname",
+                    ]
+                )
+                == 0
+            )
             time.sleep(0.05)  # past the state file's 20 ms re-check
             after = await frames()
             assert after["d3.link"].stdout == "link status: DOWN\n"  # type: ignore[attr-defined]

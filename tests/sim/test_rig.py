@@ -22,14 +22,19 @@ SSH = "/usr/bin/ssh"
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def ssh(cluster: Path, node: str, command: str) -> subprocess.CompletedProcess[str]:
     cfg = cluster.parent / f"{cluster.stem}.sim" / "ssh_config"
-    return subprocess.run([SSH, "-F", str(cfg), "-o", "BatchMode=yes", node, command],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [SSH, "-F", str(cfg), "-o", "BatchMode=yes", node, command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.mark.skipif(not os.path.exists(SSH), reason="no OpenSSH client")
@@ -38,11 +43,17 @@ def test_sim_up_nodes_answer_the_plain_ssh_client_with_their_identity(sim_up: Pa
     r = ssh(sim_up, "prefill-0", "hostname; hostname -I; hccn_tool -i 0 -vnic -g")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "prefill-0", "172.22.0.218 ", "vnic link status: UP", "vnic ipaddr: 192.25.2.199",
-        "vnic netmask: 255.255.255.0"]
+        "prefill-0",
+        "172.22.0.218 ",
+        "vnic link status: UP",
+        "vnic ipaddr: 192.25.2.199",
+        "vnic netmask: 255.255.255.0",
+    ]
     r = ssh(sim_up, "decode-0", "hostname -I; npu-smi info -t spod-info -i 0 -c 1 | head -1")
     assert r.stdout.splitlines() == [
-        "172.22.0.155 ", "\tSDID                           : 109117441"]
+        "172.22.0.155 ",
+        "\tSDID                           : 109117441",
+    ]
 
 
 @pytest.mark.slow
@@ -66,11 +77,14 @@ async def test_faults_set_and_cleared_at_run_time_change_what_the_nodes_answer(
     async with pool_for(c) as pool:
         r = await pool.run(dec, "hccn_tool -i 3 -link -g")
         assert r.stdout == "link status: UP\n"
-        f = pdtui("sim", "fault", str(sim_up), "decode-0:3:link-down",
-                  "decode-0:tool-missing=npu-smi")
+        f = pdtui(
+            "sim", "fault", str(sim_up), "decode-0:3:link-down", "decode-0:tool-missing=npu-smi"
+        )
         assert f.returncode == 0, f.stderr
-        assert f.stdout.splitlines() == ["fault set: decode-0:3:link-down",
-                                         "fault set: decode-0:tool-missing=npu-smi"]
+        assert f.stdout.splitlines() == [
+            "fault set: decode-0:3:link-down",
+            "fault set: decode-0:tool-missing=npu-smi",
+        ]
         r = await pool.run(dec, "hccn_tool -i 3 -link -g; hccn_tool -i 2 -link -g; npu-smi info")
         assert r.stdout.splitlines() == ["link status: DOWN", "link status: UP"]
         assert "npu-smi: command not found" in r.stderr and r.exit_status == 127
@@ -123,7 +137,8 @@ async def test_simulator_from_a_cluster_keeps_names_soc_npus_and_ips(tmp_path: P
     async with sim:
         c = load(tmp_path / "m.toml")
         assert [(n.name, n.ip, n.soc, n.npus) for n in c.nodes] == [
-            (n.name, n.host, "A3", 16) for n in base.nodes]
+            (n.name, n.host, "A3", 16) for n in base.nodes
+        ]
         assert len(list(c.processes())) == len(list(load(MOONCAKE).processes()))
         async with pool_for(c) as pool:
             res = await pool.run_all(targets(c), lambda t: "hostname; hostname -I")

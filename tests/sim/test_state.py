@@ -67,8 +67,18 @@ def test_vnic_parse_round_trip() -> None:
             assert parse_vnic_ip(vnic_ip(server, dev)) == (server, dev, 0)
             assert parse_vnic_ip(vnic_ip(server, dev, 3)) == (server, dev, 3)
             assert sdid_fields(sdid(server, dev)) == (server, dev // 2, dev % 2, dev)
-    for bad in ("192.7.2.198", "10.7.2.199", "192.7.5.199", "192.7.4.198", "192.7.2",
-                "a.b.c.d", "192.7.2.1999", "192.7.3.150", "192.7.1.199", "192.7.256.199"):
+    for bad in (
+        "192.7.2.198",
+        "10.7.2.199",
+        "192.7.5.199",
+        "192.7.4.198",
+        "192.7.2",
+        "a.b.c.d",
+        "192.7.2.1999",
+        "192.7.3.150",
+        "192.7.1.199",
+        "192.7.256.199",
+    ):
         assert parse_vnic_ip(bad) is None, bad
 
 
@@ -86,8 +96,11 @@ def test_ranktable_worked_example_matches() -> None:
 
 
 def test_build_state_is_deterministic_and_consistent() -> None:
-    spec = [("prefill-0", "172.22.0.218", "A3", 16), ("decode-0", "172.22.0.219", "A3", 16),
-            ("a2-0", "172.22.0.220", "A2", 8)]
+    spec = [
+        ("prefill-0", "172.22.0.218", "A3", 16),
+        ("decode-0", "172.22.0.219", "A3", 16),
+        ("a2-0", "172.22.0.220", "A2", 8),
+    ]
     a, b = build_state(spec), build_state(spec)
     assert dumps_state(a) == dumps_state(b)
     assert a.latency_ms == 100
@@ -99,8 +112,7 @@ def test_build_state_is_deterministic_and_consistent() -> None:
         for d in node.devices:
             assert d.roce_ip is not None
             assert ipaddress.ip_address(d.roce_ip) in net
-            assert (d.netmask, d.gateway, d.netdetect) == ("255.255.0.0", "29.1.0.1",
-                                                             "29.1.0.1")
+            assert (d.netmask, d.gateway, d.netdetect) == ("255.255.0.0", "29.1.0.1", "29.1.0.1")
             assert (d.link, d.net_health, d.tls_switch, d.health) == ("UP", "Success", 0, "OK")
             assert d.net_health in NET_HEALTH_VALUES
             ips.append(d.roce_ip)
@@ -118,8 +130,16 @@ def test_build_state_is_deterministic_and_consistent() -> None:
 def test_lldp_ifnames_match_reference_sample() -> None:
     st = a3_pair()
     names = [d.lldp_ifname for d in st.nodes[0].devices[:8]]
-    assert names == ["400GE1/1/5:1", "400GE1/1/5:2", "400GE1/2/5:1", "400GE1/2/5:2",
-                     "400GE1/3/5:1", "400GE1/3/5:2", "400GE1/4/5:1", "400GE1/4/5:2"]
+    assert names == [
+        "400GE1/1/5:1",
+        "400GE1/1/5:2",
+        "400GE1/2/5:1",
+        "400GE1/2/5:2",
+        "400GE1/3/5:1",
+        "400GE1/3/5:2",
+        "400GE1/4/5:1",
+        "400GE1/4/5:2",
+    ]
     all_names = [d.lldp_ifname for n in st.nodes for d in n.devices]
     assert len(set(all_names)) == len(all_names)
 
@@ -191,7 +211,7 @@ def test_save_replaces_atomically(tmp_path: Path) -> None:
     assert load_state(path).latency_ms == 7
 
 
-@pytest.mark.parametrize("text", ["", "[]", "{\"nodes\": 3}", "{\"nodes\": [{}]}", "{"])
+@pytest.mark.parametrize("text", ["", "[]", '{"nodes": 3}', '{"nodes": [{}]}', "{"])
 def test_malformed_state(text: str) -> None:
     with pytest.raises(StateError):
         loads_state(text)

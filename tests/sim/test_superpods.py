@@ -59,12 +59,18 @@ def test_default_base_keeps_the_reference_example_and_overflows_into_pod_1() -> 
     assert (st.nodes[0].super_pod_id, st.nodes[0].server_index) == (0, 25)
     assert st.nodes[0].vnic_ip(1) == "192.25.3.198" and st.nodes[0].sdid(0) == 104857600
     assert (st.nodes[22].super_pod_id, st.nodes[22].server_index) == (0, 47)
-    assert [(n.super_pod_id, n.server_index) for n in st.nodes[23:]] == [
-        (1, s) for s in range(7)]
+    assert [(n.super_pod_id, n.server_index) for n in st.nodes[23:]] == [(1, s) for s in range(7)]
 
 
-@pytest.mark.parametrize("kw", [{"super_pod_size": 49}, {"server_index_base": 48},
-                                {"server_index_base": -1}, {"super_pod_size": 0}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"super_pod_size": 49},
+        {"server_index_base": 48},
+        {"server_index_base": -1},
+        {"super_pod_size": 0},
+    ],
+)
 def test_bad_super_pod_layouts_are_refused(kw: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         build_state(a3_nodes(2), **kw)
@@ -75,10 +81,12 @@ def test_spod_info_and_vnic_show_each_nodes_super_pod() -> None:
     out, err, rc = call(st, "n50", "npu-smi info -t spod-info -i 1 -c 1")
     assert (err, rc) == ("", 0)
     # SDID (2 << 22) | (1 << 18) | (1 << 16) | 3: server 2, card 1, die 1, device 3
-    assert out == ("\tSDID                           : 8716291\n"
-                   "\tSuper Pod Size                 : 48\n"
-                   "\tSuper Pod ID                   : 1\n"
-                   "\tServer Index                   : 2\n")
+    assert out == (
+        "\tSDID                           : 8716291\n"
+        "\tSuper Pod Size                 : 48\n"
+        "\tSuper Pod ID                   : 1\n"
+        "\tServer Index                   : 2\n"
+    )
     assert parse_spod_info(out) == (sdid(2, 3), 48, 1, 2)
     out, _, rc = call(st, "n50", "hccn_tool -i 3 -vnic -g")
     assert rc == 0 and parse_vnic(out).ip == "192.2.5.196"
@@ -103,8 +111,14 @@ def test_hccs_ping_resolves_sdids_in_the_own_pod_and_addresses_anywhere() -> Non
 
 @pytest.mark.slow
 async def test_64_node_inproc_simulator_sweeps_all_1024_devices_ok(tmp_path: Path) -> None:
-    sim = Simulator(generated_spec(64, "A3", 16), tmp_path / "c64.toml", latency_ms=0,
-                    address_prefix="127.0.45", port=0, inproc=True)
+    sim = Simulator(
+        generated_spec(64, "A3", 16),
+        tmp_path / "c64.toml",
+        latency_ms=0,
+        address_prefix="127.0.45",
+        port=0,
+        inproc=True,
+    )
     async with sim:
         cluster = load(sim.cluster_file)
         async with pool_for(cluster) as pool:

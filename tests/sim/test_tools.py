@@ -33,8 +33,12 @@ def fixture(name: str) -> str:
 
 def cluster(latency_ms: int = 0) -> SimState:
     return build_state(
-        [("prefill-0", "172.22.0.218", "A3", 16), ("decode-0", "172.22.0.219", "A3", 16),
-         ("a2-0", "172.22.0.220", "A2", 8), ("a2-1", "172.22.0.221", "A2", 8)],
+        [
+            ("prefill-0", "172.22.0.218", "A3", 16),
+            ("decode-0", "172.22.0.219", "A3", 16),
+            ("a2-0", "172.22.0.220", "A2", 8),
+            ("a2-1", "172.22.0.221", "A2", 8),
+        ],
         latency_ms=latency_ms,
     )
 
@@ -82,7 +86,8 @@ def test_hccn_get_formats(cmd: str, name: str) -> None:
 def test_hccn_vnic_format() -> None:
     s = build_state([("x", "1.1.1.1", "A3", 16)], server_index_base=7)
     assert ok(s, "x", "hccn_tool -i 0 -vnic -g") == fixture("hccn_vnic.txt").replace(
-        "192.168.2.199", "192.7.2.199")
+        "192.168.2.199", "192.7.2.199"
+    )
     assert ok(s, "x", "hccn_tool -i 1 -vnic -g").splitlines()[1] == "vnic ipaddr: 192.7.3.198"
     _, err, rc = call(cluster(), "a2-0", "hccn_tool -i 0 -vnic -g")
     assert (err, rc) == ("Cmd execute failed!\n", 1)
@@ -106,14 +111,23 @@ def test_hccn_failures() -> None:
     apply_fault(s, "decode-0:2:no-ip")
     assert call(s, "decode-0", "hccn_tool -i 2 -ip -g") == ("", fixture("hccn_err_no_ip.txt"), 13)
     assert call(s, "decode-0", "hccn_tool -i 2 -gateway -g") == (
-        "", fixture("hccn_err_no_gateway.txt"), 13)
+        "",
+        fixture("hccn_err_no_gateway.txt"),
+        13,
+    )
     out, err, rc = call(s, "decode-0", "hccn_tool -i 2 -netdetect -g")
     assert (out, rc) == ("", 13) and "no netdetect address was preset there!" in err
     for cmdline in ("hccn_tool -i 16 -link -g", "hccn_tool -i x -link -g"):
         assert call(s, "decode-0", cmdline) == ("", fixture("hccn_err_no_device.txt"), 1)
     assert call(s, "a2-0", "hccn_tool -i 8 -link -g")[1:] == ("The device is not exist!\n", 1)
-    for bad in ("hccn_tool", "hccn_tool -i 0", "hccn_tool -i 0 -link", "hccn_tool -i 0 -foo -g",
-                "hccn_tool -i 0 -link -g extra", "hccn_tool -i 0 -link -x"):
+    for bad in (
+        "hccn_tool",
+        "hccn_tool -i 0",
+        "hccn_tool -i 0 -link",
+        "hccn_tool -i 0 -foo -g",
+        "hccn_tool -i 0 -link -g extra",
+        "hccn_tool -i 0 -link -x",
+    ):
         assert call(s, "decode-0", bad) == ("", "Cmd execute failed!\n", 1), bad
 
 
@@ -155,8 +169,9 @@ def test_roce_ping_success_format() -> None:
 
 
 def test_hccs_ping_success_format() -> None:
-    s = build_state([("a", "1.1.1.1", "A3", 16), ("b", "1.1.1.2", "A3", 16)],
-                    server_index_base=6, latency_ms=0)
+    s = build_state(
+        [("a", "1.1.1.1", "A3", 16), ("b", "1.1.1.2", "A3", 16)], server_index_base=6, latency_ms=0
+    )
     out = ok(s, "a", "hccn_tool -i 0 -hccs_ping -g address 192.7.3.198")
     assert shape(out) == shape(fixture("hccs_ping.txt"))
     times = [float(t) for t in re.findall(r"recv seq \d, time = (\S+)us", out)]
@@ -177,9 +192,13 @@ def test_ping_failures() -> None:
     apply_fault(s, "decode-0:3:link-down")
     out, err, rc = call(s, "prefill-0", f"hccn_tool -i 1 -ping -g address {d1}")
     assert (err, rc) == ("Cmd execute failed!\n", 1)
-    assert out.splitlines() == [f"device 1 PING {d1}", "recv time out seq=0", "recv time out seq=1",
-                                "recv time out seq=2",
-                                "3 packets transmitted, 0 received, 100.00% packet loss"]
+    assert out.splitlines() == [
+        f"device 1 PING {d1}",
+        "recv time out seq=0",
+        "recv time out seq=1",
+        "recv time out seq=2",
+        "3 packets transmitted, 0 received, 100.00% packet loss",
+    ]
     # other pairs still fine, reverse direction is lost too
     ok(s, "prefill-0", f"hccn_tool -i 0 -ping -g address {d1}")
     p1 = s.node("prefill-0").devices[1].roce_ip
@@ -194,10 +213,14 @@ def test_ping_failures() -> None:
     assert call(s, "a2-0", f"hccn_tool -i 0 -ping -g address {d1} cnt 0")[2] == 1
     apply_fault(s, "a2-0:0:no-ip")
     assert call(s, "a2-0", f"hccn_tool -i 0 -ping -g address {d1}")[1:] == (
-        "Get ipconf failed, because no ip was preset there!\n", 13)
+        "Get ipconf failed, because no ip was preset there!\n",
+        13,
+    )
     # the target's RoCE address is gone
-    assert call(s, "a2-1", f"hccn_tool -i 0 -ping -g address {s.node('a2-0').devices[0].roce_ip}"
-                )[2] == 1
+    assert (
+        call(s, "a2-1", f"hccn_tool -i 0 -ping -g address {s.node('a2-0').devices[0].roce_ip}")[2]
+        == 1
+    )
     # unreachable node
     apply_fault(s, "a2-1:unreachable")
     t = s.node("a2-1").devices[0].roce_ip
@@ -217,11 +240,14 @@ def test_hccs_ping_failures() -> None:
         "recv seq 0, time = 0.000us, L1 plane check result = 0x1\n\n"
         "This pkt check recv msg fail!\n"
         "recv seq 1, time = 0.000us, L1 plane check result = 0x1\n\n"
-        "2 packets transmitted, 0 received, 100.00% packets loss\n")
+        "2 packets transmitted, 0 received, 100.00% packets loss\n"
+    )
     out, _, rc = call(s, "prefill-0", "hccn_tool -i 0 -hccs_ping -g address 192.40.2.199")
     assert rc == 1 and "This pkt send fail!" in out
     assert call(s, "prefill-0", "hccn_tool -i 0 -hccs_ping -g address 29.1.2.100")[1:] == (
-        "The ip address you configured is invalid!\n", 1)
+        "The ip address you configured is invalid!\n",
+        1,
+    )
     bad = "hccn_tool -i 0 -hccs_ping -g address 192.26.2.199 sdid 1"
     assert call(s, "prefill-0", bad)[1:] == ("Cmd execute failed!\n", 1)
     assert call(s, "a2-0", "hccn_tool -i 0 -hccs_ping -g address 192.26.2.199")[2] == 1
@@ -244,12 +270,27 @@ def snapshot(s: SimState) -> dict[tuple[str, int, str], tuple[str, str, int]]:
 @pytest.mark.parametrize(
     ("spec", "changes"),
     [
-        ("decode-0:3:link-down", {"-link": "link status: DOWN\n",
-                                  "-net_health": "net health status: Fault\n", "-lldp": ""}),
-        ("prefill-0:5:net-health=Receive timeout",
-         {"-net_health": "net health status: Receive timeout\n"}),
-        ("decode-0:2:no-ip", {"-ip": None, "-gateway": None, "-netdetect": None,
-                              "-net_health": "net health status: Init\n"}),
+        (
+            "decode-0:3:link-down",
+            {
+                "-link": "link status: DOWN\n",
+                "-net_health": "net health status: Fault\n",
+                "-lldp": "",
+            },
+        ),
+        (
+            "prefill-0:5:net-health=Receive timeout",
+            {"-net_health": "net health status: Receive timeout\n"},
+        ),
+        (
+            "decode-0:2:no-ip",
+            {
+                "-ip": None,
+                "-gateway": None,
+                "-netdetect": None,
+                "-net_health": "net health status: Init\n",
+            },
+        ),
         ("a2-0:7:net-health=Detect ip set", {"-net_health": "net health status: Detect ip set\n"}),
     ],
 )
@@ -278,7 +319,8 @@ def test_tls_mismatch_changes_one_node() -> None:
     diff = {k for k in before if before[k] != after[k]}
     assert diff == {("decode-0", d, "-tls") for d in range(16)}
     assert after[("decode-0", 0, "-tls")][0] == fixture("hccn_tls.txt").replace(
-        "tls switch[0]", "tls switch[1]")
+        "tls switch[0]", "tls switch[1]"
+    )
 
 
 # =========================================================================== npu-smi
@@ -294,7 +336,7 @@ def test_npu_smi_info_a3_matches_reference() -> None:
     lines = ok(s, "prefill-0", "npu-smi info").splitlines(keepends=True)
     ref = fixture("npu_smi_info_a3.txt").splitlines(keepends=True)
     start = lines.index(ref[0])
-    assert lines[start:start + len(ref)] == ref
+    assert lines[start : start + len(ref)] == ref
     partial = fixture("npu_smi_info_a3_partial.txt").splitlines()
     for i, ref_line in enumerate(partial):
         prefix = ref_line.split("...")[0].rstrip()
@@ -303,7 +345,8 @@ def test_npu_smi_info_a3_matches_reference() -> None:
     assert lines[0] == "+" + "-" * 96 + "+\n"
     assert sum("Ascend910" in line for line in lines) == 16
     assert [line for line in lines if "No running" in line][2].startswith(
-        "| No running processes found in NPU 2 ")
+        "| No running processes found in NPU 2 "
+    )
     assert fixture("npu_smi_proc_header.txt") in lines
     assert sum("No running processes found" in line for line in lines) == 8
 
@@ -320,14 +363,17 @@ def test_npu_smi_info_processes() -> None:
 def test_npu_smi_info_a2() -> None:
     s = cluster()
     lines = ok(s, "a2-0", "npu-smi info").splitlines()
-    assert lines[3] == ("| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)"
-                        "  HBM-Usage(MB)        |")
+    assert lines[3] == (
+        "| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)"
+        "  HBM-Usage(MB)        |"
+    )
     rows = [line for line in lines if "910B4" in line]
     assert len(rows) == 8
     assert rows[0].startswith("| 0     910B4               | OK            | ")
     i = lines.index(rows[1])
     assert lines[i + 1].startswith(
-        "| 0                         | 0000:01:00.0  | 0           0    / 0")
+        "| 0                         | 0000:01:00.0  | 0           0    / 0"
+    )
     assert lines[i + 1].endswith(" / 32768         |")
     assert lines[i + 2] == "+" + "+".join("=" * w for w in (27, 15, 52)) + "+"
     assert all(len(line) == 98 for line in lines)
@@ -339,7 +385,8 @@ def test_npu_smi_info_l() -> None:
     assert out.startswith(fixture("npu_smi_info_l.txt"))
     assert out.count("Chip Count                     : 2") == 8
     assert out.endswith(
-        "\tNPU ID                         : 7\n\tChip Count                     : 2\n")
+        "\tNPU ID                         : 7\n\tChip Count                     : 2\n"
+    )
     a2 = ok(s, "a2-0", "npu-smi info -l")
     assert a2.count("Chip Count                     : 1") == 8
     assert a2.startswith("\tTotal Count                    : 8\n\n")
@@ -348,8 +395,11 @@ def test_npu_smi_info_l() -> None:
 def test_npu_smi_info_m() -> None:
     s = cluster()
     rows = [line.split() for line in ok(s, "prefill-0", "npu-smi info -m").splitlines()[1:]]
-    assert rows[:3] == [["0", "0", "0", "0", "Ascend910"], ["0", "1", "1", "1", "Ascend910"],
-                        ["0", "2", "-", "-", "Mcu"]]
+    assert rows[:3] == [
+        ["0", "0", "0", "0", "Ascend910"],
+        ["0", "1", "1", "1", "Ascend910"],
+        ["0", "2", "-", "-", "Mcu"],
+    ]
     assert ["7", "1", "15", "15", "Ascend910"] in rows and len(rows) == 24
     a2 = [line.split() for line in ok(s, "a2-0", "npu-smi info -m").splitlines()[1:]]
     assert a2[:2] == [["0", "0", "0", "0", "910B4"], ["0", "1", "-", "-", "Mcu"]]
@@ -362,9 +412,13 @@ def test_npu_smi_spod_info() -> None:
     assert "\tSDID                           : 110952463\n" in out  # (26<<22)|(7<<18)|(1<<16)|15
     assert out.endswith("\tServer Index                   : 26\n")
     assert call(s, "a2-0", "npu-smi info -t spod-info -i 0 -c 0")[1:] == (
-        "This device does not support querying spod-info.\n", 1)
+        "This device does not support querying spod-info.\n",
+        1,
+    )
     assert call(s, "prefill-0", "npu-smi info -t spod-info -i 8 -c 0")[1:] == (
-        "Error: NPU ID 8 or Chip ID 0 is invalid.\n", 1)
+        "Error: NPU ID 8 or Chip ID 0 is invalid.\n",
+        1,
+    )
     assert call(s, "prefill-0", "npu-smi info -t spod-info -i 0 -c 2")[2] == 1
 
 
@@ -372,7 +426,10 @@ def test_npu_smi_spod_info() -> None:
 def test_npu_smi_bad_args(args: str) -> None:
     o = run("npu-smi", args.split(), cluster(), cluster().node("a2-0"))
     assert ("".join(o.out), "".join(o.err), o.rc) == (
-        "", 'Invalid command. Use "npu-smi info -h" for help.\n', 1)
+        "",
+        'Invalid command. Use "npu-smi info -h" for help.\n',
+        1,
+    )
 
 
 def test_hostname() -> None:
@@ -381,7 +438,10 @@ def test_hostname() -> None:
     assert ok(s, "decode-0", "hostname -I") == "172.22.0.219 \n"
     assert ok(s, "decode-0", "hostname -i") == "172.22.0.219\n"
     assert call(s, "decode-0", "hostname -x") == (
-        "", "hostname: invalid option -- 'x'\nTry 'hostname --help' for more information.\n", 1)
+        "",
+        "hostname: invalid option -- 'x'\nTry 'hostname --help' for more information.\n",
+        1,
+    )
 
 
 # =========================================================================== processes
@@ -398,11 +458,21 @@ def sim(tmp_path: Path) -> tuple[SimState, Path, Path]:
 
 
 def sh(root: Path, node: str, script: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PDTUI_SIM_STATE", "PDTUI_SIM_NODE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PDTUI_SIM_STATE", "PDTUI_SIM_NODE")
+    }
     env["PATH"] = f"{root / node / 'bin'}:/usr/bin:/bin"
-    return subprocess.run(["bash", "-c", script], env=env, cwd="/", capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        ["bash", "-c", script],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_wrappers_installed(sim: tuple[SimState, Path, Path]) -> None:
@@ -413,7 +483,7 @@ def test_wrappers_installed(sim: tuple[SimState, Path, Path]) -> None:
             assert os.access(w, os.X_OK)
             text = w.read_text()
             assert text.startswith("#!/bin/bash\n")
-            assert 'exec ' in text and f"-m pdtui.sim.tools {tool} \"$@\"" in text
+            assert "exec " in text and f'-m pdtui.sim.tools {tool} "$@"' in text
         conf = (root / node / "etc" / "hccn.conf").read_text()
         assert conf == render_hccn_conf(load_state(path).node(node))
 
@@ -423,7 +493,10 @@ def test_subprocess_tools(sim: tuple[SimState, Path, Path]) -> None:
     _, _, root = sim
     r = sh(root, "decode-0", "hostname; hostname -I; hccn_tool -i 3 -link -g")
     assert (r.stdout, r.stderr, r.returncode) == (
-        "decode-0\n172.22.0.219 \nlink status: UP\n", "", 0)
+        "decode-0\n172.22.0.219 \nlink status: UP\n",
+        "",
+        0,
+    )
     r = sh(root, "decode-0", "hccn_tool -i 99 -ip -g")
     assert (r.stdout, r.stderr, r.returncode) == ("", "The device is not exist!\n", 1)
     r = sh(root, "prefill-0", "npu-smi info -t spod-info -i 0 -c 0")
@@ -500,16 +573,27 @@ def test_latency(tmp_path: Path) -> None:
 
 def test_python_m_entry_point(sim: tuple[SimState, Path, Path], tmp_path: Path) -> None:
     _, path, _ = sim
-    env = dict(os.environ, PDTUI_SIM_STATE=str(path), PDTUI_SIM_NODE="a2-0",
-               PYTHONPATH=str(tools.package_root()))
-    r = subprocess.run([sys.executable, "-m", "pdtui.sim.tools", "hccn_tool", "-i", "3",
-                        "-link", "-g"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                       timeout=20, check=False)
+    env = dict(
+        os.environ,
+        PDTUI_SIM_STATE=str(path),
+        PDTUI_SIM_NODE="a2-0",
+        PYTHONPATH=str(tools.package_root()),
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pdtui.sim.tools", "hccn_tool", "-i", "3", "-link", "-g"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
     assert (r.stdout, r.returncode) == ("link status: UP\n", 0)
 
 
-def test_main_misconfigured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_misconfigured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("PDTUI_SIM_STATE", raising=False)
     monkeypatch.delenv("PDTUI_SIM_NODE", raising=False)
     assert main(["hostname"]) == 2
@@ -537,10 +621,10 @@ def test_ip_tool_answers_route_addr_and_link_for_the_node_nic() -> None:
     node = st.nodes[0]
     node.nic = "enp23s0f3"
     out = run_tool("ip", ["-4", "-o", "route", "get", "8.8.8.8"], st, node)
-    assert "".join(out.out) == ("8.8.8.8 via 172.22.0.1 dev enp23s0f3 src 172.22.0.218 uid 0 "
-                                "\\    cache \n")
-    addr = "".join(run_tool("ip", ["-o", "-4", "addr", "show", "dev", "enp23s0f3"], st,
-                            node).out)
+    assert "".join(out.out) == (
+        "8.8.8.8 via 172.22.0.1 dev enp23s0f3 src 172.22.0.218 uid 0 \\    cache \n"
+    )
+    addr = "".join(run_tool("ip", ["-o", "-4", "addr", "show", "dev", "enp23s0f3"], st, node).out)
     assert addr.startswith("2: enp23s0f3    inet 172.22.0.218/24 brd 172.22.0.255")
     missing = run_tool("ip", ["-o", "link", "show", "eth7"], st, node)
     assert (missing.rc, "".join(missing.err)) == (1, 'Device "eth7" does not exist.\n')

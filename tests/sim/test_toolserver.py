@@ -15,21 +15,23 @@ from pdtui.sim.toolserver import ToolServer
 
 CALLS = [
     ["hccn_tool", "-i", "3", "-link", "-g"],
-    ["hccn_tool", "-i", "2", "-ip", "-g"],          # no-ip fault: stderr + rc 13
+    ["hccn_tool", "-i", "2", "-ip", "-g"],  # no-ip fault: stderr + rc 13
     ["hccn_tool", "-i", "0", "-lldp", "-g"],
     ["hccn_tool", "-i", "1", "-hccs_ping", "-g", "address", "192.26.3.198"],
     ["hccn_tool", "-i", "99", "-link", "-g"],
     ["npu-smi", "info"],
     ["npu-smi", "info", "-t", "spod-info", "-i", "7", "-c", "1"],
     ["hostname", "-I"],
-    ["hccn_tool", "-i", "0", "-link", "-g", "it's \"odd\" $(x)\nline"],
+    ["hccn_tool", "-i", "0", "-link", "-g", 'it\'s "odd" $(x)\nline'],
 ]
 
 
 @pytest.fixture
 def sim_dir(tmp_path: Path) -> Path:
-    state = build_state([("prefill-0", "172.22.0.218", "A3", 16),
-                         ("decode-0", "172.22.0.155", "A3", 16)], latency_ms=0)
+    state = build_state(
+        [("prefill-0", "172.22.0.218", "A3", 16), ("decode-0", "172.22.0.155", "A3", 16)],
+        latency_ms=0,
+    )
     apply_fault(state, "prefill-0:2:no-ip")
     save_state(state, tmp_path / "state.json")
     sync_tools(state, tmp_path / "state.json", tmp_path / "nodes")
@@ -38,8 +40,10 @@ def sim_dir(tmp_path: Path) -> Path:
 
 async def call(sim_dir: Path, argv: list[str]) -> tuple[int, bytes, bytes]:
     proc = await asyncio.create_subprocess_exec(
-        str(sim_dir / "nodes" / "prefill-0" / "bin" / argv[0]), *argv[1:],
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(sim_dir / "nodes" / "prefill-0" / "bin" / argv[0]),
+        *argv[1:],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={"PATH": os.environ["PATH"]},
     )
     out, err = await proc.communicate()
@@ -78,8 +82,15 @@ async def test_a_hanging_tool_never_answers_until_killed(sim_dir: Path) -> None:
         rc, out, _ = await call(sim_dir, ["npu-smi", "info", "-l"])  # only hccn_tool hangs
         assert rc == 0 and b"Total Count" in out
         proc = await asyncio.create_subprocess_exec(
-            "timeout", "0.5", str(sim_dir / "nodes" / "prefill-0" / "bin" / "hccn_tool"),
-            "-i", "0", "-link", "-g", stdout=asyncio.subprocess.PIPE)
+            "timeout",
+            "0.5",
+            str(sim_dir / "nodes" / "prefill-0" / "bin" / "hccn_tool"),
+            "-i",
+            "0",
+            "-link",
+            "-g",
+            stdout=asyncio.subprocess.PIPE,
+        )
         out, _ = await proc.communicate()
         assert proc.returncode == 124 and out == b""
     finally:

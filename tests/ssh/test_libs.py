@@ -10,8 +10,9 @@ import pytest
 from pdtui.ssh import libs
 
 
-def test_oqs_not_in_the_cache_is_not_looked_for(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oqs_not_in_the_cache_is_not_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "ld.so.cache"
     cache.write_bytes(b"ld.so-1.7.0\x00libc.so.6\x00libm.so.6\x00")
     monkeypatch.setattr(libs, "LD_CACHE", cache)
@@ -27,7 +28,8 @@ def test_oqs_not_in_the_cache_is_not_looked_for(tmp_path: Path,
 
 
 def test_a_listed_or_unreadable_cache_takes_the_normal_path(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(libs, "_original", lambda name: f"real:{name}")
     cache = tmp_path / "ld.so.cache"
     cache.write_bytes(b"\x00liboqs.so.5\x00")

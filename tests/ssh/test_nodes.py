@@ -12,8 +12,9 @@ import pytest
 
 
 def pdtui(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pdtui", *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pdtui", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def known_hosts(cluster: Path) -> Path:
@@ -35,7 +36,9 @@ def test_json_output_has_every_node(sim_up: Path) -> None:
     r = pdtui("nodes", str(sim_up), "--json")
     data = json.loads(r.stdout)
     assert [(n["name"], n["reachable"], n["hostname"], n["ip_ok"]) for n in data["nodes"]] == [
-        ("prefill-0", True, "prefill-0", True), ("decode-0", True, "decode-0", True)]
+        ("prefill-0", True, "prefill-0", True),
+        ("decode-0", True, "decode-0", True),
+    ]
 
 
 @pytest.mark.slow
@@ -45,8 +48,9 @@ def test_a_data_plane_ip_the_node_does_not_have_is_a_finding(sim_up: Path) -> No
     wrong.write_text(text)
     r = pdtui("nodes", str(wrong))
     assert r.returncode == 1
-    assert ("data-plane ip 172.22.0.156 is not an address of the node (hostname -I:"
-            " 172.22.0.155)") in r.stdout
+    assert (
+        "data-plane ip 172.22.0.156 is not an address of the node (hostname -I: 172.22.0.155)"
+    ) in r.stdout
 
 
 @pytest.mark.slow

@@ -236,8 +236,9 @@ async def test_unknown_bastion_key_names_the_bastion(
     sim_nodes: SimFactory, sim_keys: tuple[Path, Path], tmp_path: Path
 ) -> None:
     host_key_path, client_key = sim_keys
-    bastion = await sim_nodes("bastion", "127.0.1.25", host_key=asyncssh.generate_private_key(
-        "ssh-ed25519"))
+    bastion = await sim_nodes(
+        "bastion", "127.0.1.25", host_key=asyncssh.generate_private_key("ssh-ed25519")
+    )
     node = await sim_nodes("n1", "127.0.1.26")
     store = trusted_store(tmp_path, host_key_path, node)
     async with SshPool(store) as pool:
@@ -272,8 +273,13 @@ async def test_unreachable_and_blackholed_nodes_do_not_delay_healthy_one(
             target_for(healthy, client_key),
             target_for(down, client_key, connect_timeout=1.0),
             SshTarget(
-                "hole", "127.0.1.33", hole.getsockname()[1], "root", (str(client_key),),
-                connect_timeout=1.0, ssh_config=None,
+                "hole",
+                "127.0.1.33",
+                hole.getsockname()[1],
+                "root",
+                (str(client_key),),
+                connect_timeout=1.0,
+                ssh_config=None,
             ),
         ]
         async with SshPool(store) as pool:

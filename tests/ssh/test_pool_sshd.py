@@ -113,8 +113,13 @@ async def test_bastion_permit_open_refusal_is_clear(
     store = store_for(tmp_path, sshd_node, sshd_bastion)
     async with SshPool(store) as pool:
         t = SshTarget(
-            "far", "127.0.2.99", sshd_node.port, sshd_node.user,
-            (str(sshd_node.client_key_path),), jump=(sshd_bastion.hop(),), ssh_config=None,
+            "far",
+            "127.0.2.99",
+            sshd_node.port,
+            sshd_node.user,
+            (str(sshd_node.client_key_path),),
+            jump=(sshd_bastion.hop(),),
+            ssh_config=None,
             connect_timeout=3,
         )
         with pytest.raises(Unreachable) as ei:
@@ -123,9 +128,7 @@ async def test_bastion_permit_open_refusal_is_clear(
 
 
 @pytest.mark.slow
-async def test_unreachable_nodes_do_not_delay_sshd_node(
-    sshd_node: SshdRig, tmp_path: Path
-) -> None:
+async def test_unreachable_nodes_do_not_delay_sshd_node(sshd_node: SshdRig, tmp_path: Path) -> None:
     hole = socket.socket()
     hole.bind(("127.0.2.50", 0))
     hole.listen(4)

@@ -22,8 +22,7 @@ RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
 def make_app(**kw: object) -> PdTui:
     # connect=False: the sample's addresses are not ours; tests never leave loopback.
-    return PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False,
-                 **kw)  # type: ignore[arg-type]
+    return PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
@@ -57,8 +56,7 @@ async def test_overview_shows_the_cluster_nodes_and_instances() -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)):
         nodes = app.screen.query_one("#nodes", DataTable)
-        assert [nodes.get_row_at(i)[0] for i in range(nodes.row_count)] == [
-            "prefill-0", "decode-0"]
+        assert [nodes.get_row_at(i)[0] for i in range(nodes.row_count)] == ["prefill-0", "decode-0"]
         assert nodes.get_row_at(0)[3] == "172.22.0.218"
         assert str(nodes.get_row_at(0)[1]).startswith("· ")  # connection, second: 80 columns
         inst = app.screen.query_one("#instances", DataTable)
@@ -136,8 +134,7 @@ async def test_a_failing_background_worker_is_shown_not_fatal() -> None:
         app.run_worker(boom(), name="probe decode-0", exit_on_error=False)
         await pilot.pause(0.2)
         assert app.is_running
-        assert any("node decode-0 unreachable" in str(n.message)
-                   for n in app._notifications)
+        assert any("node decode-0 unreachable" in str(n.message) for n in app._notifications)
 
 
 @pytest.mark.slow
@@ -154,8 +151,9 @@ async def test_a_failing_worker_of_a_screen_is_shown_too() -> None:
         screen.run_worker(boom(), name="NPU sweep", exit_on_error=False)
         await pilot.pause(0.2)
         assert app.is_running and app.screen is screen
-        assert any("NPU sweep: grid [/bold] sweep exploded" in str(n.message)
-                   for n in app._notifications)
+        assert any(
+            "NPU sweep: grid [/bold] sweep exploded" in str(n.message) for n in app._notifications
+        )
 
 
 @pytest.mark.slow
@@ -190,8 +188,9 @@ async def test_toasts_do_not_stack_up_one_per_topic_replaces_the_last() -> None:
     assert said == ["a sweep is already running", "decode-0: stopped", "saved b.svg"]
 
 
-def test_screenshots_go_under_the_data_folder_by_default(monkeypatch: pytest.MonkeyPatch,
-                                                          tmp_path: Path) -> None:
+def test_screenshots_go_under_the_data_folder_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from pdtui.tui.app import screenshot_dir
 
     monkeypatch.delenv("PDTUI_SCREENSHOT_DIR", raising=False)
@@ -207,8 +206,9 @@ async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
     app = make_app()
     answers: list[bool | None] = []
     async with app.run_test(size=(100, 30)) as pilot:
-        app.push_screen(ConfirmScreen("Push [/b] to 2 nodes?", "prefill-0\ndecode-0"),
-                        answers.append)
+        app.push_screen(
+            ConfirmScreen("Push [/b] to 2 nodes?", "prefill-0\ndecode-0"), answers.append
+        )
         await pilot.pause()
         assert "Push [/b] to 2 nodes?" in str(app.screen.query_one("Label").render())
         await pilot.press("f3", "f2")
@@ -224,7 +224,8 @@ async def test_enter_confirms_also_after_switching_modes_and_back() -> None:
 
 
 def test_non_utf8_theme_and_settings_files_are_reported_not_fatal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pdtui.settings import load_settings
 
     (tmp_path / "latin1.toml").write_bytes(b'name = "caf\xe9"\n')
@@ -241,10 +242,13 @@ def test_non_utf8_theme_and_settings_files_are_reported_not_fatal(
 def test_the_app_module_leaves_the_other_views_and_httpx_for_later() -> None:
     """Start-up: only the first view (Runbook) is imported with the app; every other view, and
     the HTTP client the console needs, when first shown."""
-    code = ("import sys, pdtui.tui.app; print(' '.join(m for m in sys.modules "
-            "if m.startswith(('pdtui.tui.screens', 'httpx'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout.split()
+    code = (
+        "import sys, pdtui.tui.app; print(' '.join(m for m in sys.modules "
+        "if m.startswith(('pdtui.tui.screens', 'httpx'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
     assert "pdtui.tui.screens.overview" in out
     assert not {m for m in out if m.startswith("httpx")}
     lazy = {"grid", "ranktable", "launch", "console", "command_log", "help", "hostkey"}
@@ -287,8 +291,14 @@ def test_the_first_frame_is_painted_before_the_ssh_library_is_loaded(tmp_path: P
     found = tmp_path / "found.txt"
     leader, follower = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(tmp_path / "cfg")}
-    proc = subprocess.Popen([sys.executable, "-c", _FIRST_FRAME_PROBE, str(cluster), str(found)],
-                            stdin=follower, stdout=follower, stderr=follower, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _FIRST_FRAME_PROBE, str(cluster), str(found)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=ROOT,
+    )
     os.close(follower)
     try:
         deadline = time.monotonic() + 120  # a guard against a hang, not a timing check

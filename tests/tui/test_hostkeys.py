@@ -25,7 +25,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
         yield s
 
 
-
 def host_key(sim: Simulator, node: str) -> asyncssh.SSHKey:
     return asyncssh.read_private_key(sim.dir / "keys" / f"ssh_host_{node}_ed25519_key")
 
@@ -34,8 +33,12 @@ def host_key(sim: Simulator, node: str) -> asyncssh.SSHKey:
 async def test_nodes_with_known_keys_connect_and_show_as_connected(sim: Simulator) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(130, 40)) as pilot:
-        await wait_for(pilot, lambda: all(
-            app.status_of(n).state is NodeState.READY for n in ("prefill-0", "decode-0")))
+        await wait_for(
+            pilot,
+            lambda: all(
+                app.status_of(n).state is NodeState.READY for n in ("prefill-0", "decode-0")
+            ),
+        )
         await pilot.pause()
         table = app.screen.query_one("#nodes", DataTable)
         assert str(table.get_cell("decode-0", "connection")).startswith("● connected")
@@ -54,12 +57,17 @@ async def test_unknown_host_keys_are_asked_about_with_their_fingerprint(sim: Sim
         fp = host_key(sim, first).get_fingerprint("sha256")
         assert fp in str(screen.query_one("#hostkey-details").render())
         await pilot.press("s")  # trust and save
-        await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen)
-                       and app.screen.error.node != first)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, HostKeyScreen) and app.screen.error.node != first
+        )
         second = app.screen.error.node  # type: ignore[attr-defined]
         await pilot.press("o")  # trust once
-        await wait_for(pilot, lambda: all(
-            app.status_of(n).state is NodeState.READY for n in ("prefill-0", "decode-0")))
+        await wait_for(
+            pilot,
+            lambda: all(
+                app.status_of(n).state is NodeState.READY for n in ("prefill-0", "decode-0")
+            ),
+        )
     saved = known.read_text()
     first_key = host_key(sim, first).export_public_key().decode().split()[1]
     second_key = host_key(sim, second).export_public_key().decode().split()[1]
@@ -78,8 +86,7 @@ async def test_refused_key_leaves_the_node_disconnected(sim: Simulator) -> None:
             await pilot.pause(0.1)
         await pilot.pause(0.3)
         assert not isinstance(app.screen, HostKeyScreen)
-        assert all(app.status_of(n).state is not NodeState.READY
-                   for n in ("prefill-0", "decode-0"))
+        assert all(app.status_of(n).state is not NodeState.READY for n in ("prefill-0", "decode-0"))
     assert (sim.dir / "known_hosts").read_text() == ""
 
 
@@ -92,8 +99,13 @@ async def test_a_changed_host_key_is_refused_loudly_and_never_offered(sim: Simul
     known.write_text(f"{lines[0]}\n{pattern} {impostor}\n")
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(130, 40)) as pilot:
-        await wait_for(pilot, lambda: app.status_of("decode-0").state is NodeState.FAILED
-                       and app.status_of("prefill-0").state is NodeState.READY)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.status_of("decode-0").state is NodeState.FAILED
+                and app.status_of("prefill-0").state is NodeState.READY
+            ),
+        )
         await pilot.pause(0.2)
         assert not isinstance(app.screen, HostKeyScreen)
         titles = [n.title for n in app._notifications]
@@ -104,7 +116,8 @@ async def test_a_changed_host_key_is_refused_loudly_and_never_offered(sim: Simul
 
 @pytest.mark.slow
 async def test_run_all_from_the_overview_passes_every_step(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch,
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from textual.widgets import DataTable as _Table
 
@@ -120,11 +133,24 @@ async def test_run_all_from_the_overview_passes_every_step(
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
             table = app.screen.query_one("#steps", _Table)
-            await wait_for(pilot, lambda: str(table.get_cell("answer", "state")) in (
-                "passed", "failed"), timeout=60)
-            states = [str(table.get_cell(k, "state")) for k in (
-                "network", "ranktable", "doctor", "prefill", "decode", "proxy", "verify",
-                "answer")]
+            await wait_for(
+                pilot,
+                lambda: str(table.get_cell("answer", "state")) in ("passed", "failed"),
+                timeout=60,
+            )
+            states = [
+                str(table.get_cell(k, "state"))
+                for k in (
+                    "network",
+                    "ranktable",
+                    "doctor",
+                    "prefill",
+                    "decode",
+                    "proxy",
+                    "verify",
+                    "answer",
+                )
+            ]
             # the doctor warns that a model this large may need a longer start-up timeout;
             # a launch step shows its processes' state once the pollers have seen them
             assert states[:3] == ["passed", "passed", "warning"]

@@ -37,7 +37,8 @@ def make_app() -> PdTui:
 
 
 @pytest.mark.parametrize(
-    "keys", [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
+    "keys",
+    [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
     ids=["overview", "grid", "ranktable", "launch", "console", "log"],
 )
 @pytest.mark.slow
@@ -56,12 +57,14 @@ def test_mode(snap_compare: Snap, keys: tuple[str, ...], monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(
-    "keys", [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
+    "keys",
+    [(), ("f3",), ("f4",), ("f5",), ("f6",), ("f7",)],
     ids=["overview", "grid", "ranktable", "launch", "console", "log"],
 )
 @pytest.mark.slow
-def test_mode_at_80x24(snap_compare: Snap, keys: tuple[str, ...],
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mode_at_80x24(
+    snap_compare: Snap, keys: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The smallest usual terminal: every mode in the mode bar (short names), F1 in the
     footer, and each view still usable."""
     monkeypatch.setattr(LaunchScreen, "follow_log", lambda self, item: None)
@@ -82,24 +85,48 @@ def test_help(snap_compare: Snap) -> None:
 
 
 def _ping(src: str, dst: str, dev: int, ok: bool) -> PingResult:
-    return PingResult(src, dev, dst, dev, f"10.20.0.{dev + 1}", 3, 3 if ok else 0,
-                      0.0 if ok else 100.0, 0.061 if ok else None, ok,
-                      None if ok else "100% packet loss", Raw("hccn_tool -ping", 0, "", ""))
+    return PingResult(
+        src,
+        dev,
+        dst,
+        dev,
+        f"10.20.0.{dev + 1}",
+        3,
+        3 if ok else 0,
+        0.0 if ok else 100.0,
+        0.061 if ok else None,
+        ok,
+        None if ok else "100% packet loss",
+        Raw("hccn_tool -ping", 0, "", ""),
+    )
 
 
 def _detail() -> DeviceDetailScreen:
-    dev = DeviceHealth(3, "fail", ["link DOWN"], link="DOWN", net_health="Init",
-                       ip="10.20.0.4", netmask="255.255.0.0", tls_switch=0,
-                       raw={"link": Raw("hccn_tool -i 3 -link -g", 0, "link status: DOWN\n", "")})
+    dev = DeviceHealth(
+        3,
+        "fail",
+        ["link DOWN"],
+        link="DOWN",
+        net_health="Init",
+        ip="10.20.0.4",
+        netmask="255.255.0.0",
+        tls_switch=0,
+        raw={"link": Raw("hccn_tool -i 3 -link -g", 0, "link status: DOWN\n", "")},
+    )
     node = NodeHealth("prefill-0", "Ascend910_9391", True, devices=[dev])
     return DeviceDetailScreen(node, dev)
 
 
 def _host_key() -> HostKeyScreen:
-    error = HostKeyUnknown("decode-0", "unknown host key", host="172.22.0.219", port=22,
-                           algorithm="ssh-ed25519",
-                           fingerprint="SHA256:q3Zw0dZ1nKXc8mB2mY3bPpJqX9o4s6T1u7V8w9x0yZA",
-                           key=None)
+    error = HostKeyUnknown(
+        "decode-0",
+        "unknown host key",
+        host="172.22.0.219",
+        port=22,
+        algorithm="ssh-ed25519",
+        fingerprint="SHA256:q3Zw0dZ1nKXc8mB2mY3bPpJqX9o4s6T1u7V8w9x0yZA",
+        key=None,
+    )
     return HostKeyScreen(error, "~/.config/pdtui/known_hosts")
 
 
@@ -107,18 +134,24 @@ DIALOGS: dict[str, Callable[[], Screen[Any]]] = {
     "confirm": lambda: ConfirmScreen(
         "Push deepseek-v3.2-a3-1p1d.ranktable.json to 2 nodes?",
         "prefill-0: different\n    decode_device_list[0].device_ip: 10.20.0.1 -> 10.20.0.9\n"
-        "decode-0: missing"),
-    "text": lambda: TextScreen("ranktable JSON (as written)",
-                               '{\n  "version": "1.0",\n  "status": "completed"\n}'),
-    "pick": lambda: PickScreen("Presets", ["Runbook verification (the runbook's curl)",
-                                           "Chat: hello", "Long answer (500 tokens)"]),
-    "edit-cell": lambda: EditCellScreen("prefill_device_list[0].device_ip", "device_ip",
-                                        "10.20.0.1"),
+        "decode-0: missing",
+    ),
+    "text": lambda: TextScreen(
+        "ranktable JSON (as written)", '{\n  "version": "1.0",\n  "status": "completed"\n}'
+    ),
+    "pick": lambda: PickScreen(
+        "Presets",
+        ["Runbook verification (the runbook's curl)", "Chat: hello", "Long answer (500 tokens)"],
+    ),
+    "edit-cell": lambda: EditCellScreen(
+        "prefill_device_list[0].device_ip", "device_ip", "10.20.0.1"
+    ),
     "host-key": _host_key,
     "device-detail": _detail,
     "ping-matrix": lambda: PingMatrixScreen(
         ["prefill-0", "decode-0"],
-        [_ping("prefill-0", "decode-0", 0, True), _ping("decode-0", "prefill-0", 1, False)]),
+        [_ping("prefill-0", "decode-0", 0, True), _ping("decode-0", "prefill-0", 1, False)],
+    ),
 }
 
 

@@ -36,7 +36,6 @@ class ScriptImportError(ClusterError):
     """The scripts could not be turned into a cluster (e.g. no ``vllm serve`` at all)."""
 
 
-
 def _fill_ips(procs: list[Proc], proxy: Proxy | None, warnings: list[str]) -> None:
     claimed = {(p.ip, p.port) for p in procs if p.ip}
     for p in procs:
@@ -118,8 +117,9 @@ def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportRe
     return ImportResult(spec=spec, warnings=warnings)
 
 
-def _scan_all(texts: dict[str, str], warnings: list[str],
-              boxes: Boxes) -> tuple[list[Launch], list[Gen]]:
+def _scan_all(
+    texts: dict[str, str], warnings: list[str], boxes: Boxes
+) -> tuple[list[Launch], list[Gen]]:
     launches: list[Launch] = []
     gens: list[Gen] = []
     for file, text in texts.items():
@@ -129,9 +129,7 @@ def _scan_all(texts: dict[str, str], warnings: list[str],
     return launches, gens
 
 
-def _parse_serves(
-    launches: list[Launch], texts: dict[str, str], warnings: list[str]
-) -> list[Proc]:
+def _parse_serves(launches: list[Launch], texts: dict[str, str], warnings: list[str]) -> list[Proc]:
     procs = [parse_serve(la, warnings) for la in launches if la.kind == "serve"]
     if not procs:
         raise ScriptImportError(["no 'vllm serve' command found in " + ", ".join(texts)])
@@ -150,9 +148,12 @@ def _missing_roles(procs: list[Proc]) -> list[str]:
     files = list(dict.fromkeys(p.file for p in procs))
     only = " and ".join(sorted(roles))
     verb = "starts" if len(files) == 1 else "start"
-    return [f"{_NO_SCRIPT}{r} script: {', '.join(files)} {verb} only {only} instances; add "
-            f"the {r} script too (its --kv-transfer-config has kv_role {_KV_ROLE[r]})"
-            for r in ("prefill", "decode") if r not in roles]
+    return [
+        f"{_NO_SCRIPT}{r} script: {', '.join(files)} {verb} only {only} instances; add "
+        f"the {r} script too (its --kv-transfer-config has kv_role {_KV_ROLE[r]})"
+        for r in ("prefill", "decode")
+        if r not in roles
+    ]
 
 
 _NO_SCRIPT = "no "
@@ -160,8 +161,11 @@ _NO_SCRIPT = "no "
 
 def missing_scripts(warnings: list[str]) -> list[str]:
     """The warnings that say a prefill or decode script is missing."""
-    return [w for w in warnings
-            if w.startswith((f"{_NO_SCRIPT}prefill script: ", f"{_NO_SCRIPT}decode script: "))]
+    return [
+        w
+        for w in warnings
+        if w.startswith((f"{_NO_SCRIPT}prefill script: ", f"{_NO_SCRIPT}decode script: "))
+    ]
 
 
 def _first_of(items: list[L], what: str, warnings: list[str]) -> L | None:
@@ -283,8 +287,7 @@ def _instance_env(p0: Proc, node: _Node, npus: int, rt_path: str | None) -> dict
     return {k: _templated(k, v, p0.ip, node.nic, rt_path) for k, v in env.items()}
 
 
-def _templated(key: str, value: str, ip: str | None, nic: str | None,
-               rt_path: str | None) -> str:
+def _templated(key: str, value: str, ip: str | None, nic: str | None, rt_path: str | None) -> str:
     if value == ip:
         return "{node.ip}"
     if nic and value == nic:
@@ -367,11 +370,11 @@ def _document(
     return data
 
 
-def _ranktable_section(
-    rt_path: str, gen: Gen | None, rows: list[dict[str, Any]]
-) -> dict[str, Any]:
-    counts = {role: sum(len(parse_devices(r["devices"])) for r in rows if r["role"] == role)
-              for role in ("prefill", "decode")}
+def _ranktable_section(rt_path: str, gen: Gen | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = {
+        role: sum(len(parse_devices(r["devices"])) for r in rows if r["role"] == role)
+        for role in ("prefill", "decode")
+    }
     rt: dict[str, Any] = {
         "path": rt_path,
         "prefill_device_count": (gen.prefill if gen and gen.prefill else counts["prefill"]) or 1,

@@ -16,16 +16,41 @@ from typing import Any
 CLIS = ("docker", "podman", "nerdctl", "isula")
 _DAVINCI = re.compile(r"^/dev/davinci(\d+)$")
 #: ``run`` flags that take a value (``--flag VALUE`` or ``--flag=VALUE``), by what pdtui keeps.
-_VALUED = {"--name": "name", "--net": "network", "--network": "network",
-           "--shm-size": "shm_size", "--device": "device", "-v": "mount", "--volume": "mount",
-           "-e": "env", "--env": "env"}
+_VALUED = {
+    "--name": "name",
+    "--net": "network",
+    "--network": "network",
+    "--shm-size": "shm_size",
+    "--device": "device",
+    "-v": "mount",
+    "--volume": "mount",
+    "-e": "env",
+    "--env": "env",
+}
 #: ``run`` flags without a value that pdtui sets itself or that do not matter detached.
-_DROPPED = {"-it", "-ti", "-i", "-t", "--rm", "-d", "--detach", "--init", "--interactive",
-            "--tty"}
+_DROPPED = {"-it", "-ti", "-i", "-t", "--rm", "-d", "--detach", "--init", "--interactive", "--tty"}
 #: Other flags that take a value: kept in ``extra_args`` with it.
-_OTHER_VALUED = {"--ipc", "--pid", "--user", "-u", "--workdir", "-w", "--label", "-l",
-                 "--entrypoint", "--cap-add", "--privileged", "--ulimit", "--runtime",
-                 "--security-opt", "--hostname", "-h", "--memory", "-m", "--cpus"}
+_OTHER_VALUED = {
+    "--ipc",
+    "--pid",
+    "--user",
+    "-u",
+    "--workdir",
+    "-w",
+    "--label",
+    "-l",
+    "--entrypoint",
+    "--cap-add",
+    "--privileged",
+    "--ulimit",
+    "--runtime",
+    "--security-opt",
+    "--hostname",
+    "-h",
+    "--memory",
+    "-m",
+    "--cpus",
+}
 _NO_VALUE = {"--privileged"}
 
 
@@ -83,7 +108,8 @@ def parse_run(file: str, line: int, words: list[str]) -> Run:
             _keep(run, _VALUED[flag], value)
         else:
             run.table.setdefault("extra_args", []).append(
-                word if value is None or "=" in word else f"{flag}={value}")
+                word if value is None or "=" in word else f"{flag}={value}"
+            )
     run.name = run.table.get("name")
     return run
 
@@ -99,29 +125,36 @@ def exec_script(words: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def container_section(runs: list[Run], execs: list[str], instance_devices: set[int],
-                      warnings: list[str]) -> dict[str, Any] | None:
+def container_section(
+    runs: list[Run], execs: list[str], instance_devices: set[int], warnings: list[str]
+) -> dict[str, Any] | None:
     """``[defaults.container]`` from the first ``run`` (or an adopted container that was only
     exec'd into); warnings for what differs between scripts."""
     if not runs:
         if not execs:
             return None
-        warnings.append(f"the scripts exec into container {execs[0]!r} but never create it: "
-                        "imported as mode = \"adopted\" (pdtui only execs into it)")
+        warnings.append(
+            f"the scripts exec into container {execs[0]!r} but never create it: "
+            'imported as mode = "adopted" (pdtui only execs into it)'
+        )
         return {"mode": "adopted", "name": execs[0]}
     first = runs[0]
     table: dict[str, Any] = {"cli": first.cli, **first.table}
     if first.image:
         table["image"] = first.image
     if first.devices:
-        table["devices"] = ("instances" if instance_devices and
-                            set(first.devices) == instance_devices else "all")
+        table["devices"] = (
+            "instances" if instance_devices and set(first.devices) == instance_devices else "all"
+        )
     for other in runs[1:]:
         if (other.image, other.table.get("mounts")) != (first.image, first.table.get("mounts")):
-            warnings.append(f"{other.file}: line {other.line}: this {other.cli} run differs "
-                            f"from {first.file} line {first.line}; the first is imported")
+            warnings.append(
+                f"{other.file}: line {other.line}: this {other.cli} run differs "
+                f"from {first.file} line {first.line}; the first is imported"
+            )
     for name in dict.fromkeys(execs):
         if name != first.name:
-            warnings.append(f"the scripts exec into {name!r}, but the container created is "
-                            f"{first.name!r}")
+            warnings.append(
+                f"the scripts exec into {name!r}, but the container created is {first.name!r}"
+            )
     return table

@@ -44,8 +44,11 @@ def _consecutive(members: list[Proc]) -> list[Group]:
     run: list[Proc] = []
     for p in sorted(members, key=lambda p: (p.dp[1] if p.dp else 0, p.port)):
         last = run[-1] if run else None
-        if last is not None and p.dp and last.dp and (
-            p.dp[1] != last.dp[1] + 1 or p.port != last.port + 1
+        if (
+            last is not None
+            and p.dp
+            and last.dp
+            and (p.dp[1] != last.dp[1] + 1 or p.port != last.port + 1)
         ):
             groups.append(Group(run))
             run = []

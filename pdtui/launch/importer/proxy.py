@@ -127,9 +127,7 @@ def proxy_section(
         ("prefill", "prefiller", "prefillers", proxy.prefill),
         ("decode", "decoder", "decoders", proxy.decode),
     ):
-        derived = [
-            f"{p.ip}:{p.port}" for g in groups if g.head.role == role for p in g.procs
-        ]
+        derived = [f"{p.ip}:{p.port}" for g in groups if g.head.role == role for p in g.procs]
         given = [f"{h}:{p}" for h, p in listed]
         _check_backends(given, derived, role, word, where, warnings)
         if given != derived and sorted(given) == sorted(derived):
@@ -159,7 +157,11 @@ def _proxy_node(
 
 
 def _check_backends(
-    given: list[str], derived: list[str], role: str, word: str, where: str,
+    given: list[str],
+    derived: list[str],
+    role: str,
+    word: str,
+    where: str,
     warnings: list[str],
 ) -> None:
     """The proxy's backend list against the instances (both ``ip:port``)."""

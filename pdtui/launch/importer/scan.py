@@ -55,8 +55,9 @@ class Boxes:
     execs: list[str] = field(default_factory=list)
 
 
-def scan_file(file: str, text: str, warnings: list[str],
-              boxes: Boxes | None = None) -> tuple[list[Launch], list[Gen]]:
+def scan_file(
+    file: str, text: str, warnings: list[str], boxes: Boxes | None = None
+) -> tuple[list[Launch], list[Gen]]:
     """The ``vllm serve``, proxy and ``gen_ranktable.sh`` commands of one script, also inside
     ``docker exec NAME bash -c '...'``; ``boxes`` collects the container commands."""
     scanner = _Scanner(file, warnings, boxes=boxes if boxes is not None else Boxes())
@@ -117,8 +118,7 @@ class _Scanner:
         for name in missing:
             if self._first_time(name):
                 self.warnings.append(
-                    f"{self.file}: line {word.line}: ${name} is not set in the script; kept"
-                    " as text"
+                    f"{self.file}: line {word.line}: ${name} is not set in the script; kept as text"
                 )
         return value
 
@@ -194,8 +194,7 @@ class _Scanner:
 
     def _gen(self, cmd: Command, words: list[str]) -> bool:
         """``[bash] [path/]gen_ranktable.sh ARGS``."""
-        at = next((i for i, w in enumerate(words[:3]) if _basename(w) == "gen_ranktable.sh"),
-                  None)
+        at = next((i for i, w in enumerate(words[:3]) if _basename(w) == "gen_ranktable.sh"), None)
         if at is None:
             return False
         self.gens.append(_parse_gen(self.file, cmd.line, self.cwd, words[at], words[at + 1 :]))
@@ -206,8 +205,15 @@ class _Scanner:
         if kind is None:
             return
         self.prev_launch = Launch(
-            kind, self.file, cmd.line, cmd.end_line, words[:2], words[2:],
-            {**self.exports, **prefix_env}, {**self.variables, **prefix_env}, prefix_env,
+            kind,
+            self.file,
+            cmd.line,
+            cmd.end_line,
+            words[:2],
+            words[2:],
+            {**self.exports, **prefix_env},
+            {**self.variables, **prefix_env},
+            prefix_env,
         )
         self.launches.append(self.prev_launch)
 
@@ -237,14 +243,14 @@ def _launch_kind(words: list[str]) -> str | None:
     return None
 
 
-def _parse_gen(
-    file: str, line: int, cwd: str | None, script: str, args: list[str]
-) -> Gen:
+def _parse_gen(file: str, line: int, cwd: str | None, script: str, args: list[str]) -> Gen:
     directory = cwd
     script_dir = posixpath.dirname(script)
     if script_dir:
-        directory = script_dir if directory is None or script_dir.startswith("/") else (
-            posixpath.join(directory, script_dir)
+        directory = (
+            script_dir
+            if directory is None or script_dir.startswith("/")
+            else (posixpath.join(directory, script_dir))
         )
     _, flags = parse_flags(args)
     values = {k: v for k, v in flags}

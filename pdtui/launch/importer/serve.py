@@ -160,8 +160,9 @@ def _role(kv: dict[str, Any], file: str, where: str, warnings: list[str]) -> Rol
     return role
 
 
-def _dp(dp_values: dict[str, str], where: str,
-        warnings: list[str]) -> tuple[int, int, str, int] | None:
+def _dp(
+    dp_values: dict[str, str], where: str, warnings: list[str]
+) -> tuple[int, int, str, int] | None:
     """``(size, rank, address, rpc port)`` of a rank started on its own."""
     if "data-parallel-rank" not in dp_values:
         return None
@@ -184,7 +185,5 @@ def _devices(env: dict[str, str], where: str, warnings: list[str]) -> list[int] 
     try:
         return parse_devices(visible)
     except ValueError:
-        warnings.append(
-            f"{where}: {VISIBLE_DEVICES}={visible!r} is not a device list; kept as is"
-        )
+        warnings.append(f"{where}: {VISIBLE_DEVICES}={visible!r} is not a device list; kept as is")
         return None

@@ -146,8 +146,11 @@ class Tokenizer:
     def _redirect(self) -> None:
         t = self.text
         parts = self.parts
-        if parts is not None and len(parts) == 1 and parts[0][0] == "lit" and (
-            parts[0][1].isdigit()
+        if (
+            parts is not None
+            and len(parts) == 1
+            and parts[0][0] == "lit"
+            and (parts[0][1].isdigit())
         ):
             self.parts = None  # the fd number of "2>"
         else:

@@ -127,8 +127,7 @@ def split_common(
         best = max(counts.values())
         shared[key] = next(m[key] for m in maps if counts[_vkey(m[key])] == best)
     own = [
-        {k: v for k, v in it if not (k in shared and _vkey(shared[k]) == _vkey(v))}
-        for it in items
+        {k: v for k, v in it if not (k in shared and _vkey(shared[k]) == _vkey(v))} for it in items
     ]
     return shared, own
 

@@ -26,10 +26,13 @@ LIMIT = 64 * 1024 * 1024  # bytes read per file
 LINE_MAX = 16 * 1024  # characters kept per line
 _SAMPLE = 5000  # lines looked at to tell the kind
 
-_PROXY = re.compile(r"Attempt \d+ failed for|attempts failed for|load_balance_proxy|proxy",
-                    re.IGNORECASE)
-_VLLM = re.compile(r"\([A-Za-z]\w*(?: rank=\d+)? pid=\d+\)|\b(?:INFO|WARNING|ERROR|DEBUG) "
-                   r"(?:\d\d-\d\d|\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d")
+_PROXY = re.compile(
+    r"Attempt \d+ failed for|attempts failed for|load_balance_proxy|proxy", re.IGNORECASE
+)
+_VLLM = re.compile(
+    r"\([A-Za-z]\w*(?: rank=\d+)? pid=\d+\)|\b(?:INFO|WARNING|ERROR|DEBUG) "
+    r"(?:\d\d-\d\d|\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d"
+)
 
 
 @dataclass
@@ -52,10 +55,20 @@ class FileReport:
         """The ``--json`` shape (exactly these keys)."""
         tl = self.watcher.timeline
         return {
-            "path": self.path, "kind": self.kind, "stage": tl.stage,
+            "path": self.path,
+            "kind": self.kind,
+            "stage": tl.stage,
             "stages": [{"name": k, "line": m.line, "at": m.stamp} for k, m in tl.order()],
-            "findings": [{"id": f.key, "severity": f.severity, "line": f.lineno,
-                          "text": f.line, "hint": f.hint} for f in self.watcher.all_findings],
+            "findings": [
+                {
+                    "id": f.key,
+                    "severity": f.severity,
+                    "line": f.lineno,
+                    "text": f.line,
+                    "hint": f.hint,
+                }
+                for f in self.watcher.all_findings
+            ],
         }
 
 
@@ -85,8 +98,9 @@ def _open(path: str, stdin: IO[bytes] | None) -> tuple[IO[bytes], int | None]:
     return raw, size
 
 
-def read_lines(path: str, limit: int = LIMIT,
-               stdin: IO[bytes] | None = None) -> tuple[list[str], int, str | None]:
+def read_lines(
+    path: str, limit: int = LIMIT, stdin: IO[bytes] | None = None
+) -> tuple[list[str], int, str | None]:
     """(lines, bytes read, what was cut) of ``path`` (``-``: stdin), at most ``limit`` bytes
     (after gunzip). Raises OSError (and gzip's errors) for a file that cannot be read."""
     stream, size = _open(path, stdin)
@@ -99,8 +113,10 @@ def read_lines(path: str, limit: int = LIMIT,
     if len(data) > limit:
         data = data[:limit]
         whole = f" of {size / 2**20:.1f} MiB on disk" if size else ""
-        cut = (f"read the first {limit / 2**20:.1f} MiB{whole}; the rest was not read "
-               "(--max-mb raises the limit)")
+        cut = (
+            f"read the first {limit / 2**20:.1f} MiB{whole}; the rest was not read "
+            "(--max-mb raises the limit)"
+        )
     text = data.decode("utf-8", errors="replace")
     lines = text.splitlines()
     long = sum(1 for ln in lines if len(ln) > LINE_MAX)
@@ -127,8 +143,9 @@ def kind_of(path: str, lines: list[str]) -> Kind:
     return "unknown"
 
 
-def analyse(path: str, lines: list[str], *, bytes_read: int = 0,
-            cut: str | None = None) -> FileReport:
+def analyse(
+    path: str, lines: list[str], *, bytes_read: int = 0, cut: str | None = None
+) -> FileReport:
     """The report of one file's ``lines``."""
     kind = kind_of(path, lines)
     report = FileReport(path, kind, lines=len(lines), bytes_read=bytes_read, cut=cut)
@@ -141,8 +158,7 @@ def analyse(path: str, lines: list[str], *, bytes_read: int = 0,
     return report
 
 
-def diagnose_file(path: str, limit: int = LIMIT,
-                  stdin: IO[bytes] | None = None) -> FileReport:
+def diagnose_file(path: str, limit: int = LIMIT, stdin: IO[bytes] | None = None) -> FileReport:
     """Read and analyse one file; a file that cannot be read gives a report with ``error``."""
     try:
         lines, n, cut = read_lines(path, limit, stdin)
@@ -170,8 +186,9 @@ def _capture_line(tl: Timeline) -> str | None:
     if s is None and f is None:
         return None
     if s is None:
-        return f"    graph capture: finished line {f.line if f else '-'} (its start is not " \
-               "in the log)"
+        return (
+            f"    graph capture: finished line {f.line if f else '-'} (its start is not in the log)"
+        )
     took = f" ({f.at - s.at:.0f} s)" if f and s.stamp and f.stamp else ""
     end = f"finished line {f.line}{took}" if f else "not finished"
     return f"    graph capture: started line {s.line}, {end}"
@@ -242,8 +259,11 @@ def render(report: FileReport) -> list[str]:
     head = f"{report.path}: {report.kind}, {report.lines} lines"
     out = [head + (f" ({report.cut})" if report.cut else "")]
     stage = w.timeline.stage
-    out.append(f"  stage: {stage} ({STAGE_TITLES[stage]})" if stage else
-               "  stage: none (no start-up stage line in this file)")
+    out.append(
+        f"  stage: {stage} ({STAGE_TITLES[stage]})"
+        if stage
+        else "  stage: none (no start-up stage line in this file)"
+    )
     for i, tl in enumerate(w.timelines):
         out.extend(_timeline_lines(tl, i, len(w.timelines)))
     findings = w.all_findings
@@ -257,7 +277,9 @@ def render(report: FileReport) -> list[str]:
     if w.stats is not None:
         s = w.stats
         seen = f"{w.stats_seen} line" + ("s" if w.stats_seen != 1 else "")
-        out.append(f"  engine stats ({seen}), last: prompt {s.prompt_tps} tok/s, "
-                   f"generation {s.generation_tps} tok/s, running {s.running}, waiting "
-                   f"{s.waiting}, KV cache {s.kv_cache_pct}%")
+        out.append(
+            f"  engine stats ({seen}), last: prompt {s.prompt_tps} tok/s, "
+            f"generation {s.generation_tps} tok/s, running {s.running}, waiting "
+            f"{s.waiting}, KV cache {s.kv_cache_pct}%"
+        )
     return out

@@ -21,8 +21,13 @@ import re
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-_MONTHS = {m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-                                        "Sep", "Oct", "Nov", "Dec"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+        start=1,
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -41,20 +46,22 @@ class Stamp:
     def text(self) -> str:
         """``2026-04-25 10:01:17.340`` or, without a year, ``04-25 10:01:17``."""
         frac = f".{self.micro // 1000:03d}" if self.micro else ""
-        day = f"{self.month:02d}-{self.day:02d} {self.hour:02d}:{self.minute:02d}:" \
-              f"{self.second:02d}{frac}"
+        day = (
+            f"{self.month:02d}-{self.day:02d} {self.hour:02d}:{self.minute:02d}:"
+            f"{self.second:02d}{frac}"
+        )
         return day if self.year is None else f"{self.year:04d}-{day}"
 
     def epoch(self, ref: float) -> float | None:
         """Seconds since the epoch (local time); a missing year is the one nearest ``ref``."""
         base = dt.datetime.fromtimestamp(ref)
-        years = [self.year] if self.year is not None else [base.year - 1, base.year,
-                                                           base.year + 1]
+        years = [self.year] if self.year is not None else [base.year - 1, base.year, base.year + 1]
         best: float | None = None
         for year in years:
             try:
-                t = dt.datetime(year, self.month, self.day, self.hour, self.minute,
-                                self.second, self.micro).timestamp()
+                t = dt.datetime(
+                    year, self.month, self.day, self.hour, self.minute, self.second, self.micro
+                ).timestamp()
             except (ValueError, OverflowError):
                 continue
             if best is None or abs(t - ref) < abs(best - ref):
@@ -68,12 +75,10 @@ _LEVEL = r"\b(?:INFO|WARNING|WARN|ERROR|DEBUG|CRITICAL)"
 _SHAPES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(_LEVEL + r" (\d\d)-(\d\d) " + _T + r"\b"), "MDhms"),
     (re.compile(_LEVEL + r" (\d{4})-(\d\d)-(\d\d) " + _T + r"(?:[.,](\d+))?"), "YMDhmsf"),
-    (re.compile(r"\b[A-Z]+\(\d+,[^)]*\):(\d{4})-(\d\d)-(\d\d)-" + _T + r"[.:](\d{3})"),
-     "YMDhmsf"),
+    (re.compile(r"\b[A-Z]+\(\d+,[^)]*\):(\d{4})-(\d\d)-(\d\d)-" + _T + r"[.:](\d{3})"), "YMDhmsf"),
     (re.compile(r"\[PID: ?\d+\] (\d{4})-(\d\d)-(\d\d)-" + _T + r"\.(\d{3})"), "YMDhmsf"),
     (re.compile(r"\bE[A-Z0-9]\d{4}: (\d{4})-(\d\d)-(\d\d)-" + _T + r"\.(\d{3})"), "YMDhmsf"),
-    (re.compile(r"\[(?:ERROR|WARNING|INFO)\] (\d{4})-(\d\d)-(\d\d)-" + _T + r" \(PID"),
-     "YMDhms"),
+    (re.compile(r"\[(?:ERROR|WARNING|INFO)\] (\d{4})-(\d\d)-(\d\d)-" + _T + r" \(PID"), "YMDhms"),
     (re.compile(r"(?:^|\s|\))[IWEF](\d{4})(\d\d)(\d\d) " + _T + r"\.(\d{6}) +\d+ "), "YMDhmsf"),
     (re.compile(r"(?:^|\s|\))[IWEF](\d\d)(\d\d) " + _T + r"\.(\d{6}) +\d+ "), "MDhmsf"),
     (re.compile(r"\[[IWE](\d{1,2})(\d\d) " + _T + r"\.(\d+)"), "MDhmsf"),
@@ -91,8 +96,15 @@ def stamp_of(line: str) -> Stamp | None:
         parts = dict(zip(order, m.groups(), strict=True))
         month = _MONTHS.get(parts["b"], 0) if "b" in parts else int(parts["M"])
         frac = (parts.get("f") or "")[:6].ljust(6, "0")
-        stamp = Stamp(int(parts["Y"]) if "Y" in parts else None, month, int(parts["D"]),
-                      int(parts["h"]), int(parts["m"]), int(parts["s"]), int(frac))
+        stamp = Stamp(
+            int(parts["Y"]) if "Y" in parts else None,
+            month,
+            int(parts["D"]),
+            int(parts["h"]),
+            int(parts["m"]),
+            int(parts["s"]),
+            int(frac),
+        )
         if 1 <= stamp.month <= 12 and 1 <= stamp.day <= 31 and stamp.hour < 24:
             return stamp
     return None

@@ -22,7 +22,8 @@ ENV = "ASCEND_PROCESS_LOG_PATH"
 RECORD = re.compile(
     r"^\[(?P<level>ERROR|WARNING|WARN|INFO|DEBUG|EVENT|TRACE)\] (?P<module>[A-Z][A-Z0-9_]*)"
     r"\((?P<pid>\d+),(?P<proc>[^)]*)\):(?P<when>\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d[.:]\d{3}\.\d{3})"
-    r" \[(?P<where>[^\]]+)\]\s*(?:\[(?P<tid>\d+)\])?(?P<msg>.*)$")
+    r" \[(?P<where>[^\]]+)\]\s*(?:\[(?P<tid>\d+)\])?(?P<msg>.*)$"
+)
 
 _NAME = re.compile(r"^(?:plog|device)-\d+[-_]\d+\.log(?:\.gz)?$")
 
@@ -41,8 +42,9 @@ def parse(line: str) -> PlogRecord | None:
     m = RECORD.match(line.strip())
     if m is None:
         return None
-    return PlogRecord(m["level"], m["module"], int(m["pid"]), m["when"], m["where"],
-                      m["msg"].strip())
+    return PlogRecord(
+        m["level"], m["module"], int(m["pid"]), m["when"], m["where"], m["msg"].strip()
+    )
 
 
 def is_plog_name(name: str) -> bool:
@@ -62,5 +64,7 @@ def list_command(base: str, newer_than: str, limit: int = 20) -> str:
     from pdtui.launch.run import shell_path
 
     b = shell_path(base.rstrip("/") + "/debug")
-    return (f"find {b} -maxdepth 2 -type f \\( -name 'plog-*.log' -o -name 'device-*.log' \\)"
-            f" -newer {shell_path(newer_than)} 2>/dev/null | sort | tail -n {int(limit)}")
+    return (
+        f"find {b} -maxdepth 2 -type f \\( -name 'plog-*.log' -o -name 'device-*.log' \\)"
+        f" -newer {shell_path(newer_than)} 2>/dev/null | sort | tail -n {int(limit)}"
+    )

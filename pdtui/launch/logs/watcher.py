@@ -51,8 +51,9 @@ def parse_stats(line: str) -> EngineStats | None:
     m = _STATS.search(line)
     if m is None:
         return None
-    return EngineStats(float(m.group(1)), float(m.group(2)), int(m.group(3)), int(m.group(4)),
-                       float(m.group(6)))
+    return EngineStats(
+        float(m.group(1)), float(m.group(2)), int(m.group(3)), int(m.group(4)), float(m.group(6))
+    )
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,9 @@ class LogWatcher:
             tl = self.timeline
             self.stages = {k: t0 for k in self.stages}
             tl.stages = {k: replace(m, at=t0) for k, m in tl.stages.items()}
-            tl.ranks = {r: {k: replace(m, at=t0) for k, m in st.items()}
-                        for r, st in tl.ranks.items()}
+            tl.ranks = {
+                r: {k: replace(m, at=t0) for k, m in st.items()} for r, st in tl.ranks.items()
+            }
         self.started_at = t0
         self._t0_stamped = stamped
 
@@ -240,8 +242,19 @@ class LogWatcher:
             tl.counts[fp.key] = tl.counts.get(fp.key, 0) + 1
             if tl.counts[fp.key] < fp.min_count or any(f.key == fp.key for f in tl.findings):
                 continue
-            self._add(Finding(fp.key, fp.meaning, fp.hint, rec.strip()[:300], mark.at,
-                              mark.line, fp.severity, source, fp.url))
+            self._add(
+                Finding(
+                    fp.key,
+                    fp.meaning,
+                    fp.hint,
+                    rec.strip()[:300],
+                    mark.at,
+                    mark.line,
+                    fp.severity,
+                    source,
+                    fp.url,
+                )
+            )
 
     def _add(self, found: Finding) -> None:
         """A specific cause goes before the generic "it failed" findings."""
@@ -261,11 +274,19 @@ class LogWatcher:
         stuck = stats.waiting > 0 and stats.running == 0 and stats.generation_tps == 0
         self.stuck_intervals = self.stuck_intervals + 1 if stuck else 0
         if self.stuck_intervals >= 3 and not any(f.key == "stuck" for f in self.findings):
-            self._add(Finding(
-                "stuck", "requests wait and nothing runs",
-                "decode is probably waiting for remote KV (WAITING_FOR_REMOTE_KVS): check "
-                "the KV link and the prefiller's log", line.strip()[:300], now,
-                self._lineno, "warning", self.source))
+            self._add(
+                Finding(
+                    "stuck",
+                    "requests wait and nothing runs",
+                    "decode is probably waiting for remote KV (WAITING_FOR_REMOTE_KVS): check "
+                    "the KV link and the prefiller's log",
+                    line.strip()[:300],
+                    now,
+                    self._lineno,
+                    "warning",
+                    self.source,
+                )
+            )
 
     def elapsed(self, stage: str) -> float | None:
         """Seconds from the first line (of the current timeline) to ``stage``."""

@@ -70,7 +70,18 @@ from pdtui.sim.vllm.engine import Engine, GenRequest, RequestError
 from pdtui.sim.vllm.runner import Runner, main
 
 __all__ = [
-    "DEFAULT_MODEL", "VERSION", "Config", "Engine", "GenRequest", "RequestError", "Runner",
-    "ServeArgs", "UsageError", "main", "make_config", "map_addr", "parse_command",
+    "DEFAULT_MODEL",
+    "VERSION",
+    "Config",
+    "Engine",
+    "GenRequest",
+    "RequestError",
+    "Runner",
+    "ServeArgs",
+    "UsageError",
+    "main",
+    "make_config",
+    "map_addr",
+    "parse_command",
     "parse_serve_args",
 ]

@@ -69,13 +69,17 @@ def _fit_context(limit: int, n: int, mt: int | None, chat: bool) -> int:
         return limit - n if mt is None else mt
     where = "messages" if chat else "prompt"
     if mt is None or n > limit:
-        msg = (f"This model's maximum context length is {limit} tokens. However, your "
-               f"request has {n} input tokens. Please reduce the length of the input "
-               f"{where}.")
+        msg = (
+            f"This model's maximum context length is {limit} tokens. However, your "
+            f"request has {n} input tokens. Please reduce the length of the input "
+            f"{where}."
+        )
     else:
-        msg = (f"This model's maximum context length is {limit} tokens. However, you "
-               f"requested {n + mt} tokens ({n} in the {where}, {mt} in the "
-               f"completion). Please reduce the length of the {where} or completion.")
+        msg = (
+            f"This model's maximum context length is {limit} tokens. However, you "
+            f"requested {n + mt} tokens ({n} in the {where}, {mt} in the "
+            f"completion). Please reduce the length of the {where} or completion."
+        )
     raise RequestError(400, msg)
 
 
@@ -86,11 +90,13 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
     so = body.get("stream_options") or {}
     if not isinstance(so, dict):
         so = {}
-    return {"seed": seed if isinstance(seed, int) else None,
-            "kv_params": kvp if isinstance(kvp, dict) else None,
-            "stream": bool(body.get("stream")),
-            "include_usage": bool(so.get("include_usage")),
-            "continuous_usage": bool(so.get("continuous_usage_stats"))}
+    return {
+        "seed": seed if isinstance(seed, int) else None,
+        "kv_params": kvp if isinstance(kvp, dict) else None,
+        "stream": bool(body.get("stream")),
+        "include_usage": bool(so.get("include_usage")),
+        "continuous_usage": bool(so.get("continuous_usage_stats")),
+    }
 
 
 class Api:
@@ -138,21 +144,43 @@ class Api:
             except RequestError as e:
                 return _err(e)
         ids = textgen.token_ids(text)
-        return JSONResponse({"count": len(ids), "max_model_len": self.cfg.max_model_len,
-                             "tokens": ids})
+        return JSONResponse(
+            {"count": len(ids), "max_model_len": self.cfg.max_model_len, "tokens": ids}
+        )
 
     async def models(self, request: Request) -> Response:
         c = self.cfg
-        perm = {"id": f"modelperm-{uuid.uuid4().hex}", "object": "model_permission",
-                "created": self.created, "allow_create_engine": False,
-                "allow_sampling": True, "allow_logprobs": True,
-                "allow_search_indices": False, "allow_view": True,
-                "allow_fine_tuning": False, "organization": "*", "group": None,
-                "is_blocking": False}
-        return JSONResponse({"object": "list", "data": [{
-            "id": c.served_name, "object": "model", "created": self.created,
-            "owned_by": "vllm", "root": c.args.model, "parent": None,
-            "max_model_len": c.max_model_len, "permission": [perm]}]})
+        perm = {
+            "id": f"modelperm-{uuid.uuid4().hex}",
+            "object": "model_permission",
+            "created": self.created,
+            "allow_create_engine": False,
+            "allow_sampling": True,
+            "allow_logprobs": True,
+            "allow_search_indices": False,
+            "allow_view": True,
+            "allow_fine_tuning": False,
+            "organization": "*",
+            "group": None,
+            "is_blocking": False,
+        }
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": c.served_name,
+                        "object": "model",
+                        "created": self.created,
+                        "owned_by": "vllm",
+                        "root": c.args.model,
+                        "parent": None,
+                        "max_model_len": c.max_model_len,
+                        "permission": [perm],
+                    }
+                ],
+            }
+        )
 
     async def metrics(self, request: Request) -> Response:
         e = self.engine
@@ -161,37 +189,61 @@ class Api:
         out: list[str] = []
 
         def gauge(name: str, help_: str, v: float) -> None:
-            out.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge",
-                        f"{name}{{{lb}}} {float(v)}"])
+            out.extend(
+                [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name}{{{lb}}} {float(v)}"]
+            )
 
         def counter(name: str, help_: str, v: float) -> None:
-            out.extend([f"# HELP {name} {help_}", f"# TYPE {name} counter",
-                        f"{name}_total{{{lb}}} {float(v)}"])
+            out.extend(
+                [
+                    f"# HELP {name} {help_}",
+                    f"# TYPE {name} counter",
+                    f"{name}_total{{{lb}}} {float(v)}",
+                ]
+            )
 
-        gauge("vllm:num_requests_running", "Number of requests in model execution batches.",
-              e.running)
-        gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
-              e.waiting)
-        gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
-              min(1.0, e.running_tokens / max(1, self.cfg.kv_tokens)))
-        counter("vllm:num_preemptions", "Cumulative number of preemption from the engine.",
-                m.preemptions)
-        counter("vllm:prefix_cache_queries",
-                "Prefix cache queries, in terms of number of queried tokens.", m.prefix_queries)
-        counter("vllm:prefix_cache_hits",
-                "Prefix cache hits, in terms of number of cached tokens.", m.prefix_hits)
+        gauge(
+            "vllm:num_requests_running", "Number of requests in model execution batches.", e.running
+        )
+        gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", e.waiting)
+        gauge(
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage.",
+            min(1.0, e.running_tokens / max(1, self.cfg.kv_tokens)),
+        )
+        counter(
+            "vllm:num_preemptions",
+            "Cumulative number of preemption from the engine.",
+            m.preemptions,
+        )
+        counter(
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            m.prefix_queries,
+        )
+        counter(
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            m.prefix_hits,
+        )
         counter("vllm:prompt_tokens", "Number of prefill tokens processed.", m.prompt_tokens)
-        counter("vllm:generation_tokens", "Number of generation tokens processed.",
-                m.generation_tokens)
-        out += ["# HELP vllm:request_success_total Count of successfully processed requests.",
-                "# TYPE vllm:request_success_total counter"]
+        counter(
+            "vllm:generation_tokens", "Number of generation tokens processed.", m.generation_tokens
+        )
+        out += [
+            "# HELP vllm:request_success_total Count of successfully processed requests.",
+            "# TYPE vllm:request_success_total counter",
+        ]
         for reason in ("stop", "length", "abort"):
-            out.append(f'vllm:request_success_total{{{lb},finished_reason="{reason}"}} '
-                       f"{float(m.success[reason])}")
+            out.append(
+                f'vllm:request_success_total{{{lb},finished_reason="{reason}"}} '
+                f"{float(m.success[reason])}"
+            )
         for h in (m.iter_tokens, m.ttft, m.tpot, m.itl, m.e2e, m.queue, m.prefill, m.decode):
             out += h.render(lb)
-        return Response("\n".join(out) + "\n",
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            "\n".join(out) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     # ---- completions
 
@@ -221,9 +273,16 @@ class Api:
         xid = request.headers.get("x-request-id") or uuid.uuid4().hex
         rid = f"chatcmpl-{xid}" if chat else f"cmpl-{xid}"
         return GenRequest(
-            rid=rid, internal=rid if chat else f"{rid}-0", chat=chat, prompt=prompt,
-            prompt_ids=ids, max_tokens=mt, created=int(time.time()),
-            model=str(model or self.cfg.served_name), **_options(body))
+            rid=rid,
+            internal=rid if chat else f"{rid}-0",
+            chat=chat,
+            prompt=prompt,
+            prompt_ids=ids,
+            max_tokens=mt,
+            created=int(time.time()),
+            model=str(model or self.cfg.served_name),
+            **_options(body),
+        )
 
     async def _handle(self, request: Request, chat: bool) -> Response:
         try:
@@ -235,8 +294,7 @@ class Api:
         except RequestError as e:
             return _err(e)
         if req.stream:
-            return StreamingResponse(self._stream(req, request),
-                                     media_type="text/event-stream")
+            return StreamingResponse(self._stream(req, request), media_type="text/event-stream")
         text: list[str] = []
         finish: str | None = None
         extra: dict[str, Any] = {}
@@ -250,24 +308,51 @@ class Api:
         usage = extra.get("usage")
         choice: dict[str, Any]
         if chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": content,
-                                              "reasoning_content": None, "tool_calls": []},
-                      "logprobs": None, "finish_reason": finish, "stop_reason": None}
+            choice = {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": content,
+                    "reasoning_content": None,
+                    "tool_calls": [],
+                },
+                "logprobs": None,
+                "finish_reason": finish,
+                "stop_reason": None,
+            }
         else:
-            choice = {"index": 0, "text": content, "logprobs": None, "finish_reason": finish,
-                      "stop_reason": None, "prompt_logprobs": None}
-        return JSONResponse({
-            "id": req.rid, "object": "chat.completion" if chat else "text_completion",
-            "created": req.created, "model": req.model, "choices": [choice],
-            "usage": usage, "prompt_logprobs": None,
-            "kv_transfer_params": extra.get("kv_transfer_params")})
+            choice = {
+                "index": 0,
+                "text": content,
+                "logprobs": None,
+                "finish_reason": finish,
+                "stop_reason": None,
+                "prompt_logprobs": None,
+            }
+        return JSONResponse(
+            {
+                "id": req.rid,
+                "object": "chat.completion" if chat else "text_completion",
+                "created": req.created,
+                "model": req.model,
+                "choices": [choice],
+                "usage": usage,
+                "prompt_logprobs": None,
+                "kv_transfer_params": extra.get("kv_transfer_params"),
+            }
+        )
 
     async def _stream(self, req: GenRequest, request: Request) -> AsyncIterator[str]:
         obj = "chat.completion.chunk" if req.chat else "text_completion"
 
         def chunk(choices: list[dict[str, Any]], usage: Any = None) -> str:
-            d: dict[str, Any] = {"id": req.rid, "object": obj, "created": req.created,
-                                 "model": req.model, "choices": choices}
+            d: dict[str, Any] = {
+                "id": req.rid,
+                "object": obj,
+                "created": req.created,
+                "model": req.model,
+                "choices": choices,
+            }
             if usage is not None:
                 d["usage"] = usage
             return f"data: {json.dumps(d)}\n\n"
@@ -280,13 +365,42 @@ class Api:
                 cu = usage if req.continuous_usage else None
                 if req.chat:
                     if first:
-                        yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                      "logprobs": None, "finish_reason": None}], cu)
-                    yield chunk([{"index": 0, "delta": {"content": tok}, "logprobs": None,
-                                  "finish_reason": fin, "stop_reason": None}], cu)
+                        yield chunk(
+                            [
+                                {
+                                    "index": 0,
+                                    "delta": {"role": "assistant", "content": ""},
+                                    "logprobs": None,
+                                    "finish_reason": None,
+                                }
+                            ],
+                            cu,
+                        )
+                    yield chunk(
+                        [
+                            {
+                                "index": 0,
+                                "delta": {"content": tok},
+                                "logprobs": None,
+                                "finish_reason": fin,
+                                "stop_reason": None,
+                            }
+                        ],
+                        cu,
+                    )
                 else:
-                    yield chunk([{"index": 0, "text": tok, "logprobs": None,
-                                  "finish_reason": fin, "stop_reason": None}], cu)
+                    yield chunk(
+                        [
+                            {
+                                "index": 0,
+                                "text": tok,
+                                "logprobs": None,
+                                "finish_reason": fin,
+                                "stop_reason": None,
+                            }
+                        ],
+                        cu,
+                    )
                 first = False
         except RequestError as e:
             yield f"data: {json.dumps(e.body())}\n\n"
@@ -320,9 +434,12 @@ class AccessLog:
                     phrase = HTTPStatus(status).phrase
                 except ValueError:
                     phrase = ""
-                self.log.raw(self.who, f'INFO:     {client[0]}:{client[1]} - '
-                                       f'"{scope["method"]} {path} HTTP/'
-                                       f'{scope.get("http_version", "1.1")}" {status} {phrase}')
+                self.log.raw(
+                    self.who,
+                    f"INFO:     {client[0]}:{client[1]} - "
+                    f'"{scope["method"]} {path} HTTP/'
+                    f'{scope.get("http_version", "1.1")}" {status} {phrase}',
+                )
             await send(message)
 
         await self.app(scope, receive, wrapped)

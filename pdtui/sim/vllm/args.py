@@ -20,41 +20,123 @@ DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
 # --------------------------------------------------------------------------- arguments
 
 VALUE_FLAGS = {
-    "host", "port", "model", "tokenizer", "revision", "tokenizer-revision", "download-dir",
-    "load-format", "dtype", "kv-cache-dtype", "max-model-len", "seed", "quantization",
-    "tensor-parallel-size", "pipeline-parallel-size", "data-parallel-size",
-    "data-parallel-size-local", "data-parallel-rank", "data-parallel-start-rank",
-    "data-parallel-address", "data-parallel-rpc-port", "data-parallel-backend",
-    "distributed-executor-backend", "max-num-seqs", "max-num-batched-tokens",
-    "gpu-memory-utilization", "block-size", "swap-space", "cpu-offload-gb",
-    "num-gpu-blocks-override", "max-logprobs", "max-seq-len-to-capture", "api-key",
-    "uvicorn-log-level", "chat-template", "tool-call-parser", "reasoning-parser",
-    "generation-config", "root-path", "api-server-count", "long-prefill-token-threshold",
-    "max-num-partial-prefills", "scheduling-policy", "scheduler-cls", "task", "runner",
-    "config", "max-lora-rank", "max-loras", "logprobs-mode",
-    "kv-transfer-config", "additional-config", "compilation-config", "speculative-config",
-    "hf-overrides", "override-generation-config", "limit-mm-per-prompt", "kv-events-config",
-    "served-model-name", "lora-modules", "allowed-origins", "middleware", "ssl-keyfile",
-    "ssl-certfile", "response-role", "tokenizer-mode", "code-revision",
+    "host",
+    "port",
+    "model",
+    "tokenizer",
+    "revision",
+    "tokenizer-revision",
+    "download-dir",
+    "load-format",
+    "dtype",
+    "kv-cache-dtype",
+    "max-model-len",
+    "seed",
+    "quantization",
+    "tensor-parallel-size",
+    "pipeline-parallel-size",
+    "data-parallel-size",
+    "data-parallel-size-local",
+    "data-parallel-rank",
+    "data-parallel-start-rank",
+    "data-parallel-address",
+    "data-parallel-rpc-port",
+    "data-parallel-backend",
+    "distributed-executor-backend",
+    "max-num-seqs",
+    "max-num-batched-tokens",
+    "gpu-memory-utilization",
+    "block-size",
+    "swap-space",
+    "cpu-offload-gb",
+    "num-gpu-blocks-override",
+    "max-logprobs",
+    "max-seq-len-to-capture",
+    "api-key",
+    "uvicorn-log-level",
+    "chat-template",
+    "tool-call-parser",
+    "reasoning-parser",
+    "generation-config",
+    "root-path",
+    "api-server-count",
+    "long-prefill-token-threshold",
+    "max-num-partial-prefills",
+    "scheduling-policy",
+    "scheduler-cls",
+    "task",
+    "runner",
+    "config",
+    "max-lora-rank",
+    "max-loras",
+    "logprobs-mode",
+    "kv-transfer-config",
+    "additional-config",
+    "compilation-config",
+    "speculative-config",
+    "hf-overrides",
+    "override-generation-config",
+    "limit-mm-per-prompt",
+    "kv-events-config",
+    "served-model-name",
+    "lora-modules",
+    "allowed-origins",
+    "middleware",
+    "ssl-keyfile",
+    "ssl-certfile",
+    "response-role",
+    "tokenizer-mode",
+    "code-revision",
     "max-parallel-loading-workers",
 }
 BOOL_FLAGS = {
-    "trust-remote-code", "enable-expert-parallel", "enable-prefix-caching", "enforce-eager",
-    "enable-chunked-prefill", "disable-log-requests", "enable-log-requests", "disable-log-stats",
-    "disable-custom-all-reduce", "async-scheduling", "headless", "enable-auto-tool-choice",
-    "disable-uvicorn-access-log", "enable-prompt-tokens-details", "enable-sleep-mode",
-    "enable-lora", "data-parallel-hybrid-lb", "data-parallel-external-lb",
-    "disable-fastapi-docs", "enable-server-load-tracking", "enable-force-include-usage",
-    "enable-dbo", "enable-eplb", "skip-tokenizer-init", "disable-sliding-window",
-    "disable-cascade-attn", "enable-log-outputs", "enable-request-id-headers",
+    "trust-remote-code",
+    "enable-expert-parallel",
+    "enable-prefix-caching",
+    "enforce-eager",
+    "enable-chunked-prefill",
+    "disable-log-requests",
+    "enable-log-requests",
+    "disable-log-stats",
+    "disable-custom-all-reduce",
+    "async-scheduling",
+    "headless",
+    "enable-auto-tool-choice",
+    "disable-uvicorn-access-log",
+    "enable-prompt-tokens-details",
+    "enable-sleep-mode",
+    "enable-lora",
+    "data-parallel-hybrid-lb",
+    "data-parallel-external-lb",
+    "disable-fastapi-docs",
+    "enable-server-load-tracking",
+    "enable-force-include-usage",
+    "enable-dbo",
+    "enable-eplb",
+    "skip-tokenizer-init",
+    "disable-sliding-window",
+    "disable-cascade-attn",
+    "enable-log-outputs",
+    "enable-request-id-headers",
 }
 NARGS_FLAGS = {"served-model-name", "lora-modules", "allowed-origins", "middleware"}
 JSON_FLAGS = {
-    "kv-transfer-config", "additional-config", "compilation-config", "speculative-config",
-    "hf-overrides", "override-generation-config", "limit-mm-per-prompt", "kv-events-config",
+    "kv-transfer-config",
+    "additional-config",
+    "compilation-config",
+    "speculative-config",
+    "hf-overrides",
+    "override-generation-config",
+    "limit-mm-per-prompt",
+    "kv-events-config",
 }
-SHORT_FLAGS = {"-tp": "tensor-parallel-size", "-pp": "pipeline-parallel-size",
-               "-dp": "data-parallel-size", "-q": "quantization", "-O": "compilation-config"}
+SHORT_FLAGS = {
+    "-tp": "tensor-parallel-size",
+    "-pp": "pipeline-parallel-size",
+    "-dp": "data-parallel-size",
+    "-q": "quantization",
+    "-O": "compilation-config",
+}
 USAGE = "usage: vllm serve [model_tag] [options]"
 
 
@@ -89,10 +171,22 @@ def _convert(name: str, value: str) -> Any:
             return json.loads(value)
         except json.JSONDecodeError:
             raise UsageError(f"argument --{name}: invalid loads value: {value!r}") from None
-    ints = {"port", "max-model-len", "seed", "tensor-parallel-size", "pipeline-parallel-size",
-            "data-parallel-size", "data-parallel-size-local", "data-parallel-rank",
-            "data-parallel-start-rank", "data-parallel-rpc-port", "max-num-seqs",
-            "max-num-batched-tokens", "block-size", "api-server-count"}
+    ints = {
+        "port",
+        "max-model-len",
+        "seed",
+        "tensor-parallel-size",
+        "pipeline-parallel-size",
+        "data-parallel-size",
+        "data-parallel-size-local",
+        "data-parallel-rank",
+        "data-parallel-start-rank",
+        "data-parallel-rpc-port",
+        "max-num-seqs",
+        "max-num-batched-tokens",
+        "block-size",
+        "api-server-count",
+    }
     if name in ints:
         try:
             return int(value)
@@ -179,8 +273,9 @@ class _Parser:
     def _values(self, raw: str, name: str) -> list[str]:
         """The values after ``--name`` (several for a NARGS flag), up to the next flag."""
         values: list[str] = []
-        while self._more() and not (self.argv[self.i].startswith("--")
-                                    or self.argv[self.i] in SHORT_FLAGS):
+        while self._more() and not (
+            self.argv[self.i].startswith("--") or self.argv[self.i] in SHORT_FLAGS
+        ):
             values.append(self._take())
             if name not in NARGS_FLAGS:
                 break
@@ -196,13 +291,17 @@ def parse_command(argv: list[str]) -> ServeArgs | int:
         print(VERSION)
         return 0
     if not argv or argv[0] != "serve":
-        print("usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...",
-              file=sys.stderr)
+        print(
+            "usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...",
+            file=sys.stderr,
+        )
         cmd = argv[0] if argv else ""
         if cmd and cmd not in ("-h", "--help"):
-            print(f"vllm: error: argument subparser: invalid choice: '{cmd}' (choose from "
-                  "'chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch')",
-                  file=sys.stderr)
+            print(
+                f"vllm: error: argument subparser: invalid choice: '{cmd}' (choose from "
+                "'chat', 'complete', 'serve', 'bench', 'collect-env', 'run-batch')",
+                file=sys.stderr,
+            )
         return 2
     try:
         return parse_serve_args(argv[1:])

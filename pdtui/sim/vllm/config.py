@@ -217,11 +217,22 @@ def make_config(args: ServeArgs) -> Config:
     node = load_node()
     host = str(args.get("host") or "0.0.0.0")
     listen = os.environ.get("PDTUI_SIM_LISTEN") or host
-    ip = (os.environ.get("VLLM_HOST_IP") or os.environ.get("HCCL_IF_IP")
-          or os.environ.get("PDTUI_SIM_NODE_IP") or node.ip
-          or (listen if listen != "0.0.0.0" else "127.0.0.1"))
-    return Config(args=args, pid=os.getpid(), listen=listen, ip=ip, speed=_speed(),
-                  soc=node.soc, faults=node.faults)
+    ip = (
+        os.environ.get("VLLM_HOST_IP")
+        or os.environ.get("HCCL_IF_IP")
+        or os.environ.get("PDTUI_SIM_NODE_IP")
+        or node.ip
+        or (listen if listen != "0.0.0.0" else "127.0.0.1")
+    )
+    return Config(
+        args=args,
+        pid=os.getpid(),
+        listen=listen,
+        ip=ip,
+        speed=_speed(),
+        soc=node.soc,
+        faults=node.faults,
+    )
 
 
 # --------------------------------------------------------------------------- metrics

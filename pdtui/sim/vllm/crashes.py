@@ -80,8 +80,7 @@ def crash_lines(kind: str, cfg: Config) -> tuple[str, list[str]]:
         ],
     }
     if kind == "api-died":
-        return "api", [f"RuntimeError: Process ApiServer_0 (PID: {cfg.pid}) died with "
-                       "exit code 1"]
+        return "api", [f"RuntimeError: Process ApiServer_0 (PID: {cfg.pid}) died with exit code 1"]
     if kind == "engine":
         return "engine", ["EngineCore encountered a fatal error."]
     lines = fingerprints.get(kind, [f"RuntimeError: {kind}"])
@@ -90,12 +89,28 @@ def crash_lines(kind: str, cfg: Config) -> tuple[str, list[str]]:
     return w, [ln.replace("{pid}", str(cfg.pid + 9)) for ln in lines]
 
 
-CRASHES = ("hccl-timeout", "oom", "port", "device-ip", "api-died", "link-timeout", "transport",
-           "ranktable-dup", "sdid", "zmq", "zmq-thread", "store-port", "ascend-transport",
-           "npu-oom", "engine")
+CRASHES = (
+    "hccl-timeout",
+    "oom",
+    "port",
+    "device-ip",
+    "api-died",
+    "link-timeout",
+    "transport",
+    "ranktable-dup",
+    "sdid",
+    "zmq",
+    "zmq-thread",
+    "store-port",
+    "ascend-transport",
+    "npu-oom",
+    "engine",
+)
 
-_HCCL_INIT = ("RuntimeError: InitHcclComm:build/CMakeFiles/torch_npu.dir/compiler_depend.ts: "
-              "HCCL function error: {fn}(...), error code is {code}")
+_HCCL_INIT = (
+    "RuntimeError: InitHcclComm:build/CMakeFiles/torch_npu.dir/compiler_depend.ts: "
+    "HCCL function error: {fn}(...), error code is {code}"
+)
 
 
 def plog_lines(kind: str, cfg: Config) -> list[tuple[str, str]]:
@@ -104,26 +119,45 @@ def plog_lines(kind: str, cfg: Config) -> list[tuple[str, str]]:
     ip = cfg.ip
     records: dict[str, list[tuple[str, str]]] = {
         "port": [
-            ("hccl_socket.cc:106", f"[HcclSocket][Listen] socket type[0], listen on ip[{ip}] "
-             "and specific port[16666] fail. Please check the port status and whether the "
-             "port is being used by other process."),
+            (
+                "hccl_socket.cc:106",
+                f"[HcclSocket][Listen] socket type[0], listen on ip[{ip}] "
+                "and specific port[16666] fail. Please check the port status and whether the "
+                "port is being used by other process.",
+            ),
             ("hccl_socket_manager.cc:54", "[ServerInit]call trace: hcclRet -> 7"),
-            ("hccl_comm.cc:115", "[HcclComm][Init]errNo[0x0000000005000007] hccl initialize "
-             "failed"),
+            (
+                "hccl_comm.cc:115",
+                "[HcclComm][Init]errNo[0x0000000005000007] hccl initialize failed",
+            ),
         ],
         "device-ip": [
-            ("topoinfo_ranktableParser.cc:190", "[RanktablCheck] 'device ip' is not set "
-             "correctly, must be set when multi Server or HCCL INTRA ROCE ENABLE enabled"),
+            (
+                "topoinfo_ranktableParser.cc:190",
+                "[RanktablCheck] 'device ip' is not set "
+                "correctly, must be set when multi Server or HCCL INTRA ROCE ENABLE enabled",
+            ),
         ],
         "link-timeout": [
-            ("hccl_socket_manager.cc:796", "[Wait][LinkEstablish]wait socket establish "
-             "timeout, role[0] rank[0] timeout[120 s]"),
-            ("hccl_socket_manager.cc:622", "  _________________________LINK_ERROR_INFO"
-             "___________________________"),
-            ("hccl_socket_manager.cc:625", "  |  dest_ip(user_rank)  |   dest_port   |  "
-             "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |"),
-            ("hccl_socket_manager.cc:582", f"  |  192.26.2.199(12)   |  16666  |   {ip}(0)   |  "
-             "0  |  server  | time out |   DISABLE  | LinkInfo"),
+            (
+                "hccl_socket_manager.cc:796",
+                "[Wait][LinkEstablish]wait socket establish "
+                "timeout, role[0] rank[0] timeout[120 s]",
+            ),
+            (
+                "hccl_socket_manager.cc:622",
+                "  _________________________LINK_ERROR_INFO___________________________",
+            ),
+            (
+                "hccl_socket_manager.cc:625",
+                "  |  dest_ip(user_rank)  |   dest_port   |  "
+                "src_ip(user_rank)   |   src_port   |   MyRole   |   Status   |    TlsStatus   |",
+            ),
+            (
+                "hccl_socket_manager.cc:582",
+                f"  |  192.26.2.199(12)   |  16666  |   {ip}(0)   |  "
+                "0  |  server  | time out |   DISABLE  | LinkInfo",
+            ),
         ],
     }
     return records.get(kind, [])

@@ -20,12 +20,74 @@ from pdtui.sim import textgen
 from pdtui.sim.vllm.config import Config, faults_of_ip, find_fault, is_loopback, load_node, map_addr
 from pdtui.sim.vllm.log import Log
 
-_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
-                 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
-_ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0,
-                7.5, 10.0, 20.0, 40.0, 80.0)
-_E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0,
-                60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+_TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+_ITL_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
+_E2E_BUCKETS = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
 _TOK_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
 
@@ -61,26 +123,46 @@ class Metrics:
         self.prefix_queries = 0
         self.prefix_hits = 0
         self.preemptions = 0
-        self.ttft = Histogram("vllm:time_to_first_token_seconds",
-                              "Histogram of time to first token in seconds.", _TTFT_BUCKETS)
-        self.itl = Histogram("vllm:inter_token_latency_seconds",
-                             "Histogram of inter-token latency in seconds.", _ITL_BUCKETS)
-        self.tpot = Histogram("vllm:time_per_output_token_seconds",
-                              "Histogram of time per output token in seconds.", _ITL_BUCKETS)
-        self.e2e = Histogram("vllm:e2e_request_latency_seconds",
-                             "Histogram of e2e request latency in seconds.", _E2E_BUCKETS)
-        self.queue = Histogram("vllm:request_queue_time_seconds",
-                               "Histogram of time spent in WAITING phase for request.",
-                               _E2E_BUCKETS)
-        self.prefill = Histogram("vllm:request_prefill_time_seconds",
-                                 "Histogram of time spent in PREFILL phase for request.",
-                                 _E2E_BUCKETS)
-        self.decode = Histogram("vllm:request_decode_time_seconds",
-                                "Histogram of time spent in DECODE phase for request.",
-                                _E2E_BUCKETS)
-        self.iter_tokens = Histogram("vllm:iteration_tokens_total",
-                                     "Histogram of number of tokens per engine_step.",
-                                     _TOK_BUCKETS)
+        self.ttft = Histogram(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            _TTFT_BUCKETS,
+        )
+        self.itl = Histogram(
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            _ITL_BUCKETS,
+        )
+        self.tpot = Histogram(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds.",
+            _ITL_BUCKETS,
+        )
+        self.e2e = Histogram(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            _E2E_BUCKETS,
+        )
+        self.queue = Histogram(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            _E2E_BUCKETS,
+        )
+        self.prefill = Histogram(
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
+            _E2E_BUCKETS,
+        )
+        self.decode = Histogram(
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
+            _E2E_BUCKETS,
+        )
+        self.iter_tokens = Histogram(
+            "vllm:iteration_tokens_total",
+            "Histogram of number of tokens per engine_step.",
+            _TOK_BUCKETS,
+        )
 
 
 # --------------------------------------------------------------------------- engine
@@ -92,14 +174,20 @@ class RequestError(Exception):
         self.status, self.message, self.type = status, message, type_
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": None,
-                          "code": self.status}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": None,
+                "code": self.status,
+            }
+        }
 
 
 @dataclass
 class GenRequest:
-    rid: str              # response id: cmpl-X / chatcmpl-X
-    internal: str         # engine request id: cmpl-X-0 / chatcmpl-X
+    rid: str  # response id: cmpl-X / chatcmpl-X
+    internal: str  # engine request id: cmpl-X-0 / chatcmpl-X
     chat: bool
     prompt: str
     prompt_ids: list[int]
@@ -152,12 +240,15 @@ class Engine:
         hit = 100.0 * self.interval_hits / q if q else 0.0
         usage = 100.0 * min(1.0, self.running_tokens / max(1, self.cfg.kv_tokens))
         self.log.line(
-            self.cfg.api_name, "INFO", "loggers.py:123",
+            self.cfg.api_name,
+            "INFO",
+            "loggers.py:123",
             f"Engine {self.cfg.dp_rank:03d}: Avg prompt throughput: "
             f"{self.interval_prompt / dt:.1f} tokens/s, Avg generation throughput: "
             f"{self.interval_gen / dt:.1f} tokens/s, Running: {self.running} reqs, "
             f"Waiting: {self.waiting} reqs, GPU KV cache usage: {usage:.1f}%, "
-            f"Prefix cache hit rate: {hit:.1f}%")
+            f"Prefix cache hit rate: {hit:.1f}%",
+        )
         self.interval_prompt = self.interval_gen = 0
         self.interval_queries = self.interval_hits = 0
         self.last_log = now
@@ -179,7 +270,7 @@ class Engine:
         hits = 0
         counting = True
         for b in range(len(ids) // bs):
-            h.update(json.dumps(ids[b * bs:(b + 1) * bs]).encode())
+            h.update(json.dumps(ids[b * bs : (b + 1) * bs]).encode())
             key = h.hexdigest()
             if counting and key in self.prefix_hashes:
                 hits += bs
@@ -195,13 +286,18 @@ class Engine:
     # ---- KV store (prefiller side)
 
     def store_kv(self, req: GenRequest, blocks: list[int]) -> None:
-        self.kv_store[req.internal] = {"prompt": req.prompt, "token_ids": req.prompt_ids,
-                                       "blocks": blocks, "engine_id": self.cfg.engine_id}
+        self.kv_store[req.internal] = {
+            "prompt": req.prompt,
+            "token_ids": req.prompt_ids,
+            "blocks": blocks,
+            "engine_id": self.cfg.engine_id,
+        }
         while len(self.kv_store) > 1000:
             self.kv_store.popitem(last=False)
 
-    async def handle_kv_conn(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
+    async def handle_kv_conn(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         peer = writer.get_extra_info("peername")
         try:
             line = await asyncio.wait_for(reader.readline(), 10)
@@ -213,15 +309,22 @@ class Engine:
             entry = self.kv_store.pop(rid, None)
             if entry is None:
                 reply: dict[str, Any] = {"ok": False, "error": f"unknown request {rid}"}
-                self.log.line(self.cfg.engine_name, "WARNING", self._conn_file(),
-                              f"Received KV fetch for unknown request {rid} from "
-                              f"{peer[0]}:{peer[1]}")
+                self.log.line(
+                    self.cfg.engine_name,
+                    "WARNING",
+                    self._conn_file(),
+                    f"Received KV fetch for unknown request {rid} from {peer[0]}:{peer[1]}",
+                )
             else:
                 reply = {"ok": True, **entry}
                 self.kv_fetches_served += 1
-                self.log.line(self.cfg.engine_name, "INFO", self._conn_file(),
-                              f"KV cache of request {rid} ({len(entry['blocks'])} blocks) "
-                              f"sent to {peer[0]}:{peer[1]}")
+                self.log.line(
+                    self.cfg.engine_name,
+                    "INFO",
+                    self._conn_file(),
+                    f"KV cache of request {rid} ({len(entry['blocks'])} blocks) "
+                    f"sent to {peer[0]}:{peer[1]}",
+                )
             writer.write((json.dumps(reply) + "\n").encode())
             await writer.drain()
         except (OSError, TimeoutError):
@@ -232,8 +335,9 @@ class Engine:
                 await writer.wait_closed()
 
     def _conn_file(self) -> str:
-        return "llmdatadist_c_mgr_connector.py:562" if self.cfg.llmdd else \
-            "mooncake_connector.py:1035"
+        return (
+            "llmdatadist_c_mgr_connector.py:562" if self.cfg.llmdd else "mooncake_connector.py:1035"
+        )
 
     # ---- KV fetch (decoder side)
 
@@ -241,8 +345,10 @@ class Engine:
         """``kv-garbled`` on this node or the prefiller's: the KV arrives, corrupted, and the
         answer is fluent but different (the service stays up, as in real HCCL failures)."""
         host = str((req.kv_params or {}).get("remote_host") or "")
-        return (find_fault(load_node().faults, "kv-garbled")[0]
-                or find_fault(faults_of_ip(host), "kv-garbled")[0])
+        return (
+            find_fault(load_node().faults, "kv-garbled")[0]
+            or find_fault(faults_of_ip(host), "kv-garbled")[0]
+        )
 
     async def fetch_kv(self, req: GenRequest, request: Request | None) -> dict[str, Any]:
         """Fetch the prefiller's KV for ``req``; on failure wait a few ticks in
@@ -260,8 +366,12 @@ class Engine:
         worker = self.cfg.worker_name(0)
         comm = f"pd_comm_{self._device_ip(host, True)}_{self._device_ip(self.cfg.ip, False)}"
         if self.cfg.llmdd and f"{host}:{port}" not in self.linked:
-            self.log.line(worker, "INFO", "llmdatadist_c_mgr_connector.py:831",
-                          f"try link with remote, comm id: {comm}")
+            self.log.line(
+                worker,
+                "INFO",
+                "llmdatadist_c_mgr_connector.py:831",
+                f"try link with remote, comm id: {comm}",
+            )
         if broken:
             error: str | None = "broken"
         else:
@@ -269,16 +379,21 @@ class Engine:
             if data is not None:
                 return data
         await self._wait_for_remote(req, request, hang=broken and btext == "hang")
-        reason = self._log_failure(req, host, port, worker, comm,
-                                   timeout=broken and btext == "timeout")
+        reason = self._log_failure(
+            req, host, port, worker, comm, timeout=broken and btext == "timeout"
+        )
         if error not in (None, "broken", "connect"):
             reason += f" ({error})"
         self.metrics.success["abort"] += 1
-        raise RequestError(500, f"KV transfer from {host}:{port} failed for request "
-                                f"{req.internal}: {reason}", "InternalServerError")
+        raise RequestError(
+            500,
+            f"KV transfer from {host}:{port} failed for request {req.internal}: {reason}",
+            "InternalServerError",
+        )
 
-    async def _fetch(self, host: str, port: int, remote_rid: str, worker: str, comm: str
-                     ) -> tuple[dict[str, Any] | None, str | None]:
+    async def _fetch(
+        self, host: str, port: int, remote_rid: str, worker: str, comm: str
+    ) -> tuple[dict[str, Any] | None, str | None]:
         """(the prefiller's reply, None) or (None, what went wrong)."""
         target = map_addr(host)
         try:
@@ -298,10 +413,17 @@ class Engine:
         """One fetch over TCP: a JSON line out, a JSON line back."""
         local = (self.cfg.listen, 0) if is_loopback(self.cfg.listen) else None
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(target, port, local_addr=local), 3.0)
+            asyncio.open_connection(target, port, local_addr=local), 3.0
+        )
         try:
-            writer.write((json.dumps({"op": "fetch", "request_id": remote_rid,
-                                      "engine_id": self.cfg.engine_id}) + "\n").encode())
+            writer.write(
+                (
+                    json.dumps(
+                        {"op": "fetch", "request_id": remote_rid, "engine_id": self.cfg.engine_id}
+                    )
+                    + "\n"
+                ).encode()
+            )
             await writer.drain()
             line = await asyncio.wait_for(reader.readline(), 10.0)
         finally:
@@ -318,23 +440,34 @@ class Engine:
             return
         self.linked.add(link_key)
         if self.cfg.llmdd:
-            self.log.line(worker, "INFO", "llmdatadist_c_mgr_connector.py:858",
-                          f"Linking success, comm id: {comm}")
+            self.log.line(
+                worker,
+                "INFO",
+                "llmdatadist_c_mgr_connector.py:858",
+                f"Linking success, comm id: {comm}",
+            )
         else:
             cost = int((time.monotonic() - t0) * 1e6)
-            self.log.glog(worker, "I", "ascend_direct_transport.cpp:1119",
-                          f"Connected to segment: {host}:{port}, cost:{cost} us.")
+            self.log.glog(
+                worker,
+                "I",
+                "ascend_direct_transport.cpp:1119",
+                f"Connected to segment: {host}:{port}, cost:{cost} us.",
+            )
 
-    async def _wait_for_remote(self, req: GenRequest, request: Request | None,
-                               hang: bool) -> None:
+    async def _wait_for_remote(self, req: GenRequest, request: Request | None, hang: bool) -> None:
         """Sit in WAITING_FOR_REMOTE_KVS for 3 ticks (until the client leaves when ``hang``)."""
         self.waiting += 1
         try:
             self.log_stats()
             tick = 0
             while True:
-                self.log.line(self.cfg.engine_name, "DEBUG", "scheduler.py:1285",
-                              f"{req.internal} is still in WAITING_FOR_REMOTE_KVS state.")
+                self.log.line(
+                    self.cfg.engine_name,
+                    "DEBUG",
+                    "scheduler.py:1285",
+                    f"{req.internal} is still in WAITING_FOR_REMOTE_KVS state.",
+                )
                 tick += 1
                 if tick >= 3 and not hang:
                     break
@@ -344,23 +477,41 @@ class Engine:
         finally:
             self.waiting -= 1
 
-    def _log_failure(self, req: GenRequest, host: str, port: int, worker: str, comm: str,
-                     timeout: bool) -> str:
+    def _log_failure(
+        self, req: GenRequest, host: str, port: int, worker: str, comm: str, timeout: bool
+    ) -> str:
         """Log the connector's failure lines; the reason for the 500."""
         if self.cfg.llmdd:
-            self.log.line(worker, "ERROR", "llmdatadist_c_mgr_connector.py:866",
-                          f"Linking failed, comm id: {comm}")
+            self.log.line(
+                worker,
+                "ERROR",
+                "llmdatadist_c_mgr_connector.py:866",
+                f"Linking failed, comm id: {comm}",
+            )
             return "Linking failed"
         if timeout:
-            self.log.glog(worker, "E", "ascend_direct_transport.cpp:1205",
-                          "Sync batch data transfer timeout after 33061142969ns")
-            self.log.line(worker, "ERROR", "mooncake_connector.py:1197",
-                          f"Mooncake transfer failed for request {req.internal}")
+            self.log.glog(
+                worker,
+                "E",
+                "ascend_direct_transport.cpp:1205",
+                "Sync batch data transfer timeout after 33061142969ns",
+            )
+            self.log.line(
+                worker,
+                "ERROR",
+                "mooncake_connector.py:1197",
+                f"Mooncake transfer failed for request {req.internal}",
+            )
             return "Mooncake transfer failed"
-        self.log.glog(worker, "E", "ascend_direct_transport.cpp:1107",
-                      f"Failed to connect to target: {host}:{port}, status: 103900")
-        self.log.line(worker, "ERROR", "mooncake_connector.py:1190",
-                      "Mooncake transfer failed, ret: -1")
+        self.log.glog(
+            worker,
+            "E",
+            "ascend_direct_transport.cpp:1107",
+            f"Failed to connect to target: {host}:{port}, status: 103900",
+        )
+        self.log.line(
+            worker, "ERROR", "mooncake_connector.py:1190", "Mooncake transfer failed, ret: -1"
+        )
         return "Mooncake transfer failed, ret: -1"
 
     def _device_ip(self, host: str, prefill: bool) -> str:
@@ -387,12 +538,17 @@ class Engine:
         if cfg.llmdd:
             p["remote_tp_size"] = str(cfg.tp)
         else:
-            p.update({
-                "remote_pcp_size": 1, "remote_dcp_size": 1, "remote_ptp_size": cfg.tp,
-                "last_token_id": req.prompt_ids[-1] if req.prompt_ids else 0,
-                "remote_multi_nodes_meta_mapping": {},
-                "num_prompt_blocks": len(blocks), "remote_block_size": cfg.block_size,
-            })
+            p.update(
+                {
+                    "remote_pcp_size": 1,
+                    "remote_dcp_size": 1,
+                    "remote_ptp_size": cfg.tp,
+                    "last_token_id": req.prompt_ids[-1] if req.prompt_ids else 0,
+                    "remote_multi_nodes_meta_mapping": {},
+                    "num_prompt_blocks": len(blocks),
+                    "remote_block_size": cfg.block_size,
+                }
+            )
         return p
 
     def _hand_off(self, req: GenRequest) -> dict[str, Any]:
@@ -403,12 +559,17 @@ class Engine:
         self.store_kv(req, blocks)
         kvp = self.kv_transfer_params(req, blocks)
         if not cfg.llmdd:
-            self.log.line(cfg.worker_name(0), "INFO", "mooncake_connector.py:1012",
-                          f"Delaying free of {nb} blocks for request {req.internal}")
+            self.log.line(
+                cfg.worker_name(0),
+                "INFO",
+                "mooncake_connector.py:1012",
+                f"Delaying free of {nb} blocks for request {req.internal}",
+            )
         return kvp
 
-    async def run(self, req: GenRequest, request: Request | None
-                  ) -> AsyncIterator[tuple[str, str | None, dict[str, Any]]]:
+    async def run(
+        self, req: GenRequest, request: Request | None
+    ) -> AsyncIterator[tuple[str, str | None, dict[str, Any]]]:
         """Yield (token text, finish reason or None, extra) per token; extra on the last one
         carries ``usage`` and ``kv_transfer_params``."""
         cfg = self.cfg
@@ -437,8 +598,12 @@ class Engine:
                 finally:
                     self.running += 1
                 if data.get("token_ids") != req.prompt_ids:
-                    self.log.line(cfg.engine_name, "WARNING", "scheduler.py:1301",
-                                  f"Remote KV of {req.internal} does not match its prompt")
+                    self.log.line(
+                        cfg.engine_name,
+                        "WARNING",
+                        "scheduler.py:1301",
+                        f"Remote KV of {req.internal} does not match its prompt",
+                    )
             else:
                 cached = self.prefix_lookup(req.prompt_ids)
                 await self.sleep(0.0002 * max(0, n_prompt - cached))
@@ -447,8 +612,9 @@ class Engine:
             m.iter_tokens.observe(n_prompt)
             m.prefill.observe(time.monotonic() - t_prefill)
             max_tokens = 1 if remote_decode else req.max_tokens
-            prompt = req.prompt + "\x00garbled" if remote_prefill and self._garbled(req) \
-                else req.prompt
+            prompt = (
+                req.prompt + "\x00garbled" if remote_prefill and self._garbled(req) else req.prompt
+            )
             tokens, finish = textgen.reply(prompt, max_tokens, req.seed)
             first_at = time.monotonic()
             last = first_at
@@ -470,15 +636,19 @@ class Engine:
                 self.interval_gen += 1
                 extra: dict[str, Any] = {}
                 done = i == len(tokens) - 1
-                usage = {"prompt_tokens": n_prompt, "total_tokens": n_prompt + n_out,
-                         "completion_tokens": n_out,
-                         "prompt_tokens_details": ({"cached_tokens": cached}
-                                                   if cfg.args.flag("enable-prompt-tokens-details")
-                                                   else None)}
+                usage = {
+                    "prompt_tokens": n_prompt,
+                    "total_tokens": n_prompt + n_out,
+                    "completion_tokens": n_out,
+                    "prompt_tokens_details": (
+                        {"cached_tokens": cached}
+                        if cfg.args.flag("enable-prompt-tokens-details")
+                        else None
+                    ),
+                }
                 extra["usage"] = usage
                 if done:
-                    extra["kv_transfer_params"] = (self._hand_off(req) if remote_decode
-                                                   else None)
+                    extra["kv_transfer_params"] = self._hand_off(req) if remote_decode else None
                     m.success[finish] += 1
                     m.e2e.observe(time.monotonic() - req.start)
                     m.decode.observe(time.monotonic() - first_at)
@@ -489,5 +659,3 @@ class Engine:
             self.running -= 1
             self.running_tokens -= n_prompt + n_out
             self.slots.release()
-
-

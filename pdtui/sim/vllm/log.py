@@ -34,10 +34,9 @@ class Log:
     def glog(self, who: str, level: str, where: str, msg: str) -> None:
         now = time.time()
         stamp = time.strftime("%m%d %H:%M:%S", time.localtime(now))
-        self._write(f"({who}) {level[0]}{stamp}.{int(now % 1 * 1e6):06d} "
-                    f"{self.pid + 11} {where}] {msg}\n")
-
-
+        self._write(
+            f"({who}) {level[0]}{stamp}.{int(now % 1 * 1e6):06d} {self.pid + 11} {where}] {msg}\n"
+        )
 
     def plog(self, module: str, level: str, where: str, msg: str) -> None:
         """A CANN plog record, in ``$ASCEND_PROCESS_LOG_PATH/debug/plog/plog-{pid}-{time}.log``
@@ -55,5 +54,7 @@ class Log:
         micro = int(now % 1 * 1e6)
         stamp = time.strftime("%Y-%m-%d-%H:%M:%S", time.localtime(now))
         with self._plog.open("a", encoding="utf-8") as f:
-            f.write(f"[{level}] {module}({self.pid},python):{stamp}.{micro // 1000:03d}."
-                    f"{micro % 1000:03d} [{where}] [{self.pid}]{msg}\n")
+            f.write(
+                f"[{level}] {module}({self.pid},python):{stamp}.{micro // 1000:03d}."
+                f"{micro % 1000:03d} [{where}] [{self.pid}]{msg}\n"
+            )

@@ -37,8 +37,14 @@ MODE_KEYS: list[tuple[str, str, str, str]] = [
 
 
 #: The mode bar's names when the full ones do not fit.
-SHORT_TITLES = {"overview": "Runbook", "grid": "NPU", "ranktable": "Rank", "launch": "Launch",
-                "console": "Console", "log": "Log"}
+SHORT_TITLES = {
+    "overview": "Runbook",
+    "grid": "NPU",
+    "ranktable": "Rank",
+    "launch": "Launch",
+    "console": "Console",
+    "log": "Log",
+}
 
 
 class NoSession(Exception):
@@ -92,8 +98,11 @@ class ModeBar(Static):
         text = Text()
         for mode, title, fkey, num in MODE_KEYS:
             style = "reverse bold" if mode == self.active else ""
-            label = f" {fkey.upper()} {SHORT_TITLES[mode]} " if short else \
-                f" {fkey.upper()}/{num} {title} "
+            label = (
+                f" {fkey.upper()} {SHORT_TITLES[mode]} "
+                if short
+                else f" {fkey.upper()}/{num} {title} "
+            )
             text.append(label, style=style)
             text.append(" ")
         return text

@@ -37,9 +37,18 @@ ACTIONS: dict[str, tuple[str, str, bool]] = {
     "run": ("overview", "run_all", False),
     "doctor": ("overview", "doctor", False),
 }
-VIEWS = {"runbook": "overview", "overview": "overview", "grid": "grid", "npu": "grid",
-         "ranktable": "ranktable", "rank": "ranktable", "launch": "launch",
-         "console": "console", "log": "log", "commands": "log"}
+VIEWS = {
+    "runbook": "overview",
+    "overview": "overview",
+    "grid": "grid",
+    "npu": "grid",
+    "ranktable": "ranktable",
+    "rank": "ranktable",
+    "launch": "launch",
+    "console": "console",
+    "log": "log",
+    "commands": "log",
+}
 
 
 def parse(line: str) -> Command | str:
@@ -57,8 +66,10 @@ def parse(line: str) -> Command | str:
         return Command(mode, action, rest[0] if rest else None)
     if name in VIEWS and not rest:
         return Command(VIEWS[name])
-    return (f"unknown command {name!r}: try {', '.join(sorted(ACTIONS))}, or a view "
-            f"({', '.join(sorted(set(VIEWS) - set(ACTIONS)))})")
+    return (
+        f"unknown command {name!r}: try {', '.join(sorted(ACTIONS))}, or a view "
+        f"({', '.join(sorted(set(VIEWS) - set(ACTIONS)))})"
+    )
 
 
 class CommandLineScreen(ModalScreen[Command | None]):
@@ -68,8 +79,10 @@ class CommandLineScreen(ModalScreen[Command | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="command-line-box"):
-            yield Label(":check  :ping  :launch [NAME]  :stop [NAME]  :run  :doctor  "
-                        ":grid ...  (enter runs, esc closes)")
+            yield Label(
+                ":check  :ping  :launch [NAME]  :stop [NAME]  :run  :doctor  "
+                ":grid ...  (enter runs, esc closes)"
+            )
             yield Input(placeholder=":", id="command-line")
             yield Static("", id="command-line-error")
 

@@ -33,10 +33,11 @@ def _rc(rec: CommandRecord) -> str | Text:
 def details(rec: CommandRecord) -> str:
     """Everything the log knows about one command, in words."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.started_at))
-    status = (f"error: {rec.error}" if rec.error is not None
-              else f"exit status {rec.exit_status}")
-    return printable(f"#{rec.seq} on {rec.node} at {when}, took {rec.duration * 1000:.0f} ms, "
-                     f"{status}\n\n{rec.command}")
+    status = f"error: {rec.error}" if rec.error is not None else f"exit status {rec.exit_status}"
+    return printable(
+        f"#{rec.seq} on {rec.node} at {when}, took {rec.duration * 1000:.0f} ms, "
+        f"{status}\n\n{rec.command}"
+    )
 
 
 class CommandLogScreen(ModeScreen):
@@ -54,8 +55,9 @@ class CommandLogScreen(ModeScreen):
     ]
 
     def body(self) -> ComposeResult:
-        yield Input(placeholder="filter: node or text (enter keeps it, esc clears)",
-                    id="command-log-filter")
+        yield Input(
+            placeholder="filter: node or text (enter keeps it, esc clears)", id="command-log-filter"
+        )
         yield data_table("command-log", ["#", "time", "node", "rc", "ms", "command"], [])
         yield Static("No remote commands yet.", id="command-log-empty", classes="placeholder")
 
@@ -102,8 +104,14 @@ class CommandLogScreen(ModeScreen):
     def _row(self, rec: CommandRecord) -> list[str | Text]:
         when = time.strftime("%H:%M:%S", time.localtime(rec.started_at))
         cmd = " ".join(rec.command.split())
-        return [str(rec.seq), when, rec.node, _rc(rec), f"{rec.duration * 1000:.0f}",
-                Text(printable(cmd)[:200])]
+        return [
+            str(rec.seq),
+            when,
+            rec.node,
+            _rc(rec),
+            f"{rec.duration * 1000:.0f}",
+            Text(printable(cmd)[:200]),
+        ]
 
     def _refill(self) -> None:
         table = self.query_one("#command-log", DataTable)

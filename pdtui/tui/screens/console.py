@@ -36,13 +36,28 @@ from pdtui.tui.screens.dialogs import PickScreen, TableScreen, TextScreen
 __all__ = ["ConsoleScreen", "PickScreen", "append_history", "history_path", "load_history"]
 
 PRESETS: list[tuple[str, dict[str, Any]]] = [
-    ("Runbook verification (the runbook's curl)",
-     {"kind": "completion", "prompt": "Who are you?", "max_tokens": 100, "temperature": 0.0}),
-    ("Chat: hello", {"kind": "chat", "prompt": "Hello! Introduce yourself in two sentences.",
-                     "max_tokens": 64, "temperature": 0.0}),
-    ("Long answer (500 tokens)", {"kind": "completion", "prompt": "Write a long story about "
-                                  "a distributed cluster.", "max_tokens": 500,
-                                  "temperature": 0.7}),
+    (
+        "Runbook verification (the runbook's curl)",
+        {"kind": "completion", "prompt": "Who are you?", "max_tokens": 100, "temperature": 0.0},
+    ),
+    (
+        "Chat: hello",
+        {
+            "kind": "chat",
+            "prompt": "Hello! Introduce yourself in two sentences.",
+            "max_tokens": 64,
+            "temperature": 0.0,
+        },
+    ),
+    (
+        "Long answer (500 tokens)",
+        {
+            "kind": "completion",
+            "prompt": "Write a long story about a distributed cluster.",
+            "max_tokens": 500,
+            "temperature": 0.7,
+        },
+    ),
 ]
 HISTORY_LIMIT = 200
 
@@ -97,8 +112,7 @@ class ConsoleScreen(ModeScreen):
     )
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("ctrl+j", "send", "Send", priority=True, id="console-send"),
-        Binding("ctrl+enter", "send", "Send", priority=True, show=False,
-                id="console-send-enter"),
+        Binding("ctrl+enter", "send", "Send", priority=True, show=False, id="console-send-enter"),
         Binding("escape", "cancel", "Cancel", id="console-cancel"),
         Binding("ctrl+r", "history", "History", priority=True, id="console-history"),
         Binding("ctrl+o", "presets", "Presets", priority=True, id="console-presets"),
@@ -125,8 +139,12 @@ class ConsoleScreen(ModeScreen):
                 yield self.no_cluster()
         else:
             with Horizontal(id="console-params"):
-                yield Select([("completion", "completion"), ("chat", "chat")],
-                             value="completion", allow_blank=False, id="console-kind")
+                yield Select(
+                    [("completion", "completion"), ("chat", "chat")],
+                    value="completion",
+                    allow_blank=False,
+                    id="console-kind",
+                )
                 yield Static(" max_tokens", classes="param-label")
                 yield Input("100", id="console-max-tokens", type="integer")
                 yield Static(" temperature", classes="param-label")
@@ -147,8 +165,10 @@ class ConsoleScreen(ModeScreen):
             target = "this cluster file defines no [proxy]"
         else:
             node, host, port = proxy_endpoint(c)
-            target = (f"→ proxy {host}:{port} over SSH through {node.name} · model "
-                      f"{c.spec.model.served_name}")
+            target = (
+                f"→ proxy {host}:{port} over SSH through {node.name} · model "
+                f"{c.spec.model.served_name}"
+            )
         self.query_one("#console-target", Static).update(target)
         self.query_one("#console-prompt", TextArea).focus()
 
@@ -162,8 +182,9 @@ class ConsoleScreen(ModeScreen):
             max_tokens = int(self.query_one("#console-max-tokens", Input).value or "100")
             temperature = float(self.query_one("#console-temperature", Input).value or "0")
         except ValueError:
-            self.notify("max_tokens must be a whole number and temperature a number",
-                        severity="error")
+            self.notify(
+                "max_tokens must be a whole number and temperature a number", severity="error"
+            )
             return None
         kind = str(self.query_one("#console-kind", Select).value)
         return Request(
@@ -177,7 +198,8 @@ class ConsoleScreen(ModeScreen):
 
     def apply(self, item: dict[str, Any]) -> None:
         self.query_one("#console-kind", Select).value = (
-            "chat" if item.get("kind") == "chat" else "completion")
+            "chat" if item.get("kind") == "chat" else "completion"
+        )
         self.query_one("#console-prompt", TextArea).text = str(item.get("prompt", ""))
         self.query_one("#console-max-tokens", Input).value = str(item.get("max_tokens", 100))
         self.query_one("#console-temperature", Input).value = str(item.get("temperature", 0))
@@ -219,9 +241,15 @@ class ConsoleScreen(ModeScreen):
         self.answer = ""
         self.query_one("#console-answer", Static).update("")
         self._status("sending…")
-        append_history({"kind": req.kind, "prompt": scrub(req.prompt, shapes=False),
-                        "max_tokens": req.max_tokens,
-                        "temperature": req.temperature, "at": time.time()})
+        append_history(
+            {
+                "kind": req.kind,
+                "prompt": scrub(req.prompt, shapes=False),
+                "max_tokens": req.max_tokens,
+                "temperature": req.temperature,
+                "at": time.time(),
+            }
+        )
         self.send_request(req)
 
     def action_cancel(self) -> None:
@@ -240,8 +268,10 @@ class ConsoleScreen(ModeScreen):
             if index is not None:
                 self.apply(items[index])
 
-        self.app.push_screen(PickScreen("Past prompts", [
-            f"{i['kind']:<10} {i['prompt'][:80]!r}" for i in items]), picked)
+        self.app.push_screen(
+            PickScreen("Past prompts", [f"{i['kind']:<10} {i['prompt'][:80]!r}" for i in items]),
+            picked,
+        )
 
     def action_presets(self) -> None:
         def picked(index: int | None) -> None:
@@ -257,8 +287,9 @@ class ConsoleScreen(ModeScreen):
             return
         text = req.curl(f"http://{c.spec.proxy.host}:{c.spec.proxy.port}")
         self.app.copy_to_clipboard(text)
-        self.app.push_screen(TextScreen("As curl (copied to the clipboard where the terminal "
-                                        "allows it)", text))
+        self.app.push_screen(
+            TextScreen("As curl (copied to the clipboard where the terminal allows it)", text)
+        )
 
     def action_raw(self) -> None:
         if self.last is None:
@@ -307,12 +338,16 @@ class ConsoleScreen(ModeScreen):
         report = await health_report(pool, cluster)
         found = report.max_model_len
         if found is not None:
-            self.max_model_len = (found if self.max_model_len is None
-                                  else min(self.max_model_len, found))
+            self.max_model_len = (
+                found if self.max_model_len is None else min(self.max_model_len, found)
+            )
         rows = [tuple(printable(c) for c in row) for row in report.rows()]
         self._status(f"health: {len(rows)} answers; max_model_len {self.max_model_len}")
-        self.app.push_screen(TableScreen("Proxy and backends, asked directly",
-                                         ("endpoint", "where", "state", "detail"), rows))
+        self.app.push_screen(
+            TableScreen(
+                "Proxy and backends, asked directly", ("endpoint", "where", "state", "detail"), rows
+            )
+        )
 
     @work(group="console-send", exclusive=True, exit_on_error=False, name="load test")
     async def run_load(self, req: Request) -> None:
@@ -332,4 +367,5 @@ class ConsoleScreen(ModeScreen):
             f"load test: {rep.ok}/{rep.n} ok in {rep.seconds:.1f} s · TTFT p50 "
             f"{ms(rep.ttft_p50)} p90 {ms(rep.ttft_p90)} · TPOT p50 {ms(rep.tpot_p50)} p90 "
             f"{ms(rep.tpot_p90)} · {rep.tokens_per_s_total:.1f} tok/s in total"
-            + (printable(f"\n{rep.error_samples[0]}") if rep.error_samples else ""))
+            + (printable(f"\n{rep.error_samples[0]}") if rep.error_samples else "")
+        )

@@ -40,8 +40,10 @@ class DeviceDetailScreen(ModalScreen[None]):
             t.append(printable(text), style=style)
 
         if d is None:
-            add(f"{n.name}  ({n.soc})  {'reachable' if n.reachable else 'unreachable'}\n",
-                style="bold")
+            add(
+                f"{n.name}  ({n.soc})  {'reachable' if n.reachable else 'unreachable'}\n",
+                style="bold",
+            )
             if n.error:
                 add(f"error: {n.error}\n")
             for r in n.reasons:
@@ -54,10 +56,30 @@ class DeviceDetailScreen(ModalScreen[None]):
                 add(f"  {r}\n")
             add("\n")
             fields = d.to_dict()
-            for key in ("link", "net_health", "lldp_ifname", "netdetect", "gateway",
-                        "gateway_iface", "ip", "netmask", "ip_preset", "vnic_link", "vnic_ip",
-                        "vnic_netmask", "tls_switch", "sdid", "super_pod_id", "server_index",
-                        "card", "chip", "phy_id", "npu_health", "hbm_used_mb", "hbm_total_mb"):
+            for key in (
+                "link",
+                "net_health",
+                "lldp_ifname",
+                "netdetect",
+                "gateway",
+                "gateway_iface",
+                "ip",
+                "netmask",
+                "ip_preset",
+                "vnic_link",
+                "vnic_ip",
+                "vnic_netmask",
+                "tls_switch",
+                "sdid",
+                "super_pod_id",
+                "server_index",
+                "card",
+                "chip",
+                "phy_id",
+                "npu_health",
+                "hbm_used_mb",
+                "hbm_total_mb",
+            ):
                 add(f"  {key:<14} {fields.get(key)!s}\n")
             if d.processes:
                 procs = ", ".join(f"{p.pid} {p.name}" for p in d.processes)

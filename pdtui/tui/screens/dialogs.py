@@ -65,8 +65,7 @@ class TableScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape,q", "dismiss", "Close")]  # type: ignore[assignment]
 
-    def __init__(self, title: str, columns: tuple[str, ...],
-                 rows: list[tuple[str, ...]]) -> None:
+    def __init__(self, title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         super().__init__(id="table-screen")
         self.title_text = title
         self.columns = columns
@@ -95,8 +94,9 @@ class PickScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="pick-box"):
             yield Static(f"[b]{self.title_text}[/b]  (enter picks, esc closes)")
-            yield OptionList(*[Option(e, id=str(i)) for i, e in enumerate(self.entries)],
-                             id="pick-list")
+            yield OptionList(
+                *[Option(e, id=str(i)) for i, e in enumerate(self.entries)], id="pick-list"
+            )
 
     def on_mount(self) -> None:
         options = self.query_one("#pick-list", OptionList)

@@ -21,8 +21,10 @@ def finding_text(f: Finding) -> str:
     """One finding in words: what, where, the fix, and where it is fixed."""
     view = view_of(f)
     goes = f"enter opens the {view} view" if view else "fix it in the cluster file"
-    return printable(f"{_MARKS[f.severity]} {f.id}  {f.where}\n   {f.message}\n"
-                     f"   fix: {f.fix}  ({goes})\n   source: {f.source}")
+    return printable(
+        f"{_MARKS[f.severity]} {f.id}  {f.where}\n   {f.message}\n"
+        f"   fix: {f.fix}  ({goes})\n   source: {f.source}"
+    )
 
 
 class DoctorScreen(ModalScreen[str | None]):
@@ -40,14 +42,18 @@ class DoctorScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         errors = sum(f.severity == "error" for f in self.findings)
         with VerticalScroll(id="pick-box"):
-            yield Static(f"[b]{self.title_text}[/b]: {errors} error(s), "
-                         f"{len(self.findings) - errors} other  (enter goes to the fix, "
-                         "esc closes)")
+            yield Static(
+                f"[b]{self.title_text}[/b]: {errors} error(s), "
+                f"{len(self.findings) - errors} other  (enter goes to the fix, "
+                "esc closes)"
+            )
             if not self.findings:
                 yield Static("No findings: the cluster file and the nodes pass every rule.")
                 return
-            yield OptionList(*[Option(finding_text(f), id=str(i))
-                               for i, f in enumerate(self.findings)], id="doctor-list")
+            yield OptionList(
+                *[Option(finding_text(f), id=str(i)) for i, f in enumerate(self.findings)],
+                id="doctor-list",
+            )
 
     def on_mount(self) -> None:
         for options in self.query("#doctor-list").results(OptionList):
@@ -58,8 +64,11 @@ class DoctorScreen(ModalScreen[str | None]):
         finding = self.findings[int(event.option.id or 0)]
         view = view_of(finding)
         if view is None:
-            self.notify(printable(f"{finding.where}: {finding.fix}"), title="Fix in the cluster "
-                        "file", timeout=15)
+            self.notify(
+                printable(f"{finding.where}: {finding.fix}"),
+                title="Fix in the cluster file",
+                timeout=15,
+            )
             return
         self.dismiss(view)
 

@@ -99,14 +99,17 @@ class GridScreen(ModeScreen):
         yield Header()
         yield ModeBar(self.MODE)
         yield Static("", id="grid-status")
-        yield Input(placeholder="filter: node name, error or device reason (enter keeps it, "
-                    "esc clears)", id="grid-filter")
+        yield Input(
+            placeholder="filter: node name, error or device reason (enter keeps it, esc clears)",
+            id="grid-filter",
+        )
         if self.cluster is None:
             with VerticalScroll(id="body"):
                 yield self.no_cluster()
         else:
-            table: DataTable[Text | str] = DataTable(id="grid", cursor_type="cell",
-                                                     zebra_stripes=False)
+            table: DataTable[Text | str] = DataTable(
+                id="grid", cursor_type="cell", zebra_stripes=False
+            )
             yield table
             with VerticalScroll(id="grid-detail"):
                 yield Static("", id="grid-detail-text")
@@ -205,16 +208,22 @@ class GridScreen(ModeScreen):
             if not self._shown(n.name, h):
                 continue
             devs = {d.id: d for d in h.devices} if h else {}
-            cells = [self.cells.cell(devs.get(i), compact=compact,
-                                     failing_only=self.failing_only)
-                     if h else Text("·", style="dim") for i in range(most)]
+            cells = [
+                self.cells.cell(devs.get(i), compact=compact, failing_only=self.failing_only)
+                if h
+                else Text("·", style="dim")
+                for i in range(most)
+            ]
             summary = self.cells.summary(h, self.pdtui.status_of(n.name))
             summary.append_text(self._box_text(n.name))
             table.add_row(Text(n.name), summary, *cells[:per_row], key=n.name)
             for start in range(per_row, most, per_row):  # the devices that wrap
-                table.add_row(Text(f"  {start}-{min(start + per_row, most) - 1}", style="dim"),
-                              Text(""), *cells[start:start + per_row],
-                              key=f"{n.name}{WRAP}{start}")
+                table.add_row(
+                    Text(f"  {start}-{min(start + per_row, most) - 1}", style="dim"),
+                    Text(""),
+                    *cells[start : start + per_row],
+                    key=f"{n.name}{WRAP}{start}",
+                )
         if table.row_count:
             table.cursor_coordinate = table.validate_cursor_coordinate(keep)
         self._render_status()
@@ -223,16 +232,23 @@ class GridScreen(ModeScreen):
     def _shown(self, name: str, h: NodeHealth | None) -> bool:
         """Whether a node's row is shown: failing only, and the / filter (its name, its
         error, a device's reasons)."""
-        if self.failing_only and h is not None and h.reachable and all(
-                d.state == "ok" for d in h.devices):
+        if (
+            self.failing_only
+            and h is not None
+            and h.reachable
+            and all(d.state == "ok" for d in h.devices)
+        ):
             return False
         p = self.pattern.lower()
         if not p or p in name.lower():
             return True
         if h is None:
             return False
-        texts = [h.error or "", *h.reasons,
-                 *(f"{name}:{d.id} {d.state} {' '.join(d.reasons)}" for d in h.devices)]
+        texts = [
+            h.error or "",
+            *h.reasons,
+            *(f"{name}:{d.id} {d.state} {' '.join(d.reasons)}" for d in h.devices),
+        ]
         return any(p in t.lower() for t in texts)
 
     def _box_text(self, name: str) -> Text:
@@ -265,14 +281,17 @@ class GridScreen(ModeScreen):
         bits = []
         if self.busy and self.cluster is not None:
             took = time.monotonic() - self._sweep_started
-            bits.append(f"probing: {self.answered} of {len(self.cluster.nodes)} nodes "
-                        f"answered, {int(took) // 60}:{int(took) % 60:02d}")
+            bits.append(
+                f"probing: {self.answered} of {len(self.cluster.nodes)} nodes "
+                f"answered, {int(took) // 60}:{int(took) % 60:02d}"
+            )
         elif self.last_seconds is not None:
             bits.append(f"last sweep {self.last_seconds:.2f} s")
         else:
             bits.append("no sweep yet")
-        bits.append(f"auto-refresh every {self.interval:.0f} s" if self.auto
-                    else "auto-refresh off")
+        bits.append(
+            f"auto-refresh every {self.interval:.0f} s" if self.auto else "auto-refresh off"
+        )
         if self.failing_only:
             bits.append("showing failing only")
         if self.pattern:
@@ -300,8 +319,11 @@ class GridScreen(ModeScreen):
         if node is None:
             out.update("Select a cell. r refreshes now.")
         elif dev is None:
-            out.update(Text(node.name, style="bold").append(
-                printable(_node_detail(node) + self._box_detail(node.name))))
+            out.update(
+                Text(node.name, style="bold").append(
+                    printable(_node_detail(node) + self._box_detail(node.name))
+                )
+            )
         else:
             out.update(Text(printable(_device_detail(node.name, dev))))
 
@@ -427,8 +449,9 @@ class GridScreen(ModeScreen):
         assert self.cluster is not None
         classified = classify_cluster(nodes, self.ping_results) if self.ping_results else nodes
         self.nodes = {n.name: n for n in classified}
-        self.pdtui.set_health(CheckReport(self.cluster.name, classified, self.ping_results,
-                                          started_at, seconds))
+        self.pdtui.set_health(
+            CheckReport(self.cluster.name, classified, self.ping_results, started_at, seconds)
+        )
 
     @work(group="grid-sweep", exclusive=True, exit_on_error=False, name="NPU sweep")
     async def sweep(self) -> None:
@@ -440,11 +463,15 @@ class GridScreen(ModeScreen):
             pool, cluster = await self.session()
             report, _ = await asyncio.gather(
                 check(pool, cluster, timeout=self.probe_timeout, on_node=self._on_node),
-                self._read_boxes(pool, cluster))
+                self._read_boxes(pool, cluster),
+            )
             # The last pings' verdicts stay until the next ping run, or until the health
             # under them changes.
-            if any(_states(self._swept[n.name]) != _states(n) for n in report.nodes
-                   if n.name in self._swept):
+            if any(
+                _states(self._swept[n.name]) != _states(n)
+                for n in report.nodes
+                if n.name in self._swept
+            ):
                 self.ping_results = []
             self._swept = {n.name: n for n in report.nodes}
             self._publish(report.nodes, report.started_at, report.seconds)
@@ -462,19 +489,18 @@ class GridScreen(ModeScreen):
         try:
             pool, cluster = await self.session()
             if not self.nodes:
-                report = await check(pool, cluster, timeout=self.probe_timeout,
-                                     on_node=self._on_node)
+                report = await check(
+                    pool, cluster, timeout=self.probe_timeout, on_node=self._on_node
+                )
                 self.nodes = {n.name: n for n in report.nodes}
             current = [self.nodes[n.name] for n in cluster.nodes if n.name in self.nodes]
-            self.ping_results = await pings(pool, cluster, current,
-                                             timeout=self.probe_timeout)
+            self.ping_results = await pings(pool, cluster, current, timeout=self.probe_timeout)
             self._publish(current, time.time(), 0.0)
         finally:
             self.busy = False
             self._render_all()
             self._arm()  # a tick that fell inside this run was skipped
-        self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes],
-                                              self.ping_results))
+        self.app.push_screen(PingMatrixScreen([n.name for n in cluster.nodes], self.ping_results))
 
 
 def _states(node: NodeHealth) -> tuple[object, ...]:
@@ -483,8 +509,9 @@ def _states(node: NodeHealth) -> tuple[object, ...]:
 
 def _node_detail(node: NodeHealth) -> str:
     """The lines under a node's name: reachability, reasons, tools, the devices not ok."""
-    lines = [f"  {node.soc}  "
-             f"{'reachable' if node.reachable else 'unreachable: ' + (node.error or '')}"]
+    lines = [
+        f"  {node.soc}  {'reachable' if node.reachable else 'unreachable: ' + (node.error or '')}"
+    ]
     lines += [f"  {r}" for r in node.reasons]
     tools = ", ".join(f"{k} {'found' if v else 'MISSING'}" for k, v in node.tools.items())
     if tools:

@@ -20,7 +20,10 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def __init__(
-        self, focused: Widget | None, screen: Screen[object], keys: list[tuple[str, str]],
+        self,
+        focused: Widget | None,
+        screen: Screen[object],
+        keys: list[tuple[str, str]],
         generic: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(id="help-screen")
@@ -33,8 +36,13 @@ class HelpScreen(ModalScreen[None]):
         about = getattr(self.focused_widget, "HELP", "") or getattr(self.under, "HELP", "")
         mode = getattr(self.under, "MODE", "")
         title = next((t for m, t, _f, _n in MODE_KEYS if m == mode), mode or "pdtui")
-        lines = [f"[b]{title}[/b]", "", about or "No help for this view.", "",
-                 f"[b]{title} keys[/b]"]
+        lines = [
+            f"[b]{title}[/b]",
+            "",
+            about or "No help for this view.",
+            "",
+            f"[b]{title} keys[/b]",
+        ]
         lines += [f"  {escape(key):<12} {escape(what)}" for key, what in self.keys]
         if self.generic:
             lines += ["", "[b]Everywhere[/b]"]

@@ -35,8 +35,12 @@ from pdtui.tui.screens.base import ModeBar, ModeScreen
 from pdtui.tui.screens.dialogs import ConfirmScreen, TextScreen
 from pdtui.tui.widgets.filtered_log import FilteredLog
 
-MARKS = {"ready": ("✓", "success"), "starting": ("◌", "warning"), "stopped": ("·", ""),
-         "failed": ("✗", "error")}
+MARKS = {
+    "ready": ("✓", "success"),
+    "starting": ("◌", "warning"),
+    "stopped": ("·", ""),
+    "failed": ("✗", "error"),
+}
 
 
 class LaunchScreen(ModeScreen):
@@ -89,15 +93,26 @@ class LaunchScreen(ModeScreen):
                 yield self.no_cluster()
         else:
             table: DataTable[str | Text] = DataTable(id="processes", cursor_type="row")
-            for col in ("process", "role", "node", *self._where_column(), "state", "stage",
-                        "pid", "url", "problem"):
+            for col in (
+                "process",
+                "role",
+                "node",
+                *self._where_column(),
+                "state",
+                "stage",
+                "pid",
+                "url",
+                "problem",
+            ):
                 table.add_column(col, key=col)
             yield table
             yield Static("", id="launch-finding")
-            yield Input(placeholder="filter the log: only lines with this text (enter keeps "
-                        "it, esc clears)", id="launch-log-filter")
-            yield FilteredLog(id="launch-log", max_lines=KEEP, highlight=True,
-                              auto_scroll=True)
+            yield Input(
+                placeholder="filter the log: only lines with this text (enter keeps "
+                "it, esc clears)",
+                id="launch-log-filter",
+            )
+            yield FilteredLog(id="launch-log", max_lines=KEEP, highlight=True, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -107,8 +122,9 @@ class LaunchScreen(ModeScreen):
         table = self.query_one("#processes", DataTable)
         for item in self.items:
             runs_in = [where(self.cluster.node(item.node))] if self._where_column() else []
-            table.add_row(item.name, item.role, item.node, *runs_in, "?", "", "", item.url, "",
-                          key=item.name)
+            table.add_row(
+                item.name, item.role, item.node, *runs_in, "?", "", "", item.url, "", key=item.name
+            )
         table.focus()
         self.query_one("#launch-log-filter", Input).display = False
         self.set_interval(0.1, self._flush_log, name="launch-log-flush")
@@ -125,8 +141,11 @@ class LaunchScreen(ModeScreen):
             return
         skipped, lines = self._feed.take()
         if skipped:
-            lines.insert(0, f"[pdtui] … {skipped} lines skipped (the log grows faster than a "
-                            f"pane shows; pdtui logs {self.tailing} has them all)")
+            lines.insert(
+                0,
+                f"[pdtui] … {skipped} lines skipped (the log grows faster than a "
+                f"pane shows; pdtui logs {self.tailing} has them all)",
+            )
         log = self.query_one("#launch-log", FilteredLog)
         at_end = log.is_vertical_scroll_end or log.max_scroll_y == 0
         log.add(plain("\n".join(lines)).split("\n"), scroll_end=at_end)
@@ -142,18 +161,22 @@ class LaunchScreen(ModeScreen):
         for name, st in self.rows.items():
             self._show_row(table, name, st)
         self._show_finding()
-        counts = {s: sum(1 for r in self.rows.values() if r.state == s)
-                  for s in ("ready", "starting", "failed", "stopped")}
+        counts = {
+            s: sum(1 for r in self.rows.values() if r.state == s)
+            for s in ("ready", "starting", "failed", "stopped")
+        }
         text = "  ".join(f"{MARKS[s][0]} {n} {s}" for s, n in counts.items() if n)
         self.query_one("#launch-status", Static).update(
-            " · ".join(x for x in (self.busy, text or "no status yet") if x))
+            " · ".join(x for x in (self.busy, text or "no status yet") if x)
+        )
 
     def _show_row(self, table: DataTable[str | Text], name: str, st: ProcessStatus) -> None:
         view = self.pdtui.live.processes.get(name)
         state = view.state if view is not None else st.state
         mark = MARKS.get(state, ("?", ""))[0]
-        table.update_cell(name, "state", Text(f"{mark} {state}", style=self._style(state)),
-                          update_width=True)
+        table.update_cell(
+            name, "state", Text(f"{mark} {state}", style=self._style(state)), update_width=True
+        )
         if view is not None and (state == "stopped" or view.stage == "restarting"):
             # A stopped process has no stage, age or pid; a restart shows itself, not the
             # old run's exit.
@@ -164,14 +187,19 @@ class LaunchScreen(ModeScreen):
             return
         took = st.stage_seconds.get(st.stage or "")
         stage = STAGE_TITLES.get(st.stage or "", "-")
-        table.update_cell(name, "stage", Text(f"{stage} {took:.0f}s" if took else stage),
-                          update_width=True)
+        table.update_cell(
+            name, "stage", Text(f"{stage} {took:.0f}s" if took else stage), update_width=True
+        )
         pid = str(st.pid or "-") + (f" (host {st.run.host_pid})" if st.run.host_pid else "")
         table.update_cell(name, "pid", pid, update_width=True)
-        problem = st.findings[0].meaning if st.findings else (
-            f"exit {st.run.exit_status}" if st.run.exit_status not in (None, 0) else "")
-        table.update_cell(name, "problem", Text(problem, style=self._style("failed")),
-                          update_width=True)
+        problem = (
+            st.findings[0].meaning
+            if st.findings
+            else (f"exit {st.run.exit_status}" if st.run.exit_status not in (None, 0) else "")
+        )
+        table.update_cell(
+            name, "problem", Text(problem, style=self._style("failed")), update_width=True
+        )
 
     def _selected(self) -> Launchable | None:
         table = self.query_one("#processes", DataTable)
@@ -186,13 +214,17 @@ class LaunchScreen(ModeScreen):
         text = ""
         if st is not None and st.findings:
             f = st.findings[0]
-            where = (f" ({f.source} line {f.lineno}; P shows the CANN log)"
-                     if f.source != "out.log" else "")
+            where = (
+                f" ({f.source} line {f.lineno}; P shows the CANN log)"
+                if f.source != "out.log"
+                else ""
+            )
             text = f"✗ {f.meaning}{where}: {plain(f.line)}\n→ {f.hint}"
         if text != self._finding:  # an update lays the screen out again: only on a change
             self._finding = text
             self.query_one("#launch-finding", Static).update(
-                Text(text, style=self._style("failed")))
+                Text(text, style=self._style("failed"))
+            )
 
     # -- events -----------------------------------------------------------------------
 
@@ -226,8 +258,11 @@ class LaunchScreen(ModeScreen):
     def action_wrap(self) -> None:
         log = self.query_one("#launch-log", FilteredLog)
         log.toggle_wrap()
-        self.notify("long log lines wrap" if log.wrap else
-                    "long log lines scroll sideways (shift+wheel or the arrows)")
+        self.notify(
+            "long log lines wrap"
+            if log.wrap
+            else "long log lines scroll sideways (shift+wheel or the arrows)"
+        )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "launch-log-filter":
@@ -240,8 +275,9 @@ class LaunchScreen(ModeScreen):
     def action_script(self) -> None:
         item = self._selected()
         if item is not None:
-            self.app.push_screen(TextScreen(f"{item.name} on {item.node}",
-                                            render_script(item.env, item.argv)))
+            self.app.push_screen(
+                TextScreen(f"{item.name} on {item.node}", render_script(item.env, item.argv))
+            )
 
     def action_plog(self) -> None:
         item = self._selected()
@@ -279,9 +315,12 @@ class LaunchScreen(ModeScreen):
         pool, cluster = await self.session()
         files = await read_plogs(pool, cluster, item)
         text = "\n\n".join(f"==> {name} <==\n" + "\n".join(lines) for name, lines in files)
-        self.app.push_screen(TextScreen(
-            f"CANN log of {item.name}", plain(text) or "no CANN log of this run yet (in "
-            f"{plog_base(cluster, item)}/debug)"))
+        self.app.push_screen(
+            TextScreen(
+                f"CANN log of {item.name}",
+                plain(text) or f"no CANN log of this run yet (in {plog_base(cluster, item)}/debug)",
+            )
+        )
 
     def on_screen_resume(self) -> None:
         if self.cluster is not None and self.pdtui.connect_on_start and not self._armed:
@@ -324,9 +363,12 @@ class LaunchScreen(ModeScreen):
         for p in problems:
             if p.severity == "warning":
                 self.notify(str(p), severity="warning", timeout=15)
-        if errors and not await self.app.push_screen_wait(ConfirmScreen(
+        if errors and not await self.app.push_screen_wait(
+            ConfirmScreen(
                 f"Preflight found {len(errors)} problem(s). Start anyway?",
-                "\n".join(str(p) for p in errors))):
+                "\n".join(str(p) for p in errors),
+            )
+        ):
             return
         with self._busy("starting…"):
             started = await launch(pool, cluster, only)
@@ -351,17 +393,20 @@ class LaunchScreen(ModeScreen):
     @work(group="launch-action", exclusive=True, exit_on_error=False, name="restart")
     async def run_restart(self, name: str) -> None:
         pool, cluster = await self.session()
-        if not await self.app.push_screen_wait(ConfirmScreen(f"Restart {name}?",
-                                                             "stop (TERM, then KILL), start")):
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(f"Restart {name}?", "stop (TERM, then KILL), start")
+        ):
             return
         self.pdtui.live.expect_restart([name])
         with self._busy(f"restarting {name}…"):
             stopped = await stop_all(pool, cluster, [name])
             started = await launch(pool, cluster, [name])
         bad = [s for s in started if s.error]
-        self.notify(f"{name}: {stopped.get(name, '?')}, then "
-                    + (f"not started: {bad[0].error}" if bad else "started"),
-                    severity="error" if bad else "information")
+        self.notify(
+            f"{name}: {stopped.get(name, '?')}, then "
+            + (f"not started: {bad[0].error}" if bad else "started"),
+            severity="error" if bad else "information",
+        )
         self.poll()
 
     @work(group="launch-tail", exclusive=True, exit_on_error=False, name="log tail")

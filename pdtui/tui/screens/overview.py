@@ -53,8 +53,12 @@ def ssh_cell(status: NodeStatus | None, app: object) -> Text:
 
 #: What the Runbook view shows, so what is polled while it is on screen.
 _NEEDS: tuple[Topic, ...] = ("nodes", "processes", "runbook", "ranktable", "proxy")
-_PROCESS_MARKS = {"ready": ("●", "success"), "starting": ("◌", "warning"),
-                  "stopped": ("·", ""), "failed": ("✗", "error")}
+_PROCESS_MARKS = {
+    "ready": ("●", "success"),
+    "starting": ("◌", "warning"),
+    "stopped": ("·", ""),
+    "failed": ("✗", "error"),
+}
 _PROCESS_ORDER = ("failed", "stopped", "starting", "ready")
 
 
@@ -76,8 +80,14 @@ def process_cell(procs: list[ProcessView], now: float, app: object) -> Text:
     return text
 
 
-_STEP_MARKS = {"pending": "·", "running": "◌", "passed": "✓", "warning": "!",
-               "failed": "✗", "skipped": "-"}
+_STEP_MARKS = {
+    "pending": "·",
+    "running": "◌",
+    "passed": "✓",
+    "warning": "!",
+    "failed": "✗",
+    "skipped": "-",
+}
 _STEP_COLOURS = {"passed": "success", "warning": "warning", "failed": "error"}
 
 
@@ -183,24 +193,29 @@ class OverviewScreen(ModeScreen):
                 classes="section",
             )
             yield Static(Text("? not polled yet", style="dim"), id="proxy-state")
-        yield Static("Runbook  (R runs every step in order; enter opens a step's view)",
-                     classes="section")
+        yield Static(
+            "Runbook  (R runs every step in order; enter opens a step's view)", classes="section"
+        )
         self.steps = steps_for(c)
         yield data_table(
             "steps",
             ["", "step", "state", "time", "as of", "reason", "view"],
-            [[_STEP_MARKS["pending"], st.title, st.state, "", "", "", st.view]
-             for st in self.steps],
+            [
+                [_STEP_MARKS["pending"], st.title, st.state, "", "", "", st.view]
+                for st in self.steps
+            ],
             keys=[st.key for st in self.steps],
         )
-        yield Static("· pending  ◌ running  ✓ passed  ! warning  ✗ failed  - skipped",
-                     classes="legend")
+        yield Static(
+            "· pending  ◌ running  ✓ passed  ! warning  ✗ failed  - skipped", classes="legend"
+        )
 
     def on_node_status_changed(self, message: NodeStatusChanged) -> None:
         self._show_status(message.status)
 
     def on_mount(self) -> None:
         self._release: Callable[[], None] | None = None
+
         def changed(topics: frozenset[Topic]) -> None:
             self.post_message(LiveChanged(frozenset(topics)))
 
@@ -242,10 +257,14 @@ class OverviewScreen(ModeScreen):
         table = tables.first(DataTable)
         live, now = self.pdtui.live, time.time()
         for inst in self.cluster.instances:
-            procs = [p for p in live.processes.values()
-                     if p.name == inst.name or p.name.startswith(inst.name + ".")]
-            table.update_cell(inst.name, "state", process_cell(procs, now, self.app),
-                              update_width=True)
+            procs = [
+                p
+                for p in live.processes.values()
+                if p.name == inst.name or p.name.startswith(inst.name + ".")
+            ]
+            table.update_cell(
+                inst.name, "state", process_cell(procs, now, self.app), update_width=True
+            )
 
     def _show_proxy(self) -> None:
         lines = self.query("#proxy-state")
@@ -278,18 +297,25 @@ class OverviewScreen(ModeScreen):
             v = views.get(st.key)
             state, label = (v.state, v.label) if v else (st.state, st.state)
             reason = (v.reason if v else st.reason) or (
-                "failed without a recorded reason" if state == "failed" else "")
+                "failed without a recorded reason" if state == "failed" else ""
+            )
             as_of = v.as_of if v else None
             style = variables.get(_STEP_COLOURS.get(state, ""), "")
             table.update_cell(st.key, "", Text(_STEP_MARKS.get(state, "?"), style=style))
             table.update_cell(st.key, "state", Text(label, style=style), update_width=True)
-            table.update_cell(st.key, "time",
-                              f"{st.seconds:.1f}s" if st.seconds is not None else "",
-                              update_width=True)
-            table.update_cell(st.key, "as of", time.strftime("%H:%M:%S", time.localtime(as_of))
-                              if as_of else "", update_width=True)
-            table.update_cell(st.key, "reason", Text(printable(reason)[:90]),
-                              update_width=True)
+            table.update_cell(
+                st.key,
+                "time",
+                f"{st.seconds:.1f}s" if st.seconds is not None else "",
+                update_width=True,
+            )
+            table.update_cell(
+                st.key,
+                "as of",
+                time.strftime("%H:%M:%S", time.localtime(as_of)) if as_of else "",
+                update_width=True,
+            )
+            table.update_cell(st.key, "reason", Text(printable(reason)[:90]), update_width=True)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "steps":
@@ -316,18 +342,27 @@ class OverviewScreen(ModeScreen):
         self.running = True
         self._on_step(replace(step, state="running", reason="asking the nodes"))
         try:
-            facts = await collect(pool, cluster, npu=False, check_nodes=(
-                self.pdtui.health.nodes if self.pdtui.health is not None else None))
+            facts = await collect(
+                pool,
+                cluster,
+                npu=False,
+                check_nodes=(self.pdtui.health.nodes if self.pdtui.health is not None else None),
+            )
         finally:
             self.running = False
         self.doctor_findings = examine(cluster, facts)
         errors = [f for f in self.doctor_findings if f.severity == "error"]
-        state: StepState = "failed" if errors else (
-            "warning" if self.doctor_findings else "passed")
-        reason = f"{errors[0].id}: {errors[0].where}" if errors else (
-            f"{len(self.doctor_findings)} warning(s)" if self.doctor_findings else None)
-        self._on_step(replace(step, state=state, reason=reason,
-                              details=[f.line() for f in self.doctor_findings]))
+        state: StepState = "failed" if errors else ("warning" if self.doctor_findings else "passed")
+        reason = (
+            f"{errors[0].id}: {errors[0].where}"
+            if errors
+            else (f"{len(self.doctor_findings)} warning(s)" if self.doctor_findings else None)
+        )
+        self._on_step(
+            replace(
+                step, state=state, reason=reason, details=[f.line() for f in self.doctor_findings]
+            )
+        )
         self.show_doctor()
 
     def show_doctor(self) -> None:
@@ -339,8 +374,11 @@ class OverviewScreen(ModeScreen):
         if c is None:
             return
         findings = self.doctor_findings if self.doctor_findings is not None else examine(c)
-        title = "Doctor" if self.doctor_findings is not None else \
-            "Doctor (the cluster file only: d asks the nodes too)"
+        title = (
+            "Doctor"
+            if self.doctor_findings is not None
+            else "Doctor (the cluster file only: d asks the nodes too)"
+        )
 
         def go(view: str | None) -> None:
             if view:
@@ -364,12 +402,17 @@ class OverviewScreen(ModeScreen):
 
         pool, cluster = await self.session()
         boxed = [n for n in cluster.nodes if n.container is not None]
-        if not await self.app.push_screen_wait(ConfirmScreen(
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(
                 "Create or start the serving containers?",
-                "\n".join(f"{n.name}: {n.container.name} ({n.container.mode})"  # type: ignore[union-attr]
-                          for n in boxed)
+                "\n".join(
+                    f"{n.name}: {n.container.name} ({n.container.mode})"  # type: ignore[union-attr]
+                    for n in boxed
+                )
                 + "\n\nA managed container that is absent is created, a stopped one started; "
-                "a running one is left alone. No image is pulled.")):
+                "a running one is left alone. No image is pulled.",
+            )
+        ):
             return
         step = next((st for st in self.steps if st.key == "containers"), None)
         if step is None:
@@ -381,9 +424,14 @@ class OverviewScreen(ModeScreen):
         finally:
             self.running = False
         bad = [f"{r.node}: {r.message}" for r in ups if not r.ok] + problems
-        self._on_step(replace(step, state="failed" if bad else "passed",
-                              reason=bad[0] if bad else None,
-                              details=[f"{r.node}: {r.container} {r.action}" for r in ups] + bad))
+        self._on_step(
+            replace(
+                step,
+                state="failed" if bad else "passed",
+                reason=bad[0] if bad else None,
+                details=[f"{r.node}: {r.container} {r.action}" for r in ups] + bad,
+            )
+        )
         if bad:
             self.notify(f"Containers: {bad[0]}", severity="error", timeout=30)
         else:
@@ -396,26 +444,41 @@ class OverviewScreen(ModeScreen):
     @work(group="runbook", exclusive=True, exit_on_error=False, name="run all")
     async def run_all(self) -> None:
         pool, cluster = await self.session()
-        if not await self.app.push_screen_wait(ConfirmScreen(
+        if not await self.app.push_screen_wait(
+            ConfirmScreen(
                 "Run every step of the runbook?",
                 "\n".join(f"{i + 1}. {st.title}" for i, st in enumerate(self.steps))
-                + "\n\nThis starts prefill, decode and the proxy on their nodes.")):
+                + "\n\nThis starts prefill, decode and the proxy on their nodes.",
+            )
+        ):
             return
         self.running = True
         self.steps = steps_for(cluster)
         try:
             # The ranktable the run generates and pushes is the Ranktable view's file too.
-            rt_file = (cluster.path.resolve().with_name(f"{cluster.path.stem}.ranktable.json")
-                       if cluster.path is not None and cluster.spec.ranktable else None)
-            report = await run_all(pool, cluster, self.pdtui.verification(),
-                                   on_step=lambda st: self._on_step(st),
-                                   model=self.pdtui.live, ranktable_file=rt_file)
+            rt_file = (
+                cluster.path.resolve().with_name(f"{cluster.path.stem}.ranktable.json")
+                if cluster.path is not None and cluster.spec.ranktable
+                else None
+            )
+            report = await run_all(
+                pool,
+                cluster,
+                self.pdtui.verification(),
+                on_step=lambda st: self._on_step(st),
+                model=self.pdtui.live,
+                ranktable_file=rt_file,
+            )
         finally:
             self.running = False
         self.steps = report.steps
-        self.doctor_findings = report.doctor if any(
-            st.key == "doctor" and st.state not in ("pending", "skipped")
-            for st in report.steps) else self.doctor_findings
+        self.doctor_findings = (
+            report.doctor
+            if any(
+                st.key == "doctor" and st.state not in ("pending", "skipped") for st in report.steps
+            )
+            else self.doctor_findings
+        )
         self._show_steps()
         if report.check is not None:
             self.pdtui.set_health(report.check)
@@ -439,5 +502,6 @@ class OverviewScreen(ModeScreen):
             return
         table = tables.first(DataTable)
         if status.name in {str(k.value) for k in table.rows}:
-            table.update_cell(status.name, "connection", ssh_cell(status, self.app),
-                              update_width=True)
+            table.update_cell(
+                status.name, "connection", ssh_cell(status, self.app), update_width=True
+            )

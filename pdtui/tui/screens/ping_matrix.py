@@ -35,8 +35,11 @@ class PingMatrixScreen(ModalScreen[None]):
             table.add_row(src, *(self._cell(src, dst) for dst in self.names))
         bad = [p for p in self.results if not p.ok]
         lines = [f"{len(self.results)} pings, {len(bad)} failed"]
-        lines += [f"  {p.src_node}:{p.src_dev} → {p.dst_node}:{p.dst_dev} {p.address}: "
-                  f"{p.reason or 'failed'}" for p in bad[:50]]
+        lines += [
+            f"  {p.src_node}:{p.src_dev} → {p.dst_node}:{p.dst_dev} {p.address}: "
+            f"{p.reason or 'failed'}"
+            for p in bad[:50]
+        ]
         lines.append("esc closes")
         with VerticalScroll(id="ping-box"):
             yield Static("Pings between nodes (answered/sent, mean latency)", classes="section")

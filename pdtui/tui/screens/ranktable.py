@@ -30,8 +30,7 @@ from pdtui.tui.screens.edit_cell import EditCellScreen, validate_value
 __all__ = ["ConfirmScreen", "EditCellScreen", "RanktableScreen", "TextScreen", "validate_value"]
 
 LISTS = ("prefill_device_list", "decode_device_list")
-FIELDS = ("server_id", "device_id", "device_ip", "super_pod_id", "super_device_id",
-          "cluster_id")
+FIELDS = ("server_id", "device_id", "device_ip", "super_pod_id", "super_device_id", "cluster_id")
 
 
 def default_file(cluster_path: Path | None, name: str) -> Path:
@@ -40,8 +39,9 @@ def default_file(cluster_path: Path | None, name: str) -> Path:
     return base / f"{stem}.ranktable.json"
 
 
-def _row(entry: object, index: int,
-         marks: Mapping[tuple[int | None, str | None], str]) -> list[str | Text]:
+def _row(
+    entry: object, index: int, marks: Mapping[tuple[int | None, str | None], str]
+) -> list[str | Text]:
     """One device's cells, marked red (error) or yellow (warning) where lint found a problem
     in the cell or in the whole entry."""
     row: list[str | Text] = []
@@ -124,8 +124,9 @@ class RanktableScreen(ModeScreen):
             with Vertical(id="rt-tables"):
                 for name in LISTS:
                     yield Label(name, id=f"{name}-label", classes="section")
-                    table: DataTable[str | Text] = DataTable(id=name, cursor_type="cell",
-                                                             zebra_stripes=True)
+                    table: DataTable[str | Text] = DataTable(
+                        id=name, cursor_type="cell", zebra_stripes=True
+                    )
                     for f in FIELDS:
                         table.add_column(f, key=f)
                     yield table
@@ -159,8 +160,9 @@ class RanktableScreen(ModeScreen):
 
     @property
     def modified(self) -> bool:
-        return self.rt is not None and (self.saved_text is None
-                                        or json.loads(self.saved_text) != self.rt)
+        return self.rt is not None and (
+            self.saved_text is None or json.loads(self.saved_text) != self.rt
+        )
 
     def _show(self) -> None:
         if self.cluster is None or self.cluster.spec.ranktable is None:
@@ -176,7 +178,8 @@ class RanktableScreen(ModeScreen):
             if table.row_count:
                 table.cursor_coordinate = table.validate_cursor_coordinate(keep)
             self.query_one(f"#{name}-label", Label).update(
-                f"{name} ({count(table.row_count, 'device')})")
+                f"{name} ({count(table.row_count, 'device')})"
+            )
         ft = self.query_one("#rt-findings", DataTable)
         ft.clear()
         for i, finding in enumerate(self.findings):
@@ -198,16 +201,24 @@ class RanktableScreen(ModeScreen):
             bits.append(f"lint: {errors} errors, {len(self.findings) - errors} warnings")
         marks = {"same": "✓", "different": "≠", "missing": "✗", "unreachable": "?"}
         if self.copies:
-            bits.append("nodes: " + "  ".join(f"{marks[c.state]} {c.node} {c.state}"
-                                              for c in self.copies))
+            bits.append(
+                "nodes: " + "  ".join(f"{marks[c.state]} {c.node} {c.state}" for c in self.copies)
+            )
         elif self.pdtui.live.ranktable:  # what the pollers saw, against what the run pushed
-            bits.append("nodes: " + "  ".join(f"{marks[c.state]} {c.node} {c.state}"
-                                              for c in self.pdtui.live.ranktable.values()))
+            bits.append(
+                "nodes: "
+                + "  ".join(
+                    f"{marks[c.state]} {c.node} {c.state}"
+                    for c in self.pdtui.live.ranktable.values()
+                )
+            )
         gen = self.pdtui.live.generated
         if gen is not None:
             when = time.strftime("%H:%M:%S", time.localtime(gen.generated_at))
-            bits.append(f"the runbook generated it at {when} and pushed it to "
-                        f"{len(gen.pushed_to)} node{'s' if len(gen.pushed_to) != 1 else ''}")
+            bits.append(
+                f"the runbook generated it at {when} and pushed it to "
+                f"{len(gen.pushed_to)} node{'s' if len(gen.pushed_to) != 1 else ''}"
+            )
         self.query_one("#rt-status", Static).update(" · ".join(bits))
 
     def on_screen_resume(self) -> None:
@@ -233,8 +244,11 @@ class RanktableScreen(ModeScreen):
         if self.rt is None or self.cluster is None:
             self.findings = []
             return
-        remote = ({c.node: c.text for c in self.copies if c.state != "unreachable"}
-                  if self.copies else None)
+        remote = (
+            {c.node: c.text for c in self.copies if c.state != "unreachable"}
+            if self.copies
+            else None
+        )
         self.findings = lint(self.rt, self.cluster, self.live, remote, dumps(self.rt))
 
     def _changed(self) -> None:
@@ -287,8 +301,9 @@ class RanktableScreen(ModeScreen):
             return
         name, row = (cur[0], cur[1]) if cur else ("prefill_device_list", -1)
         entries = self.rt.setdefault(name, [])
-        entries.insert(row + 1, copy.deepcopy(entries[row]) if entries else
-                       {f: "" for f in FIELDS[:3]})
+        entries.insert(
+            row + 1, copy.deepcopy(entries[row]) if entries else {f: "" for f in FIELDS[:3]}
+        )
         self._renumber()
         self._changed()
 
@@ -367,8 +382,12 @@ class RanktableScreen(ModeScreen):
         # "missing/different on node X" is what a push fixes: it does not block one.
         errors = [f for f in self.findings if f.severity == "error" and f.location not in nodes]
         if errors:
-            self.notify(f"not pushed: {len(errors)} lint errors (first: {errors[0].location}: "
-                        f"{errors[0].message})", severity="error", timeout=15)
+            self.notify(
+                f"not pushed: {len(errors)} lint errors (first: {errors[0].location}: "
+                f"{errors[0].message})",
+                severity="error",
+                timeout=15,
+            )
             return
         self.run_push()
 
@@ -436,9 +455,12 @@ class RanktableScreen(ModeScreen):
         with self._busy("reading every node's copy…", changed=False):
             self.copies = await fetch_all(pool, cluster, text)
         lines = [line for c in self.copies for line in _copy_lines(c, self.rt)]
-        confirmed = await self.app.push_screen_wait(ConfirmScreen(
-            f"Push {self.path.name if self.path else 'ranktable'} to "
-            f"{len(self.copies)} nodes?", "\n".join(lines)))
+        confirmed = await self.app.push_screen_wait(
+            ConfirmScreen(
+                f"Push {self.path.name if self.path else 'ranktable'} to {len(self.copies)} nodes?",
+                "\n".join(lines),
+            )
+        )
         if not confirmed:
             return
         with self._busy("pushing…"):
@@ -446,8 +468,12 @@ class RanktableScreen(ModeScreen):
             self.copies = await fetch_all(pool, cluster, text)
         bad = [r for r in results if not r.ok]
         if bad:
-            self.notify("; ".join(f"{r.node}: {r.error}" for r in bad) +
-                        " (their old copies are untouched)", severity="error", timeout=20)
+            self.notify(
+                "; ".join(f"{r.node}: {r.error}" for r in bad)
+                + " (their old copies are untouched)",
+                severity="error",
+                timeout=20,
+            )
         else:
             done = sum(1 for r in results if r.changed)
             self.notify(f"pushed to {done} nodes, {len(results) - done} already up to date")

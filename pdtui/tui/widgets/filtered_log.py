@@ -27,7 +27,7 @@ class FilteredLog(Log):
         if not self.wrap:
             return kept
         w = self._wrap_width()
-        return [line[i:i + w] for line in kept for i in range(0, max(len(line), 1), w)]
+        return [line[i : i + w] for line in kept for i in range(0, max(len(line), 1), w)]
 
     def add(self, lines: list[str], *, scroll_end: bool) -> None:
         """Keep ``lines`` and show the ones that match the filter."""

@@ -70,7 +70,6 @@ class NpuCells:
         counts = {s: sum(1 for d in node.devices if d.state == s) for s in STATES}
         state = worst(d.state for d in node.devices) if node.devices else "unknown"
         parts = [f"{SYMBOLS[state]} {counts['ok']}/{len(node.devices)} ok"]
-        parts += [f"{counts[s]} {'?' if s == 'unknown' else s}"
-                  for s in STATES[1:] if counts[s]]
+        parts += [f"{counts[s]} {'?' if s == 'unknown' else s}" for s in STATES[1:] if counts[s]]
         parts.append(age_text(max(0.0, time.time() - node.taken_at)))
         return Text("  ".join(parts), style=self.style(state))

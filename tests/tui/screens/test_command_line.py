@@ -29,7 +29,8 @@ def test_parse() -> None:
 
 @pytest.mark.slow
 async def test_colon_launch_asks_on_the_launch_view_and_a_bad_line_says_why(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The sample's nodes are not ours: the Launch view must not tail their logs.
     monkeypatch.setattr(LaunchScreen, "follow_log", lambda self, item: None)
     app = PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False)
@@ -51,7 +52,11 @@ async def test_the_palette_offers_the_actions_of_every_view() -> None:
     app = PdTui(load(RUNBOOK), settings=Settings(), persist_settings=False, connect=False)
     async with app.run_test(size=(120, 40)):
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("NPU grid: Ping peers", "Launch: Stop all", "Runbook: Run all",
-                       "Command log: Filter"):
+        for wanted in (
+            "NPU grid: Ping peers",
+            "Launch: Stop all",
+            "Runbook: Run all",
+            "Command log: Filter",
+        ):
             assert wanted in titles
         assert not isinstance(app.screen, CommandPalette)

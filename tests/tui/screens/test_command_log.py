@@ -50,8 +50,13 @@ async def test_the_log_keeps_up_after_it_is_full_and_filters(tmp_path: Path) -> 
             for i in range(3):
                 await pool.run(node, f"echo later-{i}")
             await wait_for(pilot, lambda: rows(app)[-1] == "echo later-2")
-            assert rows(app) == ["echo first-6", "echo first-7", "echo later-0", "echo later-1",
-                                 "echo later-2"]
+            assert rows(app) == [
+                "echo first-6",
+                "echo first-7",
+                "echo later-0",
+                "echo later-1",
+                "echo later-2",
+            ]
             assert table.cursor_row == 4
 
             await pilot.press("slash")
@@ -63,7 +68,8 @@ async def test_the_log_keeps_up_after_it_is_full_and_filters(tmp_path: Path) -> 
             assert isinstance(app.screen, TextScreen)
             assert app.screen.text.endswith("\n\necho later-1")
             assert "exit status 0" in app.screen.text and f"on {cluster.nodes[0].name}" in (
-                app.screen.text)
+                app.screen.text
+            )
             await pilot.press("escape", "escape")
             assert len(rows(app)) == 5 and not box.display
             await pilot.press("k", "k")

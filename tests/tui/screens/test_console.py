@@ -32,11 +32,11 @@ async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
             live = {n.name: n for n in await sweep(pool, cluster)}
             await push(pool, cluster, dumps(generate(cluster, live)))
             await launch(pool, cluster)
-            assert {p.state for p in await wait_ready(pool, cluster, timeout=60,
-                                                      interval=0.3)} == {"ready"}
+            assert {p.state for p in await wait_ready(pool, cluster, timeout=60, interval=0.3)} == {
+                "ready"
+            }
             yield s
             await stop_all(pool, cluster, grace=5)
-
 
 
 def table_rows(app: PdTui) -> list[list[str]]:

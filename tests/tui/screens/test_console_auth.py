@@ -36,11 +36,15 @@ def cluster_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("PDTUI_API_KEY", KEY)
     monkeypatch.setenv("PDTUI_CONFIG_DIR", str(tmp_path / "config"))
-    text = (SAMPLE.read_text().replace("172.22.0.218", "127.0.78.1")
-            .replace("172.22.0.155", "127.0.78.2")
-            .replace('[defaults.ssh]\nuser = "root"',
-                     f'[defaults.ssh]\nuser = "root"\nport = {_closed_port()}\n'
-                     'connect_timeout = 2'))
+    text = (
+        SAMPLE.read_text()
+        .replace("172.22.0.218", "127.0.78.1")
+        .replace("172.22.0.155", "127.0.78.2")
+        .replace(
+            '[defaults.ssh]\nuser = "root"',
+            f'[defaults.ssh]\nuser = "root"\nport = {_closed_port()}\nconnect_timeout = 2',
+        )
+    )
     assert "172.22." not in text.split("[proxy]")[1]
     path = tmp_path / "c.toml"
     path.write_text(text)

@@ -28,7 +28,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
         yield s
 
 
-
 def cell(app: PdTui, row: str, col: str) -> str:
     return str(app.screen.query_one("#grid", DataTable).get_cell(row, col))
 
@@ -61,8 +60,14 @@ async def test_refresh_picks_up_a_new_fault(sim: Simulator) -> None:
             apply_fault(state, "prefill-0:5:net-health=Receive timeout")
         before = screen.last_seconds
         await pilot.press("r")
-        await wait_for(pilot, lambda: not screen.busy and screen.last_seconds is not before
-                       and cell(app, "prefill-0", "d5") == "✗ FAIL")
+        await wait_for(
+            pilot,
+            lambda: (
+                not screen.busy
+                and screen.last_seconds is not before
+                and cell(app, "prefill-0", "d5") == "✗ FAIL"
+            ),
+        )
 
 
 @pytest.mark.slow
@@ -138,9 +143,20 @@ async def test_the_runbooks_last_check_shows_at_once_and_its_age_moves() -> None
     app = PdTui(cluster, settings=Settings(), persist_settings=False, connect=False)
     async with app.run_test(size=(190, 40)) as pilot:
         taken = time.time() - 30 * 60  # the run's check, half an hour ago
-        app.live.apply_npu([NodeHealth(n.name, "A3", True, devices=[
-            DeviceHealth(i, state="ok") for i in range(16)], taken_at=taken, state="ok")
-            for n in cluster.nodes], live=False)
+        app.live.apply_npu(
+            [
+                NodeHealth(
+                    n.name,
+                    "A3",
+                    True,
+                    devices=[DeviceHealth(i, state="ok") for i in range(16)],
+                    taken_at=taken,
+                    state="ok",
+                )
+                for n in cluster.nodes
+            ],
+            live=False,
+        )
         await pilot.press("f3")
         await pilot.pause()
         summary = cell(app, "prefill-0", "summary")
@@ -165,7 +181,11 @@ async def test_at_80x24_a_nodes_devices_wrap_onto_two_rows(sim: Simulator) -> No
         await open_grid(app, pilot)
         table = app.screen.query_one("#grid", DataTable)
         assert [str(k.value) for k in table.rows] == [
-            "prefill-0", "prefill-0\t8", "decode-0", "decode-0\t8"]
+            "prefill-0",
+            "prefill-0\t8",
+            "decode-0",
+            "decode-0\t8",
+        ]
         assert len(table.columns) == 2 + 8
         assert all(c.get_render_width(table) <= 80 for c in table.columns.values())
         assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
@@ -178,7 +198,8 @@ async def test_at_80x24_a_nodes_devices_wrap_onto_two_rows(sim: Simulator) -> No
 
 
 async def test_slash_filters_the_nodes_and_a_sweep_counts_the_nodes_that_answered(
-        sim: Simulator) -> None:
+    sim: Simulator,
+) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(190, 40)) as pilot:
         screen = await open_grid(app, pilot)

@@ -38,7 +38,6 @@ async def sim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
             await stop_all(pool, cluster, grace=5)
 
 
-
 def state(app: PdTui, name: str) -> str:
     return str(app.screen.query_one("#processes", DataTable).get_cell(name, "state"))
 
@@ -53,12 +52,15 @@ async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
         screen.interval = 0.3
         await wait_for(pilot, lambda: state(app, "proxy") == "· stopped")
         await pilot.press("S")
-        await wait_for(pilot, lambda: all(state(app, n) == "✓ ready"
-                                          for n in ("prefill-0", "decode-0", "proxy")))
+        await wait_for(
+            pilot,
+            lambda: all(state(app, n) == "✓ ready" for n in ("prefill-0", "decode-0", "proxy")),
+        )
         await pilot.press("down")  # decode-0: its log follows in the pane below
         log = screen.query_one("#launch-log", Log)
-        await wait_for(pilot, lambda: any("Application startup complete." in line
-                                          for line in log.lines))
+        await wait_for(
+            pilot, lambda: any("Application startup complete." in line for line in log.lines)
+        )
         assert "decode-0" in str(log.border_title)
         # / keeps only the matching lines; esc shows them all again; long lines wrap, w
         # switches to scrolling sideways
@@ -77,13 +79,16 @@ async def test_start_all_follow_a_log_and_stop_all(sim: Simulator) -> None:
         await pilot.press("X")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_for(pilot, lambda: all(state(app, n) == "· stopped"
-                                          for n in ("prefill-0", "decode-0", "proxy")))
+        await wait_for(
+            pilot,
+            lambda: all(state(app, n) == "· stopped" for n in ("prefill-0", "decode-0", "proxy")),
+        )
 
 
 @pytest.mark.slow
 async def test_a_failure_only_the_plog_has_names_its_file_and_p_opens_the_cann_log(
-        sim: Simulator) -> None:
+    sim: Simulator,
+) -> None:
     with modify_state(sim.state_path) as st:
         apply_fault(st, "decode-0:crash-on-start=port")
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
@@ -112,7 +117,8 @@ def cells(app: PdTui, name: str) -> tuple[str, str, str]:
 
 @pytest.mark.slow
 async def test_a_restart_never_shows_failed_a_stop_clears_stage_and_pid_and_hidden_polls_nothing(
-        sim: Simulator) -> None:
+    sim: Simulator,
+) -> None:
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     seen: list[str] = []
     async with app.run_test(size=(150, 45)) as pilot:

@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[3]
 RUNBOOK = ROOT / "sample_clusters" / "deepseek-v3.2-a3-1p1d.toml"
 
 
-def proc(name: str, role: str, state: State, run: RunState = "running",
-         stage: str | None = None) -> ProcessStatus:
+def proc(
+    name: str, role: str, state: State, run: RunState = "running", stage: str | None = None
+) -> ProcessStatus:
     status = Status("n", name, "/run", run, 7 if run == "running" else None, "rid", 1.0)
     return ProcessStatus(name, role, "n", "http://x", state, stage, status.pid, status)
 
@@ -49,9 +50,13 @@ async def test_a_decode_stopped_after_a_passing_run_shows_stopped_with_the_reaso
         for key, title in keys:
             live.apply_step(key, title, "passed", seconds=1.0)
         live.apply_run_finished()
-        live.apply_processes([proc("prefill-0", "prefill", "ready", stage="ready"),
-                              proc("decode-0", "decode", "ready", stage="ready"),
-                              proc("proxy", "proxy", "ready", stage="ready")])
+        live.apply_processes(
+            [
+                proc("prefill-0", "prefill", "ready", stage="ready"),
+                proc("decode-0", "decode", "ready", stage="ready"),
+                proc("proxy", "proxy", "ready", stage="ready"),
+            ]
+        )
         await pilot.pause()
         assert cell(app, "steps", "decode", "state") == "ready"
         assert cell(app, "steps", "doctor", "state") == "passed"
@@ -60,21 +65,26 @@ async def test_a_decode_stopped_after_a_passing_run_shows_stopped_with_the_reaso
         assert cell(app, "instances", "decode-0", "state") == "● ready"
 
         live.apply_processes([proc("decode-0", "decode", "stopped", run="stopped")])
-        live.apply_proxy([Backend("proxy", True, "answers /healthcheck"),
-                          Backend("decode-0", False, "cannot reach 172.22.0.155:8000")])
+        live.apply_proxy(
+            [
+                Backend("proxy", True, "answers /healthcheck"),
+                Backend("decode-0", False, "cannot reach 172.22.0.155:8000"),
+            ]
+        )
         await pilot.pause()
         assert cell(app, "steps", "decode", "state") == "stopped"
         assert cell(app, "steps", "decode", "").startswith("✗")
         assert cell(app, "steps", "decode", "reason").startswith("decode-0 stopped")
         assert cell(app, "instances", "decode-0", "state") == "· stopped"
         proxy = str(screen.query_one("#proxy-state", Static).render())
-        assert ("not answering: decode-0 (not running: start them in Launch, F5, or R here)"
-                in proxy)
+        assert "not answering: decode-0 (not running: start them in Launch, F5, or R here)" in proxy
         live.apply_processes([proc("decode-0", "decode", "ready", stage="ready")])
         await pilot.pause()
         proxy = str(screen.query_one("#proxy-state", Static).render())
-        assert ("not answering: decode-0; decode-0 runs but does not answer: cannot reach "
-                "172.22.0.155:8000") in proxy
+        assert (
+            "not answering: decode-0; decode-0 runs but does not answer: cannot reach "
+            "172.22.0.155:8000"
+        ) in proxy
 
 
 @pytest.mark.slow

@@ -28,7 +28,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
         yield s
 
 
-
 async def generated(app: PdTui, pilot: Pilot[None]) -> RanktableScreen:
     await pilot.press("f4")
     screen = app.screen
@@ -64,8 +63,11 @@ async def test_generate_edit_save_and_push(sim: Simulator) -> None:
         # Selecting the finding jumps to its cell.
         findings = screen.query_one("#rt-findings", DataTable)
         findings.focus()
-        row = next(i for i, f in enumerate(screen.findings)
-                   if f.list == "prefill_device_list" and f.field == "device_ip")
+        row = next(
+            i
+            for i, f in enumerate(screen.findings)
+            if f.list == "prefill_device_list" and f.field == "device_ip"
+        )
         findings.move_cursor(row=row)
         await pilot.press("enter")
         assert app.focused is table and table.cursor_coordinate.column == 2
@@ -86,8 +88,12 @@ async def test_generate_edit_save_and_push(sim: Simulator) -> None:
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
-        await wait_for(pilot, lambda: not screen.busy and screen.copies
-                       and all(c.state == "same" for c in screen.copies))
+        await wait_for(
+            pilot,
+            lambda: (
+                not screen.busy and screen.copies and all(c.state == "same" for c in screen.copies)
+            ),
+        )
     cluster = load(sim.cluster_file)
     for n in cluster.nodes:
         assert Path(cluster.ranktable_path(n)).read_text() == screen.path.read_text()
@@ -103,8 +109,11 @@ async def test_add_remove_and_move_renumber_cluster_ids(sim: Simulator) -> None:
         table.focus()
         table.cursor_coordinate = Coordinate(0, 0)
         await pilot.press("x")
-        ids = [e["cluster_id"] for lst in ("prefill_device_list", "decode_device_list")
-               for e in screen.rt[lst]]
+        ids = [
+            e["cluster_id"]
+            for lst in ("prefill_device_list", "decode_device_list")
+            for e in screen.rt[lst]
+        ]
         assert ids == [str(i) for i in range(1, 32)]
         first = screen.rt["decode_device_list"][0]["device_id"]
         await pilot.press("right_square_bracket")
@@ -130,8 +139,12 @@ async def test_the_view_knows_what_the_runbook_generated_and_pushed(tmp_path: Pa
         text = (root / "tests" / "fixtures" / "ranktable" / "example_a3.json").read_text()
         (tmp_path / "c.ranktable.json").write_text(text)
         app.live.apply_generated(text, pushed_to=["prefill-0", "decode-0"])
-        app.live.apply_copies([NodeCopy("prefill-0", "/rt", text, "same"),
-                               NodeCopy("decode-0", "/rt", None, "missing")])
+        app.live.apply_copies(
+            [
+                NodeCopy("prefill-0", "/rt", text, "same"),
+                NodeCopy("decode-0", "/rt", None, "missing"),
+            ]
+        )
         await pilot.press("f4")
         await pilot.pause()
         assert screen.rt is not None and screen.saved_text == text
