@@ -396,7 +396,25 @@ class RanktableScreen(ModeScreen):
     async def _collect(self) -> None:
         pool, cluster = await self.session()
         names = {n.name for n in instance_nodes(cluster)}
-        nodes = await sweep(pool, cluster)
+        started, answered, label = time.monotonic(), [0], self.busy
+
+        def tick() -> None:
+            took = int(time.monotonic() - started)
+            self.busy = (
+                f"{label} {answered[0]} of {len(cluster.nodes)} nodes answered, "
+                f"{took // 60}:{took % 60:02d}"
+            )
+            self._render_status()
+
+        def on_node(_node: object) -> None:
+            answered[0] += 1
+            tick()
+
+        timer = self.set_interval(1.0, tick)
+        try:
+            nodes = await sweep(pool, cluster, on_node=on_node)
+        finally:
+            timer.stop()
         self.live = {n.name: n for n in nodes if n.name in names}
         text = dumps(self.rt) if self.rt is not None else None
         self.copies = await fetch_all(pool, cluster, text)

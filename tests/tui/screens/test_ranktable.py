@@ -151,3 +151,23 @@ async def test_the_view_knows_what_the_runbook_generated_and_pushed(tmp_path: Pa
         status = str(screen.query_one("#rt-status", Static).render())
         assert "nodes: ✓ prefill-0 same  ✗ decode-0 missing" in status
         assert "the runbook generated it at " in status and "pushed it to 2 nodes" in status
+
+
+@pytest.mark.slow
+async def test_generate_shows_how_many_nodes_answered(sim: Simulator) -> None:
+    app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, RanktableScreen)
+        seen: list[str] = []
+        show = screen._render_status
+
+        def record() -> None:
+            seen.append(screen.busy)
+            show()
+
+        screen._render_status = record  # type: ignore[method-assign]
+        await pilot.press("g")
+        await wait_for(pilot, lambda: screen.rt is not None and not screen.busy)
+    assert any("2 of 2 nodes answered, 0:0" in s for s in seen), seen
