@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandPalette
+from textual.widgets import Input
 
 from pdtui.cluster import load
 from pdtui.settings import Settings
@@ -38,11 +39,16 @@ async def test_colon_launch_asks_on_the_launch_view_and_a_bad_line_says_why(
         await pilot.press("colon")
         assert isinstance(app.screen, CommandLineScreen)
         await pilot.press(*"nope", "enter")
+        await pilot.pause()
         assert isinstance(app.screen, CommandLineScreen)  # stays open, says why
-        error = str(app.screen.query_one("#command-line-error").render())
+        line = app.screen
+        error = str(line.query_one("#command-line-error").render())
         assert error.startswith("unknown command 'nope'")
-        await pilot.press(*["backspace"] * 4, *"stop decode-0", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        field = line.query_one("#command-line", Input)
+        await wait_for(pilot, lambda: field.value == "nope")
+        field.value = "stop decode-0"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=60)
         assert app.current_mode == "launch"
         await pilot.press("n")
         assert isinstance(app.screen, LaunchScreen)
