@@ -222,7 +222,10 @@ class OverviewScreen(ModeScreen):
         self._unsubscribe = self.pdtui.live.subscribe(changed)
         self._ticker = self.set_interval(1.0, self._show_live, pause=True)
         if self.query("#steps"):
-            self.query_one("#steps", DataTable).focus()
+            steps = self.query_one("#steps", DataTable)
+            steps.focus()
+            # On a small terminal the checklist sits below the fold: bring it into view.
+            self.call_after_refresh(steps.scroll_visible, animate=False)
 
     def on_unmount(self) -> None:
         self._unsubscribe()
