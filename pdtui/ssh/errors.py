@@ -55,6 +55,8 @@ class HostKeyError(SshError):
         fingerprint: str,
         key: asyncssh.SSHKey | None,
         target: SshTarget | None = None,
+        known_hosts_file: str | None = None,
+        known_hosts_line: int | None = None,
     ) -> None:
         super().__init__(node, message)
         self.host = host
@@ -65,6 +67,9 @@ class HostKeyError(SshError):
         #: The target to pass to ``fetch_host_key``/``trust_host_key`` (a jump host's own target
         #: when the failing key belongs to a bastion).
         self.target = target
+        #: Where the recorded key stands (a changed key: the line to remove).
+        self.known_hosts_file = known_hosts_file
+        self.known_hosts_line = known_hosts_line
 
 
 class HostKeyUnknown(HostKeyError):
@@ -73,33 +78,6 @@ class HostKeyUnknown(HostKeyError):
 
 class HostKeyChanged(HostKeyError):
     """The host presented a key different from the recorded one.  Never accepted."""
-
-    def __init__(
-        self,
-        node: str,
-        message: str,
-        *,
-        host: str,
-        port: int,
-        algorithm: str,
-        fingerprint: str,
-        key: asyncssh.SSHKey | None,
-        target: SshTarget | None = None,
-        known_hosts_file: str | None = None,
-        known_hosts_line: int | None = None,
-    ) -> None:
-        super().__init__(
-            node,
-            message,
-            host=host,
-            port=port,
-            algorithm=algorithm,
-            fingerprint=fingerprint,
-            key=key,
-            target=target,
-        )
-        self.known_hosts_file = known_hosts_file
-        self.known_hosts_line = known_hosts_line
 
 
 class CommandTimeout(SshError):
