@@ -152,13 +152,17 @@ def failed_devices(report_nodes: Iterable[object]) -> dict[str, frozenset[int]]:
     return out
 
 
-def running_names(found: Iterable[object]) -> list[str]:
-    """Names (and instance names) of the processes that start or run now."""
-    live = [
-        str(getattr(s, "name", ""))
-        for s in found
-        if getattr(s, "state", None) in ("starting", "ready")
-    ]
+async def running_names(pool: SshPool, cluster: Cluster) -> list[str]:
+    """Names (and instance names) of the processes pdtui runs now: only their pid records
+    are read, not their logs (the ports of a running process are its own)."""
+    from pdtui.launch.control import launchables
+    from pdtui.launch.run import status
+
+    items = launchables(cluster)
+    found = await asyncio.gather(
+        *(status(pool, cluster.node(i.node), cluster.name, i.name) for i in items)
+    )
+    live = [i.name for i, st in zip(items, found, strict=True) if st.state == "running"]
     return live + [name.split(".")[0] for name in live]
 
 
@@ -175,7 +179,6 @@ async def collect(
     ``check_nodes`` (a check report's nodes) is used instead of a new NPU check; with neither
     it nor ``npu``, no device counts as failed.
     """
-    from pdtui.launch.control import statuses
     from pdtui.npu.health import check
 
     async def npu_nodes() -> list[object]:
@@ -183,10 +186,9 @@ async def collect(
             return list(check_nodes)
         return list((await check(pool, cluster)).nodes) if npu else []
 
-    async def running() -> list[str]:
-        return running_names(await statuses(pool, cluster))
-
-    nodes, names, copies = await asyncio.gather(npu_nodes(), running(), _ranktables(pool, cluster))
+    nodes, names, copies = await asyncio.gather(
+        npu_nodes(), running_names(pool, cluster), _ranktables(pool, cluster)
+    )
     facts = await gather(
         pool, cluster, failed_devices=failed_devices(nodes), running=names, on_node=on_node
     )
