@@ -12,6 +12,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from pdtui.doctor import Finding, view_of
+from pdtui.text import count
 from pdtui.tui.safe import printable
 
 _MARKS = {"error": "✗", "warning": "!", "info": "i"}
@@ -43,8 +44,8 @@ class DoctorScreen(ModalScreen[str | None]):
         errors = sum(f.severity == "error" for f in self.findings)
         with VerticalScroll(id="pick-box"):
             yield Static(
-                f"[b]{self.title_text}[/b]: {errors} error(s), "
-                f"{len(self.findings) - errors} other  (enter goes to the fix, "
+                f"[b]{self.title_text}[/b]: {count(errors, 'error')}, "
+                f"{count(len(self.findings) - errors, 'warning')}  (enter goes to the fix, "
                 "esc closes)"
             )
             if not self.findings:

@@ -359,7 +359,7 @@ class OverviewScreen(ModeScreen):
         reason = (
             f"{errors[0].id}: {errors[0].where}"
             if errors
-            else (f"{len(self.doctor_findings)} warning(s)" if self.doctor_findings else None)
+            else (count(len(self.doctor_findings), "warning") if self.doctor_findings else None)
         )
         self._on_step(
             replace(
