@@ -272,3 +272,20 @@ def test_mooncake_library_environment_when_live() -> None:
 def test_the_sample_clusters_have_no_doctor_errors(sample: Path) -> None:
     found = examine(cl.load(sample))
     assert [f for f in found if f.severity == "error"] == []
+
+
+def test_kv_port_of_vllm_ascends_own_launcher_template_is_flagged_on_a_16_npu_node() -> None:
+    """A real public sample: run_dp_template.sh's kv_port 30200 lies inside [20000, 36000),
+    the ports AscendDirectTransport takes at random on a 16-NPU A3 node."""
+    import re
+
+    text = (ROOT / "tests/fixtures/configs/run_dp_template_kv.sh").read_text()
+    assert text.startswith("# source: https://github.com/vllm-project/vllm-ascend/")
+    found = re.search(r'"kv_port": "(\d+)"', text)
+    connector = re.search(r'"kv_connector": "(\w+)"', text)
+    assert found and connector and connector.group(1) == "MooncakeLayerwiseConnector"
+    port = found.group(1)
+    c = make(pport=port, dport_kv=port, conn=connector.group(1))
+    hits = [f for f in examine(c) if f.id == "kv-port-reserved"]
+    assert [f.where for f in hits] == ["instance prefill-0", "instance decode-0"]
+    assert "30200 is inside [20000, 36000)" in hits[0].message
