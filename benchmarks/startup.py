@@ -14,6 +14,16 @@ Every figure is a fresh process, run several times (minimum and median), beside
 The commands that run to their end (all but the app) also print their CPU time (user +
 system), which a loaded machine stretches less than wall time.
 
+Two more floors, measured in the same run, say what pdtui's own code costs on top of its
+libraries: ``floor_ssh.py`` (asyncssh alone: connect to every node and send each the same probe
+script, no validation, no parsing) under ``pdtui check``, and ``floor_textual.py`` (a Textual
+app showing one word) under the app's first frame.
+
+Python's compiled bytecode is kept between runs (in a temporary ``PYTHONPYCACHEPREFIX``), as
+after ``pip install``, which compiles every module: where ``PYTHONDONTWRITEBYTECODE`` is set
+(on this workplace's machines it is), every start would otherwise compile pdtui from source
+again. ``--no-bytecode`` measures that case instead.
+
     python benchmarks/startup.py
     python benchmarks/startup.py --runs 11 --measure-runbook
 """
@@ -67,10 +77,25 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+#: The children's environment (see ``bytecode_env``).
+ENV: dict[str, str] = dict(os.environ)
+HERE = Path(__file__).resolve().parent
+
+
+def bytecode_env(workdir: Path, keep: bool) -> dict[str, str]:
+    """The environment of every timed child: bytecode kept in ``workdir`` unless not ``keep``."""
+    env = dict(os.environ)
+    if keep:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    return env
+
+
 def timed(argv: list[str], expect: int = 0) -> float:
     t, cpu = time.perf_counter(), _children_cpu()
     r = subprocess.run(
         argv,
+        env=ENV,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -174,38 +199,65 @@ def main() -> None:
         action="store_true",
         help="run the runbook loops over ssh here instead of --runbook-seconds",
     )
+    ap.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="leave PYTHONDONTWRITEBYTECODE as it is (every start may compile pdtui again)",
+    )
     ns = ap.parse_args()
     pdtui = pdtui_argv()
-    print(f"{ns.runs} runs each; pdtui = {' '.join(pdtui)}", flush=True)
-    floor = show(
-        "python -c pass (floor)", runs(ns.runs, lambda: timed([sys.executable, "-c", "pass"]))
-    )
-    show("pdtui --version", runs(ns.runs, lambda: timed([*pdtui, "--version"])), floor)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with _check_cluster(ns.latency_ms, workdir) as cluster:
-            check = show(
-                f"pdtui check (1P1D, {ns.latency_ms} ms/call)",
-                runs(ns.runs, lambda: timed([*pdtui, "check", str(cluster)])),
-                floor,
-            )
-            env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
-            env.pop("NO_COLOR", None)
-            # The simulated cluster (loopback): the app connects to it after the first frame.
-            show(
-                "app first frame (pty, 120x40)",
-                runs(ns.runs, lambda: first_frame([*pdtui, str(cluster)], env)),
-                floor,
-            )
-        runbook = (
-            measure_runbook(ns.latency_ms, workdir) if ns.measure_runbook else ns.runbook_seconds
+        ENV.clear()
+        ENV.update(bytecode_env(workdir, keep=not ns.no_bytecode))
+        kept = "kept between runs" if not ns.no_bytecode else "as the environment says"
+        print(f"{ns.runs} runs each; bytecode {kept}; pdtui = {' '.join(pdtui)}", flush=True)
+        _measure(ns, pdtui, workdir)
+
+
+def _warm(argv: list[str], expect: int = 0) -> Callable[[], float]:
+    """``argv`` run once untimed (its bytecode written), then a timer of it."""
+    timed(argv, expect)
+    CPU.clear()
+    return lambda: timed(argv, expect)
+
+
+def _measure(ns: argparse.Namespace, pdtui: list[str], workdir: Path) -> None:
+    py = sys.executable
+    floor = show("python -c pass (floor)", runs(ns.runs, _warm([py, "-c", "pass"])))
+    show("pdtui --version", runs(ns.runs, _warm([*pdtui, "--version"])), floor)
+    with _check_cluster(ns.latency_ms, workdir) as cluster:
+        ssh_floor = show(
+            "asyncssh floor (connect + probe)",
+            runs(ns.runs, _warm([py, str(HERE / "floor_ssh.py"), str(cluster)])),
+            floor,
         )
-        how = "measured" if ns.measure_runbook else "given"
-        print(
-            f"{'runbook loops (' + how + ')':<34} {runbook:.1f} s   runbook / pdtui check: "
-            f"{runbook / check:.0f}x",
-            flush=True,
+        check = show(
+            f"pdtui check (1P1D, {ns.latency_ms} ms/call)",
+            runs(ns.runs, _warm([*pdtui, "check", str(cluster)])),
+            floor,
         )
+        print(f"{'':<34} pdtui's own share: median - asyncssh floor {check - ssh_floor:.3f} s")
+        env = {**ENV, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(workdir / "cfg")}
+        env.pop("NO_COLOR", None)
+        textual_floor = _frames(
+            "Textual floor (one word)", [py, str(HERE / "floor_textual.py")], env, ns.runs, floor
+        )
+        # The simulated cluster (loopback): the app connects to it after the first frame.
+        app = _frames("app first frame (pty, 120x40)", [*pdtui, str(cluster)], env, ns.runs, floor)
+        print(f"{'':<34} pdtui's own share: median - Textual floor {app - textual_floor:.3f} s")
+    runbook = measure_runbook(ns.latency_ms, workdir) if ns.measure_runbook else ns.runbook_seconds
+    how = "measured" if ns.measure_runbook else "given"
+    print(
+        f"{'runbook loops (' + how + ')':<34} {runbook:.1f} s   runbook / pdtui check: "
+        f"{runbook / check:.0f}x",
+        flush=True,
+    )
+
+
+def _frames(label: str, argv: list[str], env: dict[str, str], n: int, floor: float) -> float:
+    first_frame(argv, env)  # bytecode written
+    return show(label, runs(n, lambda: first_frame(argv, env)), floor)
 
 
 @contextlib.contextmanager
