@@ -1,11 +1,17 @@
-"""Colour themes from ``themes/*.toml``: validated here, turned into Textual themes by the TUI."""
+"""Colour themes from ``themes/*.toml``: validated here, turned into Textual themes by the TUI.
+
+``ThemeSpec`` is a plain dataclass checked by hand, not a pydantic model: the themes are loaded
+before the app's first frame, and importing pydantic alone would take a good part of the
+start-up budget. pydantic stays for the cluster file, which is loaded after the first frame.
+The check is strict (a string must be a string, ``dark`` a true/false, no unknown keys) and its
+messages are worded as pydantic's, which pdtui uses for its other files.
+"""
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pdtui.files import config_dir, read_text
 
@@ -16,9 +22,8 @@ HEALTH_VARIABLES = {
 }
 
 
-class ThemeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+@dataclass(kw_only=True)
+class ThemeSpec:
     name: str
     primary: str
     secondary: str | None = None
@@ -32,7 +37,74 @@ class ThemeSpec(BaseModel):
     panel: str | None = None
     boost: str | None = None
     dark: bool = True
-    variables: dict[str, str] = Field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+class _Invalid(ValueError):
+    """A theme table that does not fit ``ThemeSpec``; the message is ``"{key}: {reason}"``."""
+
+
+_NOT_A_STRING = "Input should be a valid string"
+
+
+def _required_str(data: dict[str, object], key: str) -> str:
+    if key not in data:
+        raise _Invalid(f"{key}: Field required")
+    value = data[key]
+    if not isinstance(value, str):
+        raise _Invalid(f"{key}: {_NOT_A_STRING}")
+    return value
+
+
+def _optional_str(data: dict[str, object], key: str) -> str | None:
+    """``None`` when absent (TOML has no null)."""
+    return _required_str(data, key) if key in data else None
+
+
+def _bool(data: dict[str, object], key: str, default: bool) -> bool:
+    """A real TOML true/false: ``1`` or ``"yes"`` is refused, not guessed at."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise _Invalid(f"{key}: Input should be a valid boolean")
+    return value
+
+
+def _str_table(data: dict[str, object], key: str) -> dict[str, str]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise _Invalid(f"{key}: Input should be a valid dictionary")
+    table: dict[str, str] = {}
+    for name, item in value.items():  # TOML table keys are always strings
+        if not isinstance(item, str):
+            raise _Invalid(f"{key}.{name}: {_NOT_A_STRING}")
+        table[str(name)] = item
+    return table
+
+
+def _spec_from(data: dict[str, object]) -> ThemeSpec:
+    """The theme in a parsed TOML table. Fields are checked in their order, then unknown keys
+    are refused (a misspelt colour would otherwise be dropped without a word)."""
+    spec = ThemeSpec(
+        name=_required_str(data, "name"),
+        primary=_required_str(data, "primary"),
+        secondary=_optional_str(data, "secondary"),
+        accent=_optional_str(data, "accent"),
+        warning=_optional_str(data, "warning"),
+        error=_optional_str(data, "error"),
+        success=_optional_str(data, "success"),
+        foreground=_optional_str(data, "foreground"),
+        background=_optional_str(data, "background"),
+        surface=_optional_str(data, "surface"),
+        panel=_optional_str(data, "panel"),
+        boost=_optional_str(data, "boost"),
+        dark=_bool(data, "dark", True),
+        variables=_str_table(data, "variables"),
+    )
+    known = {f.name for f in fields(ThemeSpec)}
+    for key in data:
+        if key not in known:
+            raise _Invalid(f"{key}: Extra inputs are not permitted")
+    return spec
 
 
 def theme_dirs() -> list[Path]:
@@ -53,14 +125,9 @@ def load_themes(dirs: list[Path] | None = None) -> tuple[list[ThemeSpec], list[s
     for d in theme_dirs() if dirs is None else dirs:
         for path in sorted(d.glob("*.toml")):
             try:
-                spec = ThemeSpec.model_validate(tomllib.loads(read_text(path)))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                spec = _spec_from(tomllib.loads(read_text(path)))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, _Invalid) as exc:
                 problems.append(f"{path}: {exc}")
-                continue
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                key = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{path}: {key}: {err['msg']}")
                 continue
             themes[spec.name] = spec
     return list(themes.values()), problems
