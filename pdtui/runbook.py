@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pdtui.cluster import Cluster, atomic_write
+from pdtui.files import atomic_write
 from pdtui.text import count
 
 if TYPE_CHECKING:  # imported by the step functions when they run: the app's first frame
     # lists the steps (``steps_for``) without loading SSH, launch, ranktable and the probes
+    from pdtui.cluster import Cluster
     from pdtui.doctor import Finding as DoctorFinding
     from pdtui.launch.control import ProcessStatus
     from pdtui.live.model import LiveModel

@@ -95,14 +95,23 @@ def cluster_and_only(ns: argparse.Namespace) -> Cluster | None:
 
 
 def run_app(cluster_path: str | None, notes: list[str] | None = None) -> int:
-    """Open the app, on ``cluster_path`` when given (a bad file is reported before the screen)."""
-    cluster = None
+    """Open the app, on ``cluster_path`` when given. A file that cannot be read or is not TOML
+    is reported before the screen; the rest of its validation follows the first frame, and
+    its problems are printed here when the app has closed (exit 2)."""
+    source = None
     if cluster_path is not None:
-        cluster = load_or_report(cluster_path)
-        if cluster is None:
+        from pdtui.cluster import ClusterError, read_source
+
+        try:
+            source = read_source(cluster_path)
+        except ClusterError as exc:
+            for line in exc.problems:
+                err(line)
             return EXIT_CONFIG
     from pdtui.tui.app import PdTui  # Textual is imported only when the app runs
 
-    app = PdTui(cluster=cluster, notes=notes)
+    app = PdTui(source=source, notes=notes)
     app.run()
+    for line in app.load_problems:
+        err(line)
     return app.return_code or EXIT_OK

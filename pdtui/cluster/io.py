@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from pydantic import ValidationError
 
 from pdtui.cluster.model import Cluster
 from pdtui.cluster.resolve import resolve
-from pdtui.cluster.spec import ClusterError, ClusterSpec
-from pdtui.files import atomic_write, read_text
+from pdtui.cluster.source import ClusterError, ClusterSource, parse_source, read_source
+from pdtui.cluster.spec import ClusterSpec
+from pdtui.files import atomic_write
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -108,33 +108,22 @@ def parse_spec(data: dict[str, Any], source: str) -> ClusterSpec:
 
 def load(path: str | os.PathLike[str]) -> Cluster:
     """Read, validate and resolve a cluster file."""
-    p = Path(path)
-    source = p.name
-    try:
-        text = read_text(p)
-    except FileNotFoundError:
-        raise ClusterError([f"{p}: no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ClusterError([f"{p}: cannot read: {exc}"]) from None
-    return loads(text, source=source, path=p)
+    return build(read_source(path))
 
 
 def loads(text: str, *, source: str = "cluster.toml", path: Path | None = None) -> Cluster:
+    return build(parse_source(text, source=source, path=path))
+
+
+def build(parsed: ClusterSource) -> Cluster:
+    """Validate and resolve a cluster file already read (:func:`read_source`)."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ClusterError([f"{source}: not valid TOML: {exc}"]) from None
-    except ValueError:  # Python's int-conversion limit, not a TOML syntax error
+        spec = parse_spec(parsed.data, parsed.source)
+    except RecursionError:
         raise ClusterError(
-            [f"{source}: not a cluster file: a number longer than 4300 digits"]
+            [f"{parsed.source}: not a cluster file: values nested too deeply"]
         ) from None
-    except RecursionError:
-        raise ClusterError([f"{source}: not a cluster file: values nested too deeply"]) from None
-    try:
-        spec = parse_spec(data, source)
-    except RecursionError:
-        raise ClusterError([f"{source}: not a cluster file: values nested too deeply"]) from None
-    return resolve(spec, source=source, path=path)
+    return resolve(spec, source=parsed.source, path=parsed.path)
 
 
 def dump_spec(spec: ClusterSpec) -> str:

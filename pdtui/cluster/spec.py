@@ -7,6 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+# Re-exported: defined without pydantic, for what reads a file or a device range before (or
+# without) validating a whole cluster file.
+from pdtui.cluster.devices import MAX_NPUS as MAX_NPUS
+from pdtui.cluster.devices import format_devices as format_devices
+from pdtui.cluster.devices import parse_devices as parse_devices
+from pdtui.cluster.source import ClusterError as ClusterError
+
 Soc = Literal["A2", "A3"]
 Role = Literal["prefill", "decode"]
 
@@ -19,8 +26,6 @@ DEFAULT_RUN_DIR = "~/.cache/pdtui/run"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 #: A cluster or instance name: it names a folder on the nodes (never ``.`` or ``..``).
 _FOLDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-#: The most NPUs a node may have (``npus``); a device id past it is a typo.
-MAX_NPUS = 64
 #: The longest SSH timeout accepted, in seconds.
 MAX_TIMEOUT = 3600.0
 #: A network interface name as Linux allows it in practice (at most 15 characters).
@@ -36,14 +41,6 @@ RESERVED_FLAGS = {
     "kv-transfer-config": "instances[].kv_transfer",
     "model": "model.path",
 }
-
-
-class ClusterError(Exception):
-    """A cluster file could not be used; ``problems`` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def no_control(value: str) -> str:
@@ -70,50 +67,6 @@ def check_run_dir(value: str) -> str:
     if ".." in parts or any(ord(c) < 32 for c in value):
         raise ValueError(f"expected a plain path (no '..', no control characters), got {value!r}")
     return value
-
-
-def _device_range(part: str, value: str) -> range:
-    """One ``"4"`` or ``"0-7"`` item of a device range string (checked before expanding)."""
-    lo, sep, hi = part.partition("-")
-    if not lo.isascii() or not lo.isdigit() or (sep and not (hi.isascii() and hi.isdigit())):
-        raise ValueError(f"expected device ids like '0-15' or '0,2,4', got {value!r}")
-    if max(len(lo), len(hi)) > 3 or max(int(lo), int(hi or 0)) >= MAX_NPUS:
-        raise ValueError(
-            f"device range {part!r} goes past the largest node ({MAX_NPUS} NPUs), in {value[:60]!r}"
-        )
-    start, end = int(lo), int(hi) if sep else int(lo)
-    if end < start:
-        raise ValueError(f"device range {part!r} runs backwards")
-    return range(start, end + 1)
-
-
-def parse_devices(value: object) -> list[int]:
-    """Accept ``[0, 1, 2]`` or a range string like ``"0-7,12,14-15"``."""
-    if isinstance(value, str):
-        out: list[int] = []
-        for part in value.replace(" ", "").split(","):
-            if not part:
-                raise ValueError(f"expected device ids like '0-15' or '0,2,4', got {value!r}")
-            out.extend(_device_range(part, value))
-        return out
-    if isinstance(value, list):
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"expected a list of device ids (integers), got {value!r}")
-        return list(value)
-    raise ValueError(f"expected a list of device ids or a range string, got {value!r}")
-
-
-def format_devices(devices: list[int]) -> str:
-    """``[0,1,2,3,8]`` -> ``"0-3,8"``."""
-    parts: list[str] = []
-    i = 0
-    while i < len(devices):
-        j = i
-        while j + 1 < len(devices) and devices[j + 1] == devices[j] + 1:
-            j += 1
-        parts.append(str(devices[i]) if i == j else f"{devices[i]}-{devices[j]}")
-        i = j + 1
-    return ",".join(parts)
 
 
 def _check_name(value: str) -> str:

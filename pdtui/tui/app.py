@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.console import RenderableType
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -26,11 +27,11 @@ from pdtui.settings import Settings, load_settings, save_settings
 from pdtui.themes import HEALTH_VARIABLES, ThemeSpec, load_themes
 from pdtui.tui.messages import CommandRecorded, HealthUpdated, NodeStatusChanged
 from pdtui.tui.safe import printable
-from pdtui.tui.screens.base import MODE_KEYS, NoSession
+from pdtui.tui.screens.base import MODE_KEYS, ModeScreen, NoSession
 from pdtui.tui.screens.overview import OverviewScreen
 
 if TYPE_CHECKING:
-    from pdtui.cluster import Cluster
+    from pdtui.cluster import Cluster, ClusterSource
     from pdtui.npu.health import CheckReport
     from pdtui.runbook import Verification
     from pdtui.ssh import CommandRecord, HostKeyUnknown, NodeStatus, SshPool
@@ -145,11 +146,18 @@ class PdTui(App[None]):
         persist_settings: bool = True,
         connect: bool = True,
         notes: list[str] | None = None,
+        source: ClusterSource | None = None,
     ) -> None:
         self.cluster = cluster
+        #: a cluster file read but not yet validated: validated right after the first frame
+        self.cluster_source = source if cluster is None else None
+        #: why ``cluster_source`` could not be used (the app then ends with exit code 2)
+        self.load_problems: list[str] = []
         self.connect_on_start = connect
         self.pool: SshPool | None = None
         self._pool_open = asyncio.Event()
+        #: start-up steps that wait for the next frame on the terminal (``post_display_hook``)
+        self._after_display: list[Callable[[], object]] = []
         self.node_status: dict[str, NodeStatus] = {}
         self.health: CheckReport | None = None
         self.live = LiveModel()  # one live picture every view renders from
@@ -171,6 +179,8 @@ class PdTui(App[None]):
             self.register_theme(to_textual_theme(spec))
         if cluster is not None:
             self.sub_title = cluster.name
+        elif source is not None:
+            self.sub_title = f"reading {source.source}"
         wanted = settings.theme
         self.theme = wanted if wanted in self.available_themes else "textual-dark"
 
@@ -205,9 +215,55 @@ class PdTui(App[None]):
             self.notify(note, timeout=8)
 
     def on_ready(self) -> None:
-        """The first layout is done: once it is painted, open the SSH pool (the SSH library
-        is a large share of start-up) and connect."""
-        self.call_after_refresh(self._open_pool)
+        """The first layout is done: once it is on the terminal, validate the cluster file,
+        show it, and then open the SSH pool (pydantic and the SSH library are a large share of
+        start-up) and connect."""
+        self._after_display.append(self._after_first_frame)
+        self.screen.refresh()  # Textual may lay the screen out before it can write it
+
+    def _display(self, screen: Screen[object], renderable: RenderableType | None) -> None:
+        """Textual's frame writer, followed by what waited for a frame. Textual also calls it
+        for nothing to write, and while the first layout is batched (it writes nothing then):
+        those are not frames. (Its public ``post_display_hook`` cannot tell them apart.)"""
+        super()._display(screen, renderable)
+        if renderable is None or self._batch_count or not self.is_running:
+            return
+        if self._after_display:
+            waiting, self._after_display = self._after_display, []
+            for callback in waiting:
+                self.call_later(callback)
+
+    async def _after_first_frame(self) -> None:
+        if self.cluster_source is None:
+            await self._open_pool()
+        elif self._open_cluster(self.cluster_source):
+            self._after_display.append(self._open_pool)  # the cluster on screen first, then SSH
+            for screen in self._mode_screens():
+                await screen.show_cluster()
+            self.screen.refresh()
+
+    def _open_cluster(self, source: ClusterSource) -> bool:
+        """Validate the file read before the first frame; its problems end the app (exit 2),
+        printed in the terminal as if it had never opened (``load_problems``)."""
+        from pdtui.cluster import ClusterError
+        from pdtui.cluster.io import build
+
+        try:
+            cluster = build(source)
+        except ClusterError as exc:
+            self.load_problems = list(exc.problems)
+            self.exit(return_code=2)
+            return False
+        finally:
+            self.cluster_source = None
+        self.cluster = cluster
+        self.sub_title = cluster.name
+        return True
+
+    def _mode_screens(self) -> list[ModeScreen]:
+        """The mode screens made so far: the first view's (the validation follows the first
+        frame at once, before any key can open another view)."""
+        return [s for s in self.screen_stack if isinstance(s, ModeScreen)]
 
     async def _open_pool(self) -> None:
         if self.cluster is None or self.pool is not None:
@@ -226,7 +282,7 @@ class PdTui(App[None]):
     async def ready_pool(self) -> SshPool | None:
         """The SSH pool once it is open (right after the first frame); None without a
         cluster."""
-        if self.cluster is None:
+        if self.cluster is None and self.cluster_source is None:
             return None
         await self._pool_open.wait()
         return self.pool

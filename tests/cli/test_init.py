@@ -32,6 +32,57 @@ def test_opening_a_bad_file_in_the_app_fails_before_the_screen(tmp_path: Path) -
     assert r.stderr.startswith("c.toml: not valid TOML:")
 
 
+@pytest.mark.slow
+def test_a_file_that_fails_validation_ends_the_app_with_its_problems_printed(
+    tmp_path: Path,
+) -> None:
+    """In a real terminal: TOML that parses but is not a cluster opens the app, which is
+    validated right after its first frame, closes, and leaves the problems printed (exit 2)."""
+    import os
+    import pty
+    import select
+    import time
+
+    bad = tmp_path / "c.toml"
+    bad.write_text('[cluster]\nname = "x"\n')
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "PDTUI_CONFIG_DIR": str(tmp_path / "cfg")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdtui", str(bad)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a timing check
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:  # the app exited and closed the terminal
+                    break
+        proc.wait(timeout=60)
+        while select.select([leader], [], [], 0.5)[0]:  # what it printed as it ended
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    assert proc.returncode == 2
+    after_screen = seen.rsplit(b"\x1b[?1049l", 1)[-1].decode(errors="replace")
+    assert "c.toml: nodes: missing required key" in after_screen
+    assert "c.toml: model: missing required key" in after_screen
+
+
 def test_usage_error_exits_2() -> None:
     r = pdtui("validate")
     assert r.returncode == 2 and "usage:" in r.stderr

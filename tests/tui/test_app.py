@@ -261,7 +261,7 @@ from textual.drivers import linux_driver
 write = linux_driver.LinuxDriver.write
 def first_frame(self, data):
     if "Runbook" in data:  # the mode bar: the Runbook view is on the terminal
-        heavy = ("asyncssh", "httpx", "pdtui.ssh.pool", "pdtui.launch.control")
+        heavy = ("asyncssh", "httpx", "pdtui.ssh.pool", "pdtui.launch.control", "pydantic")
         with open(sys.argv[2], "w") as f:
             f.write(" ".join(m for m in heavy if m in sys.modules) or "-")
         os._exit(0)
@@ -274,8 +274,9 @@ sys.exit(main([sys.argv[1]]))
 
 @pytest.mark.slow
 def test_the_first_frame_is_painted_before_the_ssh_library_is_loaded(tmp_path: Path) -> None:
-    """Start-up, in a real terminal: the Runbook view is painted first; SSH (asyncssh, the
-    pool, launch) and HTTP are imported after it, when the pool opens."""
+    """Start-up, in a real terminal: the Runbook view is painted first; the cluster file's
+    validation (pydantic) follows it, SSH (asyncssh, the pool, launch) and HTTP are imported
+    after the cluster is on screen, when the pool opens."""
     import os
     import pty
     import select
@@ -314,3 +315,44 @@ def test_the_first_frame_is_painted_before_the_ssh_library_is_loaded(tmp_path: P
             proc.kill()
         os.close(leader)
     assert found.read_text() == "-"
+
+
+async def test_the_cluster_file_is_validated_after_the_first_frame(tmp_path: Path) -> None:
+    """The first frame says the file is being read; right after it, the cluster is shown,
+    the checklist has the focus and the subtitle names the cluster."""
+    from pdtui.cluster import read_source
+
+    app = PdTui(
+        source=read_source(RUNBOOK), settings=Settings(), persist_settings=False, connect=False
+    )
+    assert app.cluster is None and app.sub_title == f"reading {RUNBOOK.name}"
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(50):  # a few frames; the guard only stops a hang
+            if app.cluster is not None and app.screen.query("#steps"):
+                break
+            await pilot.pause(0.05)
+        assert app.cluster is not None and app.sub_title == app.cluster.name
+        assert app.cluster_source is None and app.load_problems == []
+        steps = app.screen.query_one("#steps", DataTable)
+        assert app.focused is steps
+        nodes = app.screen.query_one("#nodes", DataTable)
+        assert [nodes.get_row_at(i)[0] for i in range(nodes.row_count)] == [
+            n.name for n in app.cluster.nodes
+        ]
+
+
+async def test_a_cluster_file_that_fails_validation_ends_the_app_with_its_problems(
+    tmp_path: Path,
+) -> None:
+    from pdtui.cluster import read_source
+
+    bad = tmp_path / "c.toml"
+    bad.write_text('[cluster]\nname = "x"\n')
+    app = PdTui(source=read_source(bad), settings=Settings(), persist_settings=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(50):
+            if not app.is_running:
+                break
+            await pilot.pause(0.05)
+    assert app.return_code == 2 and app.cluster is None
+    assert "c.toml: nodes: missing required key" in app.load_problems

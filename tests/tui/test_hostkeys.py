@@ -50,7 +50,13 @@ async def test_unknown_host_keys_are_asked_about_with_their_fingerprint(sim: Sim
     known.write_text("")
     app = PdTui(load(sim.cluster_file), settings=Settings(), persist_settings=False)
     async with app.run_test(size=(130, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, HostKeyScreen))
+        # pushed, then composed: its details exist once it is mounted
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, HostKeyScreen) and bool(app.screen.query("#hostkey-details"))
+            ),
+        )
         screen = app.screen
         assert isinstance(screen, HostKeyScreen)
         first = screen.error.node

@@ -19,7 +19,7 @@ from textual.worker import Worker
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from pdtui.cluster import Cluster
+    from pdtui.cluster import Cluster, ClusterSource
     from pdtui.live.model import LiveModel, Topic
     from pdtui.npu.health import CheckReport
     from pdtui.runbook import Verification
@@ -56,6 +56,8 @@ class AppState(Protocol):
     """What a mode screen reads from (and reports to) the app."""
 
     cluster: Cluster | None
+    #: a cluster file read, validated right after the first frame (then ``cluster``)
+    cluster_source: ClusterSource | None
     pool: SshPool | None
     connect_on_start: bool
     node_status: dict[str, NodeStatus]
@@ -161,7 +163,21 @@ class ModeScreen(Screen[None]):
     def body(self) -> ComposeResult:
         yield Static("")
 
+    async def show_cluster(self) -> None:
+        """The cluster file was validated after this screen was made: show it (the body
+        only; header, mode bar and footer stay)."""
+        body = self.query_one("#body", VerticalScroll)
+        await body.remove_children()
+        await body.mount_all(list(self.body()))
+        self.on_cluster_shown()
+
+    def on_cluster_shown(self) -> None:
+        """Hook: the view was just composed again with the cluster (focus, polling)."""
+
     def no_cluster(self) -> Static:
+        source = self.pdtui.cluster_source
+        if source is not None:
+            return Static(f"Reading {source.source} …", classes="placeholder")
         return Static(
             "No cluster file is open.\n\n"
             "  pdtui CLUSTER.toml      open a cluster file (see sample_clusters/)\n"

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from pdtui.cluster import format_devices
+from pdtui.cluster.devices import format_devices
 from pdtui.live.steps import clock_text, step_views
 from pdtui.runbook import Step, StepState, run_all, steps_for
 from pdtui.text import count
@@ -221,11 +221,20 @@ class OverviewScreen(ModeScreen):
 
         self._unsubscribe = self.pdtui.live.subscribe(changed)
         self._ticker = self.set_interval(1.0, self._show_live, pause=True)
+        self._focus_steps()
+
+    def _focus_steps(self) -> None:
         if self.query("#steps"):
             steps = self.query_one("#steps", DataTable)
             steps.focus()
             # On a small terminal the checklist sits below the fold: bring it into view.
             self.call_after_refresh(steps.scroll_visible, animate=False)
+
+    def on_cluster_shown(self) -> None:
+        self._focus_steps()
+        if self.is_current and self._release is None:
+            self._release = self.pdtui.need_live(_NEEDS)
+        self._show_live()
 
     def on_unmount(self) -> None:
         self._unsubscribe()
