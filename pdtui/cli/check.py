@@ -84,11 +84,14 @@ def watched(model: LiveModel, cluster: Cluster, report: CheckReport) -> CheckRep
 async def _sweeps(cluster: Cluster, ns: argparse.Namespace, color: bool) -> int:
     import asyncio
 
-    from pdtui.live import LiveModel
     from pdtui.npu.health import check
     from pdtui.ssh.remote import pool_for
 
-    model = LiveModel()
+    model = None
+    if ns.watch is not None:  # a single check does not load the live model
+        from pdtui.live import LiveModel
+
+        model = LiveModel()
     async with pool_for(cluster, accept_new=ns.accept_new_host_keys) as pool:
         while True:
             report = await check(
@@ -99,7 +102,7 @@ async def _sweeps(cluster: Cluster, ns: argparse.Namespace, color: bool) -> int:
                 cap=ns.cap,
                 timeout=ns.tool_timeout,
             )
-            if ns.watch is not None:
+            if model is not None:
                 report = watched(model, cluster, report)
             _show(report, ns, color)
             if ns.watch is None:
