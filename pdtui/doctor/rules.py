@@ -51,6 +51,15 @@ def _mooncake(inst: Instance) -> bool:
     return "mooncake" in _connector(inst).lower()
 
 
+def _llmdatadist(inst: Instance) -> bool:
+    """LLMDataDistCMgrConnector: its side channel is VLLM_ASCEND_LLMDD_RPC_PORT; it never reads
+    kv_port (https://github.com/vllm-project/vllm-ascend/blob/v0.11.0/vllm_ascend/distributed/
+    llmdatadist_c_mgr_connector.py), and its own single-node tutorial runs prefill and decode
+    on one node without HCCL_INTRA_ROCE_ENABLE (https://github.com/vllm-project/vllm-ascend/
+    blob/v0.11.0/docs/source/tutorials/single_node_pd_disaggregation_llmdatadist.md)."""
+    return "llmdatadist" in _connector(inst).lower()
+
+
 def _int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -70,7 +79,21 @@ def _pp(inst: Instance) -> int:
 
 
 def _dp_size(inst: Instance) -> int:
-    return inst.dp.size if inst.dp else 1
+    """pdtui's ``dp`` table, else vLLM's own ``--data-parallel-size`` (one command that starts
+    every local rank, as in vllm-ascend's multi-node PD tutorials)."""
+    if inst.dp:
+        return inst.dp.size
+    return _int(inst.serve.get("data-parallel-size")) or 1
+
+
+def _dp_local(inst: Instance) -> int:
+    """The data-parallel ranks the instance runs on its node; vLLM's --data-parallel-size-local
+    defaults to --data-parallel-size, and a process given --data-parallel-rank is one rank."""
+    if inst.dp:
+        return inst.dp.local
+    if "data-parallel-rank" in inst.serve:
+        return 1
+    return _int(inst.serve.get("data-parallel-size-local")) or _dp_size(inst)
 
 
 def _role(cluster: Cluster, role: str) -> list[Instance]:
@@ -90,7 +113,7 @@ def _env(cluster: Cluster, facts: Facts, inst: Instance) -> dict[str, str]:
 def _kv_ports(inst: Instance) -> range | None:
     """The ports the KV connector takes: one per local rank from ``kv_port``."""
     port = _int(inst.kv_transfer.get("kv_port"))
-    if port is None:
+    if port is None or _llmdatadist(inst):
         return None
     return range(port, port + max(len(inst.devices), 1))
 
@@ -413,7 +436,7 @@ INTRA_ROCE = Rule(
 def intra_roce(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for p in _role(cluster, "prefill"):
         for d in _role(cluster, "decode"):
-            if p.node != d.node:
+            if p.node != d.node or (_llmdatadist(p) and _llmdatadist(d)):
                 continue
             lacking = [
                 i.name
@@ -440,7 +463,7 @@ DEVICES = Rule(
 
 def devices_vs_parallel(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
     for inst in cluster.instances:
-        local = inst.dp.local if inst.dp else 1
+        local = _dp_local(inst)
         want = _tp(inst) * _pp(inst) * local
         if len(inst.devices) != want:
             yield _hit(

@@ -15,7 +15,7 @@ from pdtui.cluster import (
     parse_devices,
     parse_spec,
 )
-from pdtui.launch.importer.docker import container_section
+from pdtui.launch.importer.docker import container_section, node_npus
 from pdtui.launch.importer.group import Group, group_ranks
 from pdtui.launch.importer.proxy import Proxy, parse_proxy, proxy_section
 from pdtui.launch.importer.scan import Boxes, Gen, Launch, scan_file
@@ -91,10 +91,13 @@ def import_scripts(texts: dict[str, str], *, name: str = "imported") -> ImportRe
     head = _head(procs, warnings)
     groups = group_ranks(procs)
     nodes = _nodes(groups, gen)
-    npus = gen.npus if gen is not None and gen.npus else 16
+    box_npus = None if gen is not None and gen.npus else node_npus(boxes.runs)
+    npus = gen.npus if gen is not None and gen.npus else (box_npus or 16)
     rt_path = _ranktable_path(procs, gen, warnings)
     instances = _instances(groups, nodes, npus, rt_path, warnings)
     node_rows, defaults = _node_rows(nodes, gen)
+    if box_npus:
+        defaults["npus"] = box_npus  # the docker run's /dev/davinci0..N-1: the node's NPUs
     data = _document(name, texts, head, node_rows, defaults, instances)
     if rt_path is not None:
         data["ranktable"] = _ranktable_section(rt_path, gen, data["instances"])

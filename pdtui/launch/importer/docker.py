@@ -125,6 +125,15 @@ def exec_script(words: list[str]) -> tuple[str, str] | None:
     return None
 
 
+def node_npus(runs: list[Run]) -> int | None:
+    """The node's NPU count when the first ``run`` passes /dev/davinci0 .. /dev/davinciN-1, every
+    NPU of the node, as the tutorials' ``docker run`` does (eight on an Atlas 800T A2, see
+    https://github.com/vllm-project/vllm-ascend/blob/v0.13.0/docs/source/tutorials/
+    pd_disaggregation_mooncake_single_node.md); None when it passes no or only some devices."""
+    devices = sorted(set(runs[0].devices)) if runs else []
+    return len(devices) if devices and devices == list(range(len(devices))) else None
+
+
 def container_section(
     runs: list[Run], execs: list[str], instance_devices: set[int], warnings: list[str]
 ) -> dict[str, Any] | None:
