@@ -18,7 +18,9 @@ Accepted variants (choices made here, beyond the tools' usual output):
   health values in the tool's own spelling (`NET_HEALTH_VALUES`).
 - ``netdetect addr:`` (current) and ``netdetect address:`` (older drivers).
 - ``npu-smi info``: the A3 two-row layout with ``Chip  Phy-ID`` and the A2 layout with
-  ``Chip`` only; a truncated table still yields the rows that have an NPU/chip pair.
+  ``Chip`` only; a truncated table still yields the rows that have an NPU/chip pair. Under
+  the 310P header ``Chip  Device`` the second number is a device id, not a physical id, so
+  ``phy_id`` stays None (tests/fixtures/npu/real/npu_smi_info_310p3_*.txt).
 - ``npu-smi info -m`` with or without the ``Chip Phy-ID`` column; Mcu rows (logic id
   ``-``) are skipped.
 - ``npu-smi info -l``: when NPUs report different ``Chip Count`` values the largest wins.
@@ -340,6 +342,7 @@ def parse_npu_smi_info(text: str) -> NpuSmiInfo:
     procs: dict[tuple[int, int], list[NpuProcess]] = {}
     in_procs = False
     pending: _FirstRow | None = None
+    has_phy = True  # False under the 310P header "Chip  Device"
     for line in _lines(text):
         cells = _cells(line)
         if cells is None:
@@ -350,8 +353,10 @@ def parse_npu_smi_info(text: str) -> NpuSmiInfo:
             row = _process_row(cells)
             if row is not None:
                 procs.setdefault(row[0], []).append(row[1])
+        elif cells[0].lower().startswith("chip"):
+            has_phy = "device" not in cells[0].lower()
         else:
-            pending, device = _device_row(cells, pending)
+            pending, device = _device_row(cells, pending, has_phy)
             if device is not None:
                 devices.append(device)
     return NpuSmiInfo(devices, procs)
@@ -384,6 +389,7 @@ def _process_row(cells: list[str]) -> tuple[tuple[int, int], NpuProcess] | None:
 def _device_row(
     cells: list[str],
     pending: _FirstRow | None,
+    has_phy: bool = True,
 ) -> tuple[_FirstRow | None, NpuSmiDevice | None]:
     """One line of the device table: (the first row now pending, a device once complete).
 
@@ -399,18 +405,20 @@ def _device_row(
         return (npu, " ".join(words[1:]), health), None
     nums = [i for i in ints if i is not None]
     if pending is not None and len(words) <= 2 and len(nums) == len(ints):
-        return None, _second_row(pending, cells, nums)
+        return None, _second_row(pending, cells, nums, has_phy)
     return pending, None
 
 
-def _second_row(first: _FirstRow, cells: list[str], nums: list[int]) -> NpuSmiDevice:
+def _second_row(
+    first: _FirstRow, cells: list[str], nums: list[int], has_phy: bool = True
+) -> NpuSmiDevice:
     used = total = None
     if len(cells) >= 3:
         pairs = _PAIR.findall(cells[2])
         if len(pairs) >= 2:
             used, total = _int(pairs[-1][0]), _int(pairs[-1][1])
     npu, name, health = first
-    phy = nums[1] if len(nums) == 2 else None
+    phy = nums[1] if len(nums) == 2 and has_phy else None
     return NpuSmiDevice(npu, nums[0], phy, name, health, used, total)
 
 
