@@ -427,7 +427,7 @@ def startup_timeout(cluster: Cluster, facts: Facts) -> Iterator[Finding]:
 
 INTRA_ROCE = Rule(
     "intra-roce",
-    "prefill and decode on one node without HCCL_INTRA_ROCE_ENABLE=1",
+    "prefill and decode on one node (not an LLMDataDist pair) without HCCL_INTRA_ROCE_ENABLE=1",
     "set HCCL_INTRA_ROCE_ENABLE=1 on both instances",
     issue(4866),
 )
