@@ -181,7 +181,9 @@ def _get_ip(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
 def _get_gateway(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
     if d.gateway is None:
         return o.fail(NO_GATEWAY, RC_NOT_PRESET)
-    o.line(f"default gateway:{d.gateway}, Iface:eth0")
+    # Iface is the device's own ethN, as real output shows (eth0..eth7 for devices 0..7 in
+    # tests/fixtures/npu/real/hccn_gateway_x8_dsv3_guide.txt).
+    o.line(f"default gateway:{d.gateway}, Iface:eth{dev}")
     return o
 
 

@@ -294,7 +294,7 @@ def test_sim_hccn_tool_outputs_parse() -> None:
     )
     assert parse_gateway(out(call(st_, "prefill-0", "hccn_tool", "-i", "3", "-gateway", "-g"))) == (
         "29.1.0.1",
-        "eth0",
+        "eth3",
     )
     assert (
         parse_netdetect(out(call(st_, "prefill-0", "hccn_tool", "-i", "3", "-netdetect", "-g")))
