@@ -26,11 +26,15 @@ def test_tutorial_docker_run_gives_the_container_and_the_nodes_eight_npus() -> N
         "mooncake_1node_decode.sh",
         "mooncake_1node_proxy.sh",
     )
-    assert warnings == []
+    # ``export IMAGE=...:|vllm_ascend_version|`` is a Sphinx substitution; read as shell, the
+    # ``|`` is a pipe, so the tag is empty, as bash would leave it: said, not silent.
+    assert warnings == [
+        "mooncake_1node_docker_run.sh: line 9: image 'm.daocloud.io/quay.io/ascend/"
+        "vllm-ascend:' has no tag (a '|' after the ':' is a shell pipe; a documentation "
+        "placeholder?); set [defaults.container] image to the vllm-ascend release you run"
+    ]
     table = cluster.spec.defaults.container
     assert table is not None
-    # ``export IMAGE=...:|vllm_ascend_version|`` is a Sphinx substitution; read as shell, the
-    # ``|`` is a pipe, so the tag is empty, as bash would leave it.
     assert (table.cli, table.name, table.image, table.network, table.shm_size) == (
         "docker",
         "vllm-ascend",

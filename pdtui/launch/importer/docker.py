@@ -151,6 +151,12 @@ def container_section(
     table: dict[str, Any] = {"cli": first.cli, **first.table}
     if first.image:
         table["image"] = first.image
+        if first.image.endswith(":"):  # a docs placeholder such as ``:|version|`` read as shell
+            warnings.append(
+                f"{first.file}: line {first.line}: image {first.image!r} has no tag (a '|' "
+                "after the ':' is a shell pipe; a documentation placeholder?); set "
+                "[defaults.container] image to the vllm-ascend release you run"
+            )
     if first.devices:
         table["devices"] = (
             "instances" if instance_devices and set(first.devices) == instance_devices else "all"
