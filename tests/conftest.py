@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable as _SummaryCallable
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any as _SummaryAny
 
 import pytest
 
@@ -16,6 +18,29 @@ def _isolated_config(
     cfg = tmp_path_factory.mktemp("pdtui-config")
     monkeypatch.setenv("PDTUI_CONFIG_DIR", str(cfg))
     yield cfg
+
+
+# A test's one-line summary (how many real samples it read, say), printed at the end of the
+# run. It travels in the test report, so it is shown also when pytest-xdist runs the test in
+# a worker, whose own output is not.
+_SUMMARY = "pdtui-summary"
+_SUMMARIES: list[str] = []
+
+
+@pytest.fixture
+def summary_line(request: pytest.FixtureRequest) -> _SummaryCallable[[str], None]:
+    """``summary_line(text)``: print ``text`` in the run's closing summary."""
+    return lambda text: request.node.user_properties.append((_SUMMARY, text))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _SUMMARIES.extend(str(v) for k, v in report.user_properties if k == _SUMMARY)
+
+
+def pytest_terminal_summary(terminalreporter: _SummaryAny) -> None:
+    for text in _SUMMARIES:
+        terminalreporter.write_line(text)
 
 
 # ============================================================================================

@@ -7,6 +7,7 @@ import gzip
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,7 @@ def test_the_schema_check_catches_departures() -> None:
 
 def test_every_real_log_exits_as_its_findings_say_and_its_json_fits_the_schema(
     capsys: pytest.CaptureFixture[str],
+    summary_line: Callable[[str], None],
 ) -> None:
     from launch.test_real_logs import EXPECTED
 
@@ -193,11 +195,10 @@ def test_every_real_log_exits_as_its_findings_say_and_its_json_fits_the_schema(
             good.append(name)
         else:
             print(f"{name}: exit {rc}/{text_rc} (want {want}), ids {got}, {problems}")
-    with capsys.disabled():
-        print(
-            f"\ndiagnose CLI on the real corpus: {len(good)}/{len(EXPECTED)} files exit as "
-            "expected with --json in the documented shape"
-        )
+    summary_line(
+        f"diagnose CLI on the real corpus: {len(good)}/{len(EXPECTED)} files exit as "
+        "expected with --json in the documented shape"
+    )
     assert len(good) == len(EXPECTED)
 
 

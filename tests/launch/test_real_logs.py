@@ -7,6 +7,7 @@ The fake vLLM's own output does not count here; this is the ground truth it imit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -170,8 +171,7 @@ def test_every_recognised_corpus_line_survives_the_status_grep() -> None:
     assert missed == []
 
 
-def test_real_corpus_summary(capsys: pytest.CaptureFixture[str]) -> None:
+def test_real_corpus_summary(summary_line: Callable[[str], None]) -> None:
     good = sum(1 for name, want in EXPECTED.items() if _result(name)[1] == want)
-    with capsys.disabled():
-        print(f"\nreal corpus: {good}/{len(EXPECTED)} files as expected")
+    summary_line(f"real corpus: {good}/{len(EXPECTED)} files as expected")
     assert good == len(EXPECTED)

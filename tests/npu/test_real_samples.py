@@ -399,9 +399,11 @@ def test_hccn_tool_real(name: str) -> None:
 # ====================================================================== the files themselves
 
 
-def test_every_sample_has_a_source_a_command_and_a_check() -> None:
+def test_every_sample_has_a_source_a_command_and_a_check(
+    summary_line: Callable[[str], None],
+) -> None:
     names = all_samples()
-    print(f"real NPU samples: {len(names)} files")
+    summary_line(f"real NPU samples: {len(names)} files")
     checked = set(NPU_SMI_INFO) | set(NPU_SMI_MAP) | set(NPU_SMI_LIST) | set(HCCN)
     checked |= {"npu_smi_spod_info_a3_shmem.txt", "hccn_conf_910b1_arthurchiao.txt"}
     assert sorted(checked) == names
