@@ -327,8 +327,9 @@ async def test_the_cluster_file_is_validated_after_the_first_frame(tmp_path: Pat
     )
     assert app.cluster is None and app.sub_title == f"reading {RUNBOOK.name}"
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(50):  # a few frames; the guard only stops a hang
-            if app.cluster is not None and app.screen.query("#steps"):
+        for _ in range(100):  # a few frames; the guard only stops a hang
+            shown = app.screen.query("#steps")
+            if app.cluster is not None and shown and app.focused is shown.first():
                 break
             await pilot.pause(0.05)
         assert app.cluster is not None and app.sub_title == app.cluster.name
