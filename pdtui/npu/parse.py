@@ -16,7 +16,8 @@ Accepted variants (choices made here, beyond the tools' usual output):
 - Keys and values are matched case-insensitively and tolerate extra spaces around ``:``;
   CRLF line ends are fine. ``link``/``vnic link`` values are returned upper-case; net
   health values in the tool's own spelling (`NET_HEALTH_VALUES`).
-- ``netdetect addr:`` (current) and ``netdetect address:`` (older drivers).
+- ``netdetect address:`` (a real 2025 capture, tests/fixtures/npu/real) and the shorter
+  ``netdetect addr:``; both are read.
 - ``npu-smi info``: the A3 two-row layout with ``Chip  Phy-ID`` and the A2 layout with
   ``Chip`` only; a truncated table still yields the rows that have an NPU/chip pair. Under
   the 310P header ``Chip  Device`` the second number is a device id, not a physical id, so
@@ -201,7 +202,7 @@ def parse_lldp_ifname(text: str) -> str | None:
 
 
 def parse_netdetect(text: str) -> str | None:
-    """``netdetect addr: X`` or the older ``netdetect address: X`` -> X."""
+    """``netdetect address: X`` or ``netdetect addr: X`` -> X."""
     v = _value(text, r"netdetect[ \t]+addr(?:ess)?")
     return _addr(v.split()[0]) if v and v.split() else None
 

@@ -39,11 +39,11 @@ Choices made here, where the real output is not known:
   ``The ip address you configured is invalid!``, rc 1. With ``sdid N`` the header shows
   the vNIC IP computed from the SDID in the pinging node's super pod (vNIC addressing across
   super pods: see `pdtui.sim.state`). Times 10-13 us; TP95 = the ceil(0.95 n)-th fastest.
-- ``npu-smi info`` starts with a ``+----+`` border line (published samples start at
-  the version row); A2 Name ``910B4``. The process table opens with a column-separator
-  line, then its header, ``=`` separators after every NPU; the "No running processes"
-  rows are padded to the table width (published samples abbreviate them as
-  ``| No running processes found in NPU 2 |``).
+- ``npu-smi info`` starts with a ``+----+`` border line, then the version row and a
+  ``+---+---+---+`` column line above the headers, as real captures show; A2 Name
+  ``910B4``. The process table opens with a column-separator line, then its header, ``=``
+  separators after every NPU; the "No running processes" rows are padded to the table width
+  (published samples abbreviate them as ``| No running processes found in NPU 2 |``).
 - ``npu-smi info -l``: only ``NPU ID`` and ``Chip Count`` per NPU, blocks separated by
   blank lines. ``npu-smi info -m``: tab-indented columns padded to 31 characters, one Mcu
   row per NPU (Chip ID = chips per NPU, ``-`` for logic/phy id); A2 chip name ``910B4``.
@@ -190,7 +190,7 @@ def _get_gateway(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
 def _get_netdetect(node: NodeState, dev: int, d: DeviceState, o: Out) -> Out:
     if d.netdetect is None:
         return o.fail(NO_NETDETECT, RC_NOT_PRESET)
-    o.line(f"netdetect addr: {d.netdetect}")
+    o.line(f"netdetect address: {d.netdetect}")
     return o
 
 
@@ -429,6 +429,7 @@ def npu_smi_info(node: NodeState) -> list[str]:
     lines = [
         _BORDER,
         _full(f"{'npu-smi ' + NPU_SMI_VERSION:<33}Version: {NPU_SMI_VERSION}"),
+        _COLS,  # as every real table has (tests/fixtures/npu/real)
         _row(" NPU   Name", " Health", " Power(W)    Temp(C)           Hugepages-Usage(page)"),
         _row(
             " Chip  Phy-ID" if a3 else " Chip",

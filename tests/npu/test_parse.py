@@ -95,6 +95,7 @@ def test_net_health_sample_and_every_enum_value() -> None:
 def test_netdetect_both_labels() -> None:
     assert parse_netdetect(sim_fixture("hccn_netdetect.txt")) == "11.12.165.1"
     assert parse_netdetect(npu_fixture("hccn_netdetect_old.txt")) == "11.12.165.1"
+    assert parse_netdetect("netdetect addr: 11.12.165.1\n") == "11.12.165.1"
     assert parse_netdetect("netdetect addr: not-an-ip\n") is None
 
 

@@ -363,7 +363,8 @@ def test_npu_smi_info_processes() -> None:
 def test_npu_smi_info_a2() -> None:
     s = cluster()
     lines = ok(s, "a2-0", "npu-smi info").splitlines()
-    assert lines[3] == (
+    assert lines[2] == "+" + "+".join("-" * w for w in (27, 15, 52)) + "+"
+    assert lines[4] == (
         "| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)"
         "  HBM-Usage(MB)        |"
     )
