@@ -1,5 +1,6 @@
-"""Test helpers for real local processes: a free loopback port, and a subprocess whose output
-goes to a file the test polls (the fake vLLM and proxy, ``pdtui serve``)."""
+"""Test helpers for real local processes: a free loopback port, a subprocess whose output goes
+to a file the test polls (the fake vLLM and proxy, ``pdtui serve``), and the modules a fresh
+interpreter has loaded after running some code."""
 
 from __future__ import annotations
 
@@ -7,8 +8,26 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def modules_after(code: str) -> set[str]:
+    """The names in ``sys.modules`` once ``code`` has run in a fresh interpreter."""
+    script = f"{code}\nimport sys\nprint(' '.join(sys.modules))"
+    r = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split())
+
+
+def loads_pydantic(code: str) -> bool:
+    """Whether running ``code`` in a fresh interpreter imports pydantic (or pydantic_core)."""
+    return any(m.split(".")[0].startswith("pydantic") for m in modules_after(code))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from procs import loads_pydantic
 
 from pdtui.settings import Settings, load_settings, save_settings, settings_path
 
@@ -85,11 +84,4 @@ def test_save_leaves_out_an_unset_last_cluster_and_keeps_a_backup() -> None:
 
 def test_importing_the_settings_does_not_load_pydantic() -> None:
     """Start-up: the settings are read before the first frame; pydantic is left for later."""
-    code = (
-        "import sys, pdtui.settings; "
-        "print(' '.join(m for m in sys.modules if m.split('.')[0].startswith('pydantic')))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout.split()
-    assert out == []
+    assert not loads_pydantic("import pdtui.settings")

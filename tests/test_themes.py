@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import pytest
+from procs import loads_pydantic
 
 from pdtui.themes import ThemeSpec, load_themes
 
@@ -117,11 +116,4 @@ def test_a_later_folder_overrides_a_theme_of_the_same_name(tmp_path: Path) -> No
 
 def test_importing_the_themes_does_not_load_pydantic() -> None:
     """Start-up: the themes are loaded before the first frame; pydantic is left for later."""
-    code = (
-        "import sys, pdtui.themes; pdtui.themes.load_themes(); "
-        "print(' '.join(m for m in sys.modules if m.split('.')[0].startswith('pydantic')))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout.split()
-    assert out == []
+    assert not loads_pydantic("import pdtui.themes; pdtui.themes.load_themes()")

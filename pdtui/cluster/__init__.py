@@ -15,10 +15,10 @@ before it validates the file; ``Cluster``, ``load`` and the rest load the model 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pdtui.files import MAX_FILE_BYTES, FileTooLarge, atomic_write, read_text
+from pdtui.lazy import exports
 
 if TYPE_CHECKING:
     from pdtui.cluster.devices import (
@@ -169,15 +169,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first use (PEP 562)."""
-    submodule = _SUBMODULE.get(name)
-    if submodule is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = exports(__name__, _SUBMODULE, __all__, globals())
