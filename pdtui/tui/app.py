@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
 from pdtui.live.model import LiveModel, Topic
@@ -156,8 +157,10 @@ class PdTui(App[None]):
         self.connect_on_start = connect
         self.pool: SshPool | None = None
         self._pool_open = asyncio.Event()
-        #: start-up steps that wait for the next frame on the terminal (``post_display_hook``)
+        #: start-up steps that wait for the next frame on the terminal (``_display``)
         self._after_display: list[Callable[[], object]] = []
+        #: a view asked for while the cluster file was being validated: shown after it
+        self._mode_after_load: str | None = None
         self.node_status: dict[str, NodeStatus] = {}
         self.health: CheckReport | None = None
         self.live = LiveModel()  # one live picture every view renders from
@@ -241,6 +244,16 @@ class PdTui(App[None]):
             for screen in self._mode_screens():
                 await screen.show_cluster()
             self.screen.refresh()
+            if self._mode_after_load is not None:
+                self.switch_mode(self._mode_after_load)
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Textual's, but a view asked for while the cluster file is being validated (a key
+        pressed as the app opens) is shown once the cluster is: no view is made without it."""
+        if self.cluster_source is not None and mode != "overview":
+            self._mode_after_load = mode
+            return AwaitMount(self.screen, [])
+        return super().switch_mode(mode)
 
     def _open_cluster(self, source: ClusterSource) -> bool:
         """Validate the file read before the first frame; its problems end the app (exit 2),
@@ -261,8 +274,8 @@ class PdTui(App[None]):
         return True
 
     def _mode_screens(self) -> list[ModeScreen]:
-        """The mode screens made so far: the first view's (the validation follows the first
-        frame at once, before any key can open another view)."""
+        """The mode screens made so far: the first view's (no other view is made while the
+        file is validated, see ``switch_mode``)."""
         return [s for s in self.screen_stack if isinstance(s, ModeScreen)]
 
     async def _open_pool(self) -> None:

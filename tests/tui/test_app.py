@@ -357,3 +357,30 @@ async def test_a_cluster_file_that_fails_validation_ends_the_app_with_its_proble
             await pilot.pause(0.05)
     assert app.return_code == 2 and app.cluster is None
     assert "c.toml: nodes: missing required key" in app.load_problems
+
+
+async def test_a_view_asked_for_before_the_file_is_validated_is_shown_with_the_cluster() -> None:
+    """F3 pressed as the app opens (here: asked for as soon as the app is mounted, before its
+    first frame): the NPU grid is not made while the file is validated (it would say no
+    cluster is open); it is shown once the cluster is."""
+    from pdtui.cluster import read_source
+
+    class KeyAhead(PdTui):
+        CSS_PATH = str(ROOT / "pdtui" / "tui" / "pdtui.tcss")  # (relative to this file else)
+
+        async def on_mount(self) -> None:
+            await super().on_mount()
+            assert self.cluster_source is not None  # not yet validated
+            self.switch_mode("grid")
+
+    app = KeyAhead(
+        source=read_source(RUNBOOK), settings=Settings(), persist_settings=False, connect=False
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):  # a few frames; the guard only stops a hang
+            if app.current_mode == "grid" and app.cluster is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        assert app.current_mode == "grid" and app.cluster is not None
+        assert not app.screen.query(".placeholder")

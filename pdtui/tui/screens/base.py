@@ -166,9 +166,13 @@ class ModeScreen(Screen[None]):
     async def show_cluster(self) -> None:
         """The cluster file was validated after this screen was made: show it (the body
         only; header, mode bar and footer stay)."""
-        body = self.query_one("#body", VerticalScroll)
-        await body.remove_children()
-        await body.mount_all(list(self.body()))
+        bodies = self.query("#body")
+        if bodies:
+            body = bodies.first(VerticalScroll)
+            await body.remove_children()
+            await body.mount_all(list(self.body()))
+        else:  # a view with its own layout
+            await self.recompose()
         self.on_cluster_shown()
 
     def on_cluster_shown(self) -> None:
