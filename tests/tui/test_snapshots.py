@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import Input
 
 from pdtui.cluster import load
 from pdtui.npu.model import DeviceHealth, NodeHealth, PingResult, Raw
@@ -162,6 +163,10 @@ def test_dialog(snap_compare: Snap, name: str) -> None:
 
     async def open_dialog(pilot: Pilot[None]) -> None:
         pilot.app.push_screen(DIALOGS[name]())
+        await pilot.pause()
+        # A text field's cursor blinks: on a loaded machine the picture could catch it off.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause()
 
     run_before: Callable[[Pilot[None]], Awaitable[None]] = open_dialog
