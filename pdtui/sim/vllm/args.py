@@ -19,57 +19,23 @@ DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
 
 # --------------------------------------------------------------------------- arguments
 
-VALUE_FLAGS = {
-    "host",
+INT_FLAGS = {
     "port",
-    "model",
-    "tokenizer",
-    "revision",
-    "tokenizer-revision",
-    "download-dir",
-    "load-format",
-    "dtype",
-    "kv-cache-dtype",
     "max-model-len",
     "seed",
-    "quantization",
     "tensor-parallel-size",
     "pipeline-parallel-size",
     "data-parallel-size",
     "data-parallel-size-local",
     "data-parallel-rank",
     "data-parallel-start-rank",
-    "data-parallel-address",
     "data-parallel-rpc-port",
-    "data-parallel-backend",
-    "distributed-executor-backend",
     "max-num-seqs",
     "max-num-batched-tokens",
-    "gpu-memory-utilization",
     "block-size",
-    "swap-space",
-    "cpu-offload-gb",
-    "num-gpu-blocks-override",
-    "max-logprobs",
-    "max-seq-len-to-capture",
-    "api-key",
-    "uvicorn-log-level",
-    "chat-template",
-    "tool-call-parser",
-    "reasoning-parser",
-    "generation-config",
-    "root-path",
     "api-server-count",
-    "long-prefill-token-threshold",
-    "max-num-partial-prefills",
-    "scheduling-policy",
-    "scheduler-cls",
-    "task",
-    "runner",
-    "config",
-    "max-lora-rank",
-    "max-loras",
-    "logprobs-mode",
+}
+JSON_FLAGS = {
     "kv-transfer-config",
     "additional-config",
     "compilation-config",
@@ -78,17 +44,57 @@ VALUE_FLAGS = {
     "override-generation-config",
     "limit-mm-per-prompt",
     "kv-events-config",
-    "served-model-name",
-    "lora-modules",
-    "allowed-origins",
-    "middleware",
-    "ssl-keyfile",
-    "ssl-certfile",
-    "response-role",
-    "tokenizer-mode",
-    "code-revision",
-    "max-parallel-loading-workers",
 }
+NARGS_FLAGS = {"served-model-name", "lora-modules", "allowed-origins", "middleware"}
+VALUE_FLAGS = (
+    {
+        "host",
+        "model",
+        "tokenizer",
+        "revision",
+        "tokenizer-revision",
+        "download-dir",
+        "load-format",
+        "dtype",
+        "kv-cache-dtype",
+        "quantization",
+        "data-parallel-address",
+        "data-parallel-backend",
+        "distributed-executor-backend",
+        "gpu-memory-utilization",
+        "swap-space",
+        "cpu-offload-gb",
+        "num-gpu-blocks-override",
+        "max-logprobs",
+        "max-seq-len-to-capture",
+        "api-key",
+        "uvicorn-log-level",
+        "chat-template",
+        "tool-call-parser",
+        "reasoning-parser",
+        "generation-config",
+        "root-path",
+        "long-prefill-token-threshold",
+        "max-num-partial-prefills",
+        "scheduling-policy",
+        "scheduler-cls",
+        "task",
+        "runner",
+        "config",
+        "max-lora-rank",
+        "max-loras",
+        "logprobs-mode",
+        "ssl-keyfile",
+        "ssl-certfile",
+        "response-role",
+        "tokenizer-mode",
+        "code-revision",
+        "max-parallel-loading-workers",
+    }
+    | INT_FLAGS
+    | JSON_FLAGS
+    | NARGS_FLAGS
+)
 BOOL_FLAGS = {
     "trust-remote-code",
     "enable-expert-parallel",
@@ -118,17 +124,6 @@ BOOL_FLAGS = {
     "disable-cascade-attn",
     "enable-log-outputs",
     "enable-request-id-headers",
-}
-NARGS_FLAGS = {"served-model-name", "lora-modules", "allowed-origins", "middleware"}
-JSON_FLAGS = {
-    "kv-transfer-config",
-    "additional-config",
-    "compilation-config",
-    "speculative-config",
-    "hf-overrides",
-    "override-generation-config",
-    "limit-mm-per-prompt",
-    "kv-events-config",
 }
 SHORT_FLAGS = {
     "-tp": "tensor-parallel-size",
@@ -171,23 +166,7 @@ def _convert(name: str, value: str) -> Any:
             return json.loads(value)
         except json.JSONDecodeError:
             raise UsageError(f"argument --{name}: invalid loads value: {value!r}") from None
-    ints = {
-        "port",
-        "max-model-len",
-        "seed",
-        "tensor-parallel-size",
-        "pipeline-parallel-size",
-        "data-parallel-size",
-        "data-parallel-size-local",
-        "data-parallel-rank",
-        "data-parallel-start-rank",
-        "data-parallel-rpc-port",
-        "max-num-seqs",
-        "max-num-batched-tokens",
-        "block-size",
-        "api-server-count",
-    }
-    if name in ints:
+    if name in INT_FLAGS:
         try:
             return int(value)
         except ValueError:
