@@ -135,26 +135,13 @@ def sim_up(tmp_path: Path) -> Iterator[Path]:
     """`pdtui sim up` as a real process on 127.0.3.x; yields the cluster file it wrote."""
     import signal
     import subprocess
-    import sys
     import time
+
+    from procs import sim_up_argv
 
     cluster = tmp_path / "c.toml"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pdtui",
-            "sim",
-            "up",
-            "--write-cluster",
-            str(cluster),
-            "--latency-ms",
-            "0",
-            "--address-prefix",
-            "127.0.3",
-            "--port",
-            "0",
-        ],
+        sim_up_argv(cluster, "127.0.3"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

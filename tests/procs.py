@@ -1,6 +1,6 @@
-"""Test helpers for real local processes: a free loopback port, a subprocess whose output goes
-to a file the test polls (the fake vLLM and proxy, ``pdtui serve``), and the modules a fresh
-interpreter has loaded after running some code."""
+"""Test helpers for real local processes: a free loopback port, ``pdtui sim up``'s argv, a
+subprocess whose output goes to a file the test polls (the fake vLLM and proxy, ``pdtui
+serve``), and the modules a fresh interpreter has loaded after running some code."""
 
 from __future__ import annotations
 
@@ -28,6 +28,26 @@ def modules_after(code: str) -> set[str]:
 def loads_pydantic(code: str) -> bool:
     """Whether running ``code`` in a fresh interpreter imports pydantic (or pydantic_core)."""
     return any(m.split(".")[0].startswith("pydantic") for m in modules_after(code))
+
+
+def sim_up_argv(cluster: Path, prefix: str) -> list[str]:
+    """``pdtui sim up`` with no tool latency, its nodes at ``prefix``.x on any free port, writing
+    its cluster file to ``cluster``; it prints a ``running;`` line once they answer."""
+    return [
+        sys.executable,
+        "-m",
+        "pdtui",
+        "sim",
+        "up",
+        "--write-cluster",
+        str(cluster),
+        "--latency-ms",
+        "0",
+        "--address-prefix",
+        prefix,
+        "--port",
+        "0",
+    ]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from procs import free_port
+from procs import free_port, sim_up_argv
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -119,21 +119,7 @@ def sim_cluster(tmp_path: Path) -> Iterator[Path]:
     log = tmp_path / "sim.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pdtui",
-                "sim",
-                "up",
-                "--write-cluster",
-                str(cluster),
-                "--latency-ms",
-                "0",
-                "--address-prefix",
-                SIM_PREFIX,
-                "--port",
-                "0",
-            ],
+            sim_up_argv(cluster, SIM_PREFIX),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
