@@ -33,6 +33,15 @@ if TYPE_CHECKING:  # imported by the step functions when they run: the app's fir
     from pdtui.ssh import SshPool
 
 StepState = Literal["pending", "running", "passed", "warning", "failed", "skipped"]
+#: A step's state as one symbol (the checklist in the app and ``pdtui verify``'s lines).
+STEP_MARKS: dict[str, str] = {
+    "pending": "·",
+    "running": "◌",
+    "passed": "✓",
+    "warning": "!",
+    "failed": "✗",
+    "skipped": "-",
+}
 VERIFY_PROMPT = "Who are you?"
 
 

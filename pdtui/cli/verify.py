@@ -11,15 +11,6 @@ from pdtui.cli.common import EXIT_CONFIG, EXIT_FINDINGS, EXIT_OK, add_host_key_f
 if TYPE_CHECKING:
     from pdtui.runbook import Step
 
-MARKS = {
-    "pending": "·",
-    "running": "◌",
-    "passed": "✓",
-    "warning": "!",
-    "failed": "✗",
-    "skipped": "-",
-}
-
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("cluster", help="cluster file (TOML)")
@@ -41,7 +32,7 @@ def run(ns: argparse.Namespace) -> int:
     import asyncio
 
     from pdtui.cli.progress import Progress
-    from pdtui.runbook import run_all, verification, write_report
+    from pdtui.runbook import STEP_MARKS, run_all, verification, write_report
     from pdtui.ssh.remote import pool_for
 
     cluster = load_or_report(ns.cluster)
@@ -57,7 +48,9 @@ def run(ns: argparse.Namespace) -> int:
             return
         took = f" ({step.seconds:.1f} s)" if step.seconds is not None else ""
         reason = f": {step.reason}" if step.reason else ""
-        progress.line(f"{progress.elapsed():>5} {MARKS[step.state]} {step.title}{took}{reason}")
+        progress.line(
+            f"{progress.elapsed():>5} {STEP_MARKS[step.state]} {step.title}{took}{reason}"
+        )
         for line in step.details[:10] if step.state == "failed" else []:
             progress.line(f"      {line}")
 

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from pdtui.cluster.devices import format_devices
 from pdtui.live.steps import clock_text, step_views
-from pdtui.runbook import Step, StepState, run_all, steps_for
+from pdtui.runbook import STEP_MARKS, Step, StepState, run_all, steps_for
 from pdtui.text import count
 from pdtui.tui.messages import HealthUpdated, LiveChanged, NodeStatusChanged
 from pdtui.tui.safe import printable
@@ -80,14 +80,6 @@ def process_cell(procs: list[ProcessView], now: float, app: object) -> Text:
     return text
 
 
-_STEP_MARKS = {
-    "pending": "·",
-    "running": "◌",
-    "passed": "✓",
-    "warning": "!",
-    "failed": "✗",
-    "skipped": "-",
-}
 _STEP_COLOURS = {"passed": "success", "warning": "warning", "failed": "error"}
 
 
@@ -200,10 +192,7 @@ class OverviewScreen(ModeScreen):
         yield data_table(
             "steps",
             ["", "step", "state", "time", "as of", "reason", "view"],
-            [
-                [_STEP_MARKS["pending"], st.title, st.state, "", "", "", st.view]
-                for st in self.steps
-            ],
+            [[STEP_MARKS["pending"], st.title, st.state, "", "", "", st.view] for st in self.steps],
             keys=[st.key for st in self.steps],
         )
         yield Static(
@@ -313,7 +302,7 @@ class OverviewScreen(ModeScreen):
             )
             as_of = v.as_of if v else None
             style = variables.get(_STEP_COLOURS.get(state, ""), "")
-            table.update_cell(st.key, "", Text(_STEP_MARKS.get(state, "?"), style=style))
+            table.update_cell(st.key, "", Text(STEP_MARKS.get(state, "?"), style=style))
             table.update_cell(st.key, "state", Text(label, style=style), update_width=True)
             table.update_cell(
                 st.key,
