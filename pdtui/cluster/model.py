@@ -198,15 +198,20 @@ class Cluster:
         return lines
 
 
-def node_fill(text: str, node: Node) -> str:
-    """``text`` with its ``{node.*}`` placeholders filled in for ``node``."""
-    ctx = {
+def node_context(node: Node) -> dict[str, str]:
+    """What ``{node.*}`` placeholders mean on ``node``."""
+    return {
         "name": node.name,
         "host": node.host,
         "ip": node.ip,
         "nic": node.nic or "",
         "soc": node.soc,
     }
+
+
+def node_fill(text: str, node: Node) -> str:
+    """``text`` with its ``{node.*}`` placeholders filled in for ``node``."""
+    ctx = node_context(node)
     return PLACEHOLDER_RE.sub(
         lambda m: ctx.get(m.group(2), m.group(0)) if m.group(1) == "node" else m.group(0),
         text,

@@ -23,6 +23,7 @@ from pdtui.cluster.model import (
     Node,
     Process,
     Ssh,
+    node_context,
 )
 from pdtui.cluster.spec import (
     CONTAINER_NAME_RE,
@@ -200,15 +201,7 @@ def _containers(
         ) -> Any:
             return _pick(getattr(own, key), getattr(dflt, key), default)
 
-        ctx: Context = {
-            "node": {
-                "name": node.name,
-                "host": node.host,
-                "ip": node.ip,
-                "nic": node.nic or "",
-                "soc": node.soc,
-            }
-        }
+        ctx: Context = {"node": node_context(node)}
         ctx["model"] = {"path": _fill(spec.model.path, ctx, f"{chk.source}: model.path", [])}
         name = _fill(pick("name", DEFAULT_CONTAINER_NAME), ctx, where("name"), chk.problems)
         if not CONTAINER_NAME_RE.match(name):
@@ -369,13 +362,7 @@ def _fill_any(value: Any, ctx: Context, where: str, problems: list[str]) -> Any:
 def _context(spec: ClusterSpec, node: Node, ins: InstanceSpec, chk: _Check) -> Context:
     """What ``{scope.key}`` placeholders mean for one instance on its node."""
     ctx: Context = {
-        "node": {
-            "name": node.name,
-            "host": node.host,
-            "ip": node.ip,
-            "nic": node.nic or "",
-            "soc": node.soc,
-        },
+        "node": node_context(node),
         "instance": {
             "name": ins.name,
             "role": ins.role,
