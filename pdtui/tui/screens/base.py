@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
 
 if TYPE_CHECKING:
@@ -177,6 +177,19 @@ class ModeScreen(Screen[None]):
 
     def on_cluster_shown(self) -> None:
         """Hook: the view was just composed again with the cluster (focus, polling)."""
+
+    def open_filter(self, box_id: str) -> None:
+        """``/``: show the view's filter box and type into it."""
+        box = self.query_one(f"#{box_id}", Input)
+        box.display = True
+        box.focus()
+
+    def close_filter(self, box_id: str, back_to: str) -> None:
+        """``esc``: empty and hide the filter box, the focus back on ``back_to``."""
+        box = self.query_one(f"#{box_id}", Input)
+        box.value = ""
+        box.display = False
+        self.query_one(f"#{back_to}").focus()
 
     def no_cluster(self) -> Static:
         source = self.pdtui.cluster_source

@@ -125,15 +125,10 @@ class CommandLogScreen(ModeScreen):
         table.move_cursor(row=max(0, table.cursor_row + step))
 
     def action_filter(self) -> None:
-        box = self.query_one("#command-log-filter", Input)
-        box.display = True
-        box.focus()
+        self.open_filter("command-log-filter")
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#command-log-filter", Input)
-        box.value = ""
-        box.display = False
-        self.query_one("#command-log", DataTable).focus()
+        self.close_filter("command-log-filter", back_to="command-log")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "command-log-filter":

@@ -361,15 +361,10 @@ class GridScreen(ModeScreen):
         self._render_all()
 
     def action_filter(self) -> None:
-        box = self.query_one("#grid-filter", Input)
-        box.display = True
-        box.focus()
+        self.open_filter("grid-filter")
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#grid-filter", Input)
-        box.value = ""
-        box.display = False
-        self.query_one("#grid", DataTable).focus()
+        self.close_filter("grid-filter", back_to="grid")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "grid-filter":

@@ -245,15 +245,10 @@ class LaunchScreen(ModeScreen):
         self.query_one("#launch-log", FilteredLog).scroll_end(animate=False)
 
     def action_filter(self) -> None:
-        box = self.query_one("#launch-log-filter", Input)
-        box.display = True
-        box.focus()
+        self.open_filter("launch-log-filter")
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#launch-log-filter", Input)
-        box.value = ""
-        box.display = False
-        self.query_one("#processes", DataTable).focus()
+        self.close_filter("launch-log-filter", back_to="processes")
 
     def action_wrap(self) -> None:
         log = self.query_one("#launch-log", FilteredLog)
